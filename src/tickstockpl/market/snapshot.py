@@ -1,0 +1,152 @@
+"""The immutable market snapshot a sync builds from, and its loader.
+
+A `Snapshot` holds every row of `symbols` with its latest close on or before the as-of date
+and the effective market cap (contract §6.4):
+
+    market_cap = latest close × weighted_shares_outstanding   when both exist and are positive
+               = symbols.market_cap                           otherwise
+    non-finite, zero or negative => None (the stock is then not eligible)
+
+`load` reads it with one statement. The latest close comes from the rows of the latest
+session (found through the index on `ohlcv_daily(date)`), and only symbols without a bar that
+day fall back to a per-symbol lookup on the unique `(symbol, date)` index, so the cost does not
+grow with years of history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+STOCK_TYPE = "CS"
+ETF_TYPE = "ETF"
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    symbol: str
+    name: str | None
+    type: str | None
+    active: bool
+    market_cap: float | None  # effective cap (see module docstring); None when unknown or invalid
+    primary_exchange: str | None = None
+    market: str | None = None
+    sector: str | None = None
+    industry: str | None = None
+    list_date: dt.date | None = None
+    etf_type: str | None = None
+    issuer: str | None = None
+    aum_millions: float | None = None
+    last_close: float | None = None
+    last_bar_date: dt.date | None = None
+
+    @property
+    def is_stock(self) -> bool:
+        return self.active and self.type == STOCK_TYPE
+
+    @property
+    def is_etf(self) -> bool:
+        return self.active and self.type == ETF_TYPE
+
+    @property
+    def is_eligible_stock(self) -> bool:
+        """Contract §5: active, type CS, with a known, finite, positive market cap."""
+        return self.is_stock and self.market_cap is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the builders may look at, as of one date. Plain data, no I/O."""
+
+    as_of: dt.date
+    securities: tuple[Security, ...]
+    latest_session: dt.date | None = None  # newest date with bars on or before as_of
+    bars_on_latest_session: int = 0
+
+    def by_symbol(self) -> dict[str, Security]:
+        return {s.symbol: s for s in self.securities}
+
+
+def effective_market_cap(
+    close: float | None, shares: float | None, stored_cap: float | None
+) -> float | None:
+    """Contract §6.4, with invalid values (NaN, inf, <= 0) treated as unknown."""
+    if _positive(close) and _positive(shares):
+        cap = float(close) * float(shares)
+        if math.isfinite(cap) and cap > 0:
+            return cap
+    return float(stored_cap) if _positive(stored_cap) else None
+
+
+def _positive(value) -> bool:
+    if value is None:
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number > 0
+
+
+LOAD_SQL = """
+WITH latest AS (
+    SELECT max(date) AS day FROM ohlcv_daily WHERE date <= %(as_of)s
+), day_bars AS (
+    SELECT o.symbol, o.close, o.date
+    FROM ohlcv_daily o, latest
+    WHERE o.date = latest.day
+)
+SELECT s.symbol, s.name, s.type, coalesce(s.active, false), s.market_cap::float8,
+       s.weighted_shares_outstanding::float8, s.primary_exchange, s.market, s.sector,
+       s.industry, s.list_date, s.etf_type, s.issuer, s.aum_millions::float8,
+       coalesce(d.close, back.close)::float8, coalesce(d.date, back.date),
+       (SELECT day FROM latest),
+       (SELECT count(*) FROM day_bars)
+FROM symbols s
+LEFT JOIN day_bars d ON d.symbol = s.symbol
+LEFT JOIN LATERAL (
+    SELECT o.close, o.date
+    FROM ohlcv_daily o
+    WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= %(as_of)s
+    ORDER BY o.date DESC
+    LIMIT 1
+) back ON true
+"""
+
+
+def load(conn, as_of: dt.date) -> Snapshot:
+    """Read symbols and latest closes as of `as_of` in one statement."""
+    securities = []
+    latest_session = None
+    bars = 0
+    with conn.cursor() as cur:
+        cur.execute(LOAD_SQL, {"as_of": as_of})
+        for row in cur:
+            (symbol, name, typ, active, cap, shares, pex, market, sector, industry,
+             list_date, etf_type, issuer, aum, close, bar_date, latest_session, bars) = row
+            securities.append(
+                Security(
+                    symbol=symbol,
+                    name=name,
+                    type=typ,
+                    active=bool(active),
+                    market_cap=effective_market_cap(close, shares, cap),
+                    primary_exchange=pex,
+                    market=market,
+                    sector=sector,
+                    industry=industry,
+                    list_date=list_date,
+                    etf_type=etf_type,
+                    issuer=issuer,
+                    aum_millions=aum if aum is not None and math.isfinite(aum) else None,
+                    last_close=close,
+                    last_bar_date=bar_date,
+                )
+            )
+    if latest_session is None and not securities:
+        row = conn.execute("SELECT max(date) FROM ohlcv_daily WHERE date <= %s", (as_of,)).fetchone()
+        latest_session = row[0] if row else None
+    securities.sort(key=lambda s: s.symbol)
+    return Snapshot(as_of=as_of, securities=tuple(securities), latest_session=latest_session,
+                    bars_on_latest_session=int(bars or 0))

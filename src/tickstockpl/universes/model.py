@@ -1,0 +1,118 @@
+"""What a universe is, which families exist, which mode builds which family.
+
+A *universe* is one `cache_entries` row, identified by (type, name, key) within an
+environment; its id in the change log, the membership history and events is "type:name:key".
+A *family* is a kind of universe, built by one builder function and owned by the sync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Family ids (one builder each, see universes/build.py).
+MARKET_CAP = "market_cap"
+MARKET_LEADERS = "market_leaders"
+COMPLETE_STOCKS = "complete_stocks"
+COMPLETE_ETFS = "complete_etfs"
+COMBO = "combo"
+STATS = "stats"
+THEMES = "themes"
+SECTOR_LEADERS = "sector_leaders"
+INDUSTRY = "industry"
+ETF_CATEGORIES = "etf_categories"
+IPOS = "ipos"
+
+ALL_FAMILIES = (
+    MARKET_CAP, MARKET_LEADERS, COMPLETE_STOCKS, COMPLETE_ETFS, COMBO, STATS,
+    THEMES, SECTOR_LEADERS, INDUSTRY, ETF_CATEGORIES, IPOS,
+)
+
+MODES = ("full", "market_cap", "themes", "ipos")
+
+# Contract §6.1.
+FAMILIES_BY_MODE: dict[str, frozenset[str]] = {
+    "full": frozenset(ALL_FAMILIES),
+    "market_cap": frozenset({MARKET_CAP, MARKET_LEADERS, COMPLETE_STOCKS, COMPLETE_ETFS, COMBO, STATS}),
+    "themes": frozenset({THEMES, SECTOR_LEADERS, INDUSTRY, ETF_CATEGORIES}),
+    "ipos": frozenset({IPOS}),
+}
+
+# cache_entries.type values the sync owns (contract §5); anything else is never touched.
+STOCK_UNIVERSE = "stock_universe"
+ETF_UNIVERSE = "etf_universe"
+THEMES_TYPE = "themes"
+COMBO_TYPE = "stock_etf_combo"
+STATS_TYPE = "stock_stats"
+OWNED_TYPES = (STOCK_UNIVERSE, ETF_UNIVERSE, THEMES_TYPE, COMBO_TYPE, STATS_TYPE)
+
+_STOCK_UNIVERSE_NAMES = {
+    "market_cap": MARKET_CAP,
+    "market_leaders": MARKET_LEADERS,
+    "complete": COMPLETE_STOCKS,
+    "sector_leaders": SECTOR_LEADERS,
+    "industry": INDUSTRY,
+    "themes": THEMES,
+    "ipos": IPOS,
+}
+
+KEY_MAX = 100  # cache_entries.key / name are varchar(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One universe as the builders produce it: a row of cache_entries minus bookkeeping."""
+
+    type: str
+    name: str
+    key: str
+    value: Any  # JSON-compatible: dict / list / str / int / float (finite) / bool / None
+    family: str
+
+    @property
+    def universe(self) -> str:
+        return universe_id(self.type, self.name, self.key)
+
+
+def universe_id(type_: str, name: str, key: str) -> str:
+    return f"{type_}:{name}:{key}"
+
+
+def family_of(type_: str, name: str, key: str) -> str | None:
+    """The family a stored row belongs to, or None when the sync must never touch it."""
+    if key.startswith("dev_") or name.startswith("dev_"):
+        return None
+    if type_ == STOCK_UNIVERSE:
+        return _STOCK_UNIVERSE_NAMES.get(name)
+    if type_ == ETF_UNIVERSE:
+        return COMPLETE_ETFS if name == "complete" else ETF_CATEGORIES
+    if type_ == THEMES_TYPE:
+        return THEMES
+    if type_ == COMBO_TYPE:
+        return COMBO
+    if type_ == STATS_TYPE:
+        return STATS
+    return None
+
+
+def members(value: Any) -> list[str]:
+    """The symbols of a universe value, in order, whatever its shape (contract §5.1).
+
+    Ticker array -> the array; StockObj/IndustryObj -> stocks[].ticker; EtfDetailObj ->
+    etfs[].symbol; EtfCompleteObj -> etfs[].ticker; ComboObj -> stocks then etfs;
+    StatsObj -> no members.
+    """
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    if not isinstance(value, dict):
+        return []
+    out: list[str] = []
+    for field in ("stocks", "etfs"):
+        items = value.get(field)
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict):
+                    ticker = item.get("ticker", item.get("symbol"))
+                    if isinstance(ticker, str):
+                        out.append(ticker)
+    return out
