@@ -1,0 +1,140 @@
+"""Every Redis channel, event name and envelope TickStockPL publishes: the one place they live.
+
+Envelope (contract §3.1): {"event", "timestamp" (ISO-8601 UTC, trailing Z), "source",
+"version": "1.0", "payload"}. Events on `tickstock:errors` carry the envelope *and* the flat
+fields AppV2's error subscriber parses (error_id, source, severity, message, timestamp,
+component, context) in one object.
+
+Each channel also feeds a capped Redis Stream per channel family (`stream_for`), so a consumer
+that was offline can replay what it missed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = "1.0"
+
+# --- channels: cache sync (AppV2 processing_subscriber, contract §3.2) ---
+CACHE_SYNC_TRIGGERED = "tickstock:cache:sync_triggered"
+CACHE_SYNC_COMPLETE = "tickstock:cache:sync_complete"
+UNIVERSE_UPDATED = "tickstock:universe:updated"
+IPO_ASSIGNMENT = "tickstock:cache:ipo_assignment"
+DELISTING_CLEANUP = "tickstock:cache:delisting_cleanup"
+
+# --- channels: pipeline (AppV2 processing_event_subscriber, contract §3.3) ---
+PROCESSING_STATUS = "tickstock:processing:status"
+PROCESSING_SCHEDULE = "tickstock:processing:schedule"
+IMPORT_STARTED = "tickstock:import:started"
+IMPORT_PROGRESS = "tickstock:import:progress"
+IMPORT_COMPLETED = "tickstock:import:completed"
+CACHE_STARTED = "tickstock:cache:started"
+CACHE_PROGRESS = "tickstock:cache:progress"
+CACHE_COMPLETED = "tickstock:cache:completed"
+INDICATORS_STARTED = "tickstock:indicators:started"
+INDICATORS_PROGRESS = "tickstock:indicators:progress"
+INDICATORS_COMPLETED = "tickstock:indicators:completed"
+INDICATORS_CALCULATED = "tickstock:indicators:calculated"
+PATTERNS_STARTED = "tickstock:patterns:started"
+PATTERNS_PROGRESS = "tickstock:patterns:progress"
+PATTERNS_COMPLETED = "tickstock:patterns:completed"
+PATTERNS_DETECTED = "tickstock:patterns:detected"
+MONITORING = "tickstock:monitoring"
+ERRORS = "tickstock:errors"
+
+CACHE_SYNC_CHANNELS = (CACHE_SYNC_TRIGGERED, CACHE_SYNC_COMPLETE, UNIVERSE_UPDATED, IPO_ASSIGNMENT, DELISTING_CLEANUP)
+
+# --- event names ---
+EV_CACHE_SYNC_TRIGGERED = "cache_sync_triggered"
+EV_CACHE_SYNC_STARTED = "cache_sync_started"
+EV_CACHE_SYNC_PROGRESS = "cache_sync_progress"
+EV_CACHE_SYNC_COMPLETED = "cache_sync_completed"
+EV_UNIVERSE_UPDATED = "universe_updated"
+EV_IPO_ASSIGNMENT = "ipo_assignment"
+EV_DELISTING_CLEANUP = "delisting_cleanup"
+EV_DAILY_STARTED = "daily_processing_started"
+EV_DAILY_PROGRESS = "daily_processing_progress"
+EV_DAILY_COMPLETED = "daily_processing_completed"
+EV_IMPORT_STARTED = "data_import_started"
+EV_IMPORT_PROGRESS = "data_import_progress"
+EV_IMPORT_COMPLETED = "data_import_completed"
+EV_PROCESSING_ERROR = "processing_error"
+EV_SCHEDULE_UPDATED = "schedule_updated"
+
+# --- sources ---
+SOURCE_CACHE_SYNC = "tickstockpl.cache_sync"
+SOURCE_PIPELINE = "tickstockpl.processing"
+SOURCE_IMPORT = "tickstockpl.import"
+
+STREAM_PREFIX = "tickstock:stream:"
+SEVERITIES = ("critical", "error", "warning", "info", "debug")
+
+
+def stream_for(channel: str) -> str:
+    """The capped stream a channel's events are appended to: one per family (`tickstock:<family>:...`)."""
+    parts = channel.split(":")
+    return STREAM_PREFIX + (parts[1] if len(parts) > 1 else parts[0])
+
+
+def utc_now_iso() -> str:
+    return iso_z(dt.datetime.now(dt.timezone.utc))
+
+
+def iso_z(moment: dt.datetime | None) -> str | None:
+    """ISO-8601 UTC with a trailing Z (contract §1); naive datetimes are taken as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One message ready for the outbox: where it goes and the exact JSON text published."""
+
+    channel: str
+    event: str
+    message: str
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.message)
+
+
+def envelope(channel: str, event: str, payload: dict[str, Any], source: str,
+             timestamp: str | None = None) -> Event:
+    body = {
+        "event": event,
+        "timestamp": timestamp or utc_now_iso(),
+        "source": source,
+        "version": VERSION,
+        "payload": payload,
+    }
+    return Event(channel, event, json.dumps(body, separators=(",", ":"), allow_nan=False))
+
+
+def error_event(message: str, *, source: str, severity: str = "error", component: str | None = None,
+                context: dict[str, Any] | None = None, payload: dict[str, Any] | None = None) -> Event:
+    """`processing_error` on tickstock:errors: the envelope plus AppV2's flat error fields."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}")
+    timestamp = utc_now_iso()
+    body_payload = {"error_message": message, **(payload or {})}
+    body = {
+        "event": EV_PROCESSING_ERROR,
+        "timestamp": timestamp,
+        "source": source,
+        "version": VERSION,
+        "payload": body_payload,
+        "error_id": str(uuid.uuid4()),
+        "severity": severity,
+        "message": message,
+        "component": component or source,
+        "context": context or {},
+    }
+    return Event(ERRORS, EV_PROCESSING_ERROR, json.dumps(body, separators=(",", ":"), allow_nan=False, default=str))
