@@ -138,3 +138,59 @@ def error_event(message: str, *, source: str, severity: str = "error", component
         "context": context or {},
     }
     return Event(ERRORS, EV_PROCESSING_ERROR, json.dumps(body, separators=(",", ":"), allow_nan=False, default=str))
+
+
+# --- constructors for the cache-sync events (contract §3.2) ---
+SYMBOLS_IN_EVENT_MAX = 500  # lists inside one event are capped; counts are always exact
+
+
+def cache_sync_triggered(job_id: str, mode: str, force: bool, triggered_by: str, **extra: Any) -> Event:
+    return envelope(CACHE_SYNC_TRIGGERED, EV_CACHE_SYNC_TRIGGERED,
+                    {"job_id": job_id, "mode": mode, "force": force, "triggered_by": triggered_by, **extra},
+                    SOURCE_CACHE_SYNC)
+
+
+def cache_sync_started(job_id: str, mode: str, triggered_by: str, **extra: Any) -> Event:
+    return envelope(CACHE_STARTED, EV_CACHE_SYNC_STARTED,
+                    {"job_id": job_id, "mode": mode, "triggered_by": triggered_by, **extra}, SOURCE_CACHE_SYNC)
+
+
+def cache_sync_progress(job_id: str, mode: str, progress: dict[str, Any], **extra: Any) -> Event:
+    return envelope(CACHE_PROGRESS, EV_CACHE_SYNC_PROGRESS,
+                    {"job_id": job_id, "mode": mode, **progress, **extra}, SOURCE_CACHE_SYNC)
+
+
+def cache_sync_completed(job_id: str, mode: str, status: str, total_changes: int, duration_seconds: float,
+                         universes_updated: int, error: str | None = None, **extra: Any) -> list[Event]:
+    """The completion event, on the channel AppV2 listens to and on the pipeline's cache channel."""
+    payload = {"job_id": job_id, "mode": mode, "status": status, "total_changes": total_changes,
+               "duration_seconds": round(duration_seconds, 3), "universes_updated": universes_updated,
+               **extra}
+    if error is not None:
+        payload["error"] = error
+        payload["message"] = error
+    return [envelope(CACHE_SYNC_COMPLETE, EV_CACHE_SYNC_COMPLETED, payload, SOURCE_CACHE_SYNC),
+            envelope(CACHE_COMPLETED, EV_CACHE_SYNC_COMPLETED, payload, SOURCE_CACHE_SYNC)]
+
+
+def universe_updated(job_id: str, universe: str, action: str, added: list[str], removed: list[str]) -> Event:
+    type_, name, key = universe.split(":", 2)
+    return envelope(UNIVERSE_UPDATED, EV_UNIVERSE_UPDATED, {
+        "universe": universe, "action": action, "type": type_, "name": name, "key": key,
+        "added": len(added), "removed": len(removed),
+        "added_symbols": added[:SYMBOLS_IN_EVENT_MAX], "removed_symbols": removed[:SYMBOLS_IN_EVENT_MAX],
+        "job_id": job_id,
+    }, SOURCE_CACHE_SYNC)
+
+
+def ipo_assignment(job_id: str, symbol: str, universe: str, list_date: str | None) -> Event:
+    return envelope(IPO_ASSIGNMENT, EV_IPO_ASSIGNMENT,
+                    {"symbol": symbol, "universe": universe, "list_date": list_date, "job_id": job_id},
+                    SOURCE_CACHE_SYNC)
+
+
+def delisting_cleanup(job_id: str, symbols: list[str], universes_affected: int) -> Event:
+    return envelope(DELISTING_CLEANUP, EV_DELISTING_CLEANUP,
+                    {"removed_count": len(symbols), "symbols": symbols[:SYMBOLS_IN_EVENT_MAX],
+                     "universes_affected": universes_affected, "job_id": job_id},
+                    SOURCE_CACHE_SYNC)

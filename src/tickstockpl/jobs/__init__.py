@@ -1,0 +1,1 @@
+"""Sync jobs: rows, single-flight, progress, abandoned-job recovery."""

@@ -1,0 +1,294 @@
+"""Every sync runs as a job row in `pl_sync_jobs`, one live job at a time across all processes.
+
+Single-flight has two locks:
+  * a session-level advisory lock (`locks.CACHE_SYNC`) taken by the connection that inserts the
+    job row and held until the job ends; it dies with the process (the connection closes);
+  * a unique partial index on live rows (`pl_sync_jobs_one_live`), should two inserts ever race.
+Whoever gets the advisory lock and still finds a live row knows its owner died: that row is
+marked `failed` ("abandoned") — on every trigger and when a server starts (`recover_abandoned`).
+
+Status: pending -> running -> completed | failed. The job row's final update and the
+`cache_sync_completed` event commit in the same transaction as the universes they describe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import psycopg
+
+from tickstockpl.db import locks
+from tickstockpl.db.connect import connect
+from tickstockpl.errors import JobConflict, NotFound, TickStockError
+from tickstockpl.events import catalog
+from tickstockpl.events.outbox import enqueue
+from tickstockpl.sync.job import STEPS, SyncRequest, SyncResult, run_sync
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = ("api", "scheduler", "pipeline", "cli")
+LIVE = ("pending", "running")
+PROGRESS_MIN_INTERVAL_S = 0.2
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+JOB_COLUMNS = (
+    "job_id, mode, force, triggered_by, status, as_of, created_at, start_time, end_time,"
+    " error_details, result, progress, environment"
+)
+
+
+@dataclass
+class Job:
+    job_id: str
+    mode: str
+    force: bool
+    triggered_by: str
+    status: str
+    as_of: dt.date | None
+    created_at: dt.datetime
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    error_details: str | None
+    result: dict[str, Any] | None
+    progress: dict[str, Any] | None
+    environment: str
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start_time is None:
+            return None
+        end = self.end_time or dt.datetime.now(dt.timezone.utc)
+        return round((end - self.start_time).total_seconds(), 3)
+
+    @classmethod
+    def from_row(cls, row) -> "Job":
+        values = list(row)
+        values[0] = str(values[0])
+        return cls(*values)
+
+
+def get_job(conn, job_id: str) -> Job:
+    try:
+        uuid.UUID(job_id)
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"unknown job id {job_id!r}") from None
+    row = conn.execute(f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE job_id = %s", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"unknown job id {job_id}")
+    return Job.from_row(row)
+
+
+def live_job(conn, environment: str) -> Job | None:
+    row = conn.execute(
+        f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE environment = %s AND status = ANY(%s)"
+        " ORDER BY created_at DESC LIMIT 1",
+        (environment, list(LIVE)),
+    ).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def _fail_abandoned(conn, environment: str) -> list[str]:
+    """Mark live rows failed; call only while holding the advisory lock (their owner is gone)."""
+    with conn.transaction():
+        rows = conn.execute(
+            "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(),"
+            " error_details = 'abandoned: the process running this job stopped before it finished'"
+            " WHERE environment = %s AND status = ANY(%s)"
+            " RETURNING job_id, mode, coalesce(extract(epoch FROM now() - start_time), 0)::float8",
+            (environment, list(LIVE)),
+        ).fetchall()
+        events = []
+        for job_id, mode, seconds in rows:
+            events += catalog.cache_sync_completed(
+                str(job_id), mode, "failed", 0, seconds, 0,
+                error="abandoned: the process running this job stopped before it finished")
+        enqueue(conn, events)
+    ids = [str(r[0]) for r in rows]
+    if ids:
+        log.warning("marked %d abandoned sync job(s) failed: %s", len(ids), ", ".join(ids))
+    return ids
+
+
+def recover_abandoned(db_url: str, environment: str) -> list[str]:
+    """If no process holds the sync lock, live rows are orphans: mark them failed."""
+    with connect(db_url, autocommit=True) as conn:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]
+        if not got:
+            return []
+        try:
+            return _fail_abandoned(conn, environment)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+
+
+class JobHandle:
+    """A started job: its id, and (when run in the background) the thread running it."""
+
+    def __init__(self, job_id: str, thread: threading.Thread | None = None):
+        self.job_id = job_id
+        self.thread = thread
+        self.result: SyncResult | None = None
+        self.error: BaseException | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.thread is not None:
+            self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
+
+
+def start_job(
+    db_url: str,
+    *,
+    mode: str = "full",
+    force: bool = False,
+    triggered_by: str = "api",
+    as_of: dt.date | None = None,
+    environment: str = "DEFAULT",
+    background: bool = True,
+    extra_event_fields: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    on_done: Callable[[JobHandle], None] | None = None,
+) -> JobHandle:
+    """Create the job row (or raise JobConflict with the live job's id) and run the sync.
+
+    Returns once the row is committed as `pending`; with background=True the sync runs in a
+    daemon thread, else it runs before this returns (errors are then re-raised).
+    """
+    if triggered_by not in TRIGGERS:
+        raise ValueError(f"triggered_by must be one of {TRIGGERS}")
+    request = SyncRequest(mode=mode, force=force, as_of=as_of, environment=environment)
+    extra = dict(extra_event_fields or {})
+    conn = connect(db_url, autocommit=True)
+    try:
+        job_id = _claim(conn, request, triggered_by, extra)
+    except BaseException:
+        conn.close()
+        raise
+    handle = JobHandle(job_id)
+
+    def work() -> None:
+        try:
+            handle.result = _run(conn, job_id, request, triggered_by, extra, on_progress)
+        except BaseException as err:  # recorded on the job row; re-raised for foreground runs
+            handle.error = err
+        finally:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+            except psycopg.Error:
+                pass
+            conn.close()
+            if on_done is not None:
+                on_done(handle)
+
+    if background:
+        handle.thread = threading.Thread(target=work, name=f"sync-{job_id[:8]}", daemon=True)
+        handle.thread.start()
+    else:
+        work()
+        if handle.error is not None:
+            raise handle.error
+    return handle
+
+
+def _claim(conn, request: SyncRequest, triggered_by: str, extra: dict[str, Any]) -> str:
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]
+    if not got:
+        live = live_job(conn, request.environment)
+        raise JobConflict(
+            f"a cache sync is already {live.status if live else 'running'}"
+            + (f" (job {live.job_id})" if live else ""),
+            live.job_id if live else None,
+        )
+    try:
+        _fail_abandoned(conn, request.environment)
+        job_id = str(uuid.uuid4())
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO pl_sync_jobs (job_id, environment, mode, force, triggered_by, status, as_of, owner, progress)"
+                " VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
+                (job_id, request.environment, request.mode, request.force, triggered_by, request.as_of, OWNER,
+                 json.dumps(_progress_doc(0, len(STEPS), "queued"))),
+            )
+            enqueue(conn, [catalog.cache_sync_triggered(job_id, request.mode, request.force, triggered_by, **extra)])
+        return job_id
+    except psycopg.errors.UniqueViolation:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+        live = live_job(conn, request.environment)
+        raise JobConflict("a cache sync is already live", live.job_id if live else None) from None
+    except BaseException:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+        raise
+
+
+def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
+    return {"total_steps": total, "completed_steps": completed, "current_task": task,
+            "percent": round(100.0 * completed / total, 1) if total else 0.0}
+
+
+def _run(conn, job_id: str, request: SyncRequest, triggered_by: str, extra: dict[str, Any],
+         on_progress) -> SyncResult:
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute("UPDATE pl_sync_jobs SET status = 'running', start_time = now() WHERE job_id = %s", (job_id,))
+        enqueue(conn, [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra)])
+    last = [0.0]
+
+    def progress(completed: int, total: int, task: str) -> None:
+        if on_progress is not None:
+            on_progress(completed, total, task)
+        now = time.monotonic()
+        if completed not in (0, total) and now - last[0] < PROGRESS_MIN_INTERVAL_S:
+            return
+        last[0] = now
+        doc = _progress_doc(completed, total, task)
+        with conn.transaction():
+            conn.execute("UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id))
+            enqueue(conn, [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)])
+
+    def finish(tx_conn, result: SyncResult) -> None:
+        doc = _progress_doc(len(STEPS), len(STEPS), "done")
+        tx_conn.execute(
+            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s"
+            " WHERE job_id = %s",
+            (json.dumps(result.to_dict()), json.dumps(doc), job_id),
+        )
+        enqueue(tx_conn, catalog.cache_sync_completed(
+            job_id, request.mode, "completed", result.total_changes, time.perf_counter() - started,
+            result.universes_updated, **extra))
+
+    try:
+        return run_sync(conn, request, job_id=job_id, progress=progress, before_commit=finish)
+    except BaseException as err:
+        message = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
+        log.error("cache sync %s failed: %s", job_id, message)
+        _record_failure(conn, job_id, request, message, time.perf_counter() - started, extra)
+        raise
+
+
+def _record_failure(conn, job_id, request, message, seconds, extra) -> None:
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        with conn.transaction():
+            conn.execute(
+                "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(), error_details = %s"
+                " WHERE job_id = %s AND status = ANY(%s)",
+                (message, job_id, list(LIVE)),
+            )
+            enqueue(conn, catalog.cache_sync_completed(job_id, request.mode, "failed", 0, seconds, 0,
+                                                       error=message, **extra)
+                    + [catalog.error_event(f"cache sync {job_id} failed: {message}",
+                                           source=catalog.SOURCE_CACHE_SYNC, component="cache_sync",
+                                           context={"job_id": job_id, "mode": request.mode})])
+    except psycopg.Error as db_err:  # the database itself is gone: recovery marks it abandoned later
+        log.error("could not record failure of job %s: %s", job_id, db_err)

@@ -1,0 +1,186 @@
+"""Compare what is stored with what was built: the plan of a sync. Pure: plain data in, plain data out.
+
+For every universe of the families in scope:
+  new key              -> upsert; each member `added` (or one `created` row when it has none)
+  key no longer built  -> delete; each member `removed` (or one `deleted` row)
+  members differ       -> upsert; `added` / `removed` per symbol
+  same members, other order           -> upsert; one `reordered` row
+  same members and order, other value -> upsert; one `updated` row (metadata changed)
+  identical value      -> nothing (a rerun on unchanged data writes no row)
+
+Membership history is planned separately, against the open rows of `pl_universe_membership`
+(so it heals itself if the history and `cache_entries` ever disagree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from tickstockpl.universes.model import IPOS, Entry, members, universe_id
+
+IPO_UNIVERSE = "stock_universe:ipos:recent_ipos"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    type: str
+    name: str
+    key: str
+    value: Any
+    family: str
+
+    @property
+    def universe(self) -> str:
+        return universe_id(self.type, self.name, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    universe: str
+    symbol: str | None
+    action: str  # added | removed | updated | reordered | created | deleted
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UniverseDiff:
+    universe: str
+    family: str
+    action: str  # created | updated | deleted | reordered
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    upserts: tuple[Entry, ...]
+    deletes: tuple[StoredRow, ...]
+    changes: tuple[Change, ...]
+    universes: tuple[UniverseDiff, ...]
+    membership_open: tuple[tuple[str, str], ...] = ()  # (universe, symbol) to open as of the sync date
+    membership_close: tuple[tuple[str, str], ...] = ()  # (universe, symbol) to close as of the sync date
+    new_ipos: tuple[str, ...] = ()
+    delisted: tuple[str, ...] = ()  # symbols dropped from some universe because inactive or gone
+    unchanged: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.upserts or self.deletes or self.membership_open or self.membership_close)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per changed universe: action and +added/-removed counts (the dry-run output)."""
+        return [
+            {"universe": u.universe, "family": u.family, "action": u.action,
+             "added": len(u.added), "removed": len(u.removed)}
+            for u in self.universes
+        ]
+
+    def changes_by_family(self) -> dict[str, int]:
+        family = {u.universe: u.family for u in self.universes}
+        counts: dict[str, int] = {}
+        for change in self.changes:
+            name = family.get(change.universe, "unknown")
+            counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def plan(
+    stored: Iterable[StoredRow],
+    built: Iterable[Entry],
+    *,
+    active_symbols: frozenset[str],
+    open_membership: Mapping[str, frozenset[str]] | None = None,
+) -> Plan:
+    """The plan that turns `stored` (owned rows of the families in scope) into `built`.
+
+    `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
+    that is not among them was delisted (reason `delisted`, and it feeds `delisting_cleanup`).
+    `open_membership` maps universe -> symbols with an open history row; None skips history.
+    """
+    stored_by_id = {row.universe: row for row in stored}
+    built_list = list(built)
+    built_ids = {entry.universe for entry in built_list}
+    upserts: list[Entry] = []
+    deletes: list[StoredRow] = []
+    changes: list[Change] = []
+    diffs: list[UniverseDiff] = []
+    delisted: set[str] = set()
+    new_ipos: tuple[str, ...] = ()
+    unchanged = 0
+
+    def removal_reason(symbol: str) -> str:
+        if symbol not in active_symbols:
+            delisted.add(symbol)
+            return "delisted"
+        return "no longer qualifies"
+
+    for entry in built_list:
+        old = stored_by_id.get(entry.universe)
+        new_members = members(entry.value)
+        if old is None:
+            upserts.append(entry)
+            if new_members:
+                changes.extend(Change(entry.universe, s, "added", "universe created") for s in new_members)
+            else:
+                changes.append(Change(entry.universe, None, "created", "universe created (no members)"))
+            diffs.append(UniverseDiff(entry.universe, entry.family, "created", tuple(new_members), ()))
+            if entry.family == IPOS:
+                new_ipos = tuple(new_members)
+            continue
+        if old.value == entry.value:
+            unchanged += 1
+            continue
+        upserts.append(entry)
+        old_members = members(old.value)
+        old_set, new_set = set(old_members), set(new_members)
+        added = tuple(s for s in new_members if s not in old_set)
+        removed = tuple(s for s in old_members if s not in new_set)
+        if added or removed:
+            reason_added = "new listing" if entry.family == IPOS else "qualifies"
+            changes.extend(Change(entry.universe, s, "added", reason_added) for s in added)
+            changes.extend(Change(entry.universe, s, "removed", removal_reason(s)) for s in removed)
+            diffs.append(UniverseDiff(entry.universe, entry.family, "updated", added, removed))
+            if entry.family == IPOS:
+                new_ipos = added
+        elif old_members != new_members:
+            changes.append(Change(entry.universe, None, "reordered", "member order changed"))
+            diffs.append(UniverseDiff(entry.universe, entry.family, "reordered", (), ()))
+        else:
+            changes.append(Change(entry.universe, None, "updated", "member data changed"))
+            diffs.append(UniverseDiff(entry.universe, entry.family, "updated", (), ()))
+
+    for universe, old in sorted(stored_by_id.items()):
+        if universe in built_ids:
+            continue
+        deletes.append(old)
+        old_members = members(old.value)
+        if old_members:
+            changes.extend(Change(universe, s, "removed", removal_reason(s)) for s in old_members)
+        else:
+            changes.append(Change(universe, None, "deleted", "universe no longer produced"))
+        diffs.append(UniverseDiff(universe, old.family, "deleted", (), tuple(old_members)))
+
+    opened: list[tuple[str, str]] = []
+    closed: list[tuple[str, str]] = []
+    if open_membership is not None:
+        wanted = {entry.universe: members(entry.value) for entry in built_list}
+        for universe in stored_by_id.keys() - built_ids:
+            wanted[universe] = []
+        for universe, symbols in sorted(wanted.items()):
+            current = open_membership.get(universe, frozenset())
+            target = set(symbols)
+            opened.extend((universe, s) for s in sorted(target - current))
+            closed.extend((universe, s) for s in sorted(current - target))
+
+    return Plan(
+        upserts=tuple(upserts),
+        deletes=tuple(deletes),
+        changes=tuple(changes),
+        universes=tuple(diffs),
+        membership_open=tuple(opened),
+        membership_close=tuple(closed),
+        new_ipos=new_ipos,
+        delisted=tuple(sorted(delisted)),
+        unchanged=unchanged,
+    )

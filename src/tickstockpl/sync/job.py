@@ -1,0 +1,148 @@
+"""`run_sync`: one cache sync from start to commit.
+
+    1. market.snapshot.load(conn, as_of)          symbols + latest closes, one statement
+    2. store.read_config_rows + apply_overrides    defaults.toml ⊕ cache_config rows (validated)
+    3. universes.build(snapshot, config, families) pure
+    4. validate.check(...)                         unless force
+    5. diff.plan(stored, built, ...)               pure
+    6. store.apply(conn, plan, events)             ONE transaction, with the caller's `before_commit`
+The caller (jobs/runtime.py) owns the job row; the relay publishes the outbox after commit.
+Progress is reported through the `Progress` hook between steps (a no-op by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol
+
+from tickstockpl.errors import ConfigError
+from tickstockpl.events import catalog
+from tickstockpl.market import snapshot as market_snapshot
+from tickstockpl.sync import diff, store, validate
+from tickstockpl.universes.build import build
+from tickstockpl.universes.config import apply_overrides, default_config
+from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
+
+log = logging.getLogger(__name__)
+
+STEPS = ("load snapshot", "load configuration", "build universes", "validate", "diff", "write")
+
+
+class Progress(Protocol):
+    def __call__(self, completed: int, total: int, task: str) -> None: ...
+
+
+def no_progress(completed: int, total: int, task: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    mode: str = "full"
+    force: bool = False
+    dry_run: bool = False
+    as_of: dt.date | None = None
+    environment: str = "DEFAULT"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+
+
+@dataclass
+class SyncResult:
+    job_id: str | None
+    mode: str
+    as_of: str
+    dry_run: bool
+    total_changes: int = 0
+    universes_updated: int = 0
+    universes_unchanged: int = 0
+    rows_written: int = 0
+    events: int = 0
+    changes_by_family: dict[str, int] = field(default_factory=dict)
+    universes: list[dict[str, Any]] = field(default_factory=list)
+    new_ipos: list[str] = field(default_factory=list)
+    delisted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    eligible_stocks: int = 0
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BeforeCommit = Callable[[Any, SyncResult], None]
+
+
+def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress: Progress = no_progress,
+             before_commit: BeforeCommit | None = None) -> SyncResult:
+    """Run one sync on `conn` (autocommit connection); raises TickStockError subclasses on refusal."""
+    started = time.perf_counter()
+    total = len(STEPS)
+    families = FAMILIES_BY_MODE[request.mode]
+
+    progress(0, total, STEPS[0])
+    as_of = request.as_of or store.default_as_of(conn)
+    snap = market_snapshot.load(conn, as_of)
+
+    progress(1, total, STEPS[1])
+    config = apply_overrides(default_config(), store.read_config_rows(conn, request.environment))
+
+    progress(2, total, STEPS[2])
+    built = build(snap, config, families)
+    stored = store.read_owned_rows(conn, request.environment, families)
+
+    progress(3, total, STEPS[3])
+    validate.check(snap, store.expected_session(conn, as_of), stored, built.entries, force=request.force)
+
+    progress(4, total, STEPS[4])
+    universes = {e.universe for e in built.entries} | {r.universe for r in stored}
+    open_rows = None if request.dry_run else store.read_open_membership(conn, request.environment, universes)
+    active = frozenset(s.symbol for s in snap.securities if s.active)
+    the_plan = diff.plan(stored, built.entries, active_symbols=active, open_membership=open_rows)
+
+    result = SyncResult(
+        job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,
+        total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
+        universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
+        universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
+        warnings=list(built.warnings), eligible_stocks=sum(1 for s in snap.securities if s.is_eligible_stock),
+    )
+    for warning in built.warnings:
+        log.warning("universe build: %s", warning)
+
+    progress(5, total, STEPS[5])
+    if not request.dry_run:
+        events = plan_events(the_plan, job_id or "", snap)
+        with conn.transaction():
+            result.rows_written = store.apply(conn, the_plan, environment=request.environment,
+                                              job_id=job_id, as_of=as_of, events=events)
+            result.events = len(events)
+            result.duration_seconds = round(time.perf_counter() - started, 3)
+            if before_commit is not None:
+                before_commit(conn, result)
+    result.duration_seconds = round(time.perf_counter() - started, 3)
+    progress(total, total, "done")
+    return result
+
+
+def plan_events(the_plan: diff.Plan, job_id: str, snap) -> list[catalog.Event]:
+    """The data events of a plan: universe_updated per changed universe, IPOs, delisting cleanup."""
+    events = [
+        catalog.universe_updated(job_id, u.universe, u.action, list(u.added), list(u.removed))
+        for u in the_plan.universes
+    ]
+    if the_plan.new_ipos:
+        listed = {s.symbol: s.list_date for s in snap.securities}
+        for symbol in the_plan.new_ipos:
+            day = listed.get(symbol)
+            events.append(catalog.ipo_assignment(job_id, symbol, diff.IPO_UNIVERSE, day.isoformat() if day else None))
+    if the_plan.delisted:
+        gone = set(the_plan.delisted)
+        affected = len({c.universe for c in the_plan.changes if c.symbol in gone and c.action == "removed"})
+        events.append(catalog.delisting_cleanup(job_id, list(the_plan.delisted), affected))
+    return events

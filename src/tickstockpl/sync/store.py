@@ -1,0 +1,138 @@
+"""Everything a sync reads from and writes to PostgreSQL, with as few statements as possible.
+
+Readers take a connection; `apply` writes a whole plan inside the caller's transaction and never
+commits (the job runtime owns the transaction, so the job row and the events commit with it).
+Statement count per sync is constant: it does not grow with sectors, industries, themes or
+ETF categories.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+
+from tickstockpl.events.catalog import Event
+from tickstockpl.events.outbox import enqueue
+from tickstockpl.sync.diff import Plan, StoredRow
+from tickstockpl.universes.config import ConfigRow
+from tickstockpl.universes.model import OWNED_TYPES, family_of
+
+CONFIG_TYPE = "cache_config"
+
+
+def read_owned_rows(conn, environment: str, families: frozenset[str]) -> list[StoredRow]:
+    """Rows of our environment whose (type, name, key) belongs to one of `families`."""
+    rows = []
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT type, name, key, value FROM cache_entries WHERE environment = %s AND type = ANY(%s)",
+            (environment, list(OWNED_TYPES)),
+        )
+        for type_, name, key, value in cur:
+            family = family_of(type_, name, key)
+            if family is not None and family in families:
+                rows.append(StoredRow(type_, name, key, value, family))
+    return rows
+
+
+def read_config_rows(conn, environment: str) -> list[ConfigRow]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT name, key, value FROM cache_entries WHERE type = %s AND environment = %s ORDER BY name, key",
+            (CONFIG_TYPE, environment),
+        )
+        return [ConfigRow(name, key, value) for name, key, value in cur]
+
+
+def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT universe, symbol FROM pl_universe_membership"
+            " WHERE environment = %s AND valid_to IS NULL AND universe = ANY(%s)",
+            (environment, sorted(universes)),
+        )
+        for universe, symbol in cur:
+            out[universe].add(symbol)
+    return {u: frozenset(s) for u, s in out.items()}
+
+
+def default_as_of(conn) -> dt.date:
+    """The newest NYSE session that has closed, from pl_market_sessions (today if the table is empty)."""
+    row = conn.execute("SELECT max(session) FROM pl_market_sessions WHERE close_utc <= now()").fetchone()
+    return row[0] if row and row[0] else dt.datetime.now(dt.timezone.utc).date()
+
+
+def expected_session(conn, as_of: dt.date) -> dt.date | None:
+    """The most recent completed session on or before `as_of` (None when the calendar is empty)."""
+    row = conn.execute(
+        "SELECT max(session) FROM pl_market_sessions WHERE session <= %s AND close_utc <= now()", (as_of,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event]) -> int:
+    """Write the plan and its events; returns the number of rows written. Caller commits."""
+    written = 0
+    with conn.cursor() as cur:
+        if plan.upserts:
+            cur.execute(
+                "INSERT INTO cache_entries AS c (type, name, key, value, environment, created_at, updated_at)"
+                " SELECT t, n, k, v::jsonb, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(t, n, k, v)"
+                " ON CONFLICT (type, name, key, environment)"
+                " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
+                " WHERE c.value IS DISTINCT FROM EXCLUDED.value",
+                (
+                    environment,
+                    [e.type for e in plan.upserts],
+                    [e.name for e in plan.upserts],
+                    [e.key for e in plan.upserts],
+                    [_json(e.value) for e in plan.upserts],
+                ),
+            )
+            written += cur.rowcount
+        if plan.deletes:
+            cur.execute(
+                "DELETE FROM cache_entries c USING unnest(%s::text[], %s::text[], %s::text[]) AS u(t, n, k)"
+                " WHERE c.environment = %s AND c.type = u.t AND c.name = u.n AND c.key = u.k",
+                ([d.type for d in plan.deletes], [d.name for d in plan.deletes], [d.key for d in plan.deletes],
+                 environment),
+            )
+            written += cur.rowcount
+        if plan.changes:
+            with cur.copy(
+                "COPY pl_sync_changes (job_id, environment, universe, symbol, action, reason) FROM STDIN"
+            ) as copy:
+                for ch in plan.changes:
+                    copy.write_row((job_id, environment, ch.universe, ch.symbol, ch.action, ch.reason))
+            written += len(plan.changes)
+        if plan.membership_close:
+            # An interval that would close on (or before) the day it opened is dropped instead.
+            cur.execute(
+                "WITH u AS (SELECT * FROM unnest(%(u)s::text[], %(s)s::text[]) AS u(universe, symbol)),"
+                " gone AS (DELETE FROM pl_universe_membership m USING u"
+                "  WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
+                "  AND m.valid_to IS NULL AND m.valid_from >= %(d)s)"
+                " UPDATE pl_universe_membership m SET valid_to = %(d)s FROM u"
+                " WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
+                " AND m.valid_to IS NULL AND m.valid_from < %(d)s",
+                {"u": [u for u, _ in plan.membership_close], "s": [s for _, s in plan.membership_close],
+                 "env": environment, "d": as_of},
+            )
+            written += len(plan.membership_close)
+        if plan.membership_open:
+            cur.execute(
+                "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
+                " SELECT %s, u.universe, u.symbol, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(universe, symbol)"
+                " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id",
+                (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
+            )
+            written += len(plan.membership_open)
+    written += enqueue(conn, events)
+    return written

@@ -1,0 +1,81 @@
+"""Checks before a sync writes anything (contract §6.3). Pure; `force` skips them.
+
+Refuse when the data is not ready or looks broken:
+  1. `ohlcv_daily` has no bars for the most recent completed trading session (on or before as-of);
+  2. fewer than half of the previously eligible stocks are eligible now
+     (previously eligible = members of the stored `stock_universe:complete:all_stocks`);
+  3. a universe that was non-empty would become empty, or a whole family that had rows would vanish
+     (the IPO universe is exempt: a month without listings is normal).
+One rule holds even with `force`: a sync never leaves the owned part of `cache_entries` empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+
+from tickstockpl.errors import ValidationFailed
+from tickstockpl.market.snapshot import Snapshot
+from tickstockpl.sync.diff import StoredRow
+from tickstockpl.universes.model import IPOS, Entry, members
+
+ALL_STOCKS = "stock_universe:complete:all_stocks"
+
+
+def problems(
+    snapshot: Snapshot,
+    expected_session: dt.date | None,
+    stored: Iterable[StoredRow],
+    built: Iterable[Entry],
+) -> list[str]:
+    """Every reason to refuse the sync; empty when the data looks sound."""
+    found: list[str] = []
+    if expected_session is not None and snapshot.latest_session != expected_session:
+        newest = snapshot.latest_session.isoformat() if snapshot.latest_session else "none"
+        found.append(
+            f"ohlcv_daily has no bars for the most recent completed session {expected_session.isoformat()}"
+            f" (newest bars: {newest}); run the data import first or pass force"
+        )
+    elif snapshot.bars_on_latest_session == 0 and snapshot.latest_session is None:
+        found.append("ohlcv_daily has no bars on or before the as-of date")
+
+    stored_by_id = {row.universe: row for row in stored}
+    built_by_id = {entry.universe: entry for entry in built}
+
+    previous = stored_by_id.get(ALL_STOCKS)
+    if previous is not None:
+        before = len(members(previous.value))
+        now = sum(1 for s in snapshot.securities if s.is_eligible_stock)
+        if before > 0 and now * 2 < before:
+            found.append(f"only {now} stocks are eligible now against {before} before (fewer than half)")
+
+    emptied = []
+    for universe, old in stored_by_id.items():
+        if old.family == IPOS:
+            continue
+        new = built_by_id.get(universe)
+        if new is not None and members(old.value) and not members(new.value):
+            emptied.append(universe)
+    if emptied:
+        shown = ", ".join(sorted(emptied)[:5]) + (" …" if len(emptied) > 5 else "")
+        found.append(f"{len(emptied)} non-empty universe(s) would become empty: {shown}")
+
+    stored_families = {row.family for row in stored_by_id.values()}
+    built_families = {entry.family for entry in built_by_id.values()}
+    vanished = sorted(f for f in stored_families - built_families if f != IPOS)
+    if vanished:
+        found.append(f"every universe of these families would be deleted: {', '.join(vanished)}")
+    return found
+
+
+def check(snapshot, expected_session, stored, built, *, force: bool) -> None:
+    """Raise ValidationFailed with every problem, unless `force`; the emptiness rule always holds."""
+    stored = list(stored)
+    built = list(built)
+    if stored and not built:
+        raise ValidationFailed(["the sync would leave cache_entries without any universe (refused even with force)"])
+    if force:
+        return
+    found = problems(snapshot, expected_session, stored, built)
+    if found:
+        raise ValidationFailed(found)
