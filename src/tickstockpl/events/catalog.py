@@ -194,3 +194,59 @@ def delisting_cleanup(job_id: str, symbols: list[str], universes_affected: int) 
                     {"removed_count": len(symbols), "symbols": symbols[:SYMBOLS_IN_EVENT_MAX],
                      "universes_affected": universes_affected, "job_id": job_id},
                     SOURCE_CACHE_SYNC)
+
+
+# --- constructors for the daily pipeline's events (contract §3.3; added with issue 4) ---
+# Field names AppV2's processing_event_subscriber reads are kept verbatim; extra fields are documented
+# in docs/EVENTS.md. Every pipeline event carries `run_id`.
+
+def daily_processing_started(run_id: str, *, total_symbols: int, trigger_type: str, phases: list[str],
+                             session_date: str, **extra: Any) -> Event:
+    return envelope(PROCESSING_STATUS, EV_DAILY_STARTED, {
+        "run_id": run_id, "total_symbols": total_symbols, "trigger_type": trigger_type,
+        "phases": list(phases), "session_date": session_date, **extra}, SOURCE_PIPELINE)
+
+
+def daily_processing_progress(run_id: str, *, progress: float, current_phase: str | None,
+                              symbols_completed: int, estimated_completion: str | None,
+                              current_symbol: str | None = None, **extra: Any) -> Event:
+    return envelope(PROCESSING_STATUS, EV_DAILY_PROGRESS, {
+        "run_id": run_id, "progress": round(float(progress), 1), "current_symbol": current_symbol,
+        "symbols_completed": symbols_completed, "estimated_completion": estimated_completion,
+        "current_phase": current_phase, **extra}, SOURCE_PIPELINE)
+
+
+def daily_processing_completed(run_id: str, *, status: str, symbols_processed: int, symbols_failed: int,
+                               duration_seconds: float, **extra: Any) -> Event:
+    return envelope(PROCESSING_STATUS, EV_DAILY_COMPLETED, {
+        "run_id": run_id, "symbols_processed": symbols_processed, "symbols_failed": symbols_failed,
+        "success": status == "success", "duration_seconds": round(float(duration_seconds), 3),
+        "status": status, **extra}, SOURCE_PIPELINE)
+
+
+def data_import_started(run_id: str, *, universe_names: list[str], sessions: list[str], **extra: Any) -> Event:
+    return envelope(IMPORT_STARTED, EV_IMPORT_STARTED, {
+        "run_id": run_id, "universe_names": list(universe_names), "timeframes": ["daily"],
+        "lookback_days": len(sessions), "sessions": list(sessions), **extra}, SOURCE_IMPORT)
+
+
+def data_import_progress(run_id: str, *, session_date: str, sessions_completed: int, sessions_total: int,
+                         rows_imported: int, rows_rejected: int, **extra: Any) -> Event:
+    percent = round(100.0 * sessions_completed / sessions_total, 1) if sessions_total else 100.0
+    return envelope(IMPORT_PROGRESS, EV_IMPORT_PROGRESS, {
+        "run_id": run_id, "session_date": session_date, "sessions_completed": sessions_completed,
+        "sessions_total": sessions_total, "percentage": percent, "rows_imported": rows_imported,
+        "rows_rejected": rows_rejected, **extra}, SOURCE_IMPORT)
+
+
+def data_import_completed(run_id: str, *, success_count: int, failure_count: int, duration_seconds: float,
+                          rows_rejected: int, **extra: Any) -> Event:
+    return envelope(IMPORT_COMPLETED, EV_IMPORT_COMPLETED, {
+        "run_id": run_id, "success_count": success_count, "failure_count": failure_count,
+        "duration_seconds": round(float(duration_seconds), 3), "rows_rejected": rows_rejected, **extra},
+        SOURCE_IMPORT)
+
+
+def schedule_updated(schedule: dict[str, Any], changed: list[str]) -> Event:
+    return envelope(PROCESSING_SCHEDULE, EV_SCHEDULE_UPDATED, {**schedule, "changed": list(changed)},
+                    SOURCE_PIPELINE)

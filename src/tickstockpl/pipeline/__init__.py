@@ -1,0 +1,9 @@
+"""The daily pipeline (contract §7): schedule, Phase 2 data import, Phase 2.5 cache sync, runs.
+
+    schedule.py      pure schedule maths (NYSE sessions, DST), the stored schedule, the APScheduler loop
+    imports/         providers (REST grouped daily, flat files), row validation and the atomic writer
+    coordinator.py   runs: phases in order, single-flight, cancel, events through the outbox
+    cli.py           `tickstockpl pipeline run`
+"""
+
+PHASES = ("data_import", "cache_sync", "indicator_processing", "pattern_detection")
