@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 
@@ -31,13 +31,16 @@ from tickstockpl.db.connect import connect
 from tickstockpl.errors import JobConflict, NotFound, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync.job import STEPS, SyncRequest, SyncResult, run_sync
+
+if TYPE_CHECKING:  # the sync engine is imported when a job runs, so the API starts without it
+    from tickstockpl.sync.job import SyncRequest, SyncResult
 
 log = logging.getLogger(__name__)
 
 TRIGGERS = ("api", "scheduler", "pipeline", "cli")
 LIVE = ("pending", "running")
 PROGRESS_MIN_INTERVAL_S = 0.2
+CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 JOB_COLUMNS = (
@@ -136,7 +139,7 @@ class JobHandle:
     def __init__(self, job_id: str, thread: threading.Thread | None = None):
         self.job_id = job_id
         self.thread = thread
-        self.result: SyncResult | None = None
+        self.result: "SyncResult | None" = None
         self.error: BaseException | None = None
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -166,10 +169,13 @@ def start_job(
     """
     if triggered_by not in TRIGGERS:
         raise ValueError(f"triggered_by must be one of {TRIGGERS}")
+    from tickstockpl.sync.job import SyncRequest
+
     request = SyncRequest(mode=mode, force=force, as_of=as_of, environment=environment)
     extra = dict(extra_event_fields or {})
     conn = connect(db_url, autocommit=True)
     try:
+        _watch_client(conn)
         job_id = _claim(conn, request, triggered_by, extra)
     except BaseException:
         conn.close()
@@ -200,15 +206,21 @@ def start_job(
     return handle
 
 
-def _claim(conn, request: SyncRequest, triggered_by: str, extra: dict[str, Any]) -> str:
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]
-    if not got:
+def _claim(conn, request: "SyncRequest", triggered_by: str, extra: dict[str, Any]) -> str:
+    from tickstockpl.sync.job import STEPS
+
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]:
         live = live_job(conn, request.environment)
-        raise JobConflict(
-            f"a cache sync is already {live.status if live else 'running'}"
-            + (f" (job {live.job_id})" if live else ""),
-            live.job_id if live else None,
-        )
+        if live is not None or time.monotonic() >= deadline:
+            raise JobConflict(
+                f"a cache sync is already {live.status if live else 'running'}"
+                + (f" (job {live.job_id})" if live else ""),
+                live.job_id if live else None,
+            )
+        # The holder is between taking the lock and committing its row (or is recovering an
+        # abandoned job): its row becomes visible within milliseconds.
+        time.sleep(0.02)
     try:
         _fail_abandoned(conn, request.environment)
         job_id = str(uuid.uuid4())
@@ -230,13 +242,24 @@ def _claim(conn, request: SyncRequest, triggered_by: str, extra: dict[str, Any])
         raise
 
 
+def _watch_client(conn) -> None:
+    """Let the server notice within a second that this process died, even in the middle of a
+    statement, so the advisory lock (and the job) are released (PostgreSQL 14+, Linux)."""
+    try:
+        conn.execute("SET client_connection_check_interval = '1s'")
+    except psycopg.Error:
+        pass
+
+
 def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
     return {"total_steps": total, "completed_steps": completed, "current_task": task,
             "percent": round(100.0 * completed / total, 1) if total else 0.0}
 
 
-def _run(conn, job_id: str, request: SyncRequest, triggered_by: str, extra: dict[str, Any],
-         on_progress) -> SyncResult:
+def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
+         on_progress) -> "SyncResult":
+    from tickstockpl.sync.job import STEPS, run_sync
+
     started = time.perf_counter()
     with conn.transaction():
         conn.execute("UPDATE pl_sync_jobs SET status = 'running', start_time = now() WHERE job_id = %s", (job_id,))
@@ -255,7 +278,7 @@ def _run(conn, job_id: str, request: SyncRequest, triggered_by: str, extra: dict
             conn.execute("UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id))
             enqueue(conn, [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)])
 
-    def finish(tx_conn, result: SyncResult) -> None:
+    def finish(tx_conn, result: "SyncResult") -> None:
         doc = _progress_doc(len(STEPS), len(STEPS), "done")
         tx_conn.execute(
             "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s"

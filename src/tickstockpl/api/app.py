@@ -1,0 +1,136 @@
+"""`create_app(settings)`: the FastAPI application, its lifespan and its error handling.
+
+Lifespan: `Services.start` (pool, abandoned-job recovery, outbox relay, scheduler) on startup,
+`Services.close` on shutdown. Routers: one per resource in `api/routes/`, plus the pipeline's
+`tickstockpl.api.routes.processing` when that module exists.
+
+Errors are mapped to status codes in one place (`_install_error_handlers`); every answer is a
+JSON object with `message`, and nothing a client sends can cause a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tickstockpl import __version__
+from tickstockpl.api.auth import HEADER, AuthError
+from tickstockpl.api.services import Services, optional_module
+from tickstockpl.errors import (ConfigError, DataError, JobConflict, NotFound, PhaseUnavailable,
+                                ServiceUnavailable, TickStockError)
+from tickstockpl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+THREADS = 40  # worker threads for the `def` routes (anyio's default limiter, made explicit)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        app.state.services = await anyio.to_thread.run_sync(Services.start, settings)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(app.state.services.close)
+
+    app = FastAPI(
+        title="TickStockPL", version=__version__, lifespan=lifespan,
+        description="Cache (universe) sync jobs, universes, health and metrics for TickStockAppV2. "
+                    f"Send `{HEADER}` on every /api call.",
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+
+    from tickstockpl.api.routes import cache_sync, health, metrics, universes
+
+    app.include_router(cache_sync.router)
+    app.include_router(universes.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    processing = optional_module("tickstockpl.api.routes.processing")
+    if processing is not None:
+        app.include_router(processing.router)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=[HEADER, "Content-Type"])
+    return app
+
+
+def error(status: int, message: str, **fields) -> JSONResponse:
+    body = {"success": False, "message": message}
+    body.update({k: v for k, v in fields.items() if v is not None})
+    return JSONResponse(body, status_code=status)
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) if parts else str(loc[0] if loc else "body")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for item in exc.errors():
+            loc = tuple(item.get("loc", ()))
+            kind = item.get("type", "")
+            message = "malformed JSON body" if kind == "json_invalid" else str(item.get("msg", "invalid"))
+            errors.append({"field": _field_name(loc) if kind != "json_invalid" else "body",
+                           "location": str(loc[0]) if loc else "body", "message": message, "type": kind})
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return error(422, f"invalid request: {summary}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        response = error(exc.status_code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(AuthError)
+    async def unauthorized(request: Request, exc: AuthError) -> JSONResponse:
+        response = error(401, exc.message)
+        response.headers["WWW-Authenticate"] = HEADER
+        return response
+
+    @app.exception_handler(TickStockError)
+    async def domain_error(request: Request, exc: TickStockError) -> JSONResponse:
+        message = str(exc) or exc.__class__.__name__
+        if isinstance(exc, JobConflict):
+            return error(409, message, job_id=exc.live_id)
+        if isinstance(exc, NotFound):
+            return error(404, message)
+        if isinstance(exc, (ConfigError, DataError)):
+            return error(422, message)
+        if isinstance(exc, PhaseUnavailable):
+            return error(400, message)
+        if isinstance(exc, ServiceUnavailable):
+            return error(503, message)
+        return error(400, message)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        log.warning("database unavailable during %s %s", request.method, request.url.path)
+        return error(503, "database unavailable")
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return error(503, "database unavailable (no connection within the time limit)")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error during %s %s", request.method, request.url.path)
+        return error(500, "internal error")

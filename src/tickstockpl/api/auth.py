@@ -1,0 +1,56 @@
+"""`X-API-Key` checks: several keys may be valid at once (rotation), compared in constant time.
+
+A request is accepted when its key equals any configured key. Every configured key is compared
+(no early exit), so the time taken does not reveal which key, or how much of one, matched.
+Keys are never logged, echoed or put in an error message.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
+
+HEADER = "X-API-Key"
+
+# Declares the scheme in /openapi.json (so clients and schemathesis know the header);
+# auto_error=False: the 401 body is ours (see AuthError in api/app.py).
+api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="One of TICKSTOCKPL_API_KEYS.")
+
+
+class AuthError(Exception):
+    """Missing or wrong key; the API answers 401 with a JSON body."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def key_matches(given: str | None, keys: tuple[str, ...]) -> bool:
+    if not given or not keys:
+        return False
+    given_bytes = given.encode("utf-8", "surrogateescape")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given_bytes, key.encode("utf-8"))
+    return matched
+
+
+def _check(request: Request, given: str | None) -> None:
+    keys = request.app.state.settings.api_keys
+    if given is None or given == "":
+        raise AuthError(f"missing {HEADER} header")
+    if not key_matches(given, keys):
+        raise AuthError(f"invalid {HEADER}")
+
+
+def require_key(request: Request, given: str | None = Security(api_key_header)) -> None:
+    """Dependency for the cache-sync and universe endpoints: a valid key is always required."""
+    _check(request, given)
+
+
+def require_key_processing(request: Request, given: str | None = Security(api_key_header)) -> None:
+    """Dependency for /api/processing/* (pipeline): enforced only when settings.require_key_processing."""
+    if request.app.state.settings.require_key_processing:
+        _check(request, given)

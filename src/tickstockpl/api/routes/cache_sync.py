@@ -1,0 +1,86 @@
+"""Cache-sync endpoints (contract §2.1): trigger, status, history, stats. X-API-Key required."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+
+from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
+from tickstockpl.api.models import (ErrorBody, JobHistory, JobProgress, JobStatistics, JobStatus, JobSummary,
+                                    SyncStats, TriggerAccepted, TriggerRequest, UniverseStat)
+from tickstockpl.api.ratelimit import limit_triggers
+from tickstockpl.api.universe_sql import MEMBER_COUNT_SQL
+from tickstockpl.events.catalog import iso_z
+from tickstockpl.jobs import reports, runtime
+from tickstockpl.universes.model import OWNED_TYPES, family_of, universe_id
+
+PREFIX = "/api/processing/cache-sync"
+ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+
+router = APIRouter(prefix=PREFIX, tags=["cache-sync"], dependencies=[KeyRequired], responses=ERRORS)
+
+
+def job_status(job: runtime.Job) -> JobStatus:
+    return JobStatus(
+        job_id=job.job_id, mode=job.mode, status=job.status, created_at=iso_z(job.created_at),
+        start_time=iso_z(job.start_time), end_time=iso_z(job.end_time), duration_seconds=job.duration_seconds,
+        triggered_by=job.triggered_by, error_details=job.error_details,
+        progress=JobProgress(**job.progress) if job.progress else None, force=job.force,
+        as_of=job.as_of.isoformat() if job.as_of else None, result=job.result,
+    )
+
+
+@router.post("/trigger", status_code=202, response_model=TriggerAccepted,
+             responses={409: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+             dependencies=[Depends(limit_triggers)])
+async def trigger(request: Request, settings: SettingsDep, body: TriggerRequest = TriggerRequest()) -> TriggerAccepted:
+    """Start a sync in this server process; returns at once with the job id (409 while one is live)."""
+    db_url = request.app.state.services.db_url
+
+    def claim() -> runtime.JobHandle:
+        return runtime.start_job(db_url, mode=body.mode, force=body.force, triggered_by="api",
+                                 environment=settings.environment, background=True)
+
+    handle = await anyio.to_thread.run_sync(claim)
+    return TriggerAccepted(job_id=handle.job_id, mode=body.mode,
+                           message=f"cache sync ({body.mode}) started; follow it at {PREFIX}/status/{handle.job_id}")
+
+
+@router.get("/status/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}})
+def status(job_id: str, conn: ConnDep) -> JobStatus:
+    """One job: status, times, progress while running, error details when it failed."""
+    return job_status(runtime.get_job(conn, job_id))
+
+
+@router.get("/history", response_model=JobHistory)
+def history(conn: ConnDep, settings: SettingsDep,
+            limit: Annotated[int, Query(ge=1, le=100)] = 10,
+            offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> JobHistory:
+    """Jobs newest first."""
+    jobs, total = reports.job_history(conn, settings.environment, limit=limit, offset=offset)
+    return JobHistory(
+        jobs=[JobSummary(job_id=j.job_id, mode=j.mode, status=j.status, created_at=iso_z(j.created_at),
+                         start_time=iso_z(j.start_time), end_time=iso_z(j.end_time),
+                         duration_seconds=j.duration_seconds, triggered_by=j.triggered_by,
+                         has_errors=j.status == "failed" or bool(j.error_details)) for j in jobs],
+        total=total, limit=limit, offset=offset,
+    )
+
+
+@router.get("/stats", response_model=SyncStats)
+def stats(conn: ConnDep, settings: SettingsDep) -> SyncStats:
+    """Every stored universe with its symbol count and last update, and the last 7 days of jobs."""
+    rows = conn.execute(
+        f"SELECT type, name, key, {MEMBER_COUNT_SQL}, updated_at FROM cache_entries"
+        " WHERE environment = %s AND type = ANY(%s) ORDER BY type, name, key",
+        (settings.environment, list(OWNED_TYPES)),
+    ).fetchall()
+    js = reports.job_stats(conn, settings.environment)
+    return SyncStats(
+        universes=[UniverseStat(universe=universe_id(t, n, k), type=t, symbol_count=c, last_updated=iso_z(u))
+                   for t, n, k, c, u in rows if family_of(t, n, k) is not None],
+        job_statistics=JobStatistics(total_jobs_7d=js.total, successful_jobs_7d=js.successful,
+                                     failed_jobs_7d=js.failed, avg_duration_seconds=js.avg_duration_seconds),
+    )

@@ -1,0 +1,80 @@
+"""`GET /health` (contract §2.2): 200 healthy|degraded, 503 when the database cannot be reached.
+
+Every probe has a short time limit, so the answer comes well inside AppV2's 5 s timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+
+from tickstockpl import __version__
+from tickstockpl.api.models import Health, Services
+from tickstockpl.api.services import optional_module
+from tickstockpl.events.catalog import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+DB_WAIT_S = 1.5
+STATEMENT_TIMEOUT_MS = 1000
+
+
+def _database(request: Request) -> tuple[bool, bool, int | None]:
+    """(database up, a pipeline run is live, outbox rows pending)."""
+    pool = request.app.state.services.pool
+    for _attempt in range(2):  # a pooled connection may have died with a restarted server: retry once
+        try:
+            with pool.connection(timeout=DB_WAIT_S) as conn:
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                    pending = conn.execute("SELECT count(*) FROM pl_event_outbox WHERE delivered_at IS NULL").fetchone()[0]
+                return True, _pipeline_running(conn), int(pending)
+        except PoolTimeout:
+            return False, False, None
+        except psycopg.OperationalError:
+            continue
+    return False, False, None
+
+
+def _pipeline_running(conn) -> bool:
+    coordinator = optional_module("tickstockpl.pipeline.coordinator")
+    if coordinator is None or not hasattr(coordinator, "is_running"):
+        return False
+    try:
+        return bool(coordinator.is_running(conn))
+    except Exception:  # noqa: BLE001 - health must answer; the pipeline reports its own errors
+        log.exception("pipeline is_running() failed")
+        return False
+
+
+def _redis(request: Request) -> bool:
+    services = request.app.state.services
+    if services.redis_url is None:
+        return False
+    try:
+        return bool(services.redis_probe.ping())
+    except redis.RedisError:
+        return False
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(request: Request):
+    """Liveness and dependencies; no key required."""
+    db_up, running, pending = _database(request)
+    redis_up = _redis(request)
+    body = Health(
+        status="unhealthy" if not db_up else ("healthy" if redis_up else "degraded"),
+        services=Services(database="up" if db_up else "down", redis="up" if redis_up else "down"),
+        processing_status="running" if running else "idle",
+        version=__version__, timestamp=utc_now_iso(), outbox_pending=pending,
+    )
+    if not db_up:
+        return JSONResponse(body.model_dump(), status_code=503)
+    return body

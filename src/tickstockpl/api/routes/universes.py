@@ -1,0 +1,92 @@
+"""Stored universes: the list, one universe's members (now or on a past date), the change log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
+from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers, Universes
+from tickstockpl.api.universe_sql import MEMBER_COUNT_SQL
+from tickstockpl.errors import NotFound
+from tickstockpl.events.catalog import iso_z
+from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, family_of, members, universe_id
+
+router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[KeyRequired],
+                   responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+Part = Annotated[str, Path(min_length=1, max_length=KEY_MAX)]
+
+
+@router.get("", response_model=Universes)
+def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
+    """Every universe the sync stores in this environment (type, name, key, member count, last update)."""
+    rows = conn.execute(
+        f"SELECT type, name, key, {MEMBER_COUNT_SQL}, updated_at FROM cache_entries"
+        " WHERE environment = %s AND type = ANY(%s) ORDER BY type, name, key",
+        (settings.environment, list(OWNED_TYPES)),
+    ).fetchall()
+    found = [Universe(universe=universe_id(t, n, k), type=t, name=n, key=k, count=c, updated_at=iso_z(u))
+             for t, n, k, c, u in rows if family_of(t, n, k) is not None]
+    return Universes(universes=found, total=len(found))
+
+
+@router.get("/changes", response_model=UniverseChanges)
+def changes(conn: ConnDep, settings: SettingsDep,
+            since: Annotated[dt.datetime | None, Query(description="ISO-8601; changes at or after it")] = None,
+            universe: Annotated[str | None, Query(max_length=310, description='"type:name:key"')] = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+            offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> UniverseChanges:
+    """The change log (added / removed / updated / reordered per symbol and universe), oldest first."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.timezone.utc)
+    rows = conn.execute(
+        "SELECT id, job_id, universe, symbol, action, reason, created_at FROM pl_sync_changes"
+        " WHERE environment = %s AND (%s::timestamptz IS NULL OR created_at >= %s::timestamptz)"
+        " AND (%s::text IS NULL OR universe = %s::text)"
+        " ORDER BY id LIMIT %s OFFSET %s",
+        (settings.environment, since, since, universe, universe, limit, offset),
+    ).fetchall()
+    return UniverseChanges(
+        changes=[UniverseChange(id=i, job_id=str(j), universe=u, symbol=s, action=a, reason=r, created_at=iso_z(c))
+                 for i, j, u, s, a, r, c in rows],
+        count=len(rows), limit=limit, offset=offset,
+    )
+
+
+@router.get("/{type}/{name}/{key}", response_model=UniverseMembers, responses={404: {"model": ErrorBody}})
+def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
+                     as_of: Annotated[dt.date | None, Query(description="YYYY-MM-DD: members on that day")] = None
+                     ) -> UniverseMembers:
+    """Members in stored order, or (with as_of) the members on that date from the membership history."""
+    uid = universe_id(type, name, key)
+    if family_of(type, name, key) is None or type not in OWNED_TYPES:
+        raise NotFound(f"no universe {uid}")
+    if as_of is None:
+        row = conn.execute(
+            "SELECT value, updated_at FROM cache_entries WHERE environment = %s AND type = %s AND name = %s AND key = %s",
+            (settings.environment, type, name, key),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no universe {uid}")
+        symbols = members(row[0])
+        updated = iso_z(row[1])
+    else:
+        symbols = [r[0] for r in conn.execute(
+            "SELECT symbol FROM pl_universe_membership WHERE environment = %s AND universe = %s"
+            " AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s) ORDER BY symbol",
+            (settings.environment, uid, as_of, as_of),
+        )]
+        known = symbols or conn.execute(
+            "SELECT 1 FROM pl_universe_membership WHERE environment = %s AND universe = %s"
+            " UNION ALL SELECT 1 FROM cache_entries WHERE environment = %s AND type = %s AND name = %s AND key = %s"
+            " LIMIT 1",
+            (settings.environment, uid, settings.environment, type, name, key),
+        ).fetchone()
+        if not known:
+            raise NotFound(f"no universe {uid}")
+        updated = None
+    return UniverseMembers(universe=uid, type=type, name=name, key=key, as_of=as_of.isoformat() if as_of else None,
+                           count=len(symbols), members=symbols, updated_at=updated)

@@ -1,0 +1,88 @@
+"""`serve(settings)`: run the API in this process with one uvicorn worker (`tickstockpl serve`).
+
+Refuses to start without API keys outside the demo. In the demo, missing pieces are filled in:
+an embedded PostgreSQL when DATABASE_URL is unset, an embedded Redis when REDIS_URL is unset
+(started by `api/services.py`), and a generated key printed once on stderr.
+Logging: structlog renders every record (ours, uvicorn's) as one JSON line on stderr; request
+headers are never logged, so neither are keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+from tickstockpl.errors import ConfigError
+from tickstockpl.settings import Settings
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    import structlog
+
+    def drop_color(logger, method, event):
+        event.pop("color_message", None)
+        return event
+
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), drop_color],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def prepare(settings: Settings) -> tuple[Settings, object | None]:
+    """Check the settings and fill in the demo's embedded database and key; returns (settings, handle)."""
+    handle = None
+    if not settings.api_keys:
+        if not settings.demo:
+            raise ConfigError("no API key configured: set TICKSTOCKPL_API_KEYS (comma-separated) before `serve`")
+        key = "demo-" + secrets.token_urlsafe(18)
+        print(f"demo API key (send it as X-API-Key): {key}", file=sys.stderr, flush=True)
+        settings = settings.with_(api_keys=(key,))
+    if not settings.database_url:
+        if not settings.demo:
+            raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to run on embedded servers)")
+        from tickstockpl.db.embedded import start_postgres
+        from tickstockpl.db.migrate import upgrade
+
+        handle, url = start_postgres(settings.data_dir / "postgres")
+        upgrade(url)
+        settings = settings.with_(database_url=url)
+    return settings, handle
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from tickstockpl.api.app import create_app
+
+    settings, embedded_pg = prepare(settings)
+    configure_logging()
+    logging.getLogger(__name__).info("starting TickStockPL API on %s:%s (%s)", settings.host, settings.port, settings)
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, workers=1,
+                            log_config=None, access_log=False, proxy_headers=False, server_header=False,
+                            timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        del embedded_pg

@@ -1,0 +1,119 @@
+"""What a serving process runs besides the routes, started and stopped by the app's lifespan.
+
+    1. the connection pool (psycopg_pool.ConnectionPool, autocommit connections)
+    2. recovery of jobs abandoned by a process that died (jobs.runtime.recover_abandoned),
+       at start and then every ABANDONED_CHECK_S, since the lock may be freed at any time
+    3. the outbox relay thread (events/relay.py); an embedded Redis when the demo has none
+    4. the daily scheduler, when the pipeline provides one and settings.scheduler_enabled
+
+A database that cannot be reached at start does not stop the server: /health answers 503 and
+the pool keeps trying; recovery runs on the next check.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from tickstockpl.errors import TickStockError
+from tickstockpl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POOL_MIN, POOL_MAX = 2, 12
+CONNECT_TIMEOUT_S = 3
+ABANDONED_CHECK_S = 10.0
+REDIS_PROBE_TIMEOUT_S = 0.5
+
+
+def optional_module(name: str):
+    """A module another part of the package may not provide yet (pipeline); None when absent."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name is not None and name.startswith(err.name):
+            return None
+        raise
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db_url: str
+    redis_url: str | None
+    pool: ConnectionPool
+    relay: Any = None
+    redis_probe: Any = None  # a client with short timeouts, for /health
+    scheduler: Any = None
+    embedded_redis: Any = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> "Services":
+        if not settings.database_url:
+            raise TickStockError("DATABASE_URL is not set")
+        pool = ConnectionPool(
+            settings.database_url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="tickstockpl-api",
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tickstockpl-api"},
+        )
+        pool.open(wait=False)
+        redis_url, embedded = settings.redis_url, None
+        if redis_url is None and settings.demo:
+            from tickstockpl.db.embedded import start_redis
+
+            embedded, redis_url = start_redis(settings.data_dir / "redis")
+        services = cls(settings=settings, db_url=settings.database_url, redis_url=redis_url, pool=pool,
+                       embedded_redis=embedded)
+        services._recover()
+        services._watcher = threading.Thread(target=services._watch_abandoned, name="abandoned-jobs", daemon=True)
+        services._watcher.start()
+        if redis_url is not None:
+            from tickstockpl.events.relay import redis_client
+
+            services.redis_probe = redis_client(redis_url, timeout_s=REDIS_PROBE_TIMEOUT_S)
+        if redis_url is None:
+            log.warning("REDIS_URL is not set: events stay in the outbox and /health reports degraded")
+        else:
+            from tickstockpl.events.relay import Relay
+
+            services.relay = Relay(settings.database_url, redis_url, stream_maxlen=settings.stream_maxlen,
+                                   retention_hours=settings.outbox_retention_hours)
+            services.relay.start()
+        schedule = optional_module("tickstockpl.pipeline.schedule")
+        if settings.scheduler_enabled and schedule is not None and hasattr(schedule, "start_scheduler"):
+            services.scheduler = schedule.start_scheduler(settings, settings.database_url)
+        return services
+
+    def _recover(self) -> None:
+        from tickstockpl.jobs.runtime import recover_abandoned
+
+        try:
+            recover_abandoned(self.db_url, self.settings.environment)
+        except (TickStockError, psycopg.Error) as err:
+            log.warning("abandoned-job check skipped: %s", str(err).splitlines()[0] if str(err) else err)
+
+    def _watch_abandoned(self) -> None:
+        while not self._stop.wait(ABANDONED_CHECK_S):
+            self._recover()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.scheduler is not None:
+            try:
+                self.scheduler.shutdown()
+            except Exception:  # noqa: BLE001 - shutting down: report, carry on
+                log.exception("scheduler shutdown failed")
+        if self.relay is not None:
+            self.relay.stop()
+        if self.redis_probe is not None:
+            self.redis_probe.close()
+        self.pool.close()
+        if self._watcher is not None:
+            self._watcher.join(2)
