@@ -1,0 +1,83 @@
+"""The plan of a sync (pure): what is upserted, deleted, logged and opened/closed in history."""
+
+from tickstockpl.sync.diff import StoredRow, plan
+from tickstockpl.universes.model import IPOS, MARKET_CAP, Entry
+
+
+def stock_obj(*tickers):
+    return {"count": len(tickers), "stocks": [{"ticker": t, "rank": i + 1} for i, t in enumerate(tickers)]}
+
+
+def entry(key, value, family=MARKET_CAP, name="market_cap"):
+    return Entry("stock_universe", name, key, value, family)
+
+
+def stored(key, value, family=MARKET_CAP, name="market_cap"):
+    return StoredRow("stock_universe", name, key, value, family)
+
+
+ACTIVE = frozenset("ABCDEFG")
+
+
+def test_identical_values_plan_nothing():
+    p = plan([stored("mega_cap", stock_obj("A", "B"))], [entry("mega_cap", stock_obj("A", "B"))], active_symbols=ACTIVE)
+    assert p.is_empty and not p.changes and p.unchanged == 1
+
+
+def test_new_universe_adds_every_member():
+    p = plan([], [entry("mega_cap", stock_obj("A", "B"))], active_symbols=ACTIVE, open_membership={})
+    assert [(c.symbol, c.action) for c in p.changes] == [("A", "added"), ("B", "added")]
+    assert p.universes[0].action == "created"
+    assert p.membership_open == (("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "B"))
+
+
+def test_added_and_removed_symbols_with_reasons():
+    p = plan([stored("mega_cap", stock_obj("A", "B", "Z"))], [entry("mega_cap", stock_obj("A", "C"))],
+             active_symbols=frozenset("ABC"))
+    got = {(c.symbol, c.action, c.reason) for c in p.changes}
+    assert got == {("C", "added", "qualifies"), ("B", "removed", "no longer qualifies"), ("Z", "removed", "delisted")}
+    assert p.delisted == ("Z",)
+    assert (p.universes[0].added, p.universes[0].removed) == (("C",), ("B", "Z"))
+
+
+def test_same_members_other_order_is_reordered_and_metadata_is_updated():
+    p = plan([stored("mega_cap", stock_obj("A", "B"))], [entry("mega_cap", stock_obj("B", "A"))], active_symbols=ACTIVE)
+    assert [(c.symbol, c.action) for c in p.changes] == [(None, "reordered")]
+    changed = {"count": 1, "stocks": [{"ticker": "A", "rank": 1, "market_cap": 2.0}]}
+    p = plan([stored("mega_cap", stock_obj("A"))], [entry("mega_cap", changed)], active_symbols=ACTIVE)
+    assert [(c.symbol, c.action) for c in p.changes] == [(None, "updated")]
+    assert len(p.upserts) == 1
+
+
+def test_key_no_longer_built_is_deleted_with_its_members_removed():
+    p = plan([stored("mega_cap", stock_obj("A")), stored("large_cap", stock_obj("B"))],
+             [entry("mega_cap", stock_obj("A"))], active_symbols=ACTIVE,
+             open_membership={"stock_universe:market_cap:large_cap": frozenset({"B"}),
+                              "stock_universe:market_cap:mega_cap": frozenset({"A"})})
+    assert [d.key for d in p.deletes] == ["large_cap"]
+    assert [(c.universe, c.symbol, c.action) for c in p.changes] == [("stock_universe:market_cap:large_cap", "B", "removed")]
+    assert p.membership_close == (("stock_universe:market_cap:large_cap", "B"),)
+    assert p.membership_open == ()
+
+
+def test_membership_heals_when_history_is_missing_for_an_unchanged_universe():
+    p = plan([stored("mega_cap", stock_obj("A"))], [entry("mega_cap", stock_obj("A"))], active_symbols=ACTIVE,
+             open_membership={})
+    assert not p.changes and not p.upserts
+    assert p.membership_open == (("stock_universe:market_cap:mega_cap", "A"),)
+
+
+def test_new_ipos_are_the_symbols_added_to_the_ipo_universe():
+    old = stored("recent_ipos", stock_obj("A"), family=IPOS, name="ipos")
+    new = entry("recent_ipos", stock_obj("N", "A"), family=IPOS, name="ipos")
+    p = plan([old], [new], active_symbols=frozenset("AN"))
+    assert p.new_ipos == ("N",)
+    assert {(c.symbol, c.reason) for c in p.changes} == {("N", "new listing")}
+
+
+def test_ticker_arrays_and_empty_universes():
+    etf = Entry("etf_universe", "Growth ETFs", "etf_growth", ["VUG"], "etf_categories")
+    empty = Entry("themes", "Crypto", "list", [], "themes")
+    p = plan([], [etf, empty], active_symbols=frozenset({"VUG"}))
+    assert {(c.universe, c.symbol, c.action) for c in p.changes} == {
+        ("etf_universe:Growth ETFs:etf_growth", "VUG", "added"), ("themes:Crypto:list", None, "created")}
