@@ -1,0 +1,130 @@
+"""Which sessions to import, and importing them one after the other.
+
+`missing_sessions`: the NYSE sessions after the newest date in `ohlcv_daily` (on or before the target)
+up to the target, keeping only sessions whose close has passed. With no bars at all, the last
+`initial_sessions` sessions. At most `max_backfill` sessions (the newest ones; the gap is reported).
+
+`import_sessions`: fetch and write each session in date order, each in its own transaction. The first
+session that fails stops the import (later sessions are not written, so the next run retries from the
+failed one instead of leaving a permanent hole). Cancellation is checked before every session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tickstockpl.errors import TickStockError
+from tickstockpl.pipeline.imports import Provider
+from tickstockpl.pipeline.imports.writer import BeforeCommit, SessionResult, write_session
+
+log = logging.getLogger(__name__)
+
+MAX_BACKFILL = 300
+INITIAL_SESSIONS = 1
+
+
+@dataclass
+class MissingSessions:
+    sessions: list[dt.date]
+    last_imported: dt.date | None
+    dropped: int = 0  # sessions older than the backfill bound, left out
+
+
+def missing_sessions(conn, target: dt.date, now_utc: dt.datetime | None = None, *,
+                     max_backfill: int = MAX_BACKFILL, initial_sessions: int = INITIAL_SESSIONS) -> MissingSessions:
+    from tickstockpl.market.calendar import sessions_between
+
+    now_utc = now_utc or dt.datetime.now(dt.timezone.utc)
+    last = conn.execute("SELECT max(date) FROM ohlcv_daily WHERE date <= %s", (target,)).fetchone()[0]
+    if last is None:
+        window = max(initial_sessions, 1)
+        start = target - dt.timedelta(days=window * 2 + 10)
+    else:
+        start = last + dt.timedelta(days=1)
+    closed = [s.day for s in sessions_between(start, target) if s.close_utc <= now_utc]
+    if last is None:
+        closed = closed[-max(initial_sessions, 1):]
+    dropped = max(0, len(closed) - max_backfill)
+    if dropped:
+        log.warning("import backfill bounded to %d sessions: %d older missing session(s) left out (from %s)",
+                    max_backfill, dropped, closed[0])
+        closed = closed[-max_backfill:]
+    return MissingSessions(closed, last, dropped)
+
+
+@dataclass
+class ImportReport:
+    sessions_requested: int = 0
+    sessions_imported: int = 0
+    sessions_failed: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    unknown_tickers: int = 0
+    results: list[SessionResult] = field(default_factory=list)
+    error: str | None = None
+    cancelled: bool = False
+    failed_session: dt.date | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.cancelled and self.sessions_imported == self.sessions_requested
+
+    def counts(self) -> dict[str, Any]:
+        return {"sessions_requested": self.sessions_requested, "sessions_imported": self.sessions_imported,
+                "sessions_failed": self.sessions_failed, "cancelled": self.cancelled, "rows_imported": self.rows_imported,
+                "rows_rejected": self.rows_rejected, "unknown_tickers": self.unknown_tickers,
+                "failed_session": self.failed_session.isoformat() if self.failed_session else None,
+                "rejection_reasons": _sum_reasons(self.results),
+                "sessions": [r.to_dict() | {"rejections": r.rejections[:10]} for r in self.results[-20:]]}
+
+
+def _sum_reasons(results: list[SessionResult]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for r in results:
+        for kind, count in r.reasons.items():
+            total[kind] = total.get(kind, 0) + count
+    return dict(sorted(total.items()))
+
+
+def known_symbols(conn) -> frozenset[str]:
+    return frozenset(r[0] for r in conn.execute("SELECT symbol FROM symbols"))
+
+
+def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id: str | None = None,
+                    before_commit: BeforeCommit | None = None,
+                    should_cancel: Callable[[], bool] | None = None) -> ImportReport:
+    """Import `sessions` in order on `conn` (autocommit); never raises for a provider or data failure:
+    the report carries it. Stops with `report.cancelled` when `should_cancel()` turns true between sessions."""
+    started = time.perf_counter()
+    report = ImportReport(sessions_requested=len(sessions))
+    known = known_symbols(conn) if sessions else frozenset()
+    for session in sorted(sessions):
+        if should_cancel is not None and should_cancel():
+            report.cancelled = True
+            log.warning("import cancelled before session %s", session)
+            break
+        try:
+            data = provider.fetch(session)
+            result = write_session(conn, data, known=known, provider=provider.name, run_id=run_id,
+                                   before_commit=before_commit)
+        except TickStockError as err:
+            report.sessions_failed += 1
+            report.failed_session = session
+            report.error = str(err)
+            log.error("import of session %s failed: %s", session, err)
+            break
+        report.results.append(result)
+        report.sessions_imported += 1
+        report.rows_imported += result.rows_imported
+        report.rows_rejected += result.rows_rejected
+        report.unknown_tickers = result.unknown_tickers  # of the newest session imported
+        if result.rows_rejected:
+            log.warning("session %s: %d row(s) rejected (%s)", session, result.rows_rejected,
+                        ", ".join(f"{k} x{v}" for k, v in result.reasons.items()))
+    report.duration_seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,195 @@
+"""Validate one session's rows and write them into `ohlcv_daily`, whole or not at all.
+
+Validation (`validate`), each failure a rejected row with its reason, never a silent drop:
+    ticker present, at most 20 characters, not seen before in the session
+    open/high/low/close finite and > 0; low <= open, close <= high
+    volume finite, >= 0, fits bigint (fractional volumes are rounded)
+    the bar's timestamp falls on the session date (New York or UTC calendar day)
+Tickers absent from `symbols` are imported (ohlcv_daily has no foreign key) and reported.
+
+Writing (`write_session`), in ONE transaction on the caller's connection: COPY the accepted rows
+into a temporary staging table, ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` into
+`ohlcv_daily` (rows whose values did not change are not rewritten), the `pl_import_sessions`
+record, and whatever the caller's `before_commit` adds (run progress, outbox events).
+A session with no acceptable row, or with more than `max_reject_ratio` of its rows rejected,
+raises DataError and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from tickstockpl.errors import DataError
+from tickstockpl.pipeline.imports import SessionData
+
+TICKER_MAX = 20  # ohlcv_daily.symbol is varchar(20)
+BIGINT_MAX = 2**63 - 1
+REJECTION_SAMPLE = 100
+UNKNOWN_SAMPLE = 100
+MAX_REJECT_RATIO = 0.5
+_NY = ZoneInfo("America/New_York")
+
+STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS pl_ohlcv_stage (symbol text, date date, open numeric, high numeric,"
+    " low numeric, close numeric, volume bigint) ON COMMIT DELETE ROWS"
+)
+UPSERT = """
+INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)
+SELECT symbol, date, open, high, low, close, volume FROM pl_ohlcv_stage
+ON CONFLICT (symbol, date) DO UPDATE
+SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume
+WHERE (ohlcv_daily.open, ohlcv_daily.high, ohlcv_daily.low, ohlcv_daily.close, ohlcv_daily.volume)
+      IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
+"""
+RECORD = """
+INSERT INTO pl_import_sessions (session_date, provider, rows_imported, rows_rejected, unknown_tickers, rejections, run_id)
+VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT (session_date) DO UPDATE SET provider = EXCLUDED.provider, rows_imported = EXCLUDED.rows_imported,
+    rows_rejected = EXCLUDED.rows_rejected, unknown_tickers = EXCLUDED.unknown_tickers,
+    rejections = EXCLUDED.rejections, run_id = EXCLUDED.run_id, imported_at = now()
+"""
+
+
+@dataclass
+class SessionResult:
+    """What happened to one session: counts, and samples of what was rejected or unknown."""
+
+    session: dt.date
+    provider: str
+    rows_received: int = 0
+    rows_imported: int = 0
+    rows_rejected: int = 0
+    rows_written: int = 0  # inserted or changed; identical rows are not rewritten
+    known_imported: int = 0  # accepted rows whose ticker is in `symbols`
+    unknown_tickers: int = 0
+    unknown_sample: list[str] = field(default_factory=list)
+    rejections: list[dict[str, str]] = field(default_factory=list)  # capped sample
+    reasons: dict[str, int] = field(default_factory=dict)  # reason kind -> count (exact)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session_date": self.session.isoformat(), "provider": self.provider,
+                "rows_received": self.rows_received, "rows_imported": self.rows_imported,
+                "rows_rejected": self.rows_rejected, "rows_written": self.rows_written,
+                "known_imported": self.known_imported, "unknown_tickers": self.unknown_tickers,
+                "unknown_sample": self.unknown_sample, "rejection_reasons": self.reasons,
+                "rejections": self.rejections}
+
+
+def session_window_ns(session: dt.date) -> tuple[int, int]:
+    """[start, end) in epoch ns of instants whose New York or UTC calendar date is `session`."""
+    utc_start = dt.datetime.combine(session, dt.time(), tzinfo=dt.timezone.utc)
+    ny_end = dt.datetime.combine(session + dt.timedelta(days=1), dt.time(), tzinfo=_NY)
+    return int(utc_start.timestamp()) * 1_000_000_000, int(ny_end.timestamp()) * 1_000_000_000
+
+
+def validate(data: SessionData, known: frozenset[str] | set[str] | None, provider: str
+             ) -> tuple[list[tuple], SessionResult]:
+    """Split rows into accepted (symbol, open, high, low, close, volume) and a result with the rejections."""
+    result = SessionResult(data.session, provider, rows_received=len(data.rows) + len(data.rejected))
+    reasons: Counter[str] = Counter()
+    sample = result.rejections
+
+    def reject(ticker: Any, kind: str, detail: str | None = None) -> None:
+        reasons[kind] += 1
+        if len(sample) < REJECTION_SAMPLE:
+            sample.append({"ticker": str(ticker)[:40], "reason": detail or kind})
+
+    for ticker, reason in data.rejected:
+        reject(ticker, "unreadable", reason)
+    start_ns, end_ns = session_window_ns(data.session)
+    seen: set[str] = set()
+    accepted: list[tuple] = []
+    isfinite = math.isfinite
+    for row in data.rows:
+        ticker, o, h, l, c, v, ts = row
+        if not isinstance(ticker, str) or not ticker.strip():
+            reject(ticker, "missing ticker")
+            continue
+        ticker = ticker.strip()
+        if len(ticker) > TICKER_MAX:
+            reject(ticker, "ticker too long", f"ticker longer than {TICKER_MAX} characters")
+            continue
+        if o is None or h is None or l is None or c is None:
+            reject(ticker, "missing price")
+            continue
+        if not (isfinite(o) and isfinite(h) and isfinite(l) and isfinite(c)) or min(o, h, l, c) <= 0:
+            reject(ticker, "non-positive price", f"prices must be finite and > 0 (o={o} h={h} l={l} c={c})")
+            continue
+        if not (l <= o <= h and l <= c <= h):
+            reject(ticker, "inconsistent range", f"need low <= open, close <= high (o={o} h={h} l={l} c={c})")
+            continue
+        if v is None or not isfinite(v) or v < 0 or v > BIGINT_MAX:
+            reject(ticker, "bad volume", f"volume must be a finite number >= 0 (got {v})")
+            continue
+        if ts is None or not start_ns <= ts < end_ns:
+            reject(ticker, "wrong date", f"bar timestamp {ts} is not on session {data.session}")
+            continue
+        if ticker in seen:
+            reject(ticker, "duplicate ticker", "the ticker appears twice in this session")
+            continue
+        seen.add(ticker)
+        accepted.append((ticker, o, h, l, c, int(round(v))))
+    result.rows_imported = len(accepted)
+    result.rows_rejected = sum(reasons.values())
+    result.reasons = dict(sorted(reasons.items()))
+    if known is not None:
+        unknown = sorted(seen - set(known)) if not isinstance(known, (set, frozenset)) else sorted(seen - known)
+        result.unknown_tickers = len(unknown)
+        result.unknown_sample = unknown[:UNKNOWN_SAMPLE]
+    result.known_imported = result.rows_imported - result.unknown_tickers
+    return accepted, result
+
+
+def _copy_text(rows: Iterable[tuple], day: str) -> bytes:
+    """COPY text format for the staging table; repr() of a float round-trips exactly into numeric."""
+    return "".join(f"{t}\t{day}\t{o!r}\t{h!r}\t{l!r}\t{c!r}\t{v}\n" for t, o, h, l, c, v in rows).encode()
+
+
+def _escape_ok(rows: list[tuple]) -> bool:
+    return not any(("\t" in r[0] or "\n" in r[0] or "\\" in r[0] or "\r" in r[0]) for r in rows)
+
+
+BeforeCommit = Callable[[Any, SessionResult], None]
+
+
+def write_session(conn, data: SessionData, *, known: frozenset[str] | None, provider: str,
+                  run_id: str | None = None, before_commit: BeforeCommit | None = None,
+                  max_reject_ratio: float = MAX_REJECT_RATIO) -> SessionResult:
+    """Validate and store one session in one transaction; raises DataError (nothing written) when unusable."""
+    accepted, result = validate(data, known, provider)
+    if not accepted:
+        raise DataError(f"session {data.session}: no usable bars ({result.rows_received} received,"
+                        f" {result.rows_rejected} rejected{_reason_text(result)})")
+    if result.rows_received and result.rows_rejected / result.rows_received > max_reject_ratio:
+        raise DataError(f"session {data.session}: {result.rows_rejected} of {result.rows_received} rows rejected"
+                        f" (more than {max_reject_ratio:.0%}){_reason_text(result)}; nothing imported")
+    day = data.session.isoformat()
+    with conn.transaction():
+        with conn.cursor() as cur:
+            cur.execute(STAGE_DDL)
+            with cur.copy("COPY pl_ohlcv_stage (symbol, date, open, high, low, close, volume) FROM STDIN") as copy:
+                if _escape_ok(accepted):
+                    copy.write(_copy_text(accepted, day))
+                else:
+                    for t, o, h, l, c, v in accepted:
+                        copy.write_row((t, data.session, o, h, l, c, v))
+            cur.execute(UPSERT)
+            result.rows_written = max(cur.rowcount, 0)
+            cur.execute(RECORD, (data.session, provider, result.rows_imported, result.rows_rejected,
+                                 result.unknown_tickers, json.dumps(result.rejections), run_id))
+        if before_commit is not None:
+            before_commit(conn, result)
+    return result
+
+
+def _reason_text(result: SessionResult) -> str:
+    if not result.reasons:
+        return ""
+    return ": " + ", ".join(f"{kind} x{count}" for kind, count in result.reasons.items())

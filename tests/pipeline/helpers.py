@@ -1,0 +1,103 @@
+"""Small builders shared by the pipeline tests: flat files, symbols, a scripted HTTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tickstockpl.pipeline.imports.flatfiles import HEADER, session_file
+
+NY = ZoneInfo("America/New_York")
+
+
+def ny_midnight_ns(session: dt.date) -> int:
+    return int(dt.datetime.combine(session, dt.time(), tzinfo=NY).timestamp()) * 1_000_000_000
+
+
+def csv_text(session: dt.date, bars: list[tuple]) -> str:
+    """bars: (ticker, open, high, low, close, volume) or raw 8-field tuples/strings."""
+    lines = [",".join(HEADER)]
+    for bar in bars:
+        if isinstance(bar, str):
+            lines.append(bar)
+            continue
+        ticker, o, h, l, c, v = bar
+        lines.append(f"{ticker},{v},{o},{c},{h},{l},{ny_midnight_ns(session)},100")
+    return "\n".join(lines) + "\n"
+
+
+def write_flat(folder: Path, session: dt.date, bars: list[tuple]) -> Path:
+    path = session_file(folder, session)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(csv_text(session, bars).encode()))
+    return path
+
+
+def good_bars(tickers: list[str], base: float = 10.0) -> list[tuple]:
+    return [(t, base + i, base + i + 1, base + i - 1, base + i + 0.5, 1000 * (i + 1)) for i, t in enumerate(tickers)]
+
+
+def add_symbols(conn, tickers: list[str], *, shares: int = 1_000_000_000) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO symbols (symbol, name, type, active, market_cap, weighted_shares_outstanding, market,"
+            " primary_exchange, sector, industry) VALUES (%s, %s, 'CS', true, %s, %s, 'stocks', 'XNAS', 'Technology',"
+            " 'Software') ON CONFLICT (symbol) DO NOTHING",
+            [(t, f"{t} Inc", 10_000_000_000 + i, shares) for i, t in enumerate(tickers)],
+        )
+
+
+def grouped_body(session: dt.date, bars: list[tuple]) -> dict:
+    t_ms = int(dt.datetime.combine(session, dt.time(16), tzinfo=NY).timestamp() * 1000)
+    results = [{"T": t, "o": o, "h": h, "l": l, "c": c, "v": v, "vw": c, "t": t_ms, "n": 10}
+               for t, o, h, l, c, v in bars]
+    return {"status": "OK", "adjusted": True, "queryCount": len(results), "resultsCount": len(results),
+            "results": results}
+
+
+class ScriptedServer:
+    """A local HTTP server answering each GET with the next scripted (status, headers, body) response."""
+
+    def __init__(self, responses: list[tuple[int, dict, bytes | str | dict]]):
+        self.responses = list(responses)
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.requests.append({"path": self.path, "headers": dict(self.headers)})
+                status, headers, body = outer.responses.pop(0) if outer.responses else (404, {}, b"no more")
+                if isinstance(body, dict):
+                    body = json.dumps(body)
+                    headers = {"Content-Type": "application/json", **headers}
+                if isinstance(body, str):
+                    body = body.encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "ScriptedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
