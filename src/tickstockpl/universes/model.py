@@ -46,14 +46,33 @@ COMBO_TYPE = "stock_etf_combo"
 STATS_TYPE = "stock_stats"
 OWNED_TYPES = (STOCK_UNIVERSE, ETF_UNIVERSE, THEMES_TYPE, COMBO_TYPE, STATS_TYPE)
 
+# Fixed names and keys of universes (contract §5). AppV2 derives users' saved dropdown keys
+# from (type, name, key): keep these strings stable.
+MARKET_CAP_NAME = "market_cap"
+MARKET_LEADERS_NAME = "market_leaders"
+COMPLETE_NAME = "complete"  # in stock_universe and etf_universe
+SECTOR_LEADERS_NAME = "sector_leaders"
+INDUSTRY_NAME = "industry"
+THEMES_NAME = "themes"
+IPOS_NAME = "ipos"
+ALL_STOCKS_KEY = "all_stocks"
+ALL_ETFS_KEY = "all_etfs"
+THEME_LIST_KEY = "list"
+COMBO_NAME = "stock_etf_test"
+COMBO_KEY = "combo_test"
+COMBO_DETAILED_KEY = "combo_test_detailed"
+STATS_NAME = "universe"
+STATS_KEY = "summary"
+RECENT_IPOS_KEY = "recent_ipos"
+
 _STOCK_UNIVERSE_NAMES = {
-    "market_cap": MARKET_CAP,
-    "market_leaders": MARKET_LEADERS,
-    "complete": COMPLETE_STOCKS,
-    "sector_leaders": SECTOR_LEADERS,
-    "industry": INDUSTRY,
-    "themes": THEMES,
-    "ipos": IPOS,
+    MARKET_CAP_NAME: MARKET_CAP,
+    MARKET_LEADERS_NAME: MARKET_LEADERS,
+    COMPLETE_NAME: COMPLETE_STOCKS,
+    SECTOR_LEADERS_NAME: SECTOR_LEADERS,
+    INDUSTRY_NAME: INDUSTRY,
+    THEMES_NAME: THEMES,
+    IPOS_NAME: IPOS,
 }
 
 KEY_MAX = 100  # cache_entries.key / name are varchar(100)
@@ -85,7 +104,7 @@ def family_of(type_: str, name: str, key: str) -> str | None:
     if type_ == STOCK_UNIVERSE:
         return _STOCK_UNIVERSE_NAMES.get(name)
     if type_ == ETF_UNIVERSE:
-        return COMPLETE_ETFS if name == "complete" else ETF_CATEGORIES
+        return COMPLETE_ETFS if name == COMPLETE_NAME else ETF_CATEGORIES
     if type_ == THEMES_TYPE:
         return THEMES
     if type_ == COMBO_TYPE:
