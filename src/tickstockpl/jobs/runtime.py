@@ -269,8 +269,10 @@ def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: di
     def progress(completed: int, total: int, task: str) -> None:
         if on_progress is not None:
             on_progress(completed, total, task)
+        if completed >= total:  # the end is recorded by finish(), with the result, in the sync's transaction
+            return
         now = time.monotonic()
-        if completed not in (0, total) and now - last[0] < PROGRESS_MIN_INTERVAL_S:
+        if completed != 0 and now - last[0] < PROGRESS_MIN_INTERVAL_S:
             return
         last[0] = now
         doc = _progress_doc(completed, total, task)
@@ -285,9 +287,9 @@ def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: di
             " WHERE job_id = %s",
             (json.dumps(result.to_dict()), json.dumps(doc), job_id),
         )
-        enqueue(tx_conn, catalog.cache_sync_completed(
-            job_id, request.mode, "completed", result.total_changes, time.perf_counter() - started,
-            result.universes_updated, **extra))
+        enqueue(tx_conn, [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
+                + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
+                                               time.perf_counter() - started, result.universes_updated, **extra))
 
     try:
         return run_sync(conn, request, job_id=job_id, progress=progress, before_commit=finish)
