@@ -41,8 +41,8 @@ from typing import Any, Callable, Iterable
 import httpx
 
 __all__ = [
-    "CACHE_SYNC_CHANNELS",
     "CACHE_PHASE_CHANNELS",
+    "CACHE_SYNC_CHANNELS",
     "CacheEventListener",
     "Conflict",
     "InvalidRequest",
