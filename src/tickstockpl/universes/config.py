@@ -98,7 +98,9 @@ class UniverseConfig:
             naming.theme_key(str(key)): _text(name, f"{where}: theme_names.{key}")
             for key, name in _mapping(self.theme_names, f"{where}: theme_names").items()
         }
-        categories = tuple(_category(cat, f"{where}: etf_categories") for cat in self.etf_categories)
+        categories = tuple(
+            _category(cat, f"{where}: etf_categories.{getattr(cat, 'key', '?')}") for cat in self.etf_categories
+        )
         seen = [cat.key for cat in categories]
         if len(set(seen)) != len(seen):
             raise ConfigError(f"{where}: etf_categories has a key twice: {sorted(seen)}")
@@ -343,12 +345,11 @@ def _phrases(value: Any, where: str) -> tuple[str, ...]:
 def _category(cat: Any, where: str) -> EtfCategory:
     if not isinstance(cat, EtfCategory):
         raise ConfigError(f"{where}: expected an EtfCategory, got {_show(repr(cat))}")
-    key = _text(cat.key, f"{where}: key")
     return EtfCategory(
-        key=key,
-        display_name=_text(cat.display_name, f"{where} ({key}): display_name"),
-        include=_phrases(cat.include, f"{where} ({key}): include"),
-        exclude=_phrases(cat.exclude, f"{where} ({key}): exclude"),
+        key=_text(cat.key, f"{where}: key"),
+        display_name=_text(cat.display_name, f"{where}: display_name"),
+        include=_phrases(cat.include, f"{where}: include"),
+        exclude=_phrases(cat.exclude, f"{where}: exclude"),
     )
 
 
