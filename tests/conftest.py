@@ -6,9 +6,15 @@ A template database with every migration applied is made once per run; each test
 
 from __future__ import annotations
 
+import datetime as dt
+
+import psycopg
 import pytest
 
 from tests.servers import PostgresHandle, RedisProcess, local_redis_url
+
+# The small sample market of `market_template` / `market_db_url` (see `small_market`).
+SMALL_MARKET = {"stocks": 400, "etfs": 100, "sessions": 30, "end": dt.date(2026, 11, 27), "seed": 7}
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +38,50 @@ def schema_template(pg: PostgresHandle) -> str:
 def db_url(pg: PostgresHandle, schema_template: str, request) -> str:
     """A fresh database with the schema applied, dropped after the test."""
     name = pg.create_database(f"d{abs(hash(request.node.nodeid)) % 10**8}_{id(request)}"[:40], template=schema_template)
+    yield pg.url(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def small_market():
+    """The small sample market (market.sample.generate(**SMALL_MARKET)), shared read-only.
+
+    500 symbols: 397 CS + 3 ADRC + 100 ETFs; 30 NYSE sessions 2026-10-16 .. 2026-11-27 (the last
+    one the half day after Thanksgiving). Holds: the 20 essential ETFs and the curated ETFs of
+    every category and exclusion (`sample_data.CURATED_ETFS`, e.g. IBB "iShares Biotechnology
+    ETF", FINX "FinTech"); stocks in all 11 sectors and ~70 industries, one in each market-cap
+    band (mega ... micro) and below micro, a few with NULL sector or NULL caps; recent IPOs
+    listed within 30 days of the end (a CS and an ETF listed on 2026-11-27 itself); delisted
+    (inactive) CS and ETFs whose bars stop earlier; active stocks whose last bar is a few
+    sessions old; a few CS without any bar. Use `small_market.by_symbol`, `.last_close(sym)`,
+    `.bar_symbols` to find examples instead of hard-coding tickers.
+    """
+    from tickstockpl.market.sample import generate
+
+    return generate(**SMALL_MARKET)
+
+
+@pytest.fixture(scope="session")
+def market_template(pg: PostgresHandle, schema_template: str, small_market) -> str:
+    """Name of a database with the schema and `small_market` loaded (symbols + ohlcv_daily), analysed."""
+    from tickstockpl.market.sample import write
+
+    name = pg.create_database("market", template=schema_template)
+    with psycopg.connect(pg.url(name)) as conn:
+        write(conn, small_market)
+    with psycopg.connect(pg.url(name), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE symbols")
+        conn.execute("VACUUM ANALYZE ohlcv_daily")
+    return name
+
+
+@pytest.fixture
+def market_db_url(pg: PostgresHandle, market_template: str, request) -> str:
+    """A fresh copy of `market_template` (schema + the small sample market), dropped after the test.
+
+    Nothing is in cache_entries; see `small_market` for what the market contains.
+    """
+    name = pg.create_database(f"m{abs(hash(request.node.nodeid)) % 10**8}_{id(request)}"[:40], template=market_template)
     yield pg.url(name)
     pg.drop_database(name)
 

@@ -1,0 +1,560 @@
+"""The deterministic sample market: `symbols` rows and daily bars for the demo, tests and benchmarks.
+
+    market = generate(stocks=6000, etfs=1500, sessions=250, end=None, seed=7)
+    write(conn, market)                              # COPY into symbols + ohlcv_daily (caller's transaction)
+    write_flat_files(market, folder, market.sessions[-5:])   # one gzip CSV per session
+    nxt = next_session(market)                       # one more session: price moves, one IPO, one delisting
+    apply_next_session(conn, market, nxt)
+
+The same arguments give the same market (with `end=None` the sessions follow the calendar: they
+end at the last NYSE session completed before now). Sessions are real NYSE sessions from
+`market.calendar`; when `end` is not a session they end at the last session before it.
+
+What a market holds (tests and the demo rely on it; counts scale with `stocks` and `etfs`):
+- `stocks` rows of type CS or ADRC (a few ADRC, ~0.25%, foreign names, some non-ASCII) across the
+  11 sectors and the industries of `sample_data.INDUSTRIES`; log-normal market caps, with one
+  stock pinned in each band (mega, large, mid, small, micro) and one below micro;
+  `weighted_shares_outstanding` = cap / last close, `market_cap` = the cap a few sessions earlier
+  (stale reference data, as from a provider). Roles drawn at random among the others: recent IPOs
+  (list_date within the last 30 days of the end, bars from that day; the first lists on the last
+  session), older IPOs, delisted (inactive, bars stop earlier), stale (active, last bar a few
+  sessions old), no bars at all (with and without caps), caps NULL with bars, shares NULL (cap
+  only), sector and industry NULL, primary exchange NULL, and a few class-share tickers with a dot.
+- `etfs` rows of type ETF: first the curated list (`sample_data.CURATED_ETFS`: the 20 essential
+  ETFs, then funds exercising every ETF category and exclusion of contract §5.3, one inactive),
+  then generated ones (brand + theme), some inactive, some without bars, at least one recent IPO.
+  ETFs mostly have no market cap; they have `aum_millions` (some NULL), issuer and etf_type.
+- Daily bars for every session of a symbol's life: low <= open, close <= high, volume > 0,
+  prices in whole cents.
+
+Bars are kept compactly: the closes as one int32 array (cents) per symbol with bars; open, high,
+low and volume are derived when needed from the closes and a counter-based hash of (seed, row,
+session), so adding a session leaves every earlier bar unchanged, and 100,000 symbols × 250
+sessions take about 100 MB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gzip
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from tickstockpl.market import sample_data as data
+
+IPO_WINDOW_DAYS = 30
+PINNED_CAPS = (2.9e12, 48e9, 4.6e9, 780e6, 140e6, 21e6)  # mega, large, mid, small, micro, below micro
+FLAT_FILE_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
+SYMBOL_COLUMNS = (
+    "symbol", "name", "type", "active", "market_cap", "weighted_shares_outstanding", "market",
+    "primary_exchange", "exchange", "sector", "industry", "sic_code", "sic_description", "list_date",
+    "country", "etf_type", "issuer", "aum_millions", "expense_ratio", "inception_date", "net_assets",
+    "last_updated", "last_updated_utc",
+)
+BAR_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
+NEW_YORK = ZoneInfo("America/New_York")
+_CHUNK = 4096  # symbols per block when drawing price paths (bounds temporary memory)
+_ETF_SIGMA = {"Fixed Income": 0.004, "Leveraged": 0.028, "Inverse": 0.02, "Commodity": 0.015, "Currency": 0.035}
+_ETF_BETA = {"Fixed Income": 0.05, "Leveraged": 2.0, "Inverse": -1.0, "Commodity": 0.2, "Currency": 0.6}
+
+
+@dataclass(frozen=True, eq=False)
+class SampleMarket:
+    """A generated market. `symbols` are sorted by symbol; the bar arrays follow `bar_symbols`."""
+
+    seed: int
+    symbols: tuple[dict, ...]
+    sessions: tuple[dt.date, ...]
+    bar_symbols: tuple[str, ...]  # symbols that have at least one bar: the rows of the arrays below
+    closes: np.ndarray  # int32 cents, shape (len(bar_symbols), len(sessions)); 0 = no bar that day
+    sigma: np.ndarray  # float64 daily volatility per row (shapes open/high/low)
+    base_volume: np.ndarray  # float64 typical daily volume per row
+
+    @property
+    def end(self) -> dt.date:
+        return self.sessions[-1]
+
+    @property
+    def bar_count(self) -> int:
+        return int(np.count_nonzero(self.closes))
+
+    @functools.cached_property
+    def by_symbol(self) -> dict[str, dict]:
+        return {row["symbol"]: row for row in self.symbols}
+
+    @functools.cached_property
+    def _rows(self) -> dict[str, int]:
+        return {symbol: i for i, symbol in enumerate(self.bar_symbols)}
+
+    def last_close(self, symbol: str, on_or_before: dt.date | None = None) -> float | None:
+        """The latest close of `symbol` on or before a day (default: the end), in dollars."""
+        row = self._rows.get(symbol)
+        if row is None:
+            return None
+        upto = len(self.sessions) if on_or_before is None else _count_le(self.sessions, on_or_before)
+        found = np.flatnonzero(self.closes[row, :upto])
+        return int(self.closes[row, found[-1]]) / 100 if found.size else None
+
+    def last_bar_date(self, symbol: str) -> dt.date | None:
+        row = self._rows.get(symbol)
+        found = np.flatnonzero(self.closes[row]) if row is not None else ()
+        return self.sessions[int(found[-1])] if len(found) else None
+
+    def session_bars(self, index: int) -> "SessionBars":
+        """All bars of session `sessions[index]` (rows of `bar_symbols` that traded that day)."""
+        return _derive_session(self, index)
+
+    def iter_bars(self, sessions: Iterable[dt.date] | None = None) -> Iterator[tuple]:
+        """Rows (symbol, date, open, high, low, close, volume), session by session; prices in dollars."""
+        wanted = None if sessions is None else set(sessions)
+        for j, day in enumerate(self.sessions):
+            if wanted is not None and day not in wanted:
+                continue
+            bars = self.session_bars(j)
+            for r, o, h, lo, c, v in zip(bars.rows.tolist(), bars.open.tolist(), bars.high.tolist(),
+                                         bars.low.tolist(), bars.close.tolist(), bars.volume.tolist()):
+                yield (self.bar_symbols[r], day, o / 100, h / 100, lo / 100, c / 100, v)
+
+
+@dataclass(frozen=True, eq=False)
+class SessionBars:
+    """One session's bars as arrays: prices in cents, all int64, `rows` index `bar_symbols`."""
+
+    day: dt.date
+    rows: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    transactions: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class NextSession:
+    """The market one session later (see `next_session`) and what changed."""
+
+    market: SampleMarket
+    session: dt.date
+    ipo: str  # listed on `session`, its first bar that day
+    delisted: str  # set inactive, no bar on `session`
+
+
+# --------------------------------------------------------------------------------------------
+# generation
+
+
+def generate(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 250, end: dt.date | None = None,
+             seed: int = 7) -> SampleMarket:
+    """Build a market of `stocks` CS/ADRC rows and `etfs` ETF rows with `sessions` sessions of bars."""
+    if stocks < 0 or etfs < 0 or sessions < 1:
+        raise ValueError("stocks and etfs must be >= 0 and sessions >= 1")
+    days = _session_days(sessions, end)
+    rng = np.random.default_rng([seed, 1])
+    taken = {t for t, *_ in data.CURATED_ETFS}
+    specs = _etf_specs(rng, etfs, days, taken) + _stock_specs(rng, stocks, days, taken)
+    specs.sort(key=lambda s: s["symbol"])
+    with_bars = [s for s in specs if s["first"] >= 0]
+    closes = _price_paths(seed, days, with_bars)
+    row_of = {s["symbol"]: i for i, s in enumerate(with_bars)}
+    stamp = dt.datetime.combine(days[-1], dt.time(22, 0))
+    rows = tuple(_finish_row(s, closes, row_of.get(s["symbol"]), stamp) for s in specs)
+    base_volume = np.array([_base_volume(s, row) for s, row in zip(with_bars, _by_row(rows, with_bars))])
+    return SampleMarket(
+        seed=seed, symbols=rows, sessions=tuple(days), bar_symbols=tuple(s["symbol"] for s in with_bars),
+        closes=closes, sigma=np.array([s["sigma"] for s in with_bars], dtype=np.float64),
+        base_volume=base_volume.astype(np.float64) if base_volume.size else np.zeros(0),
+    )
+
+
+def _session_days(count: int, end: dt.date | None) -> list[dt.date]:
+    from tickstockpl.market import calendar
+
+    if end is None:
+        end = calendar.last_completed_session(dt.datetime.now(dt.timezone.utc)).day
+    span = int(count * 1.5) + 20
+    while True:
+        days = [s.day for s in calendar.sessions_between(end - dt.timedelta(days=span), end)]
+        if len(days) >= count or end.year - span / 365 < calendar.FIRST_SESSION_YEAR:
+            break
+        span *= 2
+    if len(days) < count:
+        raise ValueError(f"the calendar has only {len(days)} sessions up to {end}")
+    return days[-count:]
+
+
+def _tickers(rng: np.random.Generator, count: int, taken: set[str]) -> list[str]:
+    """Unique upper-case tickers, 1-5 letters (mostly 3-4), a few class shares like 'ABC.B'."""
+    lengths = rng.choice([1, 2, 3, 4, 5], size=count, p=[0.002, 0.018, 0.3, 0.55, 0.13])
+    letters = rng.integers(0, 26, size=(count, 5))
+    dotted = rng.random(count) < 0.002
+    out = []
+    for i in range(count):
+        length = int(lengths[i])
+        while True:
+            word = "".join(chr(65 + int(x)) for x in letters[i, :length])
+            if dotted[i]:
+                word = f"{word[:3]}.{'AB'[i % 2]}"
+            if word not in taken:
+                break
+            letters[i] = rng.integers(0, 26, size=5)
+            length = min(5, length + (i % 2))
+        taken.add(word)
+        out.append(word)
+    return out
+
+
+def _ipo_window(days: list[dt.date]) -> list[int]:
+    """Indexes of the sessions within the last IPO_WINDOW_DAYS calendar days of the end."""
+    return [j for j, d in enumerate(days) if (days[-1] - d).days < IPO_WINDOW_DAYS]
+
+
+def _lifetime(rng, role: str, days: list[dt.date], window: list[int]) -> tuple[int, int, dt.date | None]:
+    """(first bar, last bar, list_date or None) of a symbol with the given role; -1 = no bars."""
+    last = len(days) - 1
+    if role == "no_bars":
+        return -1, -1, None
+    if role.startswith("recent_ipo"):
+        j = last if role == "recent_ipo_today" else int(rng.choice(window))
+        return j, last, days[j]
+    if role == "older_ipo" and window[0] > 1:
+        j = int(rng.integers(1, window[0]))
+        return j, last, days[j]
+    if role == "delisted":
+        return (0, int(rng.integers(last // 4, last)), None) if last >= 1 else (-1, -1, None)
+    if role == "stale" and last >= 1:
+        return 0, last - int(rng.integers(1, min(10, last) + 1)), None
+    return 0, last, None
+
+
+def _old_list_date(rng, days: list[dt.date]) -> dt.date:
+    return days[0] - dt.timedelta(days=int(rng.integers(30, 14000)))
+
+
+def _stock_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str]) -> list[dict]:
+    if n == 0:
+        return []
+    flat = [(sector, ind, w, sic, desc) for sector, items in data.INDUSTRIES.items() for ind, w, sic, desc in items]
+    weights = np.array([f[2] for f in flat], dtype=float)
+    pick = rng.choice(len(flat), size=n, p=weights / weights.sum())
+    caps = np.exp(rng.normal(math.log(1.2e9), 2.1, n)).clip(5e6, 4.5e12)
+    caps[: min(n, len(PINNED_CAPS))] = PINNED_CAPS[: min(n, len(PINNED_CAPS))]
+    roles = ["normal"] * n
+    order = list(rng.permutation(np.arange(len(PINNED_CAPS), n))) if n > len(PINNED_CAPS) else []
+    counts = [
+        ("adrc", max(3, n // 400)), ("recent_ipo_today", 1), ("recent_ipo", max(2, round(n * 0.003))),
+        ("older_ipo", round(n * 0.03)), ("delisted", max(2, round(n * 0.02))), ("stale", max(2, round(n * 0.005))),
+        ("no_bars", max(1, round(n * 0.006))), ("no_bars_null_cap", max(1, round(n * 0.004))),
+        ("null_cap", max(1, round(n * 0.003))), ("no_shares", max(1, round(n * 0.01))),
+        ("null_sector", max(1, round(n * 0.01))), ("no_exchange", max(1, round(n * 0.005))),
+    ]
+    at = 0
+    for role, count in counts:
+        for i in order[at:at + count]:
+            roles[int(i)] = role
+        at += count
+    tickers = _tickers(rng, n, taken)
+    log_cap = np.log(caps)
+    prices = np.exp(math.log(30) + 0.35 * (log_cap - math.log(1.2e9)) + rng.normal(0, 0.6, n)).clip(0.25, 3000)
+    sigmas = (0.045 - 0.0045 * (log_cap - math.log(1e8))).clip(0.008, 0.09) * np.exp(rng.normal(0, 0.2, n))
+    betas = rng.normal(1.0, 0.3, n).clip(0.2, 2.2)
+    drifts = rng.normal(0.0002, 0.0006, n)
+    turnover = np.exp(rng.normal(math.log(0.006), 0.7, n)).clip(3e-4, 0.1)
+    stems = rng.integers(0, len(data.NAME_STEMS), n)
+    nouns = rng.integers(0, 97, n)
+    suffixes = rng.integers(0, len(data.NAME_SUFFIXES), n)
+    with_partner = rng.random(n) < 0.06
+    exchanges = rng.choice(["XNAS", "XNYS", "XASE", "BATS"], size=n, p=[0.55, 0.38, 0.05, 0.02])
+    lags = rng.integers(0, 6, n)
+    window = _ipo_window(days)
+    specs = []
+    for i in range(n):
+        role = roles[i]
+        sector, industry, _, sic, sic_desc = flat[int(pick[i])]
+        first, last, list_date = _lifetime(rng, "no_bars" if role.startswith("no_bars") else role, days, window)
+        adr = role == "adrc"
+        if adr:
+            stem, suffix, country = data.ADR_ISSUERS[i % len(data.ADR_ISSUERS)]
+            name = f"{stem} {suffix} ADR"
+        else:
+            country = "US"
+            word = industry.split()[0].lower()
+            noun_list = data.NAME_NOUNS.get(word, data.DEFAULT_NOUNS)
+            stem = data.NAME_STEMS[int(stems[i])]
+            suffix = data.NAME_SUFFIXES[int(suffixes[i])]
+            if with_partner[i]:
+                name = f"{stem} & {data.NAME_PARTNERS[i % len(data.NAME_PARTNERS)]} {suffix}"
+            else:
+                name = f"{stem} {noun_list[int(nouns[i]) % len(noun_list)]} {suffix}"
+        if role == "null_sector":
+            sector = industry = sic = sic_desc = None
+        pex = None if role == "no_exchange" else str(exchanges[i])
+        cap_mode = "null" if role in ("null_cap", "no_bars_null_cap") else "no_shares" if role == "no_shares" else "shares"
+        specs.append({
+            "symbol": tickers[i], "first": first, "last": last, "price": float(prices[i]),
+            "sigma": float(sigmas[i]), "beta": float(betas[i]), "drift": float(drifts[i]),
+            "turnover": float(turnover[i]), "cap": float(caps[i]), "cap_mode": cap_mode, "lag": int(lags[i]),
+            "row": {
+                "name": name, "type": "ADRC" if adr else "CS", "active": role != "delisted",
+                "market": "stocks", "primary_exchange": pex, "exchange": data.EXCHANGES.get(pex) if pex else None,
+                "sector": sector, "industry": industry, "sic_code": sic, "sic_description": sic_desc,
+                "list_date": list_date or _old_list_date(rng, days), "country": country,
+            },
+        })
+    return specs
+
+
+def _etf_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str]) -> list[dict]:
+    curated = list(data.CURATED_ETFS[:n])
+    extra = n - len(curated)
+    tickers = _tickers(rng, extra, taken) if extra > 0 else []
+    roles = ["normal"] * extra
+    if extra:
+        order = list(rng.permutation(extra))
+        least = 1 if extra >= 20 else 0
+        counts = [("recent_ipo_today", 1), ("recent_ipo", round(extra * 0.002)),
+                  ("delisted", max(least, round(extra * 0.02))), ("no_bars", max(least, round(extra * 0.01)))]
+        at = 0
+        for role, count in counts:
+            for i in order[at:at + count]:
+                roles[int(i)] = role
+            at += count
+    entries = [(t, name, issuer, typ, aum, "normal" if active else "delisted")
+               for t, name, issuer, typ, aum, active in curated]
+    for i in range(extra):
+        brand, issuer = data.ETF_BRANDS[int(rng.integers(len(data.ETF_BRANDS)))]
+        theme, typ = data.ETF_THEMES[int(rng.integers(len(data.ETF_THEMES)))]
+        modifier = data.ETF_MODIFIERS[int(rng.integers(len(data.ETF_MODIFIERS)))]
+        suffix = data.ETF_SUFFIXES[int(rng.integers(len(data.ETF_SUFFIXES)))]
+        name = " ".join(part for part in (brand, modifier, theme, suffix) if part)
+        aum = None if rng.random() < 0.03 else round(float(np.exp(rng.normal(math.log(250), 2.0))), 2)
+        entries.append((tickers[i], name, None if rng.random() < 0.03 else issuer,
+                        None if rng.random() < 0.04 else typ, aum, roles[i]))
+    specs = []
+    window = _ipo_window(days)
+    for ticker, name, issuer, typ, aum, role in entries:
+        first, last, list_date = _lifetime(rng, role, days, window)
+        list_date = list_date or _old_list_date(rng, days)
+        price = float(np.exp(rng.normal(math.log(45), 0.8)).clip(5, 700))
+        aum = None if aum is None else float(min(aum, 700000))
+        cap = None
+        if aum is not None and rng.random() < 0.12:
+            cap = round(aum * 1e6 * float(rng.uniform(0.97, 1.03)))
+        pex = str(rng.choice(["ARCX", "XNAS", "BATS"], p=[0.75, 0.15, 0.10]))
+        specs.append({
+            "symbol": ticker, "first": first, "last": last, "price": price,
+            "sigma": _ETF_SIGMA.get(typ, 0.011) * float(np.exp(rng.normal(0, 0.15))),
+            "beta": _ETF_BETA.get(typ, 1.0), "drift": 0.0002, "turnover": float(rng.uniform(0.005, 0.06)),
+            "cap": cap, "cap_mode": "etf", "lag": 0, "aum": aum,
+            "row": {
+                "name": name, "type": "ETF", "active": role != "delisted", "market": "stocks",
+                "primary_exchange": pex, "exchange": data.EXCHANGES[pex], "sector": None, "industry": None,
+                "sic_code": None, "sic_description": None, "list_date": list_date, "country": "US",
+                "etf_type": typ, "issuer": issuer, "aum_millions": aum,
+                "expense_ratio": round(float(rng.uniform(0.0003, 0.0095)), 4), "inception_date": list_date,
+                "net_assets": None if aum is None else round(aum * 1e6),
+            },
+        })
+    return specs
+
+
+def _price_paths(seed: int, days: list[dt.date], specs: list[dict]) -> np.ndarray:
+    """Closes in cents: a market factor plus each symbol's own noise, anchored at its last bar."""
+    n, width = len(specs), len(days)
+    closes = np.zeros((n, width), dtype=np.int32)
+    market = np.random.default_rng([seed, 2]).normal(0.0004, 0.009, width)
+    cols = np.arange(width)
+    for start in range(0, n, _CHUNK):
+        block = specs[start:start + _CHUNK]
+        m = len(block)
+        g = np.random.default_rng([seed, 3, start // _CHUNK])
+        sigma = np.array([s["sigma"] for s in block])[:, None]
+        beta = np.array([s["beta"] for s in block])[:, None]
+        drift = np.array([s["drift"] for s in block])[:, None]
+        first = np.array([s["first"] for s in block])
+        last = np.array([s["last"] for s in block])
+        log_price = np.cumsum(beta * market[None, :] + sigma * g.standard_normal((m, width)) + drift, axis=1)
+        anchor = log_price[np.arange(m), last]
+        log_price += (np.log([s["price"] for s in block]) - anchor)[:, None]
+        cents = np.rint(np.exp(log_price) * 100).clip(1, 2**31 - 1)
+        alive = (cols[None, :] >= first[:, None]) & (cols[None, :] <= last[:, None])
+        closes[start:start + m] = np.where(alive, cents, 0).astype(np.int32)
+    return closes
+
+
+def _finish_row(spec: dict, closes: np.ndarray, row: int | None, stamp: dt.datetime) -> dict:
+    """The symbols row: caps from the closes (shares = cap / last close; market_cap a bit stale)."""
+    out = dict.fromkeys(SYMBOL_COLUMNS)
+    out.update(spec["row"])
+    out["symbol"] = spec["symbol"]
+    mode, cap = spec["cap_mode"], spec["cap"]
+    if mode == "etf":
+        out["market_cap"] = cap
+    elif mode != "null":
+        if row is None:
+            out["market_cap"] = round(cap)
+            out["weighted_shares_outstanding"] = round(cap / spec["price"])
+        else:
+            last_close = int(closes[row, spec["last"]]) / 100
+            shares = max(1, round(cap / last_close))
+            earlier = int(closes[row, max(spec["first"], spec["last"] - spec["lag"])]) / 100
+            out["market_cap"] = round(shares * earlier)
+            if mode == "shares":
+                out["weighted_shares_outstanding"] = shares
+    out["last_updated"] = stamp
+    out["last_updated_utc"] = stamp.replace(tzinfo=dt.timezone.utc)
+    return out
+
+
+def _by_row(rows: tuple[dict, ...], with_bars: list[dict]) -> list[dict]:
+    index = {r["symbol"]: r for r in rows}
+    return [index[s["symbol"]] for s in with_bars]
+
+
+def _base_volume(spec: dict, row: dict) -> float:
+    shares = row.get("weighted_shares_outstanding")
+    if shares is None and row.get("market_cap"):
+        shares = row["market_cap"] / spec["price"]
+    if shares is None and spec.get("aum"):
+        shares = spec["aum"] * 1e6 / spec["price"]
+    return max(2000.0, (shares or 2e6) * spec["turnover"])
+
+
+def _count_le(days: tuple[dt.date, ...], day: dt.date) -> int:
+    import bisect
+
+    return bisect.bisect_right(days, day)
+
+
+# --------------------------------------------------------------------------------------------
+# open / high / low / volume, derived per session
+
+_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(value: int) -> int:
+    value = (value + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return value ^ (value >> 31)
+
+
+def _uniform(seed: int, stream: int, rows: np.ndarray, col: int) -> np.ndarray:
+    """Uniform (0, 1) numbers that depend only on (seed, stream, row, session): splitmix64."""
+    key = np.uint64(_mix64(seed * 1_000_003 + stream))
+    x = ((rows.astype(np.uint64) << np.uint64(24)) | np.uint64(col)) ^ key
+    with np.errstate(over="ignore"):
+        x = x + _M1
+        x = (x ^ (x >> np.uint64(30))) * _M2
+        x = (x ^ (x >> np.uint64(27))) * _M3
+    x = x ^ (x >> np.uint64(31))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53)
+
+
+def _derive_session(market: SampleMarket, j: int) -> SessionBars:
+    closes = market.closes[:, j]
+    rows = np.flatnonzero(closes)
+    close = closes[rows].astype(np.int64)
+    prev = market.closes[rows, j - 1].astype(np.int64) if j > 0 else np.zeros_like(close)
+    prev = np.where(prev > 0, prev, close)
+    sigma = market.sigma[rows]
+    u = [_uniform(market.seed, k, rows, j) for k in range(5)]
+    open_ = np.rint(prev * np.exp(sigma * 0.6 * (2 * u[0] - 1))).astype(np.int64).clip(1, None)
+    top = np.maximum(open_, close)
+    bottom = np.minimum(open_, close)
+    high = np.maximum(np.rint(top * np.exp(-sigma * 0.8 * np.log(u[1]))).astype(np.int64), top)
+    low = np.minimum(np.rint(bottom * np.exp(sigma * 0.8 * np.log(u[2]))).astype(np.int64), bottom).clip(1, None)
+    move = np.abs(np.log(close / prev))
+    noise = np.exp(0.45 * np.log(u[3] / (1 - u[3])))
+    volume = np.rint(market.base_volume[rows] * noise * (1 + 12 * move)).astype(np.int64).clip(100, None)
+    transactions = np.maximum(1, np.rint(volume / (60 + 240 * u[4]))).astype(np.int64)
+    return SessionBars(market.sessions[j], rows, open_, high, low, close, volume, transactions)
+
+
+# --------------------------------------------------------------------------------------------
+# the next session (the demo's second sync)
+
+NEXT_IPO_SECTOR, NEXT_IPO_INDUSTRY = "Technology", "Software - Application"
+NEXT_IPO_CAP, NEXT_IPO_PRICE = 24e9, 38.0
+DELIST_RANK = 30  # the delisted stock is the 30th largest active CS: a member of many universes
+
+
+def next_session(market: SampleMarket, *, seed: int | None = None) -> NextSession:
+    """The market one NYSE session later: every symbol still trading moves, one large-cap IPO lists
+    (its first bar is that session), and one stock (the DELIST_RANK-th largest) is delisted."""
+    from tickstockpl.market import calendar
+
+    last_day = market.sessions[-1]
+    day = calendar.sessions_between(last_day + dt.timedelta(days=1), last_day + dt.timedelta(days=14))[0].day
+    j = len(market.sessions) - 1
+    rng = np.random.default_rng([market.seed, 4, market.seed if seed is None else seed, j])
+    delisted = _pick_delisting(market, j)
+    stamp = dt.datetime.combine(day, dt.time(22, 0))
+    ipo_symbol = _tickers(rng, 1, set(market.by_symbol))[0]
+    ipo_close = round(NEXT_IPO_PRICE * 1.18 * 100)
+    shares = round(NEXT_IPO_CAP / (ipo_close / 100))
+    ipo_row = dict.fromkeys(SYMBOL_COLUMNS)
+    ipo_row.update({
+        "symbol": ipo_symbol, "name": "Brightpath Cloud Systems, Inc.", "type": "CS", "active": True,
+        "market_cap": round(shares * ipo_close / 100), "weighted_shares_outstanding": shares, "market": "stocks",
+        "primary_exchange": "XNAS", "exchange": data.EXCHANGES["XNAS"], "sector": NEXT_IPO_SECTOR,
+        "industry": NEXT_IPO_INDUSTRY, "sic_code": "7372", "sic_description": "SERVICES-PREPACKAGED SOFTWARE",
+        "list_date": day, "country": "US", "last_updated": stamp,
+        "last_updated_utc": stamp.replace(tzinfo=dt.timezone.utc),
+    })
+    rows = []
+    for row in market.symbols:
+        if row["symbol"] == delisted:
+            row = {**row, "active": False, "last_updated": stamp, "last_updated_utc": ipo_row["last_updated_utc"]}
+        rows.append(row)
+    rows.append(ipo_row)
+    rows.sort(key=lambda r: r["symbol"])
+
+    n, width = market.closes.shape
+    closes = np.zeros((n + 1, width + 1), dtype=np.int32)
+    closes[:n, :width] = market.closes
+    trading = market.closes[:, j] > 0
+    trading &= np.array([market.by_symbol[s]["active"] and s != delisted for s in market.bar_symbols], dtype=bool)
+    moves = rng.normal(0.0004, 0.009) + market.sigma * rng.standard_normal(n)
+    moved = np.rint(market.closes[:, j] * np.exp(moves)).clip(1, 2**31 - 1)
+    closes[:n, width] = np.where(trading, moved, 0).astype(np.int32)
+    closes[n, width] = ipo_close
+    extended = SampleMarket(
+        seed=market.seed, symbols=tuple(rows), sessions=market.sessions + (day,),
+        bar_symbols=market.bar_symbols + (ipo_symbol,), closes=closes,
+        sigma=np.append(market.sigma, 0.035), base_volume=np.append(market.base_volume, shares * 0.05),
+    )
+    return NextSession(market=extended, session=day, ipo=ipo_symbol, delisted=delisted)
+
+
+def _pick_delisting(market: SampleMarket, j: int) -> str:
+    ranked = []
+    for symbol, row in zip(market.bar_symbols, market.closes[:, j].tolist()):
+        info = market.by_symbol[symbol]
+        if row and info["active"] and info["type"] == "CS" and info["weighted_shares_outstanding"]:
+            ranked.append((-(row / 100) * info["weighted_shares_outstanding"], symbol))
+    if not ranked:
+        raise ValueError("the market has no active common stock trading on its last session")
+    ranked.sort()
+    return ranked[min(DELIST_RANK, len(ranked)) - 1][1]
+
+
+# Loading and files live in sample_io (COPY encoding, gzip CSV); re-exported so callers use one module.
+from tickstockpl.market.sample_io import (  # noqa: E402
+    apply_next_session,
+    write,
+    write_bars,
+    write_flat_files,
+    write_symbols,
+)
+
+__all__ = [
+    "FLAT_FILE_COLUMNS", "NextSession", "SampleMarket", "SessionBars", "apply_next_session", "generate",
+    "next_session", "write", "write_bars", "write_flat_files", "write_symbols",
+]
