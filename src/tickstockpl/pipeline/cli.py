@@ -1,0 +1,51 @@
+"""`tickstockpl pipeline run`: one manual run in the foreground, a summary on stdout.
+
+A run that fails or is cancelled raises after printing, so the command exits non-zero
+(cli._fail: 1; 4 when another run is live).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from tickstockpl.errors import Cancelled, ConfigError
+
+
+def run_from_cli(settings, date: dt.date | None, phases: list[str], skip_market_check: bool,
+                 as_json: bool, *, provider=None) -> dict[str, Any]:
+    from tickstockpl.pipeline.coordinator import PhaseFailed, get_run, trigger_run
+
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to try everything on embedded servers)")
+    handle = trigger_run(settings, settings.database_url, trigger_type="manual", session_date=date,
+                         phases=phases, skip_market_check=skip_market_check, background=False, provider=provider)
+    from tickstockpl.db.connect import connection
+
+    with connection(settings.database_url, autocommit=True) as conn:
+        run, phase_rows = get_run(conn, handle.run_id)
+    summary = {**run.to_history(), "phase_results": phase_rows}
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        _print_human(summary)
+    if run.status == "cancelled":
+        raise Cancelled(f"pipeline run {run.run_id} was cancelled")
+    if run.status != "success":
+        raise PhaseFailed(f"pipeline run {run.run_id} {run.status}: {run.error}")
+    return summary
+
+
+def _print_human(summary: dict[str, Any]) -> None:
+    print(f"pipeline run {summary['run_id']} session={summary['session_date']} status={summary['status']}"
+          f" in {summary['duration_seconds']:.2f} s; symbols processed {summary['symbols_processed']},"
+          f" rows rejected {summary['symbols_failed']}")
+    for phase in summary["phase_results"]:
+        counts = phase["counts"] or {}
+        shown = {k: v for k, v in counts.items() if not isinstance(v, (list, dict))}
+        took = f" {phase['duration_seconds']:.2f} s" if phase["duration_seconds"] is not None else ""
+        print(f"  {phase['phase']:<14} {phase['status']:<9}{took}  "
+              + " ".join(f"{k}={v}" for k, v in shown.items())
+              + (f"  error: {phase['error']}" if phase["error"] and phase["status"] != "success" else ""))
+

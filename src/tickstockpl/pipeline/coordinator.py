@@ -1,0 +1,592 @@
+"""Pipeline runs: the phases in order, one run at a time, cancel, and their events.
+
+    trigger_run(settings, db_url, ...)
+      1. resolve_phases     requested names -> the available phases in pipeline order
+                            (unknown -> ConfigError; indicator/pattern phases -> PhaseUnavailable)
+      2. resolve_session    the session date (market check: an NYSE session that has closed)
+      3. _claim             advisory lock PIPELINE on the run's own connection, held for the run's life;
+                            run + phase rows and `daily_processing_started` in one transaction
+      4. _execute           data_import (imports.importer) -> cache_sync (jobs.runtime.start_job);
+                            a failed or incomplete import stops the run before cache sync;
+                            cancellation is checked between phases and between import sessions
+      5. _finish            status success|failed|cancelled and `daily_processing_completed`
+                            (+ `processing_error` on tickstock:errors) in one transaction
+
+Single-flight has two locks, as for sync jobs: the advisory lock, and the unique partial index
+`pl_pipeline_runs_one_live`. A second index, on automatic runs per (environment, session_date), makes a
+second scheduled run of one session impossible. A live row whose lock nobody holds belongs to a process
+that died: it is marked failed ("abandoned") by the next trigger, status read or cancel.
+
+Every state change writes its outbox events in the same transaction (contract §3.1/§3.3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from tickstockpl.db import locks
+from tickstockpl.db.connect import connect
+from tickstockpl.errors import Cancelled, ConfigError, JobConflict, NotFound, PhaseUnavailable, TickStockError
+from tickstockpl.events import catalog
+from tickstockpl.events.outbox import enqueue
+from tickstockpl.pipeline import PHASES
+from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
+
+log = logging.getLogger(__name__)
+
+TRIGGER_TYPES = ("automatic", "manual")
+EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
+PROGRESS_MIN_INTERVAL_S = 0.2
+UNIVERSE_MAX = 100
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+ABANDONED = "abandoned: the process running this run stopped before it finished"
+
+
+class PhaseFailed(TickStockError):
+    """A phase did not complete; the run stops and is recorded as failed with this message."""
+
+
+# --------------------------------------------------------------------------- requests
+
+def available_phases(settings) -> tuple[str, ...]:
+    """data_import needs an import provider; cache_sync is always there; phases 3 and 4 are not provided."""
+    return (("data_import",) if provider_configured(settings) else ()) + ("cache_sync",)
+
+
+def resolve_phases(requested: list[str] | tuple[str, ...] | None, available: tuple[str, ...]) -> list[str]:
+    names = ["all"] if requested is None else list(requested)
+    if not names:
+        raise ConfigError("phases must name at least one phase (or \"all\")")
+    unknown = [n for n in names if n != "all" and n not in PHASES]
+    if unknown:
+        raise ConfigError(f"unknown phase(s): {', '.join(map(repr, unknown))}; phases are {', '.join(PHASES)} or all")
+    if "all" in names:
+        return [p for p in PHASES if p in available]
+    missing = [n for n in dict.fromkeys(names) if n not in available]
+    if missing:
+        reasons = [f"{n} is not available in this installation" + (
+            " (no import provider configured: set TICKSTOCKPL_FLATFILES_DIR or MASSIVE_API_KEY)"
+            if n == "data_import" else "") for n in missing]
+        raise PhaseUnavailable("; ".join(reasons) + f"; available phases: {', '.join(available)}")
+    return [p for p in PHASES if p in names]
+
+
+def resolve_session(session_date: dt.date | None, skip_market_check: bool,
+                    now_utc: dt.datetime | None = None) -> dt.date:
+    """The session a run processes; see docs: default = last completed NYSE session."""
+    from tickstockpl.market.calendar import last_completed_session, session_on
+    from tickstockpl.pipeline.schedule import MARKET_TZ
+
+    now_utc = now_utc or dt.datetime.now(dt.timezone.utc)
+    today = now_utc.astimezone(MARKET_TZ).date()
+    if session_date is None:
+        return today if skip_market_check else last_completed_session(now_utc).day
+    if session_date > today:
+        raise ConfigError(f"{session_date} is in the future (today is {today} in New York)")
+    if skip_market_check:
+        return session_date
+    session = session_on(session_date)
+    if session is None:
+        raise ConfigError(f"{session_date} is not an NYSE session (weekend or holiday);"
+                          " send skip_market_check to run anyway")
+    if session.close_utc > now_utc:
+        raise ConfigError(f"the {session_date} session has not closed yet; send skip_market_check to run anyway")
+    return session_date
+
+
+# --------------------------------------------------------------------------- reading runs
+
+RUN_COLUMNS = ("run_id, trigger_type, session_date, phases, universe, status, current_phase, progress,"
+               " symbols_total, symbols_processed, symbols_failed, start_time, end_time, estimated_completion,"
+               " cancel_requested, error, environment")
+
+
+@dataclass
+class Run:
+    run_id: str
+    trigger_type: str
+    session_date: dt.date
+    phases: list[str]
+    universe: str | None
+    status: str
+    current_phase: str | None
+    progress: float
+    symbols_total: int
+    symbols_processed: int
+    symbols_failed: int
+    start_time: dt.datetime
+    end_time: dt.datetime | None
+    estimated_completion: dt.datetime | None
+    cancel_requested: bool
+    error: str | None
+    environment: str
+
+    @classmethod
+    def from_row(cls, row) -> "Run":
+        values = list(row)
+        values[0] = str(values[0])
+        values[3] = list(values[3])
+        return cls(*values)
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.end_time or dt.datetime.now(dt.timezone.utc)
+        return round((end - self.start_time).total_seconds(), 3)
+
+    def to_history(self) -> dict[str, Any]:
+        """One item of GET /api/processing/history (contract §2.2 field names)."""
+        return {
+            "run_id": self.run_id, "trigger_type": self.trigger_type, "status": self.status,
+            "start_time": catalog.iso_z(self.start_time), "end_time": catalog.iso_z(self.end_time),
+            "duration_seconds": self.duration_seconds, "symbols_processed": self.symbols_processed,
+            "symbols_failed": self.symbols_failed, "patterns_detected": 0, "indicators_calculated": 0,
+            "session_date": self.session_date.isoformat(), "phases": list(self.phases), "error": self.error,
+        }
+
+
+def _lock_held(conn, key: int) -> bool:
+    """Whether any session holds the advisory lock `key` in this database (read-only, via pg_locks)."""
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND classid = %s AND objid = %s AND objsubid = 1)",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()[0])
+
+
+def live_run(conn, environment: str = "DEFAULT") -> Run | None:
+    row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
+                       (environment,)).fetchone()
+    return Run.from_row(row) if row else None
+
+
+def is_running(conn, environment: str | None = None) -> bool:
+    """A run is live and its process is alive (holds the pipeline lock). Read-only; used by /health."""
+    row = conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE status = 'running'"
+                       + (" AND environment = %s" if environment else ""),
+                       (environment,) if environment else ()).fetchone()
+    return row is not None and _lock_held(conn, locks.PIPELINE)
+
+
+def get_run(conn, run_id: str) -> tuple[Run, list[dict[str, Any]]]:
+    try:
+        uuid.UUID(str(run_id))
+    except ValueError:
+        raise NotFound(f"unknown run id {run_id!r}") from None
+    row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"unknown run id {run_id}")
+    phases = [{"phase": p, "status": s, "start_time": catalog.iso_z(a), "end_time": catalog.iso_z(b),
+               "duration_seconds": round((b - a).total_seconds(), 3) if a and b else None,
+               "counts": counts, "error": err}
+              for p, s, a, b, counts, err in conn.execute(
+                  "SELECT phase, status, start_time, end_time, counts, error FROM pl_pipeline_phases"
+                  " WHERE run_id = %s ORDER BY position", (run_id,))]
+    return Run.from_row(row), phases
+
+
+def automatic_run_exists(conn, environment: str, session_date: dt.date) -> bool:
+    return conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE environment = %s AND session_date = %s"
+                        " AND trigger_type = 'automatic'", (environment, session_date)).fetchone() is not None
+
+
+def run_history(conn, days: int = 7, environment: str = "DEFAULT") -> list[dict[str, Any]]:
+    if not 1 <= int(days) <= 3650:
+        raise ConfigError(f"days must be between 1 and 3650, got {days}")
+    rows = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
+                        " AND start_time >= now() - make_interval(days => %s) ORDER BY start_time DESC LIMIT 1000",
+                        (environment, int(days))).fetchall()
+    return [Run.from_row(r).to_history() for r in rows]
+
+
+def processing_status(conn, environment: str = "DEFAULT") -> dict[str, Any]:
+    """The body of GET /api/processing/status: the live run, else the latest run with current_phase idle."""
+    recover_abandoned_runs(conn, environment)
+    run = live_run(conn, environment)
+    running = run is not None
+    if run is None:
+        row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
+                           " ORDER BY start_time DESC LIMIT 1", (environment,)).fetchone()
+        run = Run.from_row(row) if row else None
+    if run is None:
+        return {"is_running": False, "run_id": None, "current_phase": "idle", "progress": 0.0,
+                "symbols_processed": 0, "symbols_total": 0, "start_time": None, "estimated_completion": None,
+                "status": "idle", "last_run_status": None, "session_date": None, "trigger_type": None,
+                "cancel_requested": False}
+    return {
+        "is_running": running, "run_id": run.run_id,
+        "current_phase": (run.current_phase or PHASES[0]) if running else "idle",
+        "progress": round(float(run.progress), 1), "symbols_processed": run.symbols_processed,
+        "symbols_total": run.symbols_total, "start_time": catalog.iso_z(run.start_time),
+        "estimated_completion": catalog.iso_z(run.estimated_completion) if running else None,
+        "status": run.status, "last_run_status": None if running else run.status,
+        "session_date": run.session_date.isoformat(), "trigger_type": run.trigger_type,
+        "cancel_requested": run.cancel_requested,
+    }
+
+
+def cancel_current(conn, environment: str = "DEFAULT") -> dict[str, Any]:
+    """Ask the live run to stop (it does so between phases or import sessions); NotFound when none is live."""
+    recover_abandoned_runs(conn, environment)
+    row = conn.execute("UPDATE pl_pipeline_runs SET cancel_requested = true WHERE environment = %s"
+                       " AND status = 'running' RETURNING run_id, current_phase", (environment,)).fetchone()
+    if row is None:
+        raise NotFound("no pipeline run is in progress")
+    run_id, phase = str(row[0]), row[1]
+    log.info("cancellation requested for pipeline run %s (phase %s)", run_id, phase)
+    return {"message": f"cancellation requested for run {run_id}; it stops after the current step"
+                       + (f" of {phase}" if phase else ""), "run_id": run_id, "success": True}
+
+
+def recover_abandoned_runs(conn, environment: str = "DEFAULT") -> list[str]:
+    """Live runs whose lock nobody holds lost their process: mark them failed (with their events)."""
+    if conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
+                    (environment,)).fetchone() is None:
+        return []
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
+        return []
+    try:
+        return _fail_abandoned(conn, environment)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
+
+
+def _fail_abandoned(conn, environment: str) -> list[str]:
+    with conn.transaction():
+        rows = conn.execute(
+            "UPDATE pl_pipeline_runs SET status = 'failed', end_time = now(), error = %s, estimated_completion = NULL"
+            " WHERE environment = %s AND status = 'running'"
+            " RETURNING run_id, symbols_processed, symbols_failed, extract(epoch FROM now() - start_time)::float8",
+            (ABANDONED, environment)).fetchall()
+        events = []
+        for run_id, processed, failed, seconds in rows:
+            conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN 'failed'"
+                         " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
+                         " WHERE run_id = %s AND status IN ('pending', 'running')", (run_id,))
+            events.append(catalog.daily_processing_completed(
+                str(run_id), status="failed", symbols_processed=processed, symbols_failed=failed,
+                duration_seconds=seconds, error=ABANDONED))
+            events.append(catalog.error_event(f"pipeline run {run_id}: {ABANDONED}", source=catalog.SOURCE_PIPELINE,
+                                              component="pipeline", context={"run_id": str(run_id)},
+                                              payload={"run_id": str(run_id)}))
+        enqueue(conn, events)
+    if rows:
+        log.warning("marked %d abandoned pipeline run(s) failed", len(rows))
+    return [str(r[0]) for r in rows]
+
+
+# --------------------------------------------------------------------------- triggering
+
+class RunHandle:
+    """A claimed run: its id, and (in the background) the thread executing it."""
+
+    def __init__(self, run_id: str, session_date: dt.date, phases: list[str]):
+        self.run_id = run_id
+        self.session_date = session_date
+        self.phases = phases
+        self.thread: threading.Thread | None = None
+        self.status: str | None = None  # success | failed | cancelled once finished
+        self.error: str | None = None
+        self.phase_counts: dict[str, dict[str, Any]] = {}
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.thread is not None:
+            self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
+
+
+def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_date: dt.date | None = None,
+                phases: list[str] | None = None, skip_market_check: bool = False, universe: str | None = None,
+                background: bool = True, provider: Provider | None = None,
+                now_utc: dt.datetime | None = None) -> RunHandle:
+    """Claim a run (JobConflict while one is live) and execute it, in a daemon thread by default.
+
+    Returns once the run row is committed. `provider` replaces the configured import provider (tests,
+    the demo); `now_utc` fixes "now" for the session checks.
+    """
+    if trigger_type not in TRIGGER_TYPES:
+        raise ConfigError(f"trigger_type must be one of {TRIGGER_TYPES}")
+    if universe is not None and (not isinstance(universe, str) or not 0 < len(universe) <= UNIVERSE_MAX):
+        raise ConfigError(f"universe must be a name of 1 to {UNIVERSE_MAX} characters")
+    available = available_phases(settings) if provider is None else ("data_import", "cache_sync")
+    chosen = resolve_phases(phases, available)
+    session = resolve_session(session_date, skip_market_check, now_utc)
+    if "data_import" in chosen and provider is None:
+        provider = provider_from_settings(settings)
+    conn = connect(db_url, autocommit=True)
+    try:
+        run_id = _claim(conn, settings.environment, trigger_type, session, chosen, universe)
+    except BaseException:
+        conn.close()
+        raise
+    handle = RunHandle(run_id, session, chosen)
+    runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider, now_utc)
+    if background:
+        handle.thread = threading.Thread(target=runner.execute, name=f"pipeline-{run_id[:8]}", daemon=True)
+        handle.thread.start()
+    else:
+        runner.execute()
+    return handle
+
+
+def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: list[str],
+           universe: str | None) -> str:
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
+        live = live_run(conn, environment)
+        raise JobConflict("a pipeline run is already running" + (f" (run {live.run_id})" if live else ""),
+                          live.run_id if live else None)
+    try:
+        _fail_abandoned(conn, environment)
+        run_id = str(uuid.uuid4())
+        total = conn.execute("SELECT count(*) FROM symbols WHERE coalesce(active, false)").fetchone()[0]
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, universe,"
+                " status, current_phase, symbols_total, owner) VALUES (%s, %s, %s, %s, %s, %s, 'running', %s, %s, %s)",
+                (run_id, environment, trigger_type, session, phases, universe, phases[0], total, OWNER))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO pl_pipeline_phases (run_id, phase, position, status)"
+                                " VALUES (%s, %s, %s, 'pending')",
+                                [(run_id, p, i) for i, p in enumerate(phases)])
+            enqueue(conn, [catalog.daily_processing_started(
+                run_id, total_symbols=total, trigger_type=trigger_type, phases=phases,
+                session_date=session.isoformat(), universe=universe)])
+        return run_id
+    except psycopg.errors.UniqueViolation as err:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
+        if "one_automatic" in str(err):
+            raise JobConflict(f"session {session} already had its automatic run", None) from None
+        live = live_run(conn, environment)
+        raise JobConflict("a pipeline run is already running", live.run_id if live else None) from None
+    except BaseException:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
+        raise
+
+
+# --------------------------------------------------------------------------- executing
+
+class _Runner:
+    """Executes one claimed run on its own connection (which holds the pipeline lock)."""
+
+    def __init__(self, conn, settings, db_url, handle: RunHandle, trigger_type, universe, provider, now_utc):
+        self.conn = conn
+        self.settings = settings
+        self.db_url = db_url
+        self.handle = handle
+        self.run_id = handle.run_id
+        self.trigger_type = trigger_type
+        self.universe = universe
+        self.provider = provider
+        self.now_utc = now_utc
+        self.started = time.perf_counter()
+        self.symbols_failed = 0
+        self._last_progress = 0.0
+
+    # --- progress ----------------------------------------------------------------
+    def _percent(self, phase: str, fraction: float) -> float:
+        phases = self.handle.phases
+        return min(100.0, 100.0 * (phases.index(phase) + max(0.0, min(1.0, fraction))) / len(phases))
+
+    def _progress(self, conn, phase: str, fraction: float, symbols_completed: int | None = None, *,
+                  force: bool = False) -> None:
+        """Update the run row and enqueue daily_processing_progress, on `conn`'s current transaction."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_MIN_INTERVAL_S:
+            return
+        self._last_progress = now
+        percent = self._percent(phase, fraction)
+        elapsed = time.perf_counter() - self.started
+        eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=elapsed * (100 - percent) / percent)
+               if percent > 0 else None)
+        row = conn.execute(
+            "UPDATE pl_pipeline_runs SET progress = %s, current_phase = %s, estimated_completion = %s,"
+            " symbols_processed = coalesce(%s, symbols_processed) WHERE run_id = %s RETURNING symbols_processed",
+            (percent, phase, eta, symbols_completed, self.run_id)).fetchone()
+        enqueue(conn, [catalog.daily_processing_progress(
+            self.run_id, progress=percent, current_phase=phase, symbols_completed=row[0] if row else 0,
+            estimated_completion=catalog.iso_z(eta), session_date=self.handle.session_date.isoformat())])
+
+    def _phase_start(self, phase: str, events: list[catalog.Event] = ()) -> None:
+        with self.conn.transaction():
+            self.conn.execute("UPDATE pl_pipeline_phases SET status = 'running', start_time = now()"
+                              " WHERE run_id = %s AND phase = %s", (self.run_id, phase))
+            self._progress(self.conn, phase, 0.0, force=True)
+            enqueue(self.conn, list(events))
+
+    def _phase_end(self, phase: str, status: str, counts: dict[str, Any], error: str | None,
+                   events: list[catalog.Event] = ()) -> None:
+        import json
+
+        self.handle.phase_counts[phase] = counts
+        with self.conn.transaction():
+            self.conn.execute("UPDATE pl_pipeline_phases SET status = %s, end_time = now(), counts = %s::jsonb,"
+                              " error = %s WHERE run_id = %s AND phase = %s",
+                              (status, json.dumps(counts, default=str), error, self.run_id, phase))
+            if status == "success":
+                self._progress(self.conn, phase, 1.0, force=True)
+            enqueue(self.conn, list(events))
+
+    def _cancel_requested(self) -> bool:
+        row = self.conn.execute("SELECT cancel_requested FROM pl_pipeline_runs WHERE run_id = %s",
+                                (self.run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def _symbols_with_bars(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM ohlcv_daily o JOIN symbols s ON s.symbol = o.symbol"
+            " WHERE o.date = %s AND coalesce(s.active, false)", (self.handle.session_date,)).fetchone()[0]
+
+    # --- the run -----------------------------------------------------------------
+    def execute(self) -> None:
+        status, error = "success", None
+        try:
+            for phase in self.handle.phases:
+                if self._cancel_requested():
+                    raise Cancelled(f"cancelled before {phase}")
+                getattr(self, f"_run_{phase}")()
+        except Cancelled as err:
+            status, error = "cancelled", str(err)
+        except PhaseFailed as err:
+            status, error = "failed", str(err)
+        except BaseException as err:  # noqa: BLE001 - a run records every failure
+            status = "failed"
+            error = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
+            log.exception("pipeline run %s failed unexpectedly", self.run_id)
+        finally:
+            self._finish(status, error)
+
+    def _run_data_import(self) -> None:
+        from tickstockpl.pipeline.imports.importer import import_sessions, missing_sessions
+
+        phase = "data_import"
+        missing = missing_sessions(self.conn, self.handle.session_date, self.now_utc)
+        sessions = [d.isoformat() for d in missing.sessions]
+        universes = [self.universe] if self.universe else self._schedule_universes()
+        self._phase_start(phase, [catalog.data_import_started(
+            self.run_id, universe_names=universes, sessions=sessions, provider=self.provider.name,
+            sessions_left_out=missing.dropped,
+            last_imported=missing.last_imported.isoformat() if missing.last_imported else None)])
+        total = len(missing.sessions)
+        done = [0, 0, 0]  # sessions, rows imported, rows rejected
+
+        def before_commit(tx_conn, result) -> None:
+            done[0] += 1
+            done[1] += result.rows_imported
+            done[2] += result.rows_rejected
+            self._progress(tx_conn, phase, done[0] / total, result.known_imported, force=True)
+            enqueue(tx_conn, [catalog.data_import_progress(
+                self.run_id, session_date=result.session.isoformat(), sessions_completed=done[0],
+                sessions_total=total, rows_imported=done[1], rows_rejected=done[2],
+                unknown_tickers=result.unknown_tickers)])
+
+        report = import_sessions(self.conn, self.provider, missing.sessions, run_id=self.run_id,
+                                 before_commit=before_commit, should_cancel=self._cancel_requested)
+        self.symbols_failed = report.rows_rejected
+        counts = report.counts() | {"sessions_left_out": missing.dropped, "provider": self.provider.name}
+        completed = dict(success_count=report.sessions_imported, failure_count=report.sessions_failed,
+                         duration_seconds=report.duration_seconds, rows_rejected=report.rows_rejected,
+                         rows_imported=report.rows_imported, sessions=sessions)
+        if report.cancelled:
+            self._phase_end(phase, "cancelled", counts, "cancelled", [catalog.data_import_completed(
+                self.run_id, **completed, status="cancelled")])
+            raise Cancelled(f"cancelled during data import after {report.sessions_imported} of {total} session(s)")
+        if not report.complete:
+            message = f"data import failed: {report.error}; cache sync not started"
+            self._phase_end(phase, "failed", counts, report.error, [catalog.data_import_completed(
+                self.run_id, **completed, status="failed", error=report.error)])
+            raise PhaseFailed(message)
+        with self.conn.transaction():
+            self.conn.execute("UPDATE pl_pipeline_runs SET symbols_processed = %s, symbols_failed = %s"
+                              " WHERE run_id = %s", (self._symbols_with_bars(), self.symbols_failed, self.run_id))
+        self._phase_end(phase, "success", counts, None, [catalog.data_import_completed(
+            self.run_id, **completed, status="completed")])
+
+    def _schedule_universes(self) -> list[str]:
+        from tickstockpl.pipeline.schedule import get_schedule
+
+        return list(get_schedule(self.conn).universes)
+
+    def _run_cache_sync(self) -> None:
+        from tickstockpl.jobs.runtime import start_job
+
+        phase = "cache_sync"
+        self._phase_start(phase)
+
+        def on_progress(completed: int, total: int, task: str) -> None:
+            with self.conn.transaction():
+                self._progress(self.conn, phase, completed / total if total else 0.0, force=completed == total)
+
+        try:
+            handle = start_job(self.db_url, mode="full", triggered_by="pipeline", as_of=self.handle.session_date,
+                               environment=self.settings.environment, background=False,
+                               extra_event_fields={"run_id": self.run_id}, on_progress=on_progress)
+        except JobConflict as err:
+            self._fail_phase(phase, f"cache sync could not start: {err}", {"job_id": err.live_id})
+        except TickStockError as err:
+            self._fail_phase(phase, f"cache sync failed: {err}", {})
+        result = handle.result
+        counts = {"job_id": handle.job_id}
+        if result is not None:
+            counts |= {"total_changes": result.total_changes, "universes_updated": result.universes_updated,
+                       "universes_unchanged": result.universes_unchanged, "eligible_stocks": result.eligible_stocks,
+                       "as_of": result.as_of}
+        self._phase_end(phase, "success", counts, None)
+
+    def _fail_phase(self, phase: str, message: str, counts: dict[str, Any]) -> None:
+        self._phase_end(phase, "failed", counts, message)
+        raise PhaseFailed(message)
+
+    def _finish(self, status: str, error: str | None) -> None:
+        conn = self.conn
+        self.handle.status, self.handle.error = status, error
+        seconds = time.perf_counter() - self.started
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            with conn.transaction():
+                processed = self._symbols_with_bars()
+                conn.execute(
+                    "UPDATE pl_pipeline_runs SET status = %s, end_time = now(), error = %s, current_phase = NULL,"
+                    " estimated_completion = NULL, symbols_processed = %s, symbols_failed = %s,"
+                    " progress = CASE WHEN %s = 'success' THEN 100 ELSE progress END WHERE run_id = %s",
+                    (status, error, processed, self.symbols_failed, status, self.run_id))
+                conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN %s"
+                             " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
+                             " WHERE run_id = %s AND status IN ('pending', 'running')",
+                             ("cancelled" if status == "cancelled" else "failed", self.run_id))
+                events = [catalog.daily_processing_completed(
+                    self.run_id, status=status, symbols_processed=processed, symbols_failed=self.symbols_failed,
+                    duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
+                    phases=self.handle.phases, **({"error": error} if error else {}))]
+                if status == "failed":
+                    events.append(catalog.error_event(
+                        f"pipeline run {self.run_id} failed: {error}", source=catalog.SOURCE_PIPELINE,
+                        component="pipeline", context={"run_id": self.run_id,
+                                                       "session_date": self.handle.session_date.isoformat()},
+                        payload={"run_id": self.run_id}))
+                enqueue(conn, events)
+            log.log(logging.INFO if status == "success" else logging.WARNING, "pipeline run %s %s%s",
+                    self.run_id, status, f": {error}" if error else "")
+        except psycopg.Error as db_err:  # the database is gone: recovery marks the run abandoned later
+            log.error("could not record the end of pipeline run %s: %s", self.run_id, db_err)
+        finally:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
+            except psycopg.Error:
+                pass
+            conn.close()
+            if self.provider is not None:
+                try:
+                    self.provider.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing the import provider failed")
