@@ -263,7 +263,7 @@ class PipelineScheduler:
                 elif self._scheduler.running:
                     self._scheduler.add_job(self.fire, "date", run_date=self.next_run, args=[self.next_run],
                                             id=JOB_ID, replace_existing=True,
-                                            misfire_grace_time=int(self.catch_up.total_seconds()))
+                                            misfire_grace_time=max(1, int(self.catch_up.total_seconds())))
             if schedule.enabled:
                 due = previous_run(now, schedule.trigger_time, schedule.timezone, schedule.market_check)
                 if due is not None and now - due <= self.catch_up:
