@@ -114,6 +114,11 @@ LEFT JOIN LATERAL (
 ) back ON true
 """
 
+LATEST_SESSION_SQL = """
+SELECT l.day, (SELECT count(*) FROM ohlcv_daily o WHERE o.date = l.day)
+FROM (SELECT max(date) AS day FROM ohlcv_daily WHERE date <= %(as_of)s) l
+"""
+
 
 def load(conn, as_of: dt.date) -> Snapshot:
     """Read symbols and latest closes as of `as_of` in one statement."""
@@ -144,9 +149,9 @@ def load(conn, as_of: dt.date) -> Snapshot:
                     last_bar_date=bar_date,
                 )
             )
-    if latest_session is None and not securities:
-        row = conn.execute("SELECT max(date) FROM ohlcv_daily WHERE date <= %s", (as_of,)).fetchone()
-        latest_session = row[0] if row else None
+    if not securities:  # no symbols rows: the session and its bar count still describe the data
+        row = conn.execute(LATEST_SESSION_SQL, {"as_of": as_of}).fetchone()
+        latest_session, bars = (row[0], row[1]) if row else (None, 0)
     securities.sort(key=lambda s: s.symbol)
     return Snapshot(as_of=as_of, securities=tuple(securities), latest_session=latest_session,
                     bars_on_latest_session=int(bars or 0))
