@@ -163,3 +163,39 @@ def completed(job_id: str):
         return any(c == catalog.CACHE_SYNC_COMPLETE and b["payload"].get("job_id") == job_id for c, b in messages)
 
     return check
+
+
+class SymbolsLocked:
+    """Hold an ACCESS EXCLUSIVE lock on `symbols`: a sync started meanwhile stays `running` at its
+    first step (loading the snapshot) until `release()`. Makes "while running" deterministic."""
+
+    def __init__(self, db_url: str):
+        self.conn = psycopg.connect(db_url)
+        self.conn.execute("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+    def __enter__(self) -> "SymbolsLocked":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def wait_status(client, job_id: str, statuses: tuple[str, ...], timeout: float = 60.0) -> dict:
+    """Poll the status endpoint until the job reaches one of `statuses`; returns the body."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    body = None
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/processing/cache-sync/status/{job_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {statuses}; last: {body}")

@@ -126,6 +126,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable during %s %s", request.method, request.url.path)
         return error(503, "database unavailable")
 
+    @app.exception_handler(psycopg.DataError)
+    async def unusable_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        return error(422, "a value in the request cannot be used: " + str(exc).splitlines()[0])
+
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
         return error(503, "database unavailable (no connection within the time limit)")

@@ -157,3 +157,107 @@ class Health(BaseModel):
     version: str
     timestamp: str
     outbox_pending: int | None = Field(None, description="events not yet delivered to Redis")
+
+
+# --- processing / daily pipeline (§2.2) -----------------------------------------------------
+# Section owned by the pipeline (issue 4); routes in api/routes/processing.py.
+PhaseName = Literal["data_import", "cache_sync", "indicator_processing", "pattern_detection", "all"]
+RunStatusName = Literal["running", "success", "failed", "cancelled"]
+
+
+class ProcessingTriggerRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    skip_market_check: StrictBool = Field(False, description="run even when the date is not a closed NYSE session")
+    phases: list[str] = Field(default_factory=lambda: ["all"], max_length=10,
+                              description='"all" or a subset of data_import, cache_sync, indicator_processing, '
+                                          "pattern_detection; unavailable phases answer 422")
+    universe: str | None = Field(None, min_length=1, max_length=100)
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                             description="session date YYYY-MM-DD (default: the last completed session)")
+
+
+class ProcessingTriggerAccepted(BaseModel):
+    success: bool = True
+    run_id: str
+    status: Literal["started"] = "started"
+    message: str
+    session_date: str
+    phases: list[str]
+
+
+class ProcessingStatus(BaseModel):
+    is_running: bool
+    run_id: str | None
+    current_phase: str
+    progress: float
+    symbols_processed: int
+    symbols_total: int
+    start_time: str | None
+    estimated_completion: str | None
+    status: str
+    last_run_status: RunStatusName | None = None
+    session_date: str | None = None
+    trigger_type: Literal["automatic", "manual"] | None = None
+    cancel_requested: bool = False
+
+
+class ProcessingRun(BaseModel):
+    run_id: str
+    trigger_type: Literal["automatic", "manual"]
+    status: RunStatusName
+    start_time: str
+    end_time: str | None
+    duration_seconds: float
+    symbols_processed: int
+    symbols_failed: int
+    patterns_detected: int = 0
+    indicators_calculated: int = 0
+    session_date: str
+    phases: list[str]
+    error: str | None = None
+
+
+class ProcessingHistory(BaseModel):
+    runs: list[ProcessingRun]
+
+
+class ProcessingPhaseResult(BaseModel):
+    phase: str
+    status: str
+    start_time: str | None
+    end_time: str | None
+    duration_seconds: float | None
+    counts: dict[str, Any]
+    error: str | None
+
+
+class ProcessingRunDetail(ProcessingRun):
+    phase_results: list[ProcessingPhaseResult]
+
+
+class ProcessingCancelled(BaseModel):
+    success: bool = True
+    message: str
+    run_id: str
+
+
+class ProcessingSchedule(BaseModel):
+    enabled: bool
+    trigger_time: str = Field(description="HH:MM in `timezone`")
+    timezone: str
+    next_run: str | None = Field(description="ISO-8601 UTC; null when disabled")
+    universes: list[str]
+    market_check: bool
+
+
+class ProcessingScheduleUpdate(BaseModel):
+    """Only the keys being changed; values are checked by pipeline.schedule.validate_changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool | None = None
+    trigger_time: str | None = None
+    timezone: str | None = None
+    market_check: StrictBool | None = None
+    universes: list[str] | None = None

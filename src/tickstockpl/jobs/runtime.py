@@ -261,10 +261,13 @@ def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: di
     from tickstockpl.sync.job import STEPS, run_sync
 
     started = time.perf_counter()
+    first = _progress_doc(0, len(STEPS), STEPS[0])
     with conn.transaction():
-        conn.execute("UPDATE pl_sync_jobs SET status = 'running', start_time = now() WHERE job_id = %s", (job_id,))
-        enqueue(conn, [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra)])
-    last = [0.0]
+        conn.execute("UPDATE pl_sync_jobs SET status = 'running', start_time = now(), progress = %s WHERE job_id = %s",
+                     (json.dumps(first), job_id))
+        enqueue(conn, [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra),
+                       catalog.cache_sync_progress(job_id, request.mode, first, **extra)])
+    last = [time.monotonic(), (0, STEPS[0])]  # when, and what, progress was last recorded
 
     def progress(completed: int, total: int, task: str) -> None:
         if on_progress is not None:
@@ -272,9 +275,9 @@ def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: di
         if completed >= total:  # the end is recorded by finish(), with the result, in the sync's transaction
             return
         now = time.monotonic()
-        if completed != 0 and now - last[0] < PROGRESS_MIN_INTERVAL_S:
+        if (completed, task) == last[1] or now - last[0] < PROGRESS_MIN_INTERVAL_S:
             return
-        last[0] = now
+        last[0], last[1] = now, (completed, task)
         doc = _progress_doc(completed, total, task)
         with conn.transaction():
             conn.execute("UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id))

@@ -17,7 +17,8 @@ from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, family_of, members
 router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[KeyRequired],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
-Part = Annotated[str, Path(min_length=1, max_length=KEY_MAX)]
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL text cannot hold NUL)
+Part = Annotated[str, Path(min_length=1, max_length=KEY_MAX, pattern=PRINTABLE)]
 
 
 @router.get("", response_model=Universes)
@@ -36,7 +37,7 @@ def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
 @router.get("/changes", response_model=UniverseChanges)
 def changes(conn: ConnDep, settings: SettingsDep,
             since: Annotated[dt.datetime | None, Query(description="ISO-8601; changes at or after it")] = None,
-            universe: Annotated[str | None, Query(max_length=310, description='"type:name:key"')] = None,
+            universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE, description='"type:name:key"')] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
             offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> UniverseChanges:
     """The change log (added / removed / updated / reordered per symbol and universe), oldest first."""

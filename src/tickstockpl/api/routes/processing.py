@@ -1,0 +1,96 @@
+"""Processing (daily pipeline) endpoints, contract §2.2: trigger-manual, status, history, cancel, schedule.
+
+X-API-Key is checked when settings.require_key_processing (on by default outside the demo).
+A triggered run executes in a background thread of this process; the request returns once the
+run row is committed. Errors: 409 while a run is live, 422 for unknown or unavailable phases and
+bad dates or schedule values, 404 for cancel with nothing running or an unknown run id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from tickstockpl.api.deps import ConnDep, ProcessingKey, SettingsDep
+from tickstockpl.api.models import (ErrorBody, ProcessingCancelled, ProcessingHistory, ProcessingRun,
+                                    ProcessingRunDetail, ProcessingSchedule, ProcessingScheduleUpdate,
+                                    ProcessingStatus, ProcessingTriggerAccepted, ProcessingTriggerRequest)
+from tickstockpl.errors import ConfigError, PhaseUnavailable
+from tickstockpl.pipeline import coordinator
+from tickstockpl.pipeline import schedule as pipeline_schedule
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/processing"
+ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+
+router = APIRouter(prefix=PREFIX, tags=["processing"], dependencies=[ProcessingKey], responses=ERRORS)
+
+
+@router.post("/trigger-manual", status_code=202, response_model=ProcessingTriggerAccepted,
+             responses={409: {"model": ErrorBody}})
+def trigger_manual(request: Request, settings: SettingsDep,
+                   body: ProcessingTriggerRequest = ProcessingTriggerRequest()) -> ProcessingTriggerAccepted:
+    """Start a manual run (data import, then cache sync); 409 while a run is live."""
+    try:
+        session = dt.date.fromisoformat(body.date) if body.date else None
+    except ValueError:
+        raise ConfigError(f"date must be a real date YYYY-MM-DD, got {body.date!r}") from None
+    try:
+        handle = coordinator.trigger_run(settings, request.app.state.services.db_url, trigger_type="manual",
+                                         session_date=session, phases=body.phases,
+                                         skip_market_check=body.skip_market_check, universe=body.universe)
+    except PhaseUnavailable as err:
+        raise HTTPException(status_code=422, detail=str(err)) from None
+    return ProcessingTriggerAccepted(
+        run_id=handle.run_id, session_date=handle.session_date.isoformat(), phases=handle.phases,
+        message=f"pipeline run started for session {handle.session_date} ({', '.join(handle.phases)});"
+                f" follow it at {PREFIX}/status",
+    )
+
+
+@router.get("/status", response_model=ProcessingStatus)
+def status(conn: ConnDep, settings: SettingsDep) -> ProcessingStatus:
+    """The live run (is_running true), else the latest run with current_phase "idle"."""
+    return ProcessingStatus(**coordinator.processing_status(conn, settings.environment))
+
+
+@router.get("/history", response_model=ProcessingHistory)
+def history(conn: ConnDep, settings: SettingsDep,
+            days: Annotated[int, Query(ge=1, le=365)] = 7) -> ProcessingHistory:
+    """Runs started in the last `days` days, newest first."""
+    return ProcessingHistory(runs=[ProcessingRun(**r) for r in coordinator.run_history(
+        conn, days, settings.environment)])
+
+
+@router.get("/runs/{run_id}", response_model=ProcessingRunDetail, responses={404: {"model": ErrorBody}})
+def run_detail(run_id: str, conn: ConnDep) -> ProcessingRunDetail:
+    """One run with its per-phase timings and counts."""
+    run, phases = coordinator.get_run(conn, run_id)
+    return ProcessingRunDetail(**run.to_history(), phase_results=phases)
+
+
+@router.delete("/cancel", response_model=ProcessingCancelled, responses={404: {"model": ErrorBody}})
+def cancel(conn: ConnDep, settings: SettingsDep) -> ProcessingCancelled:
+    """Ask the live run to stop after its current step (between phases or import sessions)."""
+    return ProcessingCancelled(**coordinator.cancel_current(conn, settings.environment))
+
+
+@router.get("/schedule", response_model=ProcessingSchedule)
+def get_schedule(conn: ConnDep) -> ProcessingSchedule:
+    """The daily schedule and its next run (ISO-8601 UTC)."""
+    return ProcessingSchedule(**pipeline_schedule.get_schedule(conn).to_public())
+
+
+@router.post("/schedule", response_model=ProcessingSchedule)
+def update_schedule(request: Request, conn: ConnDep, body: ProcessingScheduleUpdate) -> ProcessingSchedule:
+    """Change only the keys sent; answers the whole schedule and publishes `schedule_updated`."""
+    updated = pipeline_schedule.update_schedule(conn, body.model_dump(exclude_unset=True))
+    scheduler = getattr(request.app.state.services, "scheduler", None)
+    if scheduler is not None and hasattr(scheduler, "refresh"):  # other processes pick it up on their next poll
+        threading.Thread(target=scheduler.refresh, name="schedule-refresh", daemon=True).start()
+    return ProcessingSchedule(**updated.to_public())

@@ -1,0 +1,62 @@
+"""/health (healthy, degraded without Redis, 503 without the database) and /metrics."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+
+from tests.api.support import wait_status
+
+
+def test_health_is_healthy_then_degraded_while_redis_is_down(server, redis_process):
+    body = httpx.get(server.url + "/health", timeout=5).json()
+    assert body["status"] == "healthy"
+    assert body["services"] == {"database": "up", "redis": "up", "api": "up"}
+    assert body["processing_status"] == "idle" and body["version"]
+
+    redis_process.stop()
+    down = httpx.get(server.url + "/health", timeout=5)
+    assert down.status_code == 200
+    assert down.json()["status"] == "degraded" and down.json()["services"]["redis"] == "down"
+
+    redis_process.start()
+    assert httpx.get(server.url + "/health", timeout=5).json()["status"] == "healthy"
+
+
+def test_api_keeps_working_while_redis_is_down_and_events_wait(server, redis_process, market):
+    redis_process.stop()
+    with server.client() as c:
+        job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "ipos"}).json()["job_id"]
+        assert wait_status(c, job_id, ("completed", "failed"))["status"] == "completed"
+    body = httpx.get(server.url + "/health", timeout=5).json()
+    assert body["status"] == "degraded" and body["outbox_pending"] > 0
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "tickstockpl_outbox_pending_events 0.0" not in metrics
+
+
+def test_health_is_503_when_the_database_is_gone(server, db_url, pg):
+    pg.drop_database(psycopg.conninfo.conninfo_to_dict(db_url)["dbname"])  # WITH (FORCE): connections die too
+    response = httpx.get(server.url + "/health", timeout=10)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy" and body["services"]["database"] == "down"
+    assert body["services"]["api"] == "up"
+    assert httpx.get(server.url + "/health", timeout=10).status_code == 503  # and stays so, without hanging
+    listing = httpx.get(server.url + "/api/universes", headers=server.headers, timeout=15)
+    assert listing.status_code == 503 and listing.json()["success"] is False
+
+
+def test_metrics_report_jobs_durations_and_the_outbox(server, market):
+    with server.client() as c:
+        job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "full"}).json()["job_id"]
+        wait_status(c, job_id, ("completed",))
+    response = httpx.get(server.url + "/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'tickstockpl_sync_jobs{status="completed"} 1.0' in text
+    assert 'tickstockpl_sync_jobs{status="failed"} 0.0' in text
+    assert "tickstockpl_sync_duration_seconds_count 1.0" in text
+    assert 'tickstockpl_sync_duration_seconds_bucket{le="+Inf"} 1.0' in text
+    last = next(line for line in text.splitlines() if line.startswith("tickstockpl_sync_last_success_timestamp_seconds "))
+    assert float(last.split()[1]) > 1.6e9
+    assert "tickstockpl_outbox_pending_events" in text
