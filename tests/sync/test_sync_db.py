@@ -74,7 +74,7 @@ def test_rerun_on_unchanged_data_writes_nothing(market_db_url):
         before = snapshot_rows(conn)
         counts_before = counts(conn)
     second = sync(market_db_url)
-    assert second.total_changes == 0 and second.rows_written == 4  # only the job's own events
+    assert second.total_changes == 0 and second.rows_written == 0 and second.events == 0
     assert second.universes_updated == 0
     with psycopg.connect(market_db_url) as conn:
         assert snapshot_rows(conn) == before  # updated_at did not move
@@ -166,7 +166,7 @@ def test_themes_mode_touches_only_its_families(market_db_url):
 def test_delisting_and_history(market_db_url):
     first = sync(market_db_url)
     with psycopg.connect(market_db_url, autocommit=True) as conn:
-        top = conn.execute("SELECT value->0 #>> '{}' FROM cache_entries WHERE key = 'all_stocks'").fetchone()[0]
+        top = conn.execute("SELECT value->100 #>> '{}' FROM cache_entries WHERE key = 'all_stocks'").fetchone()[0]
         conn.execute("UPDATE symbols SET active = false WHERE symbol = %s", (top,))
     second = sync(market_db_url, as_of=dt.date(2026, 11, 27))
     assert top in second.delisted
