@@ -201,6 +201,8 @@ def update_schedule(conn, changes: Any, now_utc: dt.datetime | None = None) -> S
     import json
 
     clean = validate_changes(changes)
+    if not clean:
+        return get_schedule(conn)
     with conn.transaction():
         conn.execute("INSERT INTO pl_pipeline_schedule (id) VALUES (1) ON CONFLICT (id) DO NOTHING")
         current = get_schedule(conn)

@@ -1,0 +1,31 @@
+"""Fixtures of the pipeline tests: a small market with history up to a Tuesday and flat files after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from tickstockpl.settings import Settings
+from tests.pipeline.helpers import add_symbols, good_bars, write_flat
+
+UTC = dt.timezone.utc
+TUE, WED, FRI = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 27)
+NOW = dt.datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # a Saturday: Friday's half day has closed
+TICKERS = [f"T{i:03d}" for i in range(40)] + ["SPY", "QQQ"]
+
+
+@pytest.fixture
+def market(db_url, tmp_path):
+    """40 stocks with bars up to Tuesday; flat files for Wednesday and Friday."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        add_symbols(conn, TICKERS)
+        conn.execute("UPDATE symbols SET type = 'ETF', market_cap = NULL WHERE symbol IN ('SPY', 'QQQ')")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                            [(t, TUE, o, h, l, c, v) for t, o, h, l, c, v in good_bars(TICKERS)])
+    for day in (WED, FRI):
+        write_flat(tmp_path, day, good_bars(TICKERS, base=12.0))
+    return Settings(database_url=db_url, flatfiles_dir=tmp_path, data_dir=tmp_path / "data")
