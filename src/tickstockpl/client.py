@@ -280,8 +280,12 @@ class TickStockPLClient:
         body: dict[str, Any] = {"phases": list(phases), "skip_market_check": bool(skip_market_check)}
         if universe is not None:
             body["universe"] = universe
-        return self._request("POST", f"{PROCESSING_PREFIX}/trigger-manual", expect=(200, 201, 202),
-                             json_body=body, timeout=self.trigger_timeout)
+        try:
+            return self._request("POST", f"{PROCESSING_PREFIX}/trigger-manual", expect=(200, 201, 202),
+                                 json_body=body, timeout=self.trigger_timeout)
+        except Conflict as err:
+            err.run_id = err.run_id or err.job_id  # the live run's id, whichever field names it
+            raise
 
     def processing_status(self) -> dict[str, Any]:
         """{is_running, run_id, current_phase, progress, symbols_processed, symbols_total, start_time,

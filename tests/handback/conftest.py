@@ -1,4 +1,4 @@
-"""Fixtures for the hand-back tests: one real server per module over a small real market.
+"""Fixtures for the hand-back tests: one real server per module over the small fixed market.
 
 The server (`tickstockpl serve` in a subprocess, tests/live_server.py) runs against its own
 database cloned from the schema template and its own redis-server process, so the events the
@@ -7,15 +7,13 @@ tests subscribe to come from this server only.
 
 from __future__ import annotations
 
-import contextlib
-
-import psycopg
 import pytest
 
-from tests.api.support import load_market
+from tests.handback import market
 from tests.live_server import LiveServer
 from tests.servers import RedisProcess
 
+KEY = "test-key-0123456789"
 SECOND_KEY = "rotated-key-9876543210"
 
 
@@ -30,25 +28,14 @@ def handback_redis() -> RedisProcess:
 def handback_db(pg, schema_template, request) -> str:
     name = pg.create_database(f"hb_{request.module.__name__.rsplit('.', 1)[-1][:20]}", template=schema_template)
     url = pg.url(name)
-    load_market(url)
+    market.load(url)
     yield url
     pg.drop_database(name)
 
 
 @pytest.fixture(scope="module")
 def server(handback_db, handback_redis) -> LiveServer:
-    live = LiveServer(handback_db, redis_url=handback_redis.url,
-                      api_keys=("test-key-0123456789", SECOND_KEY))
+    live = LiveServer(handback_db, redis_url=handback_redis.url, api_keys=(KEY, SECOND_KEY))
     live.start()
     yield live
     live.close()
-
-
-@contextlib.contextmanager
-def symbols_locked(db_url: str):
-    """Hold an exclusive lock on `symbols`: a sync started meanwhile stays live (it waits to read
-    the snapshot) until the block ends. No sleeps: the job is live as soon as its row commits."""
-    with psycopg.connect(db_url) as conn:
-        conn.execute("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE")
-        yield
-        conn.rollback()

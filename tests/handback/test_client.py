@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from tests.handback.conftest import SECOND_KEY, symbols_locked
+from tests.handback.conftest import SECOND_KEY
+from tests.handback.scenario import table_locked, until
 from tests.servers import free_port
 from tickstockpl import client as pl
 from tickstockpl.client import (CacheEventListener, Conflict, InvalidRequest, NotFound, ServiceDown,
@@ -108,7 +109,7 @@ def test_wrong_or_missing_key_is_unauthorized(server):
 
 
 def test_second_trigger_while_one_is_live_is_a_conflict_naming_the_live_job(api, server):
-    with symbols_locked(server.env["DATABASE_URL"]):
+    with table_locked(server.env["DATABASE_URL"], "symbols"):
         first = api.trigger_cache_sync()
         with pytest.raises(Conflict) as caught:
             api.trigger_cache_sync(mode="themes")
@@ -145,6 +146,45 @@ def test_service_down_when_nothing_listens():
             with pytest.raises(ServiceDown) as caught:
                 call()
             assert caught.value.status_code is None
+
+
+# --- processing (pipeline) -----------------------------------------------------------------------
+def _wait_idle(api: TickStockPLClient) -> dict:
+    return until(lambda: (lambda st: st if not st["is_running"] else None)(api.processing_status()),
+                 "the pipeline run to finish")
+
+
+def test_processing_trigger_status_history_and_conflicts(api, server):
+    with table_locked(server.env["DATABASE_URL"], "cache_entries"):  # holds the run inside its cache sync phase
+        started = api.processing_trigger(phases=["cache_sync"])
+        assert started["status"] == "started" and uuid.UUID(started["run_id"])
+        status = api.processing_status()
+        assert status["is_running"] is True and status["run_id"] == started["run_id"]
+        with pytest.raises(Conflict) as caught:
+            api.processing_trigger(phases=["all"])
+        assert caught.value.status_code == 409 and caught.value.run_id == started["run_id"]
+        until(lambda: (lambda jobs: jobs and jobs[0]["triggered_by"] == "pipeline" and jobs[0]["status"] == "running")(
+            api.cache_sync_history(limit=1)["jobs"]), "the run's cache sync job to be running")
+        with pytest.raises(Conflict) as sync_conflict:  # the run's own sync job is live: a direct trigger is refused
+            api.trigger_cache_sync()
+        assert sync_conflict.value.job_id == api.cache_sync_history(limit=1)["jobs"][0]["job_id"]
+    final = _wait_idle(api)
+    assert final["run_id"] == started["run_id"] and final["status"] == "success"
+    runs = api.processing_history(days=7)["runs"]
+    assert runs[0]["run_id"] == started["run_id"] and runs[0]["status"] == "success"
+    assert api.processing_schedule()["trigger_time"] == "16:10"
+
+
+def test_processing_errors(api):
+    with pytest.raises(InvalidRequest) as caught:
+        api.processing_trigger(phases=["pattern_detection"])
+    assert "pattern_detection" in caught.value.message
+    with pytest.raises(InvalidRequest):
+        api.processing_trigger(phases=["everything"])
+    with pytest.raises(NotFound):
+        api.processing_cancel()
+    with pytest.raises(InvalidRequest):
+        api.update_processing_schedule(trigger_time="25:99")
 
 
 # --- events -------------------------------------------------------------------------------------
