@@ -78,3 +78,10 @@ def test_serve_refuses_to_start_without_keys_outside_the_demo(db_url):
                           text=True, timeout=60, cwd="/")
     assert done.returncode == 2
     assert "TICKSTOCKPL_API_KEYS" in done.stderr
+
+
+def test_a_malformed_body_without_a_key_is_401_not_422(server):
+    for raw in (b"{not json", b"\t\x81\x15", b"[]"):
+        response = httpx.post(server.url + "/api/processing/cache-sync/trigger", content=raw,
+                              headers={"Content-Type": "application/json"})
+        assert response.status_code == 401, response.text

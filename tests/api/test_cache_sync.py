@@ -92,7 +92,7 @@ def test_bad_trigger_bodies_are_422_naming_the_field(client, body, field):
     assert [e["field"] for e in data["errors"]] == [field]
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"full"', b"null", b"\xff\xfe"])
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"full"', b"null", b"\xff\xfe", b"\t\x81\x15"])
 def test_malformed_or_non_object_json_is_422(client, raw):
     response = client.post(TRIGGER, content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text

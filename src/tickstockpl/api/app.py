@@ -22,7 +22,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickstockpl import __version__
-from tickstockpl.api.auth import HEADER, AuthError
+from tickstockpl.api.auth import HEADER, AuthError, failed_key_check
 from tickstockpl.api.services import Services, optional_module
 from tickstockpl.errors import (ConfigError, DataError, JobConflict, NotFound, PhaseUnavailable,
                                 ServiceUnavailable, TickStockError)
@@ -82,6 +82,9 @@ def _field_name(loc: tuple) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = failed_key_check(request)
+        if refused is not None:
+            return await unauthorized(request, refused)
         errors = []
         for item in exc.errors():
             loc = tuple(item.get("loc", ()))
@@ -95,6 +98,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        refused = failed_key_check(request) if exc.status_code == 400 else None
+        if refused is not None:
+            return await unauthorized(request, refused)
+        if exc.status_code == 400 and "parsing the body" in message:  # undecodable bytes: as malformed JSON
+            return error(422, "invalid request: body: malformed JSON body",
+                         errors=[{"field": "body", "location": "body", "message": "malformed JSON body",
+                                  "type": "json_invalid"}])
         response = error(exc.status_code, message)
         if exc.headers:
             response.headers.update(exc.headers)

@@ -54,3 +54,26 @@ def require_key_processing(request: Request, given: str | None = Security(api_ke
     """Dependency for /api/processing/* (pipeline): enforced only when settings.require_key_processing."""
     if request.app.state.settings.require_key_processing:
         _check(request, given)
+
+
+KEY_CHECKS = (require_key, require_key_processing)
+
+
+def failed_key_check(request: Request) -> AuthError | None:
+    """The route's own key check, run by hand.
+
+    FastAPI parses a JSON body before it solves dependencies, so a malformed body would answer
+    422 before the key is looked at; the 422 handler calls this first, so that a caller without
+    a valid key learns nothing but 401.
+    """
+    route = request.scope.get("route")
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while pending:
+        dependency = pending.pop()
+        if dependency.call in KEY_CHECKS:
+            try:
+                dependency.call(request, request.headers.get(HEADER))
+            except AuthError as err:
+                return err
+        pending.extend(dependency.dependencies)
+    return None
