@@ -138,6 +138,7 @@ def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry
 def demo(
     stocks: int = typer.Option(6000, help="Common stocks in the sample market."),
     etfs: int = typer.Option(1500, help="ETFs in the sample market."),
+    sessions: int = typer.Option(60, help="Sessions of daily bars in the sample market."),
     keep: bool = typer.Option(False, help="Keep the embedded database folder afterwards."),
 ) -> None:
     """Everything end to end on embedded servers: sample market, sync, next session, sync again."""
@@ -145,7 +146,7 @@ def demo(
     from tickstockpl.demo import run_demo
 
     try:
-        run_demo(stocks=stocks, etfs=etfs, keep=keep)
+        run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep)
     except TickStockError as err:
         raise _fail(err)
 
