@@ -295,6 +295,10 @@ class TickStockPLClient:
     def processing_history(self, days: int = 7) -> dict[str, Any]:
         return self._request("GET", f"{PROCESSING_PREFIX}/history", params={"days": days})
 
+    def processing_run(self, run_id: str) -> dict[str, Any]:
+        """One run with its phases (timings, counts, errors); NotFound for an unknown id."""
+        return self._request("GET", f"{PROCESSING_PREFIX}/runs/{run_id}")
+
     def processing_cancel(self) -> dict[str, Any]:
         return self._request("DELETE", f"{PROCESSING_PREFIX}/cancel")
 

@@ -56,6 +56,15 @@ def renderings(result: scenario.Capture) -> tuple[dict[str, str], dict[str, str]
     return examples, events, missing
 
 
+def as_lines(data: dict[str, list]) -> str:
+    """JSON with one exchange or event per line (readable diffs between two captures)."""
+    parts = []
+    for name, items in data.items():
+        rows = ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in items)
+        parts.append(f"{json.dumps(name)}: [\n{rows}\n]")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-form", action="store_true", help=f"rewrite the examples in {FORM.name}")
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     result = capture()
-    args.json.write_text(json.dumps(result.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    args.json.write_text(as_lines(result.to_json()), encoding="utf-8")
     examples, events, missing = renderings(result)
     print(f"captured {len(result.exchanges)} exchanges and {len(result.events)} events -> {args.json}")
     for ex in result.exchanges.values():

@@ -31,6 +31,7 @@ from typing import Any
 
 EXAMPLE = re.compile(r"<!-- example: (?P<id>[\w.-]+) -->\n(?P<body>.*?)<!-- /example -->", re.S)
 EVENT = re.compile(r"<!-- event: (?P<id>[\w.-]+) -->\n(?P<body>.*?)<!-- /event -->", re.S)
+CODE = re.compile(r"<!-- code: (?P<id>[\w.-]+) -->\n```python\n(?P<code>.*?)\n```", re.S)
 FENCE = re.compile(r"```(?P<lang>\w*)\n(?P<text>.*?)\n```", re.S)
 TRIM_AT = 3  # arrays longer than this are shown with their first TRIM_AT items
 
@@ -119,6 +120,15 @@ def parse_events(text: str) -> list[EventExample]:
     if len(set(ids)) != len(ids):
         raise FormError(f"an event id is used twice: {sorted(ids)}")
     return found
+
+
+def code_blocks(text: str) -> dict[str, str]:
+    """The python blocks marked `<!-- code: NAME -->` (the integration code AppV2 copies)."""
+    return {m.group("id"): m.group("code") for m in CODE.finditer(text)}
+
+
+def python_blocks(text: str) -> list[str]:
+    return [m.group("text") for m in FENCE.finditer(text) if m.group("lang") == "python"]
 
 
 # --- rendering (used by the capture script) ----------------------------------------------------

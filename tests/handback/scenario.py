@@ -240,8 +240,10 @@ def _processing_calls(s: Session, db_url: str) -> None:
     # 2. a run held live by a lock on ohlcv_daily (it waits to look for missing sessions):
     #    status while running, a second trigger (409), and cancel
     with table_locked(db_url, "ohlcv_daily"):
-        s.call("processing-trigger-held", "POST", f"{prefix}/trigger-manual",
-               body={"skip_market_check": False, "phases": ["all"]})
+        held = s.http.post(f"{prefix}/trigger-manual", headers={"X-API-Key": KEY},
+                           json={"skip_market_check": False, "phases": ["all"]})
+        if not held.is_success:
+            s.capture.problems.append(f"the held pipeline run did not start: {held.status_code} {held.text}")
         s.call("processing-status-running", "GET", f"{prefix}/status")
         s.call("processing-trigger-conflict", "POST", f"{prefix}/trigger-manual",
                body={"skip_market_check": False, "phases": ["all"]})
@@ -250,9 +252,10 @@ def _processing_calls(s: Session, db_url: str) -> None:
 
     # 3. the file is there: the run imports the session, then syncs the universes (Phase 2.5)
     market.publish_flat_file(s.staged_file)
-    s.call("processing-trigger", "POST", f"{prefix}/trigger-manual",
-           body={"skip_market_check": False, "phases": ["all"]})
+    started = s.call("processing-trigger", "POST", f"{prefix}/trigger-manual",
+                     body={"skip_market_check": False, "phases": ["all"]})
     s.wait_run_idle()
+    s.call("processing-run", "GET", f"{prefix}/runs/{started.response.get('run_id', UNKNOWN_JOB)}")
 
     s.call("processing-status-idle", "GET", f"{prefix}/status")
     s.call("processing-history", "GET", f"{prefix}/history?days=7")

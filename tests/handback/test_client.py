@@ -172,6 +172,10 @@ def test_processing_trigger_status_history_and_conflicts(api, server):
     assert final["run_id"] == started["run_id"] and final["status"] == "success"
     runs = api.processing_history(days=7)["runs"]
     assert runs[0]["run_id"] == started["run_id"] and runs[0]["status"] == "success"
+    detail = api.processing_run(started["run_id"])
+    assert detail["run_id"] == started["run_id"]
+    with pytest.raises(NotFound):
+        api.processing_run(str(uuid.uuid4()))
     assert api.processing_schedule()["trigger_time"] == "16:10"
 
 
