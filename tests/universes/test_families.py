@@ -173,6 +173,14 @@ def test_sector_spellings_with_one_slug_merge_with_a_warning():
     assert warnings == ["merged sector spellings 'Oil  &  Gas', 'Oil & Gas', 'oil and gas' (one key: oil_and_gas)"]
 
 
+def test_labels_differing_only_in_blanks_share_a_group_in_cap_order():
+    snap = snapshot(stock("SMALL", 1e9, sector="Technology"), stock("BIG", 9e9, sector="Technology"),
+                    stock("MID", 5e9, sector=" Technology\t"))
+    values, warnings = run(model.SECTOR_LEADERS, snap)
+    assert tickers(values[("stock_universe", "sector_leaders", "top_10_technology")]) == ["BIG", "MID", "SMALL"]
+    assert warnings == []
+
+
 def test_industries_need_three_stocks_and_keep_the_fifteen_largest():
     snap = snapshot(
         *(stock(f"SW{i:02d}", 1e9 * (i + 1), industry="Software") for i in range(20)),

@@ -81,18 +81,20 @@ class Market:
         for position, stock in enumerate(self.eligible):
             by_label.setdefault(label_of(stock), []).append(position)
         merged: dict[str, list[int]] = {}
-        spellings: dict[str, set[str]] = {}
+        labels: dict[str, list[str]] = {}
         for label, positions in by_label.items():
             if naming.is_unknown(label):
                 continue
             key = naming.slug(label)
             merged.setdefault(key, []).extend(positions)
-            spellings.setdefault(key, set()).add(label.strip())
-        for key in sorted(spellings):
-            if len(spellings[key]) > 1:
+            labels.setdefault(key, []).append(label)
+        for key in sorted(labels):
+            if len(labels[key]) > 1:  # several raw labels, one slug: back into cap order
                 merged[key].sort()
-                names = ", ".join(repr(s) for s in sorted(spellings[key]))
-                warnings.append(f"merged {what} spellings {names} (one key: {key})")
+                spellings = sorted({label.strip() for label in labels[key]})
+                if len(spellings) > 1:
+                    names = ", ".join(repr(s) for s in spellings)
+                    warnings.append(f"merged {what} spellings {names} (one key: {key})")
         return merged
 
     def at_or_above(self, cap: float) -> int:
