@@ -233,3 +233,39 @@ def test_subscriber_handlers_process_every_captured_event(live):
         assert sub.cache_sync_jobs[job_id]["status"] == payload["status"]
     assert sub.reloads == sum(1 for p in finals.values() if p["status"] == "completed" and p["total_changes"])
     assert sub.recent_universe_changes
+
+
+# --- docs/EVENTS.md, the field reference -------------------------------------------------------
+EVENTS_DOC = FORM.parent / "EVENTS.md"
+
+
+def event_reference() -> dict[str, tuple[set[str], dict[str, str]]]:
+    """event name -> (channels in its heading, {field: when}) from the tables of docs/EVENTS.md."""
+    found: dict[str, tuple[set[str], dict[str, str]]] = {}
+    current = None
+    for line in EVENTS_DOC.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^### `(\w+)` — (.+)$", line)
+        if heading:
+            current = heading.group(1)
+            found[current] = (set(re.findall(r"`([^`]+)`", heading.group(2))), {})
+            continue
+        row = re.match(r"^\| (`[^|]+`) \| [^|]+ \| ([^|]+) \|", line)
+        if row and current:
+            for name in re.findall(r"`(\w+)`", row.group(1)):
+                found[current][1][name] = row.group(2).strip()
+    return found
+
+
+def test_events_reference_lists_every_payload_field_of_the_run(live):
+    reference = event_reference()
+    for channel, message in live.events:
+        name = message["event"]
+        assert name in reference, f"{name} is not in docs/EVENTS.md"
+        channels, fields = reference[name]
+        assert channel in channels, f"{name}: channel {channel} not in its heading"
+        payload = set(message["payload"])
+        assert payload - set(fields) == set(), f"{name}: fields not in docs/EVENTS.md"
+        always = {f for f, when in fields.items() if when == "always"}
+        assert always - payload == set(), f"{name}: 'always' fields missing from a real event"
+        if name == "processing_error":
+            assert {"error_id", "severity", "message", "component", "context"} <= set(message)
