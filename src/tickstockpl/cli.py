@@ -63,8 +63,12 @@ def _parse_date(value: Optional[str]) -> Optional[dt.date]:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+    """Quiet by default: results and build warnings are printed by the command itself, and a
+    failed job is reported once, as the command's one-line error (not again as a log record)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("tickstockpl.jobs").setLevel(logging.CRITICAL)
 
 
 @db_app.command("upgrade")

@@ -119,8 +119,8 @@ class Settings:
             return None
 
         database_url = get("DATABASE_URL", "DATABASE_URI")
-        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError("DATABASE_URL must start with postgresql:// (got another scheme)")
+        if database_url and not (database_url.startswith(("postgresql://", "postgres://")) or "=" in database_url):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL or a libpq 'key=value' string")
         redis_url = get("REDIS_URL")
         if redis_url is None and get("REDIS_HOST"):
             port = _int("REDIS_PORT", get("REDIS_PORT") or "6379", 1, 65535)
