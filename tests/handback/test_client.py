@@ -226,3 +226,22 @@ def test_listener_falls_back_to_event_type_and_skips_garbage():
     assert listener.dispatch("tickstock:cache:sync_complete", b"not json") is None
     assert listener.dispatch("tickstock:cache:sync_complete", b"[1, 2]") is None
     assert got == ["tickstock:cache:sync_complete"]
+
+
+def test_listener_resubscribes_after_redis_restarts(redis_process):
+    import redis
+
+    got: list[str] = []
+    listener = CacheEventListener(redis_process.url, poll_timeout=0.05)
+    listener.on("cache_sync_completed", lambda envelope, channel: got.append(envelope["payload"]["job_id"]))
+    message = '{"event": "cache_sync_completed", "payload": {"job_id": "after-restart"}}'
+    with listener:
+        redis_process.stop()
+        redis_process.start()  # same port, empty server: the listener must SUBSCRIBE again by itself
+        publisher = redis.Redis.from_url(redis_process.url)
+        try:
+            until(lambda: publisher.publish(catalog.CACHE_SYNC_COMPLETE, message) and got,
+                  "the listener to receive after the restart")
+        finally:
+            publisher.close()
+    assert got[0] == "after-restart"
