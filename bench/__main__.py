@@ -1,0 +1,105 @@
+"""`python -m bench`: build the sample databases, measure, regenerate docs/PERFORMANCE.md and the chart.
+
+    python -m bench                 sizes 4,000 and 12,000, 250 sessions, 5 repetitions
+    python -m bench --quick         4,000 only, 3 repetitions (a fast check)
+    python -m bench --large         also 50,000 and 100,000
+    python -m bench --long-history  also 12,000 with 1,250 sessions (five years)
+    python -m bench --sizes 2000,8000 --reps 7 --keep
+
+The PostgreSQL server is the one of --admin-url (default TICKSTOCKPL_BENCH_PG, else
+postgresql://postgres@127.0.0.1:5432/postgres); each size gets a database `tspl_bench_<size>`
+that is created fresh and dropped at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench import extra, harness, report
+
+DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4000,12000", help="comma-separated symbol counts (default 4000,12000)")
+    parser.add_argument("--large", action="store_true", help="add 50,000 and 100,000 symbols")
+    parser.add_argument("--sessions", type=int, default=250, help="sessions of bars per database (default 250)")
+    parser.add_argument("--long-history", action="store_true", help="add 12,000 symbols with 1,250 sessions")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per figure (median; default 5, 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="4,000 symbols only, 3 repetitions")
+    parser.add_argument("--admin-url", default=os.environ.get("TICKSTOCKPL_BENCH_PG", DEFAULT_ADMIN))
+    parser.add_argument("--keep", action="store_true", help="keep the tspl_bench_* databases")
+    parser.add_argument("--output", type=Path, default=harness.ROOT / "docs", help="folder of the report and chart")
+    parser.add_argument("--no-hooks", action="store_true", help="skip the import/API hooks of bench/extra.py")
+    return parser.parse_args(argv)
+
+
+def plan(args: argparse.Namespace) -> list[tuple[int, int]]:
+    if args.quick:
+        return [(4000, args.sessions)]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.large:
+        sizes += [50000, 100000]
+    todo = [(size, args.sessions) for size in sorted(set(sizes))]
+    if args.long_history:
+        todo.append((12000, 1250))
+    return todo
+
+
+def machine(admin_url: str) -> dict:
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        version = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {"cpus": os.cpu_count(), "ram_gb": round(pages / 2**30), "postgres": version,
+            "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    reps = args.reps or (3 if args.quick else 5)
+    project = harness.project_command()
+    if project is None:
+        harness.log("`tickstockpl cache-sync` is not available: only the baseline is measured")
+    results: list[harness.SizeResult] = []
+    server_statements = False
+    load_start = round(os.getloadavg()[0], 2)
+    started = time.perf_counter()
+    for size, sessions in plan(args):
+        db = harness.build_database(args.admin_url, size, sessions)
+        try:
+            figures = harness.run_size(db, args.admin_url, reps, project)
+            server_statements = server_statements or any(f.server_statements is not None for f in figures.values())
+            hooks = [] if args.no_hooks else extra.run_hooks(extra.BenchContext(db, args.admin_url, reps))
+            results.append(harness.SizeResult(db, figures, hooks))
+        finally:
+            if not args.keep:
+                harness.drop_database(args.admin_url, db.name)
+    meta = {
+        **machine(args.admin_url), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "seed": harness.BENCH_SEED, "reps": reps, "end": results[0].db.end if results else "–",
+        "server_statements": server_statements, "total_seconds": round(time.perf_counter() - started, 1),
+        "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    chart = args.output / "perf_sync_time.png"
+    report.write_chart(results, chart)
+    report.write_markdown(results, meta, args.output / "PERFORMANCE.md", chart.name)
+    (args.output / "perf_results.json").write_text(
+        json.dumps(harness.result_json(results, meta), indent=1, default=str), encoding="utf-8")
+    harness.log(f"wrote {args.output / 'PERFORMANCE.md'} and {chart.name} in {meta['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""Benchmark harness: sample-market databases, measured child processes, figures.
+
+For each size it
+  1. builds a fresh database `tspl_bench_<size>` (`_<sessions>s` suffix when not 250 sessions) on a
+     real PostgreSQL: migrations (`db.migrate.upgrade`), the sample market (seed BENCH_SEED, a fifth
+     ETFs) loaded with `sample.write` (the ohlcv_daily indexes are dropped for the load and rebuilt
+     with their catalog definitions, which is ~3x faster than COPY into an indexed table), VACUUM ANALYZE;
+  2. measures, as separate processes, alternating within each repetition, N repetitions: the legacy
+     baseline (`python -m bench.legacy`), and TickStockPL's `tickstockpl cache-sync --json --as-of END`
+     for each scenario of SCENARIOS (each preceded by an unmeasured preparation);
+  3. counts, in one extra run per scenario, the SQL statements the process sends (a psycopg wrapper
+     injected with PYTHONPATH, see bench/_instrument; also pg_stat_statements when the server preloads it);
+  4. per run: wall time (spawn to exit, imports included), rows inserted/updated/deleted
+     (pg_stat_user_tables deltas, cache_entries apart from the rest), transactions committed
+     (pg_stat_database), events produced (rows inserted into pl_event_outbox); peak RSS comes from
+     the counting run (VmHWM of the process at exit: `ru_maxrss` of a child forked from this large
+     harness process would report the harness's own size, inherited through fork and exec).
+
+Why a wrapper for statement counts: pg_stat_statements needs `shared_preload_libraries`, which the
+machine's server does not set (changing it means restarting a server other work uses), and reading
+`log_statement` output needs the server's log files. The wrapper counts exactly what the client sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+BENCH_SEED = 7
+ROOT = Path(__file__).resolve().parents[1]
+INSTRUMENT = Path(__file__).resolve().parent / "_instrument"
+OWNED_TYPES = ["stock_universe", "etf_universe", "themes", "stock_etf_combo", "stock_stats"]
+PL_TABLES = ["pl_sync_changes", "pl_universe_membership", "pl_event_outbox", "pl_sync_jobs"]
+LEGACY = "legacy"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    prepare: str  # "cold": no owned rows; "previous": synced as of the session before END; "synced": as of END
+    args: tuple[str, ...]
+
+
+SCENARIOS = (
+    Scenario("full_cold", "full sync, empty cache (first run)", "cold", ("--mode", "full")),
+    Scenario("full_next", "full sync, one new session (daily run)", "previous", ("--mode", "full")),
+    Scenario("rerun", "no-change rerun", "synced", ("--mode", "full")),
+    Scenario("mode_market_cap", "mode market_cap, one new session", "previous", ("--mode", "market_cap")),
+    Scenario("mode_themes", "mode themes, one new session", "previous", ("--mode", "themes")),
+    Scenario("mode_ipos", "mode ipos, one new session", "previous", ("--mode", "ipos")),
+    Scenario("dry_run", "dry run (full), one new session", "previous", ("--mode", "full", "--dry-run")),
+)
+
+
+@dataclass
+class Run:
+    seconds: float
+    returncode: int
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # cache_entries / other tables -> ins/upd/del
+    transactions: int = 0
+    events: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass
+class Figure:
+    key: str
+    label: str
+    times: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+    statements: int | None = None
+    server_statements: int | None = None
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    transactions: int | None = None
+    events: int | None = None
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
+
+
+@dataclass
+class BenchDb:
+    name: str
+    url: str
+    size: int
+    sessions: int
+    symbols: int
+    bars: int
+    end: str
+    previous: str
+    generate_s: float
+    load_s: float
+
+
+@dataclass
+class SizeResult:
+    db: BenchDb
+    figures: dict[str, Figure]
+    extra: list[dict] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def with_database(url: str, dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def as_url(conninfo: str) -> str:
+    """A postgresql:// URL for child processes (the CLI reads DATABASE_URL as a URL)."""
+    info = psycopg.conninfo.conninfo_to_dict(conninfo)
+    user = info.get("user", "postgres")
+    auth = user + (f":{info['password']}" if info.get("password") else "")
+    return f"postgresql://{auth}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{info['dbname']}"
+
+
+# --------------------------------------------------------------------------------------------
+# databases
+
+
+def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
+    """A fresh database with the schema and the sample market of `size` symbols (a fifth ETFs)."""
+    from tickstockpl.db.migrate import upgrade
+    from tickstockpl.market import sample
+
+    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(admin_url, name)
+    upgrade(url)
+    started = time.perf_counter()
+    market = sample.generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, seed=BENCH_SEED)
+    generate_s = time.perf_counter() - started
+    log(f"{name}: generated {len(market.symbols)} symbols, {market.bar_count} bars in {generate_s:.2f} s")
+    started = time.perf_counter()
+    load_market(url, market)
+    load_s = time.perf_counter() - started
+    log(f"{name}: loaded in {load_s:.1f} s")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("symbols", "ohlcv_daily"):
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+    return BenchDb(name, url, size, sessions, len(market.symbols), market.bar_count, market.end.isoformat(),
+                   market.sessions[-2].isoformat(), round(generate_s, 3), round(load_s, 3))
+
+
+def load_market(url: str, market) -> None:
+    """sample.write with the ohlcv_daily unique constraint and indexes rebuilt after the COPY."""
+    from tickstockpl.market import sample
+
+    with psycopg.connect(url) as conn:
+        constraints = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'ohlcv_daily'::regclass AND contype IN ('p', 'u')").fetchall()
+        names = [c[0] for c in constraints]
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND tablename = 'ohlcv_daily' AND NOT (indexname = ANY(%s))", (names,)).fetchall()
+        for name, _ in constraints:
+            conn.execute(sql.SQL("ALTER TABLE ohlcv_daily DROP CONSTRAINT {}").format(sql.Identifier(name)))
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        sample.write(conn, market)
+        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        for name, definition in constraints:  # definitions come from the catalog, not from input
+            conn.execute(sql.SQL("ALTER TABLE ohlcv_daily ADD CONSTRAINT {} {}").format(
+                sql.Identifier(name), sql.SQL(definition)))
+        for _, definition in indexes:
+            conn.execute(sql.SQL(definition))
+        conn.commit()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def reset_owned(url: str) -> None:
+    """No owned cache_entries rows and empty PL job tables: the state before a first sync."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM cache_entries WHERE type = ANY(%s)", (OWNED_TYPES,))
+        present = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)", (PL_TABLES,))]
+        if present:
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, present))))
+        conn.commit()
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def project_command() -> list[str] | None:
+    """The `tickstockpl` console script beside this interpreter, or None when cache-sync is missing."""
+    script = Path(sys.executable).with_name("tickstockpl")
+    if not script.exists():
+        return None
+    probe = subprocess.run([str(script), "cache-sync", "--help"], capture_output=True, text=True, timeout=60)
+    return [str(script)] if probe.returncode == 0 and "--dry-run" in probe.stdout else None
+
+
+def legacy_command(db: BenchDb) -> list[str]:
+    return [sys.executable, "-m", "bench.legacy", "--database-url", as_url(db.url), "--as-of", db.end]
+
+
+def child_env(db: BenchDb, count_file: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = as_url(db.url)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if count_file:
+        env["PYTHONPATH"] = os.pathsep.join([str(INSTRUMENT), env["PYTHONPATH"]])
+        env["TSPL_BENCH_COUNT_FILE"] = count_file
+    return env
+
+
+def quiesce(admin_url: str, dbname: str, timeout_s: float = 10.0) -> None:
+    """Wait until no session is left on the database, so that its statistics are flushed."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                (dbname,)).fetchone()[0]
+            if not busy:
+                break
+            time.sleep(0.02)
+    time.sleep(0.05)
+
+
+def table_counters(url: str) -> dict[str, tuple[int, int, int]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = conn.execute("SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables").fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def commits(admin_url: str, dbname: str, settle_s: float = 3.0) -> int:
+    """Committed transactions of the database, once the counter has stopped moving (a backend that
+    just ended may still be flushing its statistics)."""
+    query = "SELECT xact_commit FROM pg_stat_database WHERE datname = %s"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        deadline = time.monotonic() + settle_s
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        last = conn.execute(query, (dbname,)).fetchone()[0]
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            now = conn.execute(query, (dbname,)).fetchone()[0]
+            if now == last:
+                break
+            last = now
+    return last
+
+
+def _rows(before: dict, after: dict, tables: set[str] | None, exclude: set[str] = frozenset()) -> dict[str, int]:
+    out = {"inserted": 0, "updated": 0, "deleted": 0}
+    for table, values in after.items():
+        if (tables is not None and table not in tables) or table in exclude:
+            continue
+        for key, a, b in zip(out, values, before.get(table, (0, 0, 0))):
+            out[key] += a - b
+    return out
+
+
+def measure(command: list[str], db: BenchDb, admin_url: str, env: dict[str, str]) -> Run:
+    """Run one child process and measure it (wall time, peak RSS, rows, transactions, events)."""
+    quiesce(admin_url, db.name)
+    tables_before = table_counters(db.url)
+    quiesce(admin_url, db.name)
+    commits_before = commits(admin_url, db.name)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status = os.waitpid(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    quiesce(admin_url, db.name)
+    transactions = commits(admin_url, db.name) - commits_before
+    tables_after = table_counters(db.url)
+    rows = {"cache_entries": _rows(tables_before, tables_after, {"cache_entries"}),
+            "other tables": _rows(tables_before, tables_after, None, {"cache_entries"})}
+    events = _rows(tables_before, tables_after, {"pl_event_outbox"})["inserted"]
+    return Run(round(seconds, 4), proc.returncode, rows, transactions, events, stdout[-4000:], stderr[-4000:])
+
+
+def server_statement_counter(admin_url: str, db: BenchDb) -> Callable[[], int] | None:
+    """pg_stat_statements when the server preloads it: returns a function giving calls since reset."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+    if "pg_stat_statements" not in preload:
+        return None
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+    def read() -> int:
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            total = conn.execute(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+                " WHERE datname = %s) AND query !~* '(pg_stat|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)'",
+                (db.name,)).fetchone()[0]
+            conn.execute("SELECT pg_stat_statements_reset()")
+        return int(total)
+
+    return read
+
+
+# --------------------------------------------------------------------------------------------
+# scenarios
+
+
+class Runner:
+    """Runs the baseline and the scenarios of one database."""
+
+    def __init__(self, db: BenchDb, admin_url: str, project: list[str] | None):
+        self.db, self.admin_url, self.project = db, admin_url, project
+
+    def project_args(self, scenario: Scenario, as_of: str | None = None) -> list[str]:
+        return [*self.project, "cache-sync", "--json", "--as-of", as_of or self.db.end, *scenario.args]
+
+    def prepare(self, scenario: Scenario) -> str | None:
+        """Bring the database into the scenario's starting state; returns an error line or None."""
+        reset_owned(self.db.url)
+        if scenario.prepare == "cold":
+            return None
+        as_of = self.db.previous if scenario.prepare == "previous" else self.db.end
+        done = subprocess.run(self.project_args(SCENARIOS[0], as_of), capture_output=True, text=True,
+                              env=child_env(self.db), cwd=ROOT)
+        if done.returncode != 0:
+            return f"preparation failed (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}"
+        return None
+
+    def run(self, key: str, count_file: str | None = None) -> Run:
+        env = child_env(self.db, count_file)
+        if key == LEGACY:
+            return measure(legacy_command(self.db), self.db, self.admin_url, env)
+        scenario = next(s for s in SCENARIOS if s.key == key)
+        problem = self.prepare(scenario)
+        if problem:
+            return Run(0.0, -1, stderr=problem)
+        return measure(self.project_args(scenario), self.db, self.admin_url, env)
+
+
+def run_size(db: BenchDb, admin_url: str, reps: int, project: list[str] | None) -> dict[str, Figure]:
+    """Alternate baseline and scenarios in every repetition; then one counting run per entry."""
+    runner = Runner(db, admin_url, project)
+    figures = {LEGACY: Figure(LEGACY, "legacy AppV2 rebuild (baseline)")}
+    for scenario in SCENARIOS:
+        figures[scenario.key] = Figure(scenario.key, scenario.label,
+                                       error=None if project else "not available: `tickstockpl cache-sync` not found")
+    keys = [LEGACY] + ([s.key for s in SCENARIOS] if project else [])
+    for key in keys:  # warm-up: caches, page cache, bytecode
+        runner.run(key)
+    for rep in range(reps):
+        for key in keys:
+            run = runner.run(key)
+            figure = figures[key]
+            if run.returncode != 0:
+                figure.error = f"exit {run.returncode}: {_last_line(run.stderr or run.stdout)}"
+                continue
+            figure.times.append(run.seconds)
+            figure.rows, figure.transactions, figure.events = run.rows, run.transactions, run.events
+        log(f"{db.name}: repetition {rep + 1}/{reps}: " + ", ".join(
+            f"{k} {figures[k].times[-1]:.3f}s" for k in keys if figures[k].times))
+    server = server_statement_counter(admin_url, db)
+    with tempfile.TemporaryDirectory() as folder:
+        for key in keys:
+            count_file = os.path.join(folder, f"{key}.json")
+            if server:
+                server()
+            run = runner.run(key, count_file)
+            if run.returncode == 0 and os.path.exists(count_file):
+                with open(count_file, encoding="utf-8") as handle:
+                    counted = json.load(handle)
+                figures[key].statements = counted["statements"]
+                figures[key].rss_mb = round(counted.get("peak_rss_kb", 0) / 1024, 1)
+                figures[key].server_statements = server() if server else None
+    return figures
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def result_json(results: list[SizeResult], meta: dict) -> dict:
+    return {"meta": meta, "sizes": [
+        {"db": asdict(r.db), "figures": {k: {**asdict(f), "median": f.median} for k, f in r.figures.items()},
+         "extra": r.extra} for r in results]}

@@ -1,0 +1,208 @@
+"""docs/PERFORMANCE.md and docs/perf_sync_time.png from the figures of one benchmark run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.harness import LEGACY, SCENARIOS, Figure, SizeResult
+
+CHART_LINES = (
+    (LEGACY, "legacy AppV2 rebuild (baseline)", "tab:red", "o"),
+    ("full_next", "TickStockPL full sync, one new session", "tab:blue", "s"),
+    ("full_cold", "TickStockPL full sync, empty cache", "tab:cyan", "^"),
+    ("rerun", "TickStockPL no-change rerun", "tab:green", "D"),
+)
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _ratio(figure: Figure, baseline: Figure) -> str:
+    if figure.median is None or not baseline.median:
+        return "–"
+    return f"{figure.median / baseline.median:.2f}"
+
+
+def _cell(figure: Figure) -> str:
+    if figure.median is None:
+        return "n/a"
+    return _s(figure.median)
+
+
+def _label(result: SizeResult) -> str:
+    db = result.db
+    return f"{db.symbols:,} symbols × {db.sessions} sessions"
+
+
+def summary_table(results: list[SizeResult]) -> list[str]:
+    keys = [LEGACY] + [s.key for s in SCENARIOS]
+    head = ["data"] + [results[0].figures[k].label for k in keys] + ["full/baseline", "rerun/baseline"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in results:
+        f = result.figures
+        cells = [_label(result)] + [_cell(f[k]) for k in keys]
+        cells += [_ratio(f["full_next"], f[LEGACY]), _ratio(f["rerun"], f[LEGACY])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _counts(rows: dict | None) -> str:
+    if not rows:
+        return "–"
+    return f"{rows['inserted']} / {rows['updated']} / {rows['deleted']}"
+
+
+def detail_table(result: SizeResult) -> list[str]:
+    baseline = result.figures[LEGACY]
+    lines = ["| run | median s | min–max s | ratio to baseline | peak RSS MB | SQL statements | transactions"
+             " | cache_entries rows ins / upd / del | other rows ins / upd / del | events |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for figure in result.figures.values():
+        if figure.median is None:
+            lines.append(f"| {figure.label} | {figure.error or 'n/a'} | | | | | | | | |")
+            continue
+        span = f"{min(figure.times):.3f}–{max(figure.times):.3f}"
+        statements = "–" if figure.statements is None else str(figure.statements)
+        if figure.server_statements is not None:
+            statements += f" (server {figure.server_statements})"
+        lines.append(
+            f"| {figure.label} | {figure.median:.3f} | {span} | {_ratio(figure, baseline)} | {figure.rss_mb:.0f} | "
+            f"{statements} | {figure.transactions if figure.transactions is not None else '–'} | "
+            f"{_counts(figure.rows.get('cache_entries'))} | {_counts(figure.rows.get('other tables'))} | "
+            f"{figure.events if figure.events is not None else '–'} |")
+        if figure.error:
+            lines.append(f"| ↳ some repetitions failed: {figure.error} | | | | | | | | | |")
+    return lines
+
+
+def target_rows(results: list[SizeResult]) -> list[str]:
+    """The targets of issue 6, checked against this run where it measured them."""
+    by_key = {(r.db.size, r.db.sessions): r for r in results}
+    rows: list[tuple[str, str, str]] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "–" if ok is None else ("yes" if ok else "**no**")
+
+    main = by_key.get((12000, 250))
+    if main:
+        f = main.figures
+        full, base, rerun = f["full_next"].median, f[LEGACY].median, f["rerun"].median
+        rows.append(("12k full sync ≤ 0.6 s", _s(full), verdict(None if full is None else full <= 0.6)))
+        rows.append(("12k full sync not slower than the baseline", f"{_s(full)} vs {_s(base)}",
+                     verdict(None if full is None or base is None else full <= base)))
+        rows.append(("12k no-change rerun ≤ 0.4 s", _s(rerun), verdict(None if rerun is None else rerun <= 0.4)))
+        rows.append(("12k no-change rerun ≥ 1.5× faster than the baseline", _ratio(f["rerun"], f[LEGACY]),
+                     verdict(None if rerun is None or base is None else base / rerun >= 1.5)))
+        written = f["rerun"].rows.get("cache_entries")
+        rows.append(("no-change rerun writes zero cache_entries rows (ins / upd / del)", _counts(written),
+                     verdict(None if not written else not any(written.values()))))
+    counts = {r.db.size: r.figures["full_next"].statements for r in results if r.db.sessions == 250}
+    if any(v is not None for v in counts.values()):
+        values = [v for v in counts.values() if v is not None]
+        rows.append(("≤ 20 SQL statements per sync, constant across sizes", str(counts),
+                     verdict(max(values) <= 20 and len(set(values)) == 1)))
+    long = by_key.get((12000, 1250))
+    if main and long and main.figures["full_next"].median and long.figures["full_next"].median:
+        extra = long.figures["full_next"].median - main.figures["full_next"].median
+        rows.append(("1,250 sessions add ≤ 0.1 s", f"+{extra:.3f} s", verdict(extra <= 0.1)))
+    big = by_key.get((100000, 250))
+    if big and big.figures["full_next"].median:
+        f = big.figures["full_next"]
+        rows.append(("100k symbols ≤ 5 s and ≤ 500 MB peak RSS", f"{f.median:.2f} s, {f.rss_mb:.0f} MB",
+                     verdict(f.median <= 5 and f.rss_mb <= 500)))
+    sized = sorted((r.db.size, r.figures["full_next"].median) for r in results
+                   if r.db.sessions == 250 and r.figures["full_next"].median)
+    if len(sized) >= 2:
+        (n0, t0), (n1, t1) = sized[0], sized[-1]
+        rows.append(("time grows no worse than linearly with symbols",
+                     f"×{t1 / t0:.1f} time for ×{n1 / n0:.1f} symbols", verdict(t1 / t0 <= n1 / n0)))
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows] or ["| (nothing measured) | | |"]
+    return lines
+
+
+def write_markdown(results: list[SizeResult], meta: dict, path: Path, chart_name: str) -> None:
+    lines = [
+        "# Performance",
+        "",
+        f"_Regenerated by `{meta['command']}` on {meta['date']}; do not edit by hand (change bench/ instead)._",
+        "",
+        "## How it was measured",
+        "",
+        f"- Machine: {meta['cpus']} CPUs, {meta['ram_gb']} GB RAM; {meta['postgres']}; Python {meta['python']}."
+        f" Load average (1 min) at start {meta['load_start']}, at end {meta['load_end']}: other work on the machine"
+        " shows up in these figures (compare ratios measured in the same run rather than absolute times).",
+        f"- Data: the deterministic sample market (`tickstockpl.market.sample`, seed {meta['seed']}): a fifth ETFs,"
+        f" NYSE sessions ending {meta['end']}; one fresh database per size (`tspl_bench_<size>`), migrated, loaded"
+        " with COPY, `VACUUM ANALYZE`d.",
+        f"- Every figure is the median of {meta['reps']} repetitions of a separate process, wall time from spawn to"
+        " exit (interpreter start and imports included), after one warm-up run; the baseline and every scenario"
+        " alternate within each repetition. Each scenario starts from a prepared state (not timed): *empty cache* ="
+        " no owned rows; *one new session* = synced as of the previous session, then synced as of the last one;"
+        " *no-change rerun* = synced as of the last session, then synced again.",
+        "- Baseline: `bench/legacy.py`, a re-creation of the legacy AppV2 rebuild written from its description"
+        " (delete every owned row, one SELECT per band / sector / leader size / theme / industry / ETF category,"
+        " one INSERT per row, one transaction; `symbols.market_cap` read directly). It is never used by the product.",
+        "- SQL statements: counted in one extra run per entry by a psycopg wrapper injected into the child"
+        " (`bench/_instrument/sitecustomize.py`: every execute, executemany parameter set and COPY; transaction"
+        " control not included). pg_stat_statements is used as well when the server preloads it"
+        f" ({'it does' if meta['server_statements'] else 'this server does not'}).",
+        "- Transactions: `pg_stat_database.xact_commit` delta (opening a connection counts one); rows: `pg_stat_user_tables` n_tup_ins/upd/del deltas"
+        " over all tables (cache_entries, change log, membership history, outbox, jobs); events: rows inserted"
+        " into `pl_event_outbox`; peak RSS: VmHWM of the process at exit, in the counting run.",
+        "",
+        "## Sync time (median seconds per process)",
+        "",
+        *summary_table(results),
+        "",
+        f"![sync time vs symbols]({chart_name})",
+        "",
+        "## Targets of issue 6",
+        "",
+        *target_rows(results),
+        "",
+    ]
+    for result in results:
+        db = result.db
+        lines += [f"## {_label(result)} ({db.bars:,} bars)", "", *detail_table(result), ""]
+    lines += ["## Data build", "", "| database | symbols | bars | generate s | load s (COPY + index rebuild) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r.db.name} | {r.db.symbols:,} | {r.db.bars:,} | {r.db.generate_s:.2f} | {r.db.load_s:.1f} |"
+              for r in results]
+    lines += ["", "## Other components", "", "| data | figure | value | note |", "|---|---|---|---|"]
+    for result in results:
+        for fig in result.extra:
+            value = "–" if fig["value"] is None else f"{fig['value']:.3f} {fig['unit']}"
+            lines.append(f"| {_label(result)} | {fig['label']} | {value} | {fig.get('note', '')} |")
+    lines += ["", "## Not measured yet", "",
+              "- Every figure again with 2 ms of simulated round-trip latency between the service and the database"
+              " (issue 6): not implemented in this run.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_chart(results: list[SizeResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    plotted = False
+    for key, label, colour, marker in CHART_LINES:
+        points = sorted((r.db.symbols, r.figures[key].median) for r in results
+                        if r.db.sessions == 250 and r.figures[key].median)
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker, color=colour, label=label)
+            plotted = True
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("symbols (250 sessions of daily bars)")
+    ax.set_ylabel("seconds per process (median)")
+    ax.set_title("Cache sync time: TickStockPL vs the legacy rebuild")
+    ax.grid(True, which="both", alpha=0.3)
+    if plotted:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
