@@ -4,7 +4,7 @@
 up to the target, keeping only sessions whose close has passed. With no bars at all, the last
 `initial_sessions` sessions. At most `max_backfill` sessions (the newest ones; the gap is reported).
 
-`import_sessions`: fetch and write each session in date order, each in its own transaction. The first
+`import_sessions`: fetch and write the sessions in date order, each whole or not at all. The first
 session that fails stops the import (later sessions are not written, so the next run retries from the
 failed one instead of leaving a permanent hole). Cancellation is checked before every session.
 """
@@ -14,16 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tickstockpl.errors import TickStockError
 from tickstockpl.pipeline.imports import Provider
-from tickstockpl.pipeline.imports.writer import BeforeCommit, SessionResult, write_session
+from tickstockpl.pipeline.imports.writer import BeforeCommit, Prepared, SessionResult, prepare, store
 
 log = logging.getLogger(__name__)
 
 MAX_BACKFILL = 300
+BATCH_ROWS = 200_000  # rows per transaction when several sessions are imported
 INITIAL_SESSIONS = 1
 
 
@@ -95,36 +97,82 @@ def known_symbols(conn) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute("SELECT symbol FROM symbols"))
 
 
+def _load(provider: Provider, session: dt.date, known: frozenset[str]) -> Prepared:
+    return prepare(provider.fetch(session), known=known, provider=provider.name)
+
+
 def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id: str | None = None,
                     before_commit: BeforeCommit | None = None,
-                    should_cancel: Callable[[], bool] | None = None) -> ImportReport:
+                    should_cancel: Callable[[], bool] | None = None,
+                    batch_rows: int = BATCH_ROWS) -> ImportReport:
     """Import `sessions` in order on `conn` (autocommit); never raises for a provider or data failure:
-    the report carries it. Stops with `report.cancelled` when `should_cancel()` turns true between sessions."""
+    the report carries it. Stops with `report.cancelled` when `should_cancel()` turns true between sessions.
+
+    While sessions are written, the next one is fetched and validated in one helper thread (the provider
+    and `prepare` never touch the connection), so client parsing overlaps server work. Consecutive
+    sessions are written together, up to `batch_rows` rows per transaction (a backfill); the daily
+    session is written alone. Sessions prepared before a failure or a cancel are still written.
+    """
     started = time.perf_counter()
-    report = ImportReport(sessions_requested=len(sessions))
-    known = known_symbols(conn) if sessions else frozenset()
-    for session in sorted(sessions):
-        if should_cancel is not None and should_cancel():
-            report.cancelled = True
-            log.warning("import cancelled before session %s", session)
-            break
+    ordered = sorted(sessions)
+    report = ImportReport(sessions_requested=len(ordered))
+    known = known_symbols(conn) if ordered else frozenset()
+    batch: list[Prepared] = []
+
+    def flush() -> bool:
+        if not batch:
+            return True
         try:
-            data = provider.fetch(session)
-            result = write_session(conn, data, known=known, provider=provider.name, run_id=run_id,
-                                   before_commit=before_commit)
+            results = store(conn, batch, run_id=run_id, before_commit=before_commit)
         except TickStockError as err:
-            report.sessions_failed += 1
-            report.failed_session = session
-            report.error = str(err)
-            log.error("import of session %s failed: %s", session, err)
-            break
-        report.results.append(result)
-        report.sessions_imported += 1
-        report.rows_imported += result.rows_imported
-        report.rows_rejected += result.rows_rejected
-        report.unknown_tickers = result.unknown_tickers  # of the newest session imported
-        if result.rows_rejected:
-            log.warning("session %s: %d row(s) rejected (%s)", session, result.rows_rejected,
-                        ", ".join(f"{k} x{v}" for k, v in result.reasons.items()))
+            _failed(report, batch[0].result.session, err)
+            return False
+        finally:
+            batch.clear()
+        for result in results:
+            _count(report, result)
+        return True
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-prefetch")
+    try:
+        pending = pool.submit(_load, provider, ordered[0], known) if ordered else None
+        for index, session in enumerate(ordered):
+            if should_cancel is not None and should_cancel():
+                report.cancelled = True
+                log.warning("import cancelled before session %s", session)
+                break
+            try:
+                prepared = pending.result()
+            except TickStockError as err:
+                if flush():
+                    _failed(report, session, err)
+                break
+            last = index + 1 == len(ordered)
+            pending = None if last else pool.submit(_load, provider, ordered[index + 1], known)
+            batch.append(prepared)
+            if last or sum(p.result.rows_imported for p in batch) >= batch_rows:
+                if not flush():
+                    break
+        flush()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     report.duration_seconds = time.perf_counter() - started
     return report
+
+
+def _failed(report: ImportReport, session: dt.date, err: BaseException) -> None:
+    report.sessions_failed += 1
+    report.failed_session = session
+    report.error = str(err)
+    log.error("import of session %s failed: %s", session, err)
+
+
+def _count(report: ImportReport, result: SessionResult) -> None:
+    report.results.append(result)
+    report.sessions_imported += 1
+    report.rows_imported += result.rows_imported
+    report.rows_rejected += result.rows_rejected
+    report.unknown_tickers = result.unknown_tickers  # of the newest session imported
+    if result.rows_rejected:
+        log.warning("session %s: %d row(s) rejected (%s)", result.session, result.rows_rejected,
+                    ", ".join(f"{k} x{v}" for k, v in result.reasons.items()))

@@ -7,8 +7,9 @@ Validation (`validate`), each failure a rejected row with its reason, never a si
     the bar's timestamp falls on the session date (New York or UTC calendar day)
 Tickers absent from `symbols` are imported (ohlcv_daily has no foreign key) and reported.
 
-Writing (`write_session`), in ONE transaction on the caller's connection: COPY the accepted rows
-into a temporary staging table, ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` into
+Writing (`write_session` = `prepare`, pure, then `store`, which may take several whole sessions), in
+ONE transaction on the caller's connection: COPY the accepted rows into a temporary staging table,
+ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` (in index order) into
 `ohlcv_daily` (rows whose values did not change are not rewritten), the `pl_import_sessions`
 record, and whatever the caller's `before_commit` adds (run progress, outbox events).
 A session with no acceptable row, or with more than `max_reject_ratio` of its rows rejected,
@@ -40,13 +41,17 @@ STAGE_DDL = (
     " low numeric, close numeric, volume bigint) ON COMMIT DELETE ROWS"
 )
 UPSERT = """
-INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)
-SELECT symbol, date, open, high, low, close, volume FROM pl_ohlcv_stage
-ON CONFLICT (symbol, date) DO UPDATE
-SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    volume = EXCLUDED.volume
-WHERE (ohlcv_daily.open, ohlcv_daily.high, ohlcv_daily.low, ohlcv_daily.close, ohlcv_daily.volume)
-      IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
+WITH written AS (
+    INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)
+    SELECT symbol, date, open, high, low, close, volume FROM pl_ohlcv_stage ORDER BY symbol, date
+    ON CONFLICT (symbol, date) DO UPDATE
+    SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+        volume = EXCLUDED.volume
+    WHERE (ohlcv_daily.open, ohlcv_daily.high, ohlcv_daily.low, ohlcv_daily.close, ohlcv_daily.volume)
+          IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
+    RETURNING date
+)
+SELECT date, count(*) FROM written GROUP BY date
 """
 RECORD = """
 INSERT INTO pl_import_sessions (session_date, provider, rows_imported, rows_rejected, unknown_tickers, rejections, run_id)
@@ -152,17 +157,22 @@ def _copy_text(rows: Iterable[tuple], day: str) -> bytes:
     return "".join(f"{t}\t{day}\t{o!r}\t{h!r}\t{l!r}\t{c!r}\t{v}\n" for t, o, h, l, c, v in rows).encode()
 
 
-def _escape_ok(rows: list[tuple]) -> bool:
-    return not any(("\t" in r[0] or "\n" in r[0] or "\\" in r[0] or "\r" in r[0]) for r in rows)
+def _needs_escaping(rows: list[tuple]) -> bool:
+    return any(("\t" in r[0] or "\n" in r[0] or "\\" in r[0] or "\r" in r[0]) for r in rows)
 
 
-BeforeCommit = Callable[[Any, SessionResult], None]
+@dataclass
+class Prepared:
+    """A validated session ready to store: its result and the staging rows as COPY text (or rows)."""
+
+    result: SessionResult
+    copy_text: bytes | None
+    rows: list[tuple]
 
 
-def write_session(conn, data: SessionData, *, known: frozenset[str] | None, provider: str,
-                  run_id: str | None = None, before_commit: BeforeCommit | None = None,
-                  max_reject_ratio: float = MAX_REJECT_RATIO) -> SessionResult:
-    """Validate and store one session in one transaction; raises DataError (nothing written) when unusable."""
+def prepare(data: SessionData, *, known: frozenset[str] | None, provider: str,
+            max_reject_ratio: float = MAX_REJECT_RATIO) -> Prepared:
+    """Validate a session (no I/O); raises DataError when it is unusable, so nothing gets written."""
     accepted, result = validate(data, known, provider)
     if not accepted:
         raise DataError(f"session {data.session}: no usable bars ({result.rows_received} received,"
@@ -170,23 +180,48 @@ def write_session(conn, data: SessionData, *, known: frozenset[str] | None, prov
     if result.rows_received and result.rows_rejected / result.rows_received > max_reject_ratio:
         raise DataError(f"session {data.session}: {result.rows_rejected} of {result.rows_received} rows rejected"
                         f" (more than {max_reject_ratio:.0%}){_reason_text(result)}; nothing imported")
-    day = data.session.isoformat()
+    if _needs_escaping(accepted):
+        return Prepared(result, None, accepted)
+    return Prepared(result, _copy_text(accepted, data.session.isoformat()), [])
+
+
+BeforeCommit = Callable[[Any, SessionResult], None]
+
+
+def store(conn, batch: list[Prepared], *, run_id: str | None = None,
+          before_commit: BeforeCommit | None = None) -> list[SessionResult]:
+    """Write whole sessions in ONE transaction: COPY into staging, ONE upsert, one import record each.
+
+    Several sessions in one statement (a backfill) touch each leaf page of the (symbol, date) index
+    once instead of once per session; each session is still either fully written or not at all.
+    """
+    results = [p.result for p in batch]
     with conn.transaction():
         with conn.cursor() as cur:
             cur.execute(STAGE_DDL)
             with cur.copy("COPY pl_ohlcv_stage (symbol, date, open, high, low, close, volume) FROM STDIN") as copy:
-                if _escape_ok(accepted):
-                    copy.write(_copy_text(accepted, day))
-                else:
-                    for t, o, h, l, c, v in accepted:
-                        copy.write_row((t, data.session, o, h, l, c, v))
-            cur.execute(UPSERT)
-            result.rows_written = max(cur.rowcount, 0)
-            cur.execute(RECORD, (data.session, provider, result.rows_imported, result.rows_rejected,
-                                 result.unknown_tickers, json.dumps(result.rejections), run_id))
-        if before_commit is not None:
-            before_commit(conn, result)
-    return result
+                for prepared in batch:
+                    if prepared.copy_text is not None:
+                        copy.write(prepared.copy_text)
+                    else:
+                        for t, o, h, l, c, v in prepared.rows:
+                            copy.write_row((t, prepared.result.session, o, h, l, c, v))
+            written = dict(cur.execute(UPSERT).fetchall())
+            cur.executemany(RECORD, [(r.session, r.provider, r.rows_imported, r.rows_rejected, r.unknown_tickers,
+                                      json.dumps(r.rejections), run_id) for r in results])
+        for result in results:
+            result.rows_written = int(written.get(result.session, 0))
+            if before_commit is not None:
+                before_commit(conn, result)
+    return results
+
+
+def write_session(conn, data: SessionData, *, known: frozenset[str] | None, provider: str,
+                  run_id: str | None = None, before_commit: BeforeCommit | None = None,
+                  max_reject_ratio: float = MAX_REJECT_RATIO) -> SessionResult:
+    """Validate and store one session in one transaction; raises DataError (nothing written) when unusable."""
+    return store(conn, [prepare(data, known=known, provider=provider, max_reject_ratio=max_reject_ratio)],
+                 run_id=run_id, before_commit=before_commit)[0]
 
 
 def _reason_text(result: SessionResult) -> str:
