@@ -156,3 +156,43 @@ def test_missing_sessions_on_an_empty_table(conn):
     assert missing_sessions(conn, MON, AFTER_MONDAY_CLOSE).sessions == [MON]
     assert missing_sessions(conn, MON, AFTER_MONDAY_CLOSE, initial_sessions=3).sessions == [WED, FRI, MON]
     assert missing_sessions(conn, dt.date(2026, 11, 29), AFTER_MONDAY_CLOSE).sessions == [FRI]  # a Sunday target
+
+
+def test_a_backfill_writes_several_whole_sessions_per_transaction(conn, tmp_path):
+    days = [WED, FRI, MON]
+    for day in days:
+        write_flat(tmp_path, day, good_bars(TICKERS))
+    seen = []
+
+    def before_commit(tx_conn, result):
+        seen.append((result.session, tx_conn.info.transaction_status.name))
+
+    report = import_sessions(conn, FlatFileProvider(tmp_path), days, before_commit=before_commit, batch_rows=15)
+    assert report.complete and report.sessions_imported == 3 and report.rows_imported == 30
+    assert [s for s, _ in seen] == days and {t for _, t in seen} == {"INTRANS"}
+    assert [r.rows_written for r in report.results] == [10, 10, 10]
+    assert conn.execute("SELECT count(DISTINCT date) FROM ohlcv_daily").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM pl_import_sessions").fetchone()[0] == 3
+
+
+def test_a_failure_inside_a_batch_keeps_the_sessions_before_it(conn, tmp_path):
+    write_flat(tmp_path, WED, good_bars(TICKERS))
+    write_flat(tmp_path, FRI, good_bars(TICKERS))
+    write_flat(tmp_path, MON, [("AAPL", -1.0, 1.0, 1.0, 1.0, 1)])  # unusable: every row rejected
+    report = import_sessions(conn, FlatFileProvider(tmp_path), [WED, FRI, MON], batch_rows=10_000)
+    assert report.sessions_imported == 2 and report.failed_session == MON and "no usable bars" in report.error
+    assert conn.execute("SELECT array_agg(DISTINCT date ORDER BY date) FROM ohlcv_daily").fetchone()[0] == [WED, FRI]
+
+
+def test_rest_provider_into_the_database(conn):
+    from tickstockpl.pipeline.imports.rest import RestProvider
+    from tests.pipeline.helpers import ScriptedServer, grouped_body
+
+    empty = {"status": "OK", "resultsCount": 0, "results": []}
+    with ScriptedServer([(200, {}, grouped_body(FRI, good_bars(TICKERS))), (200, {}, empty)]) as server:
+        provider = RestProvider("key-for-the-test", server.url, sleep=lambda s: None)
+        report = import_sessions(conn, provider, [FRI, MON])
+    assert report.sessions_imported == 1 and report.failed_session == MON
+    assert "session 2026-11-30: no usable bars (0 received" in report.error
+    assert len(bars_in_db(conn, FRI)) == 10 and bars_in_db(conn, MON) == {}
+    assert conn.execute("SELECT provider FROM pl_import_sessions").fetchall() == [("rest",)]
