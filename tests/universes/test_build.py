@@ -138,15 +138,8 @@ def test_appv2_dropdown_keys_for_a_realistic_market():
     assert {f"sector_leaders_top_10_{naming.slug(s)}" for s in SECTORS} <= keys
 
 
-def test_a_full_market_builds_quickly():
-    """12,000 symbols (2,400 ETFs): ~0.1 s on a shared 2-core VM; the bound only catches blow-ups."""
-    import time
-
-    snap = realistic_snapshot(12_000, etf_share=0.2)
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        result = build(snap, CONFIG, ALL_FAMILIES)
-        timings.append(time.perf_counter() - start)
+def test_a_full_size_market_builds_every_family():
+    """12,000 symbols (2,400 ETFs). Speed is measured by the benchmark (bench/), never asserted here."""
+    result = build(realistic_snapshot(12_000, etf_share=0.2), CONFIG, ALL_FAMILIES)
     assert len(result.entries) > 60
-    assert min(timings) < 1.0
+    assert {e.family for e in result.entries} == set(ALL_FAMILIES)
