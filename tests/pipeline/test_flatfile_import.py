@@ -196,3 +196,14 @@ def test_rest_provider_into_the_database(conn):
     assert "session 2026-11-30: no usable bars (0 received" in report.error
     assert len(bars_in_db(conn, FRI)) == 10 and bars_in_db(conn, MON) == {}
     assert conn.execute("SELECT provider FROM pl_import_sessions").fetchall() == [("rest",)]
+
+
+def test_a_session_much_smaller_than_the_previous_one_is_incomplete(conn, tmp_path):
+    write_flat(tmp_path, WED, good_bars(TICKERS))
+    write_flat(tmp_path, FRI, good_bars(TICKERS[:4]))  # 4 bars after a day of 10: not fully published
+    report = import_sessions(conn, FlatFileProvider(tmp_path), [WED, FRI])
+    assert report.sessions_imported == 1 and report.failed_session == FRI
+    assert "looks incomplete: 4 usable bars against 10" in report.error
+    assert bars_in_db(conn, FRI) == {}
+    write_flat(tmp_path, FRI, good_bars(TICKERS[:6]))
+    assert import_sessions(conn, FlatFileProvider(tmp_path), [FRI]).complete

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tickstockpl.errors import TickStockError
+from tickstockpl.errors import DataError, TickStockError
 from tickstockpl.pipeline.imports import Provider
 from tickstockpl.pipeline.imports.writer import BeforeCommit, Prepared, SessionResult, prepare, store
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKFILL = 300
 BATCH_ROWS = 200_000  # rows per transaction when several sessions are imported
+MIN_COMPLETENESS = 0.5  # a session with fewer bars than this share of the previous one is incomplete
 INITIAL_SESSIONS = 1
 
 
@@ -104,7 +105,7 @@ def _load(provider: Provider, session: dt.date, known: frozenset[str]) -> Prepar
 def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id: str | None = None,
                     before_commit: BeforeCommit | None = None,
                     should_cancel: Callable[[], bool] | None = None,
-                    batch_rows: int = BATCH_ROWS) -> ImportReport:
+                    batch_rows: int = BATCH_ROWS, min_completeness: float = MIN_COMPLETENESS) -> ImportReport:
     """Import `sessions` in order on `conn` (autocommit); never raises for a provider or data failure:
     the report carries it. Stops with `report.cancelled` when `should_cancel()` turns true between sessions.
 
@@ -112,11 +113,15 @@ def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id
     and `prepare` never touch the connection), so client parsing overlaps server work. Consecutive
     sessions are written together, up to `batch_rows` rows per transaction (a backfill); the daily
     session is written alone. Sessions prepared before a failure or a cancel are still written.
+
+    A session with fewer accepted bars than `min_completeness` times the previous session's is taken
+    as not (fully) published yet and fails (DataError): a partial day is never imported.
     """
     started = time.perf_counter()
     ordered = sorted(sessions)
     report = ImportReport(sessions_requested=len(ordered))
     known = known_symbols(conn) if ordered else frozenset()
+    reference = _bars_before(conn, ordered[0]) if ordered else 0
     batch: list[Prepared] = []
 
     def flush() -> bool:
@@ -143,6 +148,7 @@ def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id
                 break
             try:
                 prepared = pending.result()
+                _check_complete(prepared.result, reference, min_completeness)
             except TickStockError as err:
                 if flush():
                     _failed(report, session, err)
@@ -150,6 +156,7 @@ def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id
             last = index + 1 == len(ordered)
             pending = None if last else pool.submit(_load, provider, ordered[index + 1], known)
             batch.append(prepared)
+            reference = prepared.result.rows_imported
             if last or sum(p.result.rows_imported for p in batch) >= batch_rows:
                 if not flush():
                     break
@@ -158,6 +165,19 @@ def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id
         pool.shutdown(wait=False, cancel_futures=True)
     report.duration_seconds = time.perf_counter() - started
     return report
+
+
+def _bars_before(conn, session: dt.date) -> int:
+    """Bars of the newest session before `session` (index on date: the rows of one day only)."""
+    return conn.execute("SELECT count(*) FROM ohlcv_daily WHERE date = (SELECT max(date) FROM ohlcv_daily"
+                        " WHERE date < %s)", (session,)).fetchone()[0]
+
+
+def _check_complete(result: SessionResult, reference: int, ratio: float) -> None:
+    if reference and result.rows_imported < ratio * reference:
+        raise DataError(f"session {result.session} looks incomplete: {result.rows_imported} usable bars against"
+                        f" {reference} on the previous session (the provider may not have published the whole"
+                        " day yet); nothing imported")
 
 
 def _failed(report: ImportReport, session: dt.date, err: BaseException) -> None:
