@@ -45,18 +45,24 @@ def _check(request: Request, given: str | None) -> None:
         raise AuthError(f"invalid {HEADER}")
 
 
-def require_key(request: Request, given: str | None = Security(api_key_header)) -> None:
+# The checks are `async def` on purpose: they never block, and FastAPI runs a plain `def`
+# dependency in the worker thread pool (a thread hop per request).
+async def require_key(request: Request, given: str | None = Security(api_key_header)) -> None:
     """Dependency for the cache-sync and universe endpoints: a valid key is always required."""
     _check(request, given)
 
 
-def require_key_processing(request: Request, given: str | None = Security(api_key_header)) -> None:
+async def require_key_processing(request: Request, given: str | None = Security(api_key_header)) -> None:
     """Dependency for /api/processing/* (pipeline): enforced only when settings.require_key_processing."""
     if request.app.state.settings.require_key_processing:
         _check(request, given)
 
 
-KEY_CHECKS = (require_key, require_key_processing)
+# dependency -> does it require a key for this request?
+_POLICY = {
+    require_key: lambda request: True,
+    require_key_processing: lambda request: request.app.state.settings.require_key_processing,
+}
 
 
 def failed_key_check(request: Request) -> AuthError | None:
@@ -70,9 +76,10 @@ def failed_key_check(request: Request) -> AuthError | None:
     pending = list(getattr(getattr(route, "dependant", None), "dependencies", []))
     while pending:
         dependency = pending.pop()
-        if dependency.call in KEY_CHECKS:
+        required = _POLICY.get(dependency.call)
+        if required is not None and required(request):
             try:
-                dependency.call(request, request.headers.get(HEADER))
+                _check(request, request.headers.get(HEADER))
             except AuthError as err:
                 return err
         pending.extend(dependency.dependencies)

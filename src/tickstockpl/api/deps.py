@@ -22,7 +22,7 @@ from tickstockpl.settings import Settings
 POOL_WAIT_S = 5.0  # a request waits this long for a connection before answering 503
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread hop
     return request.app.state.settings
 
 

@@ -37,7 +37,7 @@ class SlidingWindow:
             return True
 
 
-def limit_triggers(request: Request, given: str | None = Security(api_key_header)) -> None:
+async def limit_triggers(request: Request, given: str | None = Security(api_key_header)) -> None:
     state = request.app.state
     limiter = getattr(state, "trigger_limiter", None)
     if limiter is None:

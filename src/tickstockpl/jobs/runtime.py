@@ -43,9 +43,16 @@ PROGRESS_MIN_INTERVAL_S = 0.2
 CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
+# `result` is read as a summary: the stored per-universe list and symbol lists (kilobytes for a
+# full sync, and the bulk of a status request's cost) become counts; the detail is in the change log.
+RESULT_SUMMARY = (
+    "CASE WHEN result IS NULL THEN NULL ELSE (result - 'universes' - 'new_ipos' - 'delisted')"
+    " || jsonb_build_object('new_ipos', coalesce(jsonb_array_length(result->'new_ipos'), 0),"
+    " 'delisted', coalesce(jsonb_array_length(result->'delisted'), 0)) END"
+)
 JOB_COLUMNS = (
     "job_id, mode, force, triggered_by, status, as_of, created_at, start_time, end_time,"
-    " error_details, result, progress, environment"
+    f" error_details, {RESULT_SUMMARY}, progress, environment"
 )
 
 
@@ -61,7 +68,7 @@ class Job:
     start_time: dt.datetime | None
     end_time: dt.datetime | None
     error_details: str | None
-    result: dict[str, Any] | None
+    result: dict[str, Any] | None  # summary: counts (see RESULT_SUMMARY)
     progress: dict[str, Any] | None
     environment: str
 
