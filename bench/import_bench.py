@@ -68,6 +68,21 @@ def _drop_database(admin_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
+def _server_insert_rate(conn, rows: int = 200_000) -> int:
+    """What this server does right now without any client work: INSERT ... SELECT generate_series into a
+    table shaped and indexed like ohlcv_daily (the ceiling for any import on this machine at this moment)."""
+    conn.execute("DROP TABLE IF EXISTS pl_bench_raw")
+    conn.execute("CREATE UNLOGGED TABLE pl_bench_raw (LIKE ohlcv_daily INCLUDING DEFAULTS INCLUDING INDEXES)")
+    conn.execute("ALTER TABLE pl_bench_raw SET LOGGED")
+    started = time.perf_counter()
+    conn.execute("INSERT INTO pl_bench_raw (symbol, date, open, high, low, close, volume)"
+                 " SELECT 'T' || (i %% 12000), date '2020-01-01' + i / 12000, 10.5, 11.25, 9.75, 10.01, 12345"
+                 " FROM generate_series(0, %s - 1) i", (rows,))
+    seconds = time.perf_counter() - started
+    conn.execute("DROP TABLE pl_bench_raw")
+    return round(rows / seconds)
+
+
 def run(args: argparse.Namespace) -> dict:
     from tickstockpl.market import sample
     from tickstockpl.pipeline.imports.flatfiles import FlatFileProvider
@@ -110,6 +125,7 @@ def run(args: argparse.Namespace) -> dict:
                 write_s.append(done - parsed)
                 rows = result.rows_imported
             assert len(known) == len(market.symbols)
+            baseline = _server_insert_rate(conn)
     finally:
         for path in folder.glob("*.csv.gz"):
             path.unlink()
@@ -127,6 +143,8 @@ def run(args: argparse.Namespace) -> dict:
         "backfill": {"sessions": len(backfill_days), "rows": report.rows_imported,
                      "rows_rejected": report.rows_rejected, "seconds": round(backfill_s, 2),
                      "rows_per_s": round(report.rows_imported / backfill_s), "target_s": 60.0},
+        "server_baseline_rows_per_s": baseline,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "setup_s": {"generate": round(generated, 1), "database_and_files": round(prepared - generated, 1)},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
@@ -144,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
           f" target <= {one['target_s']:.0f} s)")
     print(f"backfill: {back['sessions']} sessions, {back['rows']:,} rows in {back['seconds']:.1f} s"
           f" ({back['rows_per_s']:,} rows/s; target <= {back['target_s']:.0f} s)")
+    print(f"server ceiling right now: {figures['server_baseline_rows_per_s']:,} rows/s (INSERT ... SELECT"
+          f" generate_series into an ohlcv_daily-shaped table); load average {figures['load_average']}")
     print(f"setup (untimed): market {figures['setup_s']['generate']} s, database + flat files"
           f" {figures['setup_s']['database_and_files']} s; {figures['machine']['cpus']} CPUs,"
           f" Python {figures['machine']['python']}", file=sys.stderr)
