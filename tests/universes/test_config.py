@@ -132,7 +132,7 @@ def test_threshold_overrides_apply_per_key():
         (("complete_limits", "etfs_full_metadata_limit", 2.5), "complete_limits/etfs_full_metadata_limit: expected an integer"),
         (("complete_limits", "etfs_full_metadata_limit", "many"), 'got "many"'),
         (("complete_limits", "all_limit", 5), "complete_limits/all_limit: unknown limit"),
-        (("etf_categories", "etf_growth", "Growth ETFs"), "etf_categories/etf_growth: expected an object"),
+        (("etf_categories", "etf_bespoke", "Bespoke ETFs"), "etf_categories/etf_bespoke: expected an object"),
         (("etf_categories", "etf_growth", {"include": "Growth"}), "etf_categories/etf_growth: include: expected an array of words"),
         (("etf_categories", "etf_growth", {"include": ["Growth", "--"]}), 'include: expected words (letters or digits), got "--"'),
         (("etf_categories", "etf_growth", {"exclude": [7]}), "exclude: expected words"),
@@ -220,3 +220,18 @@ def test_overrides_do_not_touch_the_base():
 )
 def test_decode_value(raw, decoded):
     assert decode_value(raw) == decoded
+
+
+def test_a_bare_display_name_renames_a_known_category_and_is_refused_for_an_unknown_one():
+    from tickstockpl.errors import ConfigError
+    from tickstockpl.universes.config import ConfigRow, apply_overrides, default_config
+
+    base = default_config()
+    renamed = apply_overrides(base, [ConfigRow("etf_categories", "etf_growth", "Growth Funds")])
+    growth = {c.key: c for c in renamed.etf_categories}["etf_growth"]
+    before = {c.key: c for c in base.etf_categories}["etf_growth"]
+    assert growth.display_name == "Growth Funds" and growth.include == before.include
+    import pytest
+
+    with pytest.raises(ConfigError, match="etf_categories/etf_sectors"):
+        apply_overrides(base, [ConfigRow("etf_categories", "etf_sectors", "Sector ETFs")])

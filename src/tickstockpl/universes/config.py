@@ -23,7 +23,8 @@ malformed row raises ConfigError naming it, e.g.
 
 For an etf_categories object, fields it leaves out keep the category's current values; a new
 category needs `include` (an empty include list means "every active ETF", as for etf_all); an
-array replaces only the include words. A theme's display name is `theme_names[key]` when set,
+array replaces only the include words; a bare string (AppV2's old fallback format) renames a
+known category and is rejected for an unknown one, which would have no words to match. A theme's display name is `theme_names[key]` when set,
 else `key.title()` (AppV2's old job wrote "Ai", "Biotech"... so the stored names stay stable).
 
 UniverseConfig is frozen; its dict fields are fresh copies and are never mutated by this
@@ -243,6 +244,10 @@ def _category_row(state: _Overrides, key: str, value: Any, where: str) -> None:
     current = state.categories.get(cat_key)
     if isinstance(value, list):
         value = {"include": value}
+    if isinstance(value, str) and current is not None:
+        # AppV2's old fallback config stored bare display names ('etf_growth': 'Growth ETFs'):
+        # for a category we know, that renames it and keeps its words.
+        value = {"display_name": value}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected an object with display_name/include/exclude or an array of words, got {_show(value)}")
     if "include" not in value and current is None:
