@@ -144,3 +144,15 @@ def test_stats_lists_universes_and_seven_day_job_statistics(client, market):
     js = stats["job_statistics"]
     assert js["total_jobs_7d"] == 1 and js["successful_jobs_7d"] == 1 and js["failed_jobs_7d"] == 0
     assert js["avg_duration_seconds"] >= 0
+
+
+def test_triggers_beyond_the_rate_limit_are_429(db_url, redis_process, market):
+    from tests.live_server import LiveServer
+
+    with LiveServer(db_url, redis_url=redis_process.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "2"}) as live:
+        with live.client() as c:
+            codes = [c.post(TRIGGER, json={"mode": "ipos"}).status_code for _ in range(3)]
+            limited = c.post(TRIGGER, json={"mode": "ipos"})
+    assert codes[:2].count(202) + codes[:2].count(409) == 2 and codes[2] == 429
+    assert limited.status_code == 429 and limited.json()["success"] is False
+    assert limited.headers["Retry-After"] == "60"

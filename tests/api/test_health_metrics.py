@@ -60,3 +60,30 @@ def test_metrics_report_jobs_durations_and_the_outbox(server, market):
     last = next(line for line in text.splitlines() if line.startswith("tickstockpl_sync_last_success_timestamp_seconds "))
     assert float(last.split()[1]) > 1.6e9
     assert "tickstockpl_outbox_pending_events" in text
+
+
+def test_health_reports_a_live_pipeline_run(server, db_url):
+    from tickstockpl.db import locks
+
+    with psycopg.connect(db_url, autocommit=True) as owner:
+        owner.execute("SELECT pg_advisory_lock(%s)", (locks.PIPELINE,))
+        owner.execute("INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, status)"
+                      " VALUES (gen_random_uuid(), 'DEFAULT', 'manual', current_date, ARRAY['data_import'], 'running')")
+        assert httpx.get(server.url + "/health", timeout=5).json()["processing_status"] == "running"
+    assert httpx.get(server.url + "/health", timeout=5).json()["processing_status"] == "idle"  # owner gone
+
+
+def test_without_redis_outside_the_demo_the_server_runs_degraded(db_url):
+    from tests.live_server import LiveServer
+
+    with LiveServer(db_url, redis_url=None) as live:
+        body = httpx.get(live.url + "/health", timeout=5).json()
+        assert body["status"] == "degraded" and body["services"]["redis"] == "down"
+
+
+def test_the_demo_without_redis_starts_an_embedded_one(db_url, tmp_path):
+    from tests.live_server import LiveServer
+
+    with LiveServer(db_url, redis_url=None, env={"TICKSTOCKPL_DEMO": "true",
+                                                 "TICKSTOCKPL_DATA_DIR": str(tmp_path)}) as live:
+        assert httpx.get(live.url + "/health", timeout=5).json()["status"] == "healthy"

@@ -35,7 +35,7 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
                 with conn.transaction():
                     conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
                     pending = conn.execute("SELECT count(*) FROM pl_event_outbox WHERE delivered_at IS NULL").fetchone()[0]
-                return True, _pipeline_running(conn), int(pending)
+                return True, _pipeline_running(conn, request.app.state.settings.environment), int(pending)
         except PoolTimeout:
             return False, False, None
         except psycopg.OperationalError:
@@ -43,12 +43,12 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
     return False, False, None
 
 
-def _pipeline_running(conn) -> bool:
+def _pipeline_running(conn, environment: str) -> bool:
     coordinator = optional_module("tickstockpl.pipeline.coordinator")
     if coordinator is None or not hasattr(coordinator, "is_running"):
         return False
     try:
-        return bool(coordinator.is_running(conn))
+        return bool(coordinator.is_running(conn, environment))
     except Exception:  # noqa: BLE001 - health must answer; the pipeline reports its own errors
         log.exception("pipeline is_running() failed")
         return False
