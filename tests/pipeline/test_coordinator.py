@@ -17,7 +17,7 @@ from tickstockpl.pipeline import coordinator as co
 from tickstockpl.pipeline.imports.flatfiles import FlatFileProvider
 from tickstockpl.pipeline.schedule import PipelineScheduler
 from tickstockpl.settings import Settings
-from tests.pipeline.conftest import FRI, NOW, TUE, WED
+from tests.pipeline.conftest import FRI, NOW, WED
 
 UTC = dt.timezone.utc
 

@@ -2,7 +2,8 @@
 
     schedule.py      pure schedule maths (NYSE sessions, DST), the stored schedule, the APScheduler loop
     imports/         providers (REST grouped daily, flat files), row validation and the atomic writer
-    coordinator.py   runs: phases in order, single-flight, cancel, events through the outbox
+    coordinator.py   runs: phases in order, single-flight, events through the outbox
+    runs.py          stored runs: status, history, cancel, abandoned-run recovery
     cli.py           `tickstockpl pipeline run`
 """
 

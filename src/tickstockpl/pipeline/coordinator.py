@@ -6,16 +6,17 @@
       2. resolve_session    the session date (market check: an NYSE session that has closed)
       3. _claim             advisory lock PIPELINE on the run's own connection, held for the run's life;
                             run + phase rows and `daily_processing_started` in one transaction
-      4. _execute           data_import (imports.importer) -> cache_sync (jobs.runtime.start_job);
+      4. _Runner.execute    data_import (imports.importer) -> cache_sync (jobs.runtime.start_job);
                             a failed or incomplete import stops the run before cache sync;
                             cancellation is checked between phases and between import sessions
-      5. _finish            status success|failed|cancelled and `daily_processing_completed`
+      5. _Runner._finish    status success|failed|cancelled and `daily_processing_completed`
                             (+ `processing_error` on tickstock:errors) in one transaction
 
 Single-flight has two locks, as for sync jobs: the advisory lock, and the unique partial index
 `pl_pipeline_runs_one_live`. A second index, on automatic runs per (environment, session_date), makes a
 second scheduled run of one session impossible. A live row whose lock nobody holds belongs to a process
-that died: it is marked failed ("abandoned") by the next trigger, status read or cancel.
+that died: it is marked failed ("abandoned") by the next trigger, status read or cancel. Reading runs,
+cancel and that recovery live in `runs.py` (re-exported here).
 
 Every state change writes its outbox events in the same transaction (contract §3.1/§3.3).
 """
@@ -29,18 +30,24 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect
-from tickstockpl.errors import Cancelled, ConfigError, JobConflict, NotFound, PhaseUnavailable, TickStockError
+from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.pipeline import PHASES
 from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
+from tickstockpl.pipeline.runs import (mark_abandoned, automatic_run_exists, cancel_current, get_run, is_running,
+                                       live_run, processing_status, recover_abandoned_runs, run_history)
+
+# The API, /health, the scheduler and the CLI use these names from here.
+__all__ = ["PhaseFailed", "RunHandle", "automatic_run_exists", "available_phases", "cancel_current", "get_run",
+           "is_running", "live_run", "processing_status", "recover_abandoned_runs", "resolve_phases",
+           "resolve_session", "run_history", "trigger_run"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,6 @@ EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
 PROGRESS_MIN_INTERVAL_S = 0.2
 UNIVERSE_MAX = 100
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
-ABANDONED = "abandoned: the process running this run stopped before it finished"
 
 
 class PhaseFailed(TickStockError):
@@ -102,186 +108,6 @@ def resolve_session(session_date: dt.date | None, skip_market_check: bool,
     if session.close_utc > now_utc:
         raise ConfigError(f"the {session_date} session has not closed yet; send skip_market_check to run anyway")
     return session_date
-
-
-# --------------------------------------------------------------------------- reading runs
-
-RUN_COLUMNS = ("run_id, trigger_type, session_date, phases, universe, status, current_phase, progress,"
-               " symbols_total, symbols_processed, symbols_failed, start_time, end_time, estimated_completion,"
-               " cancel_requested, error, environment")
-
-
-@dataclass
-class Run:
-    run_id: str
-    trigger_type: str
-    session_date: dt.date
-    phases: list[str]
-    universe: str | None
-    status: str
-    current_phase: str | None
-    progress: float
-    symbols_total: int
-    symbols_processed: int
-    symbols_failed: int
-    start_time: dt.datetime
-    end_time: dt.datetime | None
-    estimated_completion: dt.datetime | None
-    cancel_requested: bool
-    error: str | None
-    environment: str
-
-    @classmethod
-    def from_row(cls, row) -> "Run":
-        values = list(row)
-        values[0] = str(values[0])
-        values[3] = list(values[3])
-        return cls(*values)
-
-    @property
-    def duration_seconds(self) -> float:
-        end = self.end_time or dt.datetime.now(dt.timezone.utc)
-        return round((end - self.start_time).total_seconds(), 3)
-
-    def to_history(self) -> dict[str, Any]:
-        """One item of GET /api/processing/history (contract §2.2 field names)."""
-        return {
-            "run_id": self.run_id, "trigger_type": self.trigger_type, "status": self.status,
-            "start_time": catalog.iso_z(self.start_time), "end_time": catalog.iso_z(self.end_time),
-            "duration_seconds": self.duration_seconds, "symbols_processed": self.symbols_processed,
-            "symbols_failed": self.symbols_failed, "patterns_detected": 0, "indicators_calculated": 0,
-            "session_date": self.session_date.isoformat(), "phases": list(self.phases), "error": self.error,
-        }
-
-
-def _lock_held(conn, key: int) -> bool:
-    """Whether any session holds the advisory lock `key` in this database (read-only, via pg_locks)."""
-    return bool(conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND classid = %s AND objid = %s AND objsubid = 1)",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()[0])
-
-
-def live_run(conn, environment: str = "DEFAULT") -> Run | None:
-    row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
-                       (environment,)).fetchone()
-    return Run.from_row(row) if row else None
-
-
-def is_running(conn, environment: str | None = None) -> bool:
-    """A run is live and its process is alive (holds the pipeline lock). Read-only; used by /health."""
-    row = conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE status = 'running'"
-                       + (" AND environment = %s" if environment else ""),
-                       (environment,) if environment else ()).fetchone()
-    return row is not None and _lock_held(conn, locks.PIPELINE)
-
-
-def get_run(conn, run_id: str) -> tuple[Run, list[dict[str, Any]]]:
-    try:
-        uuid.UUID(str(run_id))
-    except ValueError:
-        raise NotFound(f"unknown run id {run_id!r}") from None
-    row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"unknown run id {run_id}")
-    phases = [{"phase": p, "status": s, "start_time": catalog.iso_z(a), "end_time": catalog.iso_z(b),
-               "duration_seconds": round((b - a).total_seconds(), 3) if a and b else None,
-               "counts": counts, "error": err}
-              for p, s, a, b, counts, err in conn.execute(
-                  "SELECT phase, status, start_time, end_time, counts, error FROM pl_pipeline_phases"
-                  " WHERE run_id = %s ORDER BY position", (run_id,))]
-    return Run.from_row(row), phases
-
-
-def automatic_run_exists(conn, environment: str, session_date: dt.date) -> bool:
-    return conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE environment = %s AND session_date = %s"
-                        " AND trigger_type = 'automatic'", (environment, session_date)).fetchone() is not None
-
-
-def run_history(conn, days: int = 7, environment: str = "DEFAULT") -> list[dict[str, Any]]:
-    if not 1 <= int(days) <= 3650:
-        raise ConfigError(f"days must be between 1 and 3650, got {days}")
-    rows = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
-                        " AND start_time >= now() - make_interval(days => %s) ORDER BY start_time DESC LIMIT 1000",
-                        (environment, int(days))).fetchall()
-    return [Run.from_row(r).to_history() for r in rows]
-
-
-def processing_status(conn, environment: str = "DEFAULT") -> dict[str, Any]:
-    """The body of GET /api/processing/status: the live run, else the latest run with current_phase idle."""
-    recover_abandoned_runs(conn, environment)
-    run = live_run(conn, environment)
-    running = run is not None
-    if run is None:
-        row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
-                           " ORDER BY start_time DESC LIMIT 1", (environment,)).fetchone()
-        run = Run.from_row(row) if row else None
-    if run is None:
-        return {"is_running": False, "run_id": None, "current_phase": "idle", "progress": 0.0,
-                "symbols_processed": 0, "symbols_total": 0, "start_time": None, "estimated_completion": None,
-                "status": "idle", "last_run_status": None, "session_date": None, "trigger_type": None,
-                "cancel_requested": False}
-    return {
-        "is_running": running, "run_id": run.run_id,
-        "current_phase": (run.current_phase or PHASES[0]) if running else "idle",
-        "progress": round(float(run.progress), 1), "symbols_processed": run.symbols_processed,
-        "symbols_total": run.symbols_total, "start_time": catalog.iso_z(run.start_time),
-        "estimated_completion": catalog.iso_z(run.estimated_completion) if running else None,
-        "status": run.status, "last_run_status": None if running else run.status,
-        "session_date": run.session_date.isoformat(), "trigger_type": run.trigger_type,
-        "cancel_requested": run.cancel_requested,
-    }
-
-
-def cancel_current(conn, environment: str = "DEFAULT") -> dict[str, Any]:
-    """Ask the live run to stop (it does so between phases or import sessions); NotFound when none is live."""
-    recover_abandoned_runs(conn, environment)
-    row = conn.execute("UPDATE pl_pipeline_runs SET cancel_requested = true WHERE environment = %s"
-                       " AND status = 'running' RETURNING run_id, current_phase", (environment,)).fetchone()
-    if row is None:
-        raise NotFound("no pipeline run is in progress")
-    run_id, phase = str(row[0]), row[1]
-    log.info("cancellation requested for pipeline run %s (phase %s)", run_id, phase)
-    return {"message": f"cancellation requested for run {run_id}; it stops after the current step"
-                       + (f" of {phase}" if phase else ""), "run_id": run_id, "success": True}
-
-
-def recover_abandoned_runs(conn, environment: str = "DEFAULT") -> list[str]:
-    """Live runs whose lock nobody holds lost their process: mark them failed (with their events)."""
-    if conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
-                    (environment,)).fetchone() is None:
-        return []
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
-        return []
-    try:
-        return _fail_abandoned(conn, environment)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
-
-
-def _fail_abandoned(conn, environment: str) -> list[str]:
-    with conn.transaction():
-        rows = conn.execute(
-            "UPDATE pl_pipeline_runs SET status = 'failed', end_time = now(), error = %s, estimated_completion = NULL"
-            " WHERE environment = %s AND status = 'running'"
-            " RETURNING run_id, symbols_processed, symbols_failed, extract(epoch FROM now() - start_time)::float8",
-            (ABANDONED, environment)).fetchall()
-        events = []
-        for run_id, processed, failed, seconds in rows:
-            conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN 'failed'"
-                         " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
-                         " WHERE run_id = %s AND status IN ('pending', 'running')", (run_id,))
-            events.append(catalog.daily_processing_completed(
-                str(run_id), status="failed", symbols_processed=processed, symbols_failed=failed,
-                duration_seconds=seconds, error=ABANDONED))
-            events.append(catalog.error_event(f"pipeline run {run_id}: {ABANDONED}", source=catalog.SOURCE_PIPELINE,
-                                              component="pipeline", context={"run_id": str(run_id)},
-                                              payload={"run_id": str(run_id)}))
-        enqueue(conn, events)
-    if rows:
-        log.warning("marked %d abandoned pipeline run(s) failed", len(rows))
-    return [str(r[0]) for r in rows]
 
 
 # --------------------------------------------------------------------------- triggering
@@ -346,7 +172,7 @@ def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: 
         raise JobConflict("a pipeline run is already running" + (f" (run {live.run_id})" if live else ""),
                           live.run_id if live else None)
     try:
-        _fail_abandoned(conn, environment)
+        mark_abandoned(conn, environment)
         run_id = str(uuid.uuid4())
         total = conn.execute("SELECT count(*) FROM symbols WHERE coalesce(active, false)").fetchone()[0]
         with conn.transaction():
