@@ -29,3 +29,16 @@ def test_killed_server_leaves_an_abandoned_job_that_the_next_start_fails(server,
             "SELECT message FROM pl_event_outbox WHERE channel = 'tickstock:cache:sync_complete'"
             " AND message LIKE %s", (f"%{job_id}%",)).fetchall()
     assert len(events) == 1 and '"status":"failed"' in events[0][0] and "abandoned" in events[0][0]
+
+
+def test_a_stopping_server_lets_the_running_sync_finish(server, db_url, market):
+    import signal
+
+    with SymbolsLocked(db_url) as held, server.client() as c:
+        job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "full"}).json()["job_id"]
+        wait_status(c, job_id, ("running",))
+        server.proc.send_signal(signal.SIGTERM)
+        held.release()
+    assert server.proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT status FROM pl_sync_jobs WHERE job_id = %s", (job_id,)).fetchone()[0] == "completed"

@@ -144,7 +144,7 @@ class UniverseChanges(BaseModel):
 
 
 # --- health (§2.2) ---------------------------------------------------------------------------
-class Services(BaseModel):
+class ServiceStates(BaseModel):
     database: Literal["up", "down"]
     redis: Literal["up", "down"]
     api: Literal["up"] = "up"
@@ -152,7 +152,7 @@ class Services(BaseModel):
 
 class Health(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
-    services: Services
+    services: ServiceStates
     processing_status: Literal["idle", "running"]
     version: str
     timestamp: str

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 POOL_MIN, POOL_MAX = 2, 12
 CONNECT_TIMEOUT_S = 3
 ABANDONED_CHECK_S = 10.0
+SHUTDOWN_JOB_WAIT_S = 20.0  # a stopping server lets a running sync finish this long (else: abandoned)
 REDIS_PROBE_TIMEOUT_S = 0.5
 
 
@@ -52,6 +54,7 @@ class Services:
     redis_probe: Any = None  # a client with short timeouts, for /health
     scheduler: Any = None
     embedded_redis: Any = None
+    jobs: set = field(default_factory=set)  # JobHandles of syncs this process runs
     _stop: threading.Event = field(default_factory=threading.Event)
     _watcher: threading.Thread | None = None
 
@@ -103,8 +106,23 @@ class Services:
         while not self._stop.wait(ABANDONED_CHECK_S):
             self._recover()
 
+    def start_job(self, **options):
+        """Start a sync in a background thread of this process (jobs.runtime.start_job), tracked
+        so that shutdown can wait for it."""
+        from tickstockpl.jobs.runtime import start_job
+
+        handle = start_job(self.db_url, environment=self.settings.environment, background=True,
+                           on_done=self.jobs.discard, **options)
+        if handle.thread is not None and handle.thread.is_alive():
+            self.jobs.add(handle)
+        return handle
+
     def close(self) -> None:
         self._stop.set()
+        deadline = time.monotonic() + SHUTDOWN_JOB_WAIT_S
+        for handle in list(self.jobs):
+            if not handle.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("stopping with sync %s still running: it will be marked abandoned", handle.job_id)
         if self.scheduler is not None:
             try:
                 self.scheduler.shutdown()

@@ -35,13 +35,12 @@ def job_status(job: runtime.Job) -> JobStatus:
 @router.post("/trigger", status_code=202, response_model=TriggerAccepted,
              responses={409: {"model": ErrorBody}, 429: {"model": ErrorBody}},
              dependencies=[Depends(limit_triggers)])
-async def trigger(request: Request, settings: SettingsDep, body: TriggerRequest = TriggerRequest()) -> TriggerAccepted:
+async def trigger(request: Request, body: TriggerRequest = TriggerRequest()) -> TriggerAccepted:
     """Start a sync in this server process; returns at once with the job id (409 while one is live)."""
-    db_url = request.app.state.services.db_url
+    services = request.app.state.services
 
-    def claim() -> runtime.JobHandle:
-        return runtime.start_job(db_url, mode=body.mode, force=body.force, triggered_by="api",
-                                 environment=settings.environment, background=True)
+    def claim() -> runtime.JobHandle:  # blocking only for the claim (a few ms); the sync runs in a thread
+        return services.start_job(mode=body.mode, force=body.force, triggered_by="api")
 
     handle = await anyio.to_thread.run_sync(claim)
     return TriggerAccepted(job_id=handle.job_id, mode=body.mode,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
 from tickstockpl import __version__
-from tickstockpl.api.models import Health, Services
+from tickstockpl.api.models import Health, ServiceStates
 from tickstockpl.api.services import optional_module
 from tickstockpl.events.catalog import utc_now_iso
 
@@ -71,7 +71,7 @@ def health(request: Request):
     redis_up = _redis(request)
     body = Health(
         status="unhealthy" if not db_up else ("healthy" if redis_up else "degraded"),
-        services=Services(database="up" if db_up else "down", redis="up" if redis_up else "down"),
+        services=ServiceStates(database="up" if db_up else "down", redis="up" if redis_up else "down"),
         processing_status="running" if running else "idle",
         version=__version__, timestamp=utc_now_iso(), outbox_pending=pending,
     )
