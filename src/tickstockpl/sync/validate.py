@@ -17,7 +17,7 @@ from typing import Iterable
 from tickstockpl.errors import ValidationFailed
 from tickstockpl.market.snapshot import Snapshot
 from tickstockpl.sync.diff import StoredRow
-from tickstockpl.universes.model import IPOS, Entry, members
+from tickstockpl.universes.model import IPOS, Entry, member_count
 
 ALL_STOCKS = "stock_universe:complete:all_stocks"
 
@@ -44,7 +44,7 @@ def problems(
 
     previous = stored_by_id.get(ALL_STOCKS)
     if previous is not None:
-        before = len(members(previous.value))
+        before = member_count(previous.value)
         now = sum(1 for s in snapshot.securities if s.is_eligible_stock)
         if before > 0 and now * 2 < before:
             found.append(f"only {now} stocks are eligible now against {before} before (fewer than half)")
@@ -54,7 +54,7 @@ def problems(
         if old.family == IPOS:
             continue
         new = built_by_id.get(universe)
-        if new is not None and members(old.value) and not members(new.value):
+        if new is not None and member_count(old.value) and not member_count(new.value):
             emptied.append(universe)
     if emptied:
         shown = ", ".join(sorted(emptied)[:5]) + (" …" if len(emptied) > 5 else "")

@@ -129,9 +129,19 @@ def members(value: Any) -> list[str]:
     for field in ("stocks", "etfs"):
         items = value.get(field)
         if isinstance(items, list):
-            for item in items:
-                if isinstance(item, dict):
-                    ticker = item.get("ticker", item.get("symbol"))
-                    if isinstance(ticker, str):
-                        out.append(ticker)
+            out.extend(
+                ticker
+                for item in items
+                if isinstance(item, dict)
+                and isinstance(ticker := item.get("ticker") or item.get("symbol"), str)
+            )
     return out
+
+
+def member_count(value: Any) -> int:
+    """How many members `members(value)` would return, without building the list (cheap)."""
+    if isinstance(value, list):
+        return sum(1 for v in value if isinstance(v, str))
+    if not isinstance(value, dict):
+        return 0
+    return sum(len(items) for field in ("stocks", "etfs") if isinstance(items := value.get(field), list))
