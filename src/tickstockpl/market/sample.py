@@ -197,14 +197,17 @@ def _tickers(rng: np.random.Generator, count: int, taken: set[str]) -> list[str]
     out = []
     for i in range(count):
         length = int(lengths[i])
+        attempt = 0
         while True:
             word = "".join(chr(65 + int(x)) for x in letters[i, :length])
             if dotted[i]:
                 word = f"{word[:3]}.{'AB'[i % 2]}"
             if word not in taken:
                 break
+            attempt += 1
             letters[i] = rng.integers(0, 26, size=5)
-            length = min(5, length + (i % 2))
+            if attempt % 2 == 0:  # short names run out: grow after two misses (5 letters: 11.8M names)
+                length = min(5, length + 1)
         taken.add(word)
         out.append(word)
     return out
