@@ -39,6 +39,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the tspl_bench_* databases")
     parser.add_argument("--output", type=Path, default=harness.ROOT / "docs", help="folder of the report and chart")
     parser.add_argument("--no-hooks", action="store_true", help="skip the import/API hooks of bench/extra.py")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: re-render the report and chart from <output>/perf_results.json")
     return parser.parse_args(argv)
 
 
@@ -66,6 +68,11 @@ def machine(admin_url: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.render_only:
+        results, meta = harness.results_from_json(
+            json.loads((args.output / "perf_results.json").read_text(encoding="utf-8")))
+        write_outputs(results, meta, args.output)
+        return 0
     reps = args.reps or (3 if args.quick else 5)
     project = harness.project_command()
     if project is None:
@@ -91,14 +98,19 @@ def main(argv: list[str] | None = None) -> int:
         "server_statements": server_statements, "total_seconds": round(time.perf_counter() - started, 1),
         "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
     }
-    args.output.mkdir(parents=True, exist_ok=True)
-    chart = args.output / "perf_sync_time.png"
-    report.write_chart(results, chart)
-    report.write_markdown(results, meta, args.output / "PERFORMANCE.md", chart.name)
+    write_outputs(results, meta, args.output)
     (args.output / "perf_results.json").write_text(
         json.dumps(harness.result_json(results, meta), indent=1, default=str), encoding="utf-8")
-    harness.log(f"wrote {args.output / 'PERFORMANCE.md'} and {chart.name} in {meta['total_seconds']} s")
+    harness.log(f"measured in {meta['total_seconds']} s")
     return 0
+
+
+def write_outputs(results: list[harness.SizeResult], meta: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    chart = folder / "perf_sync_time.png"
+    report.write_chart(results, chart)
+    report.write_markdown(results, meta, folder / "PERFORMANCE.md", chart.name)
+    harness.log(f"wrote {folder / 'PERFORMANCE.md'} and {chart.name}")
 
 
 if __name__ == "__main__":

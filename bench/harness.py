@@ -4,7 +4,7 @@ For each size it
   1. builds a fresh database `tspl_bench_<size>` (`_<sessions>s` suffix when not 250 sessions) on a
      real PostgreSQL: migrations (`db.migrate.upgrade`), the sample market (seed BENCH_SEED, a fifth
      ETFs) loaded with `sample.write` (the ohlcv_daily indexes are dropped for the load and rebuilt
-     with their catalog definitions, which is ~3x faster than COPY into an indexed table), VACUUM ANALYZE;
+     with their catalog definitions: about twice as fast as COPY into the indexed table), VACUUM ANALYZE;
   2. measures, as separate processes, alternating within each repetition, N repetitions: the legacy
      baseline (`python -m bench.legacy`), and TickStockPL's `tickstockpl cache-sync --json --as-of END`
      for each scenario of SCENARIOS (each preceded by an unmeasured preparation);
@@ -408,3 +408,15 @@ def result_json(results: list[SizeResult], meta: dict) -> dict:
     return {"meta": meta, "sizes": [
         {"db": asdict(r.db), "figures": {k: {**asdict(f), "median": f.median} for k, f in r.figures.items()},
          "extra": r.extra} for r in results]}
+
+
+def results_from_json(data: dict) -> tuple[list[SizeResult], dict]:
+    """The inverse of result_json (to re-render a report without measuring again)."""
+    results = []
+    for size in data["sizes"]:
+        figures = {}
+        for key, raw in size["figures"].items():
+            raw = {k: v for k, v in raw.items() if k != "median"}
+            figures[key] = Figure(**raw)
+        results.append(SizeResult(BenchDb(**size["db"]), figures, size.get("extra", [])))
+    return results, data["meta"]

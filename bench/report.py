@@ -122,6 +122,16 @@ def target_rows(results: list[SizeResult]) -> list[str]:
     return lines
 
 
+def _busy_warning(meta: dict) -> list[str]:
+    busiest = max(float(meta.get("load_start", 0)), float(meta.get("load_end", 0)))
+    if busiest <= float(meta.get("cpus") or 1):
+        return []
+    return [f"> **The machine was busy during this run** (load average up to {busiest} on {meta['cpus']} CPUs:"
+            " other work was running). Absolute times are inflated and the spread between repetitions is wide;"
+            " read the ratios and the min–max columns with that in mind, and rerun on a quiet machine for"
+            " figures to quote.", ""]
+
+
 def write_markdown(results: list[SizeResult], meta: dict, path: Path, chart_name: str) -> None:
     lines = [
         "# Performance",
@@ -130,6 +140,7 @@ def write_markdown(results: list[SizeResult], meta: dict, path: Path, chart_name
         "",
         "## How it was measured",
         "",
+        *_busy_warning(meta),
         f"- Machine: {meta['cpus']} CPUs, {meta['ram_gb']} GB RAM; {meta['postgres']}; Python {meta['python']}."
         f" Load average (1 min) at start {meta['load_start']}, at end {meta['load_end']}: other work on the machine"
         " shows up in these figures (compare ratios measured in the same run rather than absolute times).",

@@ -7,8 +7,8 @@
 Nothing here commits: rows go into the caller's transaction. Bars are written session by session
 (the physical order of a table filled by a daily import) in PostgreSQL's binary COPY format, built
 with numpy: each price is sent as a numeric of three base-10000 digits and two decimals (leading
-zero digits are allowed by `numeric_recv`), so 3 million bars take about one second on the client
-and the server's own insert cost dominates.
+zero digits are allowed by `numeric_recv`), so 2.9 million bars are encoded in under two seconds
+while the server's own insert cost (about 9 µs a row into the indexed table here) dominates.
 """
 
 from __future__ import annotations
