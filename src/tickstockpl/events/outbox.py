@@ -15,16 +15,16 @@ NOTIFY_CHANNEL = "tickstockpl_outbox"
 
 
 def enqueue(conn, events: Iterable[Event]) -> int:
-    """Insert the events in order (ids ascending = publish order) with one statement."""
+    """Insert the events in order (ids ascending = publish order) and wake the relay, in one statement."""
     events = list(events)
     if not events:
         return 0
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO pl_event_outbox (channel, event, message)"
+            "WITH added AS (INSERT INTO pl_event_outbox (channel, event, message)"
             " SELECT c, n, m FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS e(c, n, m, i)"
-            " ORDER BY i",
-            ([e.channel for e in events], [e.event for e in events], [e.message for e in events]),
+            " ORDER BY i RETURNING id)"
+            " SELECT pg_notify(%s, '') FROM (SELECT count(*) FROM added) AS done",
+            ([e.channel for e in events], [e.event for e in events], [e.message for e in events], NOTIFY_CHANNEL),
         )
-        cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return len(events)

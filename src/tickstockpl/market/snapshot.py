@@ -63,6 +63,7 @@ class Snapshot:
     securities: tuple[Security, ...]
     latest_session: dt.date | None = None  # newest date with bars on or before as_of
     bars_on_latest_session: int = 0
+    expected_session: dt.date | None = None  # newest closed NYSE session on or before as_of
 
     def by_symbol(self) -> dict[str, Security]:
         return {s.symbol: s for s in self.securities}
@@ -89,47 +90,60 @@ def _positive(value) -> bool:
     return math.isfinite(number) and number > 0
 
 
-LOAD_SQL = """
-WITH latest AS (
-    SELECT max(date) AS day FROM ohlcv_daily WHERE date <= %(as_of)s
-), day_bars AS (
+# The as-of date (given, or the newest closed NYSE session) and the expected session (the newest
+# closed session on or before it, for pre-sync validation) come out of the same statement.
+_PARAMS = """
+WITH params AS (
+    SELECT coalesce(%(as_of)s::date,
+                    (SELECT max(session) FROM pl_market_sessions WHERE close_utc <= now()),
+                    current_date) AS as_of
+), expected AS (
+    SELECT max(session) AS day FROM pl_market_sessions
+    WHERE session <= (SELECT as_of FROM params) AND close_utc <= now()
+), latest AS (
+    SELECT max(date) AS day FROM ohlcv_daily WHERE date <= (SELECT as_of FROM params)
+)"""
+
+LOAD_SQL = _PARAMS + """, day_bars AS (
     SELECT o.symbol, o.close, o.date
-    FROM ohlcv_daily o, latest
-    WHERE o.date = latest.day
+    FROM ohlcv_daily o
+    WHERE o.date = (SELECT day FROM latest)
 )
 SELECT s.symbol, s.name, s.type, coalesce(s.active, false), s.market_cap::float8,
        s.weighted_shares_outstanding::float8, s.primary_exchange, s.market, s.sector,
        s.industry, s.list_date, s.etf_type, s.issuer, s.aum_millions::float8,
        coalesce(d.close, back.close)::float8, coalesce(d.date, back.date),
-       (SELECT day FROM latest),
+       (SELECT as_of FROM params), (SELECT day FROM expected), (SELECT day FROM latest),
        (SELECT count(*) FROM day_bars)
 FROM symbols s
 LEFT JOIN day_bars d ON d.symbol = s.symbol
 LEFT JOIN LATERAL (
     SELECT o.close, o.date
     FROM ohlcv_daily o
-    WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= %(as_of)s
+    WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= (SELECT as_of FROM params)
     ORDER BY o.date DESC
     LIMIT 1
 ) back ON true
 """
 
-LATEST_SESSION_SQL = """
-SELECT l.day, (SELECT count(*) FROM ohlcv_daily o WHERE o.date = l.day)
-FROM (SELECT max(date) AS day FROM ohlcv_daily WHERE date <= %(as_of)s) l
+# Used only when `symbols` is empty (the main statement then returns no row).
+EMPTY_SQL = _PARAMS + """
+SELECT (SELECT as_of FROM params), (SELECT day FROM expected), (SELECT day FROM latest),
+       (SELECT count(*) FROM ohlcv_daily o WHERE o.date = (SELECT day FROM latest))
 """
 
 
-def load(conn, as_of: dt.date) -> Snapshot:
-    """Read symbols and latest closes as of `as_of` in one statement."""
+def load(conn, as_of: dt.date | None = None) -> Snapshot:
+    """Read symbols and latest closes as of `as_of` (default: the newest closed NYSE session)
+    in one statement; the snapshot also carries the session validation expects bars for."""
     securities = []
-    latest_session = None
+    resolved = expected = latest_session = None
     bars = 0
     with conn.cursor() as cur:
         cur.execute(LOAD_SQL, {"as_of": as_of})
         for row in cur:
-            (symbol, name, typ, active, cap, shares, pex, market, sector, industry,
-             list_date, etf_type, issuer, aum, close, bar_date, latest_session, bars) = row
+            (symbol, name, typ, active, cap, shares, pex, market, sector, industry, list_date, etf_type,
+             issuer, aum, close, bar_date, resolved, expected, latest_session, bars) = row
             securities.append(
                 Security(
                     symbol=symbol,
@@ -149,9 +163,8 @@ def load(conn, as_of: dt.date) -> Snapshot:
                     last_bar_date=bar_date,
                 )
             )
-    if not securities:  # no symbols rows: the session and its bar count still describe the data
-        row = conn.execute(LATEST_SESSION_SQL, {"as_of": as_of}).fetchone()
-        latest_session, bars = (row[0], row[1]) if row else (None, 0)
+    if not securities:  # no symbols rows: the dates and the bar count still describe the data
+        resolved, expected, latest_session, bars = conn.execute(EMPTY_SQL, {"as_of": as_of}).fetchone()
     securities.sort(key=lambda s: s.symbol)
-    return Snapshot(as_of=as_of, securities=tuple(securities), latest_session=latest_session,
-                    bars_on_latest_session=int(bars or 0))
+    return Snapshot(as_of=resolved, securities=tuple(securities), latest_session=latest_session,
+                    bars_on_latest_session=int(bars or 0), expected_session=expected)

@@ -1,7 +1,8 @@
 """`run_sync`: one cache sync from start to commit.
 
-    1. market.snapshot.load(conn, as_of)          symbols + latest closes, one statement
-    2. store.read_config_rows + apply_overrides    defaults.toml ⊕ cache_config rows (validated)
+    1. market.snapshot.load(conn, as_of)          symbols + latest closes + dates, one statement;
+       store.read_cache_rows                      owned rows + cache_config rows, one statement
+    2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
     3. universes.build(snapshot, config, families) pure
     4. validate.check(...)                         unless force
     5. diff.plan(stored, built, ...)               pure
@@ -28,7 +29,7 @@ from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
 
 log = logging.getLogger(__name__)
 
-STEPS = ("load snapshot", "load configuration", "build universes", "validate", "diff", "write")
+STEPS = ("load market data", "load configuration", "build universes", "validate", "diff", "write")
 
 
 class Progress(Protocol):
@@ -86,18 +87,18 @@ def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress:
     families = FAMILIES_BY_MODE[request.mode]
 
     progress(0, total, STEPS[0])
-    as_of = request.as_of or store.default_as_of(conn)
-    snap = market_snapshot.load(conn, as_of)
+    snap = market_snapshot.load(conn, request.as_of)
+    as_of = snap.as_of
+    stored, config_rows = store.read_cache_rows(conn, request.environment, families)
 
     progress(1, total, STEPS[1])
-    config = apply_overrides(default_config(), store.read_config_rows(conn, request.environment))
+    config = apply_overrides(default_config(), config_rows)
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    stored = store.read_owned_rows(conn, request.environment, families)
 
     progress(3, total, STEPS[3])
-    validate.check(snap, store.expected_session(conn, as_of), stored, built.entries, force=request.force)
+    validate.check(snap, snap.expected_session, stored, built.entries, force=request.force)
 
     progress(4, total, STEPS[4])
     universes = {e.universe for e in built.entries} | {r.universe for r in stored}

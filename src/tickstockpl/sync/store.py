@@ -21,28 +21,24 @@ from tickstockpl.universes.model import OWNED_TYPES, family_of
 CONFIG_TYPE = "cache_config"
 
 
-def read_owned_rows(conn, environment: str, families: frozenset[str]) -> list[StoredRow]:
-    """Rows of our environment whose (type, name, key) belongs to one of `families`."""
-    rows = []
+def read_cache_rows(conn, environment: str, families: frozenset[str]) -> tuple[list[StoredRow], list[ConfigRow]]:
+    """One statement: the rows of our environment owned by `families`, and the cache_config rows."""
+    owned: list[StoredRow] = []
+    config: list[ConfigRow] = []
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT type, name, key, value FROM cache_entries WHERE environment = %s AND type = ANY(%s)",
-            (environment, list(OWNED_TYPES)),
+            "SELECT type, name, key, value FROM cache_entries WHERE environment = %s AND type = ANY(%s)"
+            " ORDER BY type, name, key",
+            (environment, [*OWNED_TYPES, CONFIG_TYPE]),
         )
         for type_, name, key, value in cur:
+            if type_ == CONFIG_TYPE:
+                config.append(ConfigRow(name, key, value))
+                continue
             family = family_of(type_, name, key)
             if family is not None and family in families:
-                rows.append(StoredRow(type_, name, key, value, family))
-    return rows
-
-
-def read_config_rows(conn, environment: str) -> list[ConfigRow]:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT name, key, value FROM cache_entries WHERE type = %s AND environment = %s ORDER BY name, key",
-            (CONFIG_TYPE, environment),
-        )
-        return [ConfigRow(name, key, value) for name, key, value in cur]
+                owned.append(StoredRow(type_, name, key, value, family))
+    return owned, config
 
 
 def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
@@ -56,20 +52,6 @@ def read_open_membership(conn, environment: str, universes: set[str]) -> dict[st
         for universe, symbol in cur:
             out[universe].add(symbol)
     return {u: frozenset(s) for u, s in out.items()}
-
-
-def default_as_of(conn) -> dt.date:
-    """The newest NYSE session that has closed, from pl_market_sessions (today if the table is empty)."""
-    row = conn.execute("SELECT max(session) FROM pl_market_sessions WHERE close_utc <= now()").fetchone()
-    return row[0] if row and row[0] else dt.datetime.now(dt.timezone.utc).date()
-
-
-def expected_session(conn, as_of: dt.date) -> dt.date | None:
-    """The most recent completed session on or before `as_of` (None when the calendar is empty)."""
-    row = conn.execute(
-        "SELECT max(session) FROM pl_market_sessions WHERE session <= %s AND close_utc <= now()", (as_of,)
-    ).fetchone()
-    return row[0] if row else None
 
 
 def _json(value) -> str:
