@@ -37,12 +37,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gzip
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -50,15 +47,7 @@ from tickstockpl.market import sample_data as data
 
 IPO_WINDOW_DAYS = 30
 PINNED_CAPS = (2.9e12, 48e9, 4.6e9, 780e6, 140e6, 21e6)  # mega, large, mid, small, micro, below micro
-FLAT_FILE_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
-SYMBOL_COLUMNS = (
-    "symbol", "name", "type", "active", "market_cap", "weighted_shares_outstanding", "market",
-    "primary_exchange", "exchange", "sector", "industry", "sic_code", "sic_description", "list_date",
-    "country", "etf_type", "issuer", "aum_millions", "expense_ratio", "inception_date", "net_assets",
-    "last_updated", "last_updated_utc",
-)
-BAR_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
-NEW_YORK = ZoneInfo("America/New_York")
+FLAT_FILE_COLUMNS, SYMBOL_COLUMNS, BAR_COLUMNS = data.FLAT_FILE_COLUMNS, data.SYMBOL_COLUMNS, data.BAR_COLUMNS
 _CHUNK = 4096  # symbols per block when drawing price paths (bounds temporary memory)
 _ETF_SIGMA = {"Fixed Income": 0.004, "Leveraged": 0.028, "Inverse": 0.02, "Commodity": 0.015, "Currency": 0.035}
 _ETF_BETA = {"Fixed Income": 0.05, "Leveraged": 2.0, "Inverse": -1.0, "Commodity": 0.2, "Currency": 0.6}

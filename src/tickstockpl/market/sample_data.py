@@ -12,6 +12,17 @@ not claims about real funds.
 
 from __future__ import annotations
 
+# Columns of `symbols` (contract §4.1) in the order the generator fills and COPY writes them.
+SYMBOL_COLUMNS = (
+    "symbol", "name", "type", "active", "market_cap", "weighted_shares_outstanding", "market",
+    "primary_exchange", "exchange", "sector", "industry", "sic_code", "sic_description", "list_date",
+    "country", "etf_type", "issuer", "aum_millions", "expense_ratio", "inception_date", "net_assets",
+    "last_updated", "last_updated_utc",
+)
+BAR_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")  # of ohlcv_daily
+# Daily flat files (contract §7), in this order.
+FLAT_FILE_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
+
 # sector -> [(industry, relative weight, SIC code, SIC description)]
 INDUSTRIES: dict[str, list[tuple[str, float, str, str]]] = {
     "Technology": [

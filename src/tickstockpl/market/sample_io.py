@@ -23,17 +23,14 @@ import numpy as np
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from tickstockpl.market.sample_data import BAR_COLUMNS, FLAT_FILE_COLUMNS, SYMBOL_COLUMNS
+
 if TYPE_CHECKING:
     from tickstockpl.market.sample import NextSession, SampleMarket
 
-_SYMBOL_COLUMNS = (
-    "symbol", "name", "type", "active", "market_cap", "weighted_shares_outstanding", "market",
-    "primary_exchange", "exchange", "sector", "industry", "sic_code", "sic_description", "list_date",
-    "country", "etf_type", "issuer", "aum_millions", "expense_ratio", "inception_date", "net_assets",
-    "last_updated", "last_updated_utc",
-)
-_BAR_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
-_FLAT_HEADER = "ticker,volume,open,close,high,low,window_start,transactions\n"
+_SYMBOL_COLUMNS = SYMBOL_COLUMNS
+_BAR_COLUMNS = BAR_COLUMNS
+_FLAT_HEADER = ",".join(FLAT_FILE_COLUMNS) + "\n"
 _PG_EPOCH = dt.date(2000, 1, 1)
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_TRAILER = b"\xff\xff"
