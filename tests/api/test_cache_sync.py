@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.api.support import SymbolsLocked, wait_status
+from tickstockpl.sync.job import STEPS
 
 TRIGGER = "/api/processing/cache-sync/trigger"
 STATUS = "/api/processing/cache-sync/status/"
@@ -50,7 +51,7 @@ def test_status_while_running_then_after(client, db_url, market):
         running = wait_status(client, job_id, ("running",))
         assert ISO_Z.match(running["start_time"]) and running["end_time"] is None
         assert running["duration_seconds"] >= 0
-        assert running["progress"] == {"total_steps": 6, "completed_steps": 0, "current_task": "load snapshot",
+        assert running["progress"] == {"total_steps": len(STEPS), "completed_steps": 0, "current_task": STEPS[0],
                                        "percent": 0.0}
         conflict = _trigger(client)
         assert conflict.status_code == 409

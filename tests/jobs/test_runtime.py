@@ -12,6 +12,7 @@ from tests.api.support import SymbolsLocked, load_market
 from tickstockpl.db import locks
 from tickstockpl.errors import ConfigError, JobConflict, NotFound, ValidationFailed
 from tickstockpl.jobs import reports, runtime
+from tickstockpl.sync.job import STEPS
 
 
 @pytest.fixture
@@ -38,7 +39,8 @@ def test_a_foreground_job_records_its_life(db_url, market):
     job = _job(db_url, handle.job_id)
     assert job.status == "completed" and job.mode == "market_cap" and job.triggered_by == "cli"
     assert job.created_at <= job.start_time <= job.end_time and job.duration_seconds >= 0
-    assert job.progress == {"total_steps": 6, "completed_steps": 6, "current_task": "done", "percent": 100.0}
+    assert job.progress == {"total_steps": len(STEPS), "completed_steps": len(STEPS), "current_task": "done",
+                            "percent": 100.0}
     assert job.result["total_changes"] == handle.result.total_changes > 0
     assert job.error_details is None and job.as_of is None
 
