@@ -41,6 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sessions", type=int, default=250, help="sessions to backfill (default 250)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions of the one-session import (median)")
     parser.add_argument("--admin-url", default=os.environ.get("TICKSTOCKPL_BENCH_PG", DEFAULT_ADMIN))
+    parser.add_argument("--batch-rows", type=int, default=None,
+                        help="rows per backfill transaction (default: importer.BATCH_ROWS)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser.parse_args(argv)
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> dict:
 
         with psycopg.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
-            report = import_sessions(conn, provider, backfill_days)
+            options = {"batch_rows": args.batch_rows} if args.batch_rows else {}
+            report = import_sessions(conn, provider, backfill_days, **options)
             backfill_s = time.perf_counter() - started
             if not report.complete:
                 raise SystemExit(f"backfill failed: {report.error}")

@@ -207,3 +207,28 @@ def test_a_session_much_smaller_than_the_previous_one_is_incomplete(conn, tmp_pa
     assert bars_in_db(conn, FRI) == {}
     write_flat(tmp_path, FRI, good_bars(TICKERS[:6]))
     assert import_sessions(conn, FlatFileProvider(tmp_path), [FRI]).complete
+
+
+def test_a_reimport_updates_only_the_corrected_bars(conn, tmp_path):
+    bars = good_bars(TICKERS)
+    write_flat(tmp_path, FRI, bars)
+    first = import_sessions(conn, FlatFileProvider(tmp_path), [FRI])
+    assert first.results[0].rows_written == 10
+    corrected = [("AAPL", 10.0, 11.0, 9.0, 10.75, 1000)] + bars[1:]
+    write_flat(tmp_path, FRI, corrected)
+    again = import_sessions(conn, FlatFileProvider(tmp_path), [FRI])
+    assert again.results[0].rows_imported == 10 and again.results[0].rows_written == 1
+    assert bars_in_db(conn, FRI)["AAPL"] == (10.0, 11.0, 9.0, 10.75, 1000)
+
+
+def test_bars_added_by_another_writer_mid_import_fail_the_session_cleanly(conn, tmp_path, monkeypatch):
+    from tickstockpl.pipeline.imports import writer
+
+    write_flat(tmp_path, FRI, good_bars(TICKERS))
+    # Another writer's bar appears after the "no bars yet" check: the plain INSERT meets the unique index.
+    monkeypatch.setattr(writer, "NO_BARS_YET", "SELECT %s::date[] IS NOT NULL")
+    conn.execute("INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)"
+                 " VALUES ('AAPL', %s, 1, 1, 1, 1, 1)", (FRI,))
+    report = import_sessions(conn, FlatFileProvider(tmp_path), [FRI])
+    assert report.failed_session == FRI and "another writer added bars" in report.error
+    assert len(bars_in_db(conn, FRI)) == 1 and conn.execute("SELECT count(*) FROM pl_import_sessions").fetchone()[0] == 0

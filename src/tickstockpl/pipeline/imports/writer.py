@@ -9,9 +9,9 @@ Tickers absent from `symbols` are imported (ohlcv_daily has no foreign key) and 
 
 Writing (`write_session` = `prepare`, pure, then `store`, which may take several whole sessions), in
 ONE transaction on the caller's connection: COPY the accepted rows into a temporary staging table,
-ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` (in index order) into
-`ohlcv_daily` (rows whose values did not change are not rewritten), the `pl_import_sessions`
-record, and whatever the caller's `before_commit` adds (run progress, outbox events).
+ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` (in index order; a plain INSERT when no bar
+of those dates exists yet) into `ohlcv_daily` (rows whose values did not change are not rewritten),
+the `pl_import_sessions` record, and whatever the caller's `before_commit` adds (run progress, outbox events).
 A session with no acceptable row, or with more than `max_reject_ratio` of its rows rejected,
 raises DataError and writes nothing.
 """
@@ -40,6 +40,11 @@ STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS pl_ohlcv_stage (symbol text, date date, open numeric, high numeric,"
     " low numeric, close numeric, volume bigint) ON COMMIT DELETE ROWS"
 )
+NO_BARS_YET = "SELECT NOT EXISTS (SELECT 1 FROM ohlcv_daily WHERE date = ANY(%s))"
+INSERT_NEW = """
+INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)
+SELECT symbol, date, open, high, low, close, volume FROM pl_ohlcv_stage ORDER BY symbol, date
+"""
 UPSERT = """
 WITH written AS (
     INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)
@@ -190,29 +195,44 @@ BeforeCommit = Callable[[Any, SessionResult], None]
 
 def store(conn, batch: list[Prepared], *, run_id: str | None = None,
           before_commit: BeforeCommit | None = None) -> list[SessionResult]:
-    """Write whole sessions in ONE transaction: COPY into staging, ONE upsert, one import record each.
+    """Write whole sessions in ONE transaction: COPY into staging, ONE statement into ohlcv_daily, one
+    import record each.
 
-    Several sessions in one statement (a backfill) touch each leaf page of the (symbol, date) index
-    once instead of once per session; each session is still either fully written or not at all.
+    The statement is the upsert; when no bar of these dates exists yet (checked in the transaction,
+    through the date index) it is the same INSERT without ON CONFLICT, which costs the server half as
+    much (a backfill). Should another writer add such a bar meanwhile, the unique index refuses the
+    INSERT and the whole transaction rolls back (DataError). Several sessions in one statement touch
+    each leaf page of the (symbol, date) index once instead of once per session.
     """
+    import psycopg
+
     results = [p.result for p in batch]
-    with conn.transaction():
-        with conn.cursor() as cur:
-            cur.execute(STAGE_DDL)
-            with cur.copy("COPY pl_ohlcv_stage (symbol, date, open, high, low, close, volume) FROM STDIN") as copy:
-                for prepared in batch:
-                    if prepared.copy_text is not None:
-                        copy.write(prepared.copy_text)
-                    else:
-                        for t, o, h, l, c, v in prepared.rows:
-                            copy.write_row((t, prepared.result.session, o, h, l, c, v))
-            written = dict(cur.execute(UPSERT).fetchall())
-            cur.executemany(RECORD, [(r.session, r.provider, r.rows_imported, r.rows_rejected, r.unknown_tickers,
-                                      json.dumps(r.rejections), run_id) for r in results])
-        for result in results:
-            result.rows_written = int(written.get(result.session, 0))
-            if before_commit is not None:
-                before_commit(conn, result)
+    dates = [r.session for r in results]
+    try:
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.execute(STAGE_DDL)
+                with cur.copy("COPY pl_ohlcv_stage (symbol, date, open, high, low, close, volume) FROM STDIN") as copy:
+                    for prepared in batch:
+                        if prepared.copy_text is not None:
+                            copy.write(prepared.copy_text)
+                        else:
+                            for t, o, h, l, c, v in prepared.rows:
+                                copy.write_row((t, prepared.result.session, o, h, l, c, v))
+                if cur.execute(NO_BARS_YET, (dates,)).fetchone()[0]:
+                    cur.execute(INSERT_NEW)
+                    written = {r.session: r.rows_imported for r in results}
+                else:
+                    written = dict(cur.execute(UPSERT).fetchall())
+                cur.executemany(RECORD, [(r.session, r.provider, r.rows_imported, r.rows_rejected,
+                                          r.unknown_tickers, json.dumps(r.rejections), run_id) for r in results])
+            for result in results:
+                result.rows_written = int(written.get(result.session, 0))
+                if before_commit is not None:
+                    before_commit(conn, result)
+    except psycopg.errors.UniqueViolation:
+        raise DataError(f"another writer added bars for {', '.join(map(str, dates))} during the import;"
+                        " nothing imported (run it again)") from None
     return results
 
 
