@@ -1,6 +1,6 @@
 """The plan of a sync (pure): what is upserted, deleted, logged and opened/closed in history."""
 
-from tickstockpl.sync.diff import StoredRow, plan
+from tickstockpl.sync.diff import StoredRow, membership_changes, plan, to_reconcile
 from tickstockpl.universes.model import IPOS, MARKET_CAP, Entry
 
 
@@ -25,10 +25,13 @@ def test_identical_values_plan_nothing():
 
 
 def test_new_universe_adds_every_member():
-    p = plan([], [entry("mega_cap", stock_obj("A", "B"))], active_symbols=ACTIVE, open_membership={})
+    built = [entry("mega_cap", stock_obj("A", "B"))]
+    p = plan([], built, active_symbols=ACTIVE)
     assert [(c.symbol, c.action) for c in p.changes] == [("A", "added"), ("B", "added")]
     assert p.universes[0].action == "created"
-    assert p.membership_open == (("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "B"))
+    targets = to_reconcile(p, built, {})
+    assert membership_changes(targets, {}) == (
+        [("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "B")], [])
 
 
 def test_added_and_removed_symbols_with_reasons():
@@ -50,21 +53,24 @@ def test_same_members_other_order_is_reordered_and_metadata_is_updated():
 
 
 def test_key_no_longer_built_is_deleted_with_its_members_removed():
-    p = plan([stored("mega_cap", stock_obj("A")), stored("large_cap", stock_obj("B"))],
-             [entry("mega_cap", stock_obj("A"))], active_symbols=ACTIVE,
-             open_membership={"stock_universe:market_cap:large_cap": frozenset({"B"}),
-                              "stock_universe:market_cap:mega_cap": frozenset({"A"})})
+    built = [entry("mega_cap", stock_obj("A"))]
+    p = plan([stored("mega_cap", stock_obj("A")), stored("large_cap", stock_obj("B"))], built, active_symbols=ACTIVE)
     assert [d.key for d in p.deletes] == ["large_cap"]
     assert [(c.universe, c.symbol, c.action) for c in p.changes] == [("stock_universe:market_cap:large_cap", "B", "removed")]
-    assert p.membership_close == (("stock_universe:market_cap:large_cap", "B"),)
-    assert p.membership_open == ()
+    counts = {"stock_universe:market_cap:large_cap": 1, "stock_universe:market_cap:mega_cap": 1}
+    targets = to_reconcile(p, built, counts)
+    assert targets == {"stock_universe:market_cap:large_cap": []}  # mega_cap unchanged and its count agrees
+    opened, closed = membership_changes(targets, {"stock_universe:market_cap:large_cap": frozenset({"B"})})
+    assert (opened, closed) == ([], [("stock_universe:market_cap:large_cap", "B")])
 
 
 def test_membership_heals_when_history_is_missing_for_an_unchanged_universe():
-    p = plan([stored("mega_cap", stock_obj("A"))], [entry("mega_cap", stock_obj("A"))], active_symbols=ACTIVE,
-             open_membership={})
+    built = [entry("mega_cap", stock_obj("A"))]
+    p = plan([stored("mega_cap", stock_obj("A"))], built, active_symbols=ACTIVE)
     assert not p.changes and not p.upserts
-    assert p.membership_open == (("stock_universe:market_cap:mega_cap", "A"),)
+    targets = to_reconcile(p, built, {})  # no open rows although the universe has a member
+    assert membership_changes(targets, {}) == ([("stock_universe:market_cap:mega_cap", "A")], [])
+    assert to_reconcile(p, built, {"stock_universe:market_cap:mega_cap": 1}) == {}
 
 
 def test_new_ipos_are_the_symbols_added_to_the_ipo_universe():

