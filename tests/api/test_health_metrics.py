@@ -42,8 +42,9 @@ def test_health_is_503_when_the_database_is_gone(server, db_url, pg):
     assert body["status"] == "unhealthy" and body["services"]["database"] == "down"
     assert body["services"]["api"] == "up"
     assert httpx.get(server.url + "/health", timeout=10).status_code == 503  # and stays so, without hanging
-    listing = httpx.get(server.url + "/api/universes", headers=server.headers, timeout=15)
-    assert listing.status_code == 503 and listing.json()["success"] is False
+    for path in ("/api/universes", "/api/processing/cache-sync/status/00000000-0000-4000-8000-000000000000"):
+        answer = httpx.get(server.url + path, headers=server.headers, timeout=15)
+        assert answer.status_code == 503 and answer.json()["success"] is False, (path, answer.text)
 
 
 def test_metrics_report_jobs_durations_and_the_outbox(server, market):

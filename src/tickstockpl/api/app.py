@@ -37,11 +37,13 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-        app.state.services = await anyio.to_thread.run_sync(Services.start, settings)
+        services = app.state.services = await anyio.to_thread.run_sync(Services.start, settings)
+        await services.open_async_pool()
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(app.state.services.close)
+            await services.close_async_pool()
+            await anyio.to_thread.run_sync(services.close)
 
     app = FastAPI(
         title="TickStockPL", version=__version__, lifespan=lifespan,

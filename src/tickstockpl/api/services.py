@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from tickstockpl.errors import TickStockError
 from tickstockpl.settings import Settings
@@ -28,6 +28,7 @@ from tickstockpl.settings import Settings
 log = logging.getLogger(__name__)
 
 POOL_MIN, POOL_MAX = 2, 12
+ASYNC_POOL_MIN, ASYNC_POOL_MAX = 1, 8  # the status endpoint's (see deps.AsyncConnDep)
 CONNECT_TIMEOUT_S = 3
 ABANDONED_CHECK_S = 10.0
 SHUTDOWN_JOB_WAIT_S = 20.0  # a stopping server lets a running sync finish this long (else: abandoned)
@@ -50,6 +51,7 @@ class Services:
     db_url: str
     redis_url: str | None
     pool: ConnectionPool
+    apool: AsyncConnectionPool | None = None
     relay: Any = None
     redis_probe: Any = None  # a client with short timeouts, for /health
     scheduler: Any = None
@@ -93,6 +95,19 @@ class Services:
         if settings.scheduler_enabled and schedule is not None and hasattr(schedule, "start_scheduler"):
             services.scheduler = schedule.start_scheduler(settings, settings.database_url)
         return services
+
+    async def open_async_pool(self) -> None:
+        """Must run on the server's event loop (an async pool belongs to the loop that opened it)."""
+        self.apool = AsyncConnectionPool(
+            self.db_url, min_size=ASYNC_POOL_MIN, max_size=ASYNC_POOL_MAX, open=False, name="tickstockpl-api-async",
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                    "application_name": "tickstockpl-api"},
+        )
+        await self.apool.open(wait=False)
+
+    async def close_async_pool(self) -> None:
+        if self.apool is not None:
+            await self.apool.close()
 
     def _recover(self) -> None:
         from tickstockpl.jobs.runtime import recover_abandoned

@@ -86,15 +86,32 @@ class Job:
         return cls(*values)
 
 
-def get_job(conn, job_id: str) -> Job:
+GET_JOB_SQL = f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE job_id = %s"
+
+
+def _job_id(job_id: str) -> str:
     try:
         uuid.UUID(job_id)
     except (ValueError, TypeError, AttributeError):
         raise NotFound(f"unknown job id {job_id!r}") from None
-    row = conn.execute(f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE job_id = %s", (job_id,)).fetchone()
+    return job_id
+
+
+def _found(row, job_id: str) -> Job:
     if row is None:
         raise NotFound(f"unknown job id {job_id}")
     return Job.from_row(row)
+
+
+def get_job(conn, job_id: str) -> Job:
+    return _found(conn.execute(GET_JOB_SQL, (_job_id(job_id),)).fetchone(), job_id)
+
+
+async def get_job_async(aconn, job_id: str) -> Job:
+    """`get_job` on an async connection: the API's status endpoint, its one hot path (see
+    docs/ARCHITECTURE-notes.md); same statement, same row mapping."""
+    cursor = await aconn.execute(GET_JOB_SQL, (_job_id(job_id),))
+    return _found(await cursor.fetchone(), job_id)
 
 
 def live_job(conn, environment: str) -> Job | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 
-from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
+from tickstockpl.api.deps import AsyncConnDep, ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import (ErrorBody, JobHistory, JobProgress, JobStatistics, JobStatus, JobSummary,
                                     SyncStats, TriggerAccepted, TriggerRequest, UniverseStat)
 from tickstockpl.api.ratelimit import limit_triggers
@@ -48,9 +48,9 @@ async def trigger(request: Request, body: TriggerRequest = TriggerRequest()) -> 
 
 
 @router.get("/status/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}})
-def status(job_id: str, conn: ConnDep) -> JobStatus:
+async def status(job_id: str, aconn: AsyncConnDep) -> JobStatus:
     """One job: status, times, progress while running, error details when it failed."""
-    return job_status(runtime.get_job(conn, job_id))
+    return job_status(await runtime.get_job_async(aconn, job_id))
 
 
 @router.get("/history", response_model=JobHistory)
