@@ -360,13 +360,14 @@ class _Runner:
             self._fail_phase(phase, f"cache sync could not start: {err}", {"job_id": err.live_id})
         except TickStockError as err:
             self._fail_phase(phase, f"cache sync failed: {err}", {})
-        result = handle.result
-        counts = {"job_id": handle.job_id}
-        if result is not None:
-            counts |= {"total_changes": result.total_changes, "universes_updated": result.universes_updated,
-                       "universes_unchanged": result.universes_unchanged, "eligible_stocks": result.eligible_stocks,
-                       "as_of": result.as_of}
-        self._phase_end(phase, "success", counts, None)
+        else:
+            counts: dict[str, Any] = {"job_id": handle.job_id}
+            result = handle.result
+            if result is not None:
+                counts |= {"total_changes": result.total_changes, "universes_updated": result.universes_updated,
+                           "universes_unchanged": result.universes_unchanged,
+                           "eligible_stocks": result.eligible_stocks, "as_of": result.as_of}
+            self._phase_end(phase, "success", counts, None)
 
     def _fail_phase(self, phase: str, message: str, counts: dict[str, Any]) -> None:
         self._phase_end(phase, "failed", counts, message)
