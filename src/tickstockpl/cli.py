@@ -53,13 +53,13 @@ def _require_db(settings) -> str:
     return settings.database_url
 
 
-def _parse_date(value: Optional[str]) -> Optional[dt.date]:
+def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ConfigError(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
+        raise ConfigError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 def _logging(verbose: bool) -> None:
@@ -101,7 +101,7 @@ def cache_sync(
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}; got {mode!r}")
         settings = _settings(database_url)
         result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
-                                dry_run=dry_run, as_of=_parse_date(as_of), show_progress=not as_json)
+                                dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"), show_progress=not as_json)
     except TickStockError as err:
         raise _fail(err)
     if as_json:
@@ -182,7 +182,7 @@ def pipeline_run(
     try:
         from tickstockpl.pipeline.cli import run_from_cli
 
-        run_from_cli(_settings(), date=_parse_date(date), phases=phases or ["all"],
+        run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=phases or ["all"],
                      skip_market_check=skip_market_check, as_json=as_json)
     except TickStockError as err:
         raise _fail(err)
