@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -143,3 +144,22 @@ def job_row(db_url: str, job_id: str) -> dict[str, Any]:
         row = conn.execute("SELECT status, error_details, start_time, end_time FROM pl_sync_jobs WHERE job_id = %s",
                            (job_id,)).fetchone()
     return dict(zip(("status", "error_details", "start_time", "end_time"), row)) if row else {}
+
+
+def move_newest_session_to_a_flat_file(db_url: str, folder: Path) -> "dt.date":
+    """Take the newest session's bars out of ohlcv_daily and write them as that session's flat file, so
+    that a pipeline run with the flat-file provider imports them again (then syncs). Returns the session."""
+    from tests.pipeline.helpers import write_flat
+
+    with psycopg.connect(db_url) as conn:
+        day = conn.execute("SELECT max(date) FROM ohlcv_daily").fetchone()[0]
+        bars = conn.execute("DELETE FROM ohlcv_daily WHERE date = %s RETURNING symbol, open, high, low, close, volume",
+                            (day,)).fetchall()
+    write_flat(folder, day, [(s, float(o), float(h), float(lo), float(c), int(v)) for s, o, h, lo, c, v in bars])
+    return day
+
+
+def wait_pipeline_idle(client, timeout: float = 90.0) -> dict[str, Any]:
+    """Poll GET /api/processing/status until no run is live; returns the last body."""
+    return wait_until(lambda: (lambda b: b if not b["is_running"] else None)(
+        client.get("/api/processing/status").json()), timeout, "the pipeline run finishing", every=0.1)
