@@ -163,3 +163,78 @@ def wait_pipeline_idle(client, timeout: float = 90.0) -> dict[str, Any]:
     """Poll GET /api/processing/status until no run is live; returns the last body."""
     return wait_until(lambda: (lambda b: b if not b["is_running"] else None)(
         client.get("/api/processing/status").json()), timeout, "the pipeline run finishing", every=0.1)
+
+
+def sync_jobs(db_url: str) -> list[tuple]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("SELECT job_id::text, created_at, end_time, status, triggered_by FROM pl_sync_jobs"
+                            " ORDER BY created_at").fetchall()
+
+
+def assert_one_job_at_a_time(db_url: str) -> None:
+    """Every sync job has ended, and each was created only after the one before it had ended."""
+    jobs = sync_jobs(db_url)
+    assert all(j[2] is not None for j in jobs), jobs
+    for earlier, later in zip(jobs, jobs[1:]):
+        assert later[1] >= earlier[2], f"job {later[0]} was created before {earlier[0]} ended"
+
+
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: a load generator far cheaper per request
+    than a full client library, so that a 2-core machine measures the server, not the client.
+
+    `await conn.request("GET", "/path")` -> (status, body bytes). Bodies must carry Content-Length
+    (every answer of the API does); a `Connection: close` answer reopens the connection next time.
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str], timeout: float = 30.0):
+        self.host, self.port, self.timeout = host, port, timeout
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items())
+        self._reader = self._writer = None
+
+    async def _open(self) -> None:
+        import asyncio
+
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), self.timeout)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        import asyncio
+
+        return await asyncio.wait_for(self._exchange(method, path, body), self.timeout)
+
+    async def _exchange(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        if self._writer is None:
+            await self._open()
+        extra = "" if body is None else f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self._writer.write(f"{method} {path} HTTP/1.1\r\n{self._head}{extra}\r\n".encode("latin-1") + (body or b""))
+        status_line = await self._reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while True:
+            line = await self._reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                raise ConnectionError(f"unexpected transfer-encoding {value.strip()}")
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+        payload = await self._reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return status, payload
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except OSError:
+                pass
+        self._reader = self._writer = None

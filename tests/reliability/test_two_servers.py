@@ -17,6 +17,7 @@ import psycopg
 
 from tests.api.support import load_market, wait_status
 from tests.live_server import LiveServer, as_url
+from tests.reliability.support import assert_one_job_at_a_time, sync_jobs
 
 TRIGGER = "/api/processing/cache-sync/trigger"
 FIRE_SCRIPT = Path(__file__).with_name("fire_scheduler.py")
@@ -45,19 +46,6 @@ def _simultaneous(servers: list[LiveServer], per_server: int) -> list[httpx.Resp
     return answers
 
 
-def _jobs(db_url: str) -> list[tuple]:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT job_id::text, created_at, end_time, status, triggered_by FROM pl_sync_jobs"
-                            " ORDER BY created_at").fetchall()
-
-
-def assert_one_job_at_a_time(db_url: str) -> None:
-    jobs = _jobs(db_url)
-    assert all(j[2] is not None for j in jobs), jobs
-    for earlier, later in zip(jobs, jobs[1:]):
-        assert later[1] >= earlier[2], f"job {later[0]} was created before {earlier[0]} ended"
-
-
 def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(rel_db, redis_process):
     load_market(rel_db)
     with LiveServer(rel_db, redis_url=redis_process.url) as a, LiveServer(rel_db, redis_url=redis_process.url) as b:
@@ -84,7 +72,7 @@ def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(rel_db, redis
             assert live_ids <= {winner, None}, live_ids  # None only if the winner ended before a refusal
             assert wait_status(ca, winner, ("completed", "failed"))["status"] == "completed"
     assert_one_job_at_a_time(rel_db)
-    assert len(_jobs(rel_db)) == 2
+    assert len(sync_jobs(rel_db)) == 2
 
 
 def _fire_in_processes(db_url: str, now: dt.datetime, folder: Path) -> list[dict]:
