@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from psycopg_pool import PoolTimeout
 
 from tickstockpl.api.auth import require_key, require_key_processing
+from tickstockpl.api.services import POOL_MAX
 from tickstockpl.settings import Settings
 
 POOL_WAIT_S = 5.0  # a request waits this long for a connection before answering 503
@@ -33,6 +34,15 @@ async def get_settings(request: Request) -> Settings:  # async: no thread hop
     return request.app.state.settings
 
 
+def _connection_slots(request: Request) -> anyio.Semaphore:
+    """At most POOL_MAX requests hold or wait for a pooled connection; made on the event loop at first use."""
+    state = request.app.state
+    slots = getattr(state, "connection_slots", None)
+    if slots is None:
+        slots = state.connection_slots = anyio.Semaphore(POOL_MAX)
+    return slots
+
+
 async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
     """A pooled connection, taken and returned on the event loop when one is idle.
 
@@ -40,16 +50,32 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
     exit), which measured as a large share of a status request. Taking an idle connection is a
     deque pop under a lock and returning an idle autocommit connection does no I/O, so both run
     here; only when the pool is empty is the wait done in a worker thread.
+
+    Requests first take one of POOL_MAX slots, waiting on the event loop (FIFO, no thread). Without
+    that bound, many concurrent requests block every worker thread in `pool.getconn` while the
+    requests holding the connections wait for a thread to run their route: nothing moves until the
+    waits time out (503s and 10 s latencies with 100 clients listing universes; see
+    tests/reliability/test_load.py).
     """
     pool = request.app.state.services.pool
+    slots = _connection_slots(request)
+    deadline = anyio.current_time() + POOL_WAIT_S
+    with anyio.move_on_after(POOL_WAIT_S) as waited:
+        await slots.acquire()
+    if waited.cancelled_caught:
+        raise PoolTimeout(f"no database connection free within {POOL_WAIT_S:.0f} s")
     try:
-        conn = pool.getconn(timeout=IDLE_TAKE_S)
-    except PoolTimeout:
-        conn = await anyio.to_thread.run_sync(partial(pool.getconn, POOL_WAIT_S))
-    try:
-        yield conn
+        try:
+            conn = pool.getconn(timeout=IDLE_TAKE_S)
+        except PoolTimeout:
+            left = max(deadline - anyio.current_time(), IDLE_TAKE_S)
+            conn = await anyio.to_thread.run_sync(partial(pool.getconn, left))
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
     finally:
-        pool.putconn(conn)
+        slots.release()
 
 
 async def get_async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
