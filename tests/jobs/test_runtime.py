@@ -157,3 +157,23 @@ def test_history_and_statistics(db_url, market):
     assert (stats.total, stats.successful, stats.failed) == (4, 3, 1)
     assert stats.avg_duration_seconds is not None and stats.avg_duration_seconds >= 0
     assert orphan not in ids
+
+
+def test_a_job_that_loses_its_connection_records_why(db_url, market):
+    with SymbolsLocked(db_url) as held:
+        handle = runtime.start_job(db_url, background=True)
+        _wait_running(db_url, handle.job_id)
+        assert runtime.recover_abandoned(db_url, "DEFAULT") == []  # its thread is alive: not abandoned
+        with psycopg.connect(db_url, autocommit=True) as admin:  # the job's session dies (as in a restart)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        assert handle.wait(60)
+        held.release()
+    job = _job(db_url, handle.job_id)
+    assert job.status == "failed" and job.error_details.startswith("lost the connection to PostgreSQL"), job
+    with psycopg.connect(db_url) as conn:
+        done = conn.execute("SELECT count(*) FROM pl_event_outbox WHERE channel = 'tickstock:cache:sync_complete'"
+                            " AND message LIKE %s", (f"%{handle.job_id}%",)).fetchone()[0]
+    assert done == 1
+    assert runtime.start_job(db_url, mode="ipos", background=False).result is not None  # the next one runs

@@ -41,6 +41,13 @@ TRIGGERS = ("api", "scheduler", "pipeline", "cli")
 LIVE = ("pending", "running")
 PROGRESS_MIN_INTERVAL_S = 0.2
 CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
+RECORD_FAILURE_RETRY_S = 300.0  # a job that lost the database keeps trying this long to record why
+
+# Jobs whose thread in this process has not finished. Their row is never taken for abandoned,
+# even when their session (and so the lock) is gone: after losing the database connection the
+# thread is still there, waiting to record the real reason.
+_ACTIVE: set[str] = set()
+_ACTIVE_LOCK = threading.Lock()
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 # `result` is read as a summary: the stored per-universe list and symbol lists (kilobytes for a
@@ -123,15 +130,20 @@ def live_job(conn, environment: str) -> Job | None:
     return Job.from_row(row) if row else None
 
 
+def _active_ids() -> list[str]:
+    with _ACTIVE_LOCK:
+        return sorted(_ACTIVE)
+
+
 def _fail_abandoned(conn, environment: str) -> list[str]:
     """Mark live rows failed; call only while holding the advisory lock (their owner is gone)."""
     with conn.transaction():
         rows = conn.execute(
             "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(),"
             " error_details = 'abandoned: the process running this job stopped before it finished'"
-            " WHERE environment = %s AND status = ANY(%s)"
+            " WHERE environment = %s AND status = ANY(%s) AND NOT job_id = ANY(%s::uuid[])"
             " RETURNING job_id, mode, coalesce(extract(epoch FROM now() - start_time), 0)::float8",
-            (environment, list(LIVE)),
+            (environment, list(LIVE), _active_ids()),
         ).fetchall()
         events = []
         for job_id, mode, seconds in rows:
@@ -205,10 +217,12 @@ def start_job(
         conn.close()
         raise
     handle = JobHandle(job_id)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(job_id)
 
     def work() -> None:
         try:
-            handle.result = _run(conn, job_id, request, triggered_by, extra, on_progress)
+            handle.result = _run(db_url, conn, job_id, request, triggered_by, extra, on_progress)
         except BaseException as err:  # recorded on the job row; re-raised for foreground runs
             handle.error = err
         finally:
@@ -217,6 +231,8 @@ def start_job(
             except psycopg.Error:
                 pass
             conn.close()
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(job_id)
             if on_done is not None:
                 on_done(handle)
 
@@ -280,7 +296,7 @@ def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
             "percent": round(100.0 * completed / total, 1) if total else 0.0}
 
 
-def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
+def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
          on_progress) -> "SyncResult":
     from tickstockpl.sync.job import STEPS, run_sync
 
@@ -321,26 +337,63 @@ def _run(conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: di
     try:
         return run_sync(conn, request, job_id=job_id, progress=progress, before_commit=finish)
     except BaseException as err:
-        message = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
-        log.error("cache sync %s failed: %s", job_id, message)
-        _record_failure(conn, job_id, request, message, time.perf_counter() - started, extra)
+        log.error("cache sync %s failed: %s", job_id, _reason(err, conn))
+        _record_failure(db_url, conn, job_id, request, _reason(err, conn), time.perf_counter() - started, extra)
         raise
 
 
-def _record_failure(conn, job_id, request, message, seconds, extra) -> None:
+def _reason(err: BaseException, conn) -> str:
+    """The job's error_details: the user-facing message, or what happened to the database."""
+    if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and conn.broken):
+        lines = str(err).strip().splitlines()
+        return "lost the connection to PostgreSQL during the sync: " + (lines[0] if lines else err.__class__.__name__)
+    if isinstance(err, TickStockError):
+        return str(err)
+    return f"{err.__class__.__name__}: {err}"
+
+
+def _record_failure(db_url, conn, job_id, request, message, seconds, extra) -> None:
+    """Mark the job failed with its reason and announce it, in one transaction. When the job's
+    own connection is gone (the database restarted), keep trying on fresh connections for up to
+    RECORD_FAILURE_RETRY_S; only a process that dies leaves the job to abandoned-job recovery."""
+    deadline = time.monotonic() + RECORD_FAILURE_RETRY_S
+    delay = 0.5
+    fresh = None
     try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        with conn.transaction():
-            conn.execute(
-                "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(), error_details = %s"
-                " WHERE job_id = %s AND status = ANY(%s)",
-                (message, job_id, list(LIVE)),
-            )
-            enqueue(conn, catalog.cache_sync_completed(job_id, request.mode, "failed", 0, seconds, 0,
-                                                       error=message, **extra)
-                    + [catalog.error_event(f"cache sync {job_id} failed: {message}",
-                                           source=catalog.SOURCE_CACHE_SYNC, component="cache_sync",
-                                           context={"job_id": job_id, "mode": request.mode})])
-    except psycopg.Error as db_err:  # the database itself is gone: recovery marks it abandoned later
-        log.error("could not record failure of job %s: %s", job_id, db_err)
+        while True:
+            try:
+                target = conn
+                if conn.closed or conn.broken:
+                    if fresh is None or fresh.closed or fresh.broken:
+                        fresh = connect(db_url, autocommit=True)
+                    target = fresh
+                _write_failure(target, job_id, request, message, seconds, extra)
+                return
+            except (psycopg.Error, TickStockError) as db_err:
+                if time.monotonic() >= deadline:
+                    log.error("could not record failure of job %s: %s", job_id, db_err)
+                    return
+                log.warning("recording failure of job %s: database unavailable, retrying in %.1fs", job_id, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+    finally:
+        if fresh is not None:
+            fresh.close()
+
+
+def _write_failure(conn, job_id, request, message, seconds, extra) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.rollback()
+    with conn.transaction():
+        updated = conn.execute(
+            "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(), error_details = %s"
+            " WHERE job_id = %s AND status = ANY(%s)",
+            (message, job_id, list(LIVE)),
+        ).rowcount
+        if updated == 0:  # another process already ended it (abandoned): it announced that itself
+            return
+        enqueue(conn, catalog.cache_sync_completed(job_id, request.mode, "failed", 0, seconds, 0,
+                                                   error=message, **extra)
+                + [catalog.error_event(f"cache sync {job_id} failed: {message}",
+                                       source=catalog.SOURCE_CACHE_SYNC, component="cache_sync",
+                                       context={"job_id": job_id, "mode": request.mode})])
