@@ -27,6 +27,7 @@ from tickstockpl.api.services import POOL_MAX
 from tickstockpl.settings import Settings
 
 POOL_WAIT_S = 5.0  # a request waits this long for a connection before answering 503
+DOWN_WAIT_S = 1.0  # ... and only this long while the database is known to be unreachable
 IDLE_TAKE_S = 0.0001  # the most the event loop waits for an idle connection (timeout=0 never takes one)
 
 
@@ -41,6 +42,16 @@ def _connection_slots(request: Request) -> anyio.Semaphore:
     if slots is None:
         slots = state.connection_slots = anyio.Semaphore(POOL_MAX)
     return slots
+
+
+def _wait_s(request: Request) -> float:
+    """How long a request waits for a new connection: short once a wait has already failed (the
+    database is down: answer 503 well inside AppV2's 2-5 s timeouts), until a checkout succeeds."""
+    return DOWN_WAIT_S if getattr(request.app.state, "database_unreachable", False) else POOL_WAIT_S
+
+
+def _reachable(request: Request, reachable: bool) -> None:
+    request.app.state.database_unreachable = not reachable
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
@@ -68,8 +79,13 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
         try:
             conn = pool.getconn(timeout=IDLE_TAKE_S)
         except PoolTimeout:
-            left = max(deadline - anyio.current_time(), IDLE_TAKE_S)
-            conn = await anyio.to_thread.run_sync(partial(pool.getconn, left))
+            left = max(min(deadline - anyio.current_time(), _wait_s(request)), IDLE_TAKE_S)
+            try:
+                conn = await anyio.to_thread.run_sync(partial(pool.getconn, left))
+            except PoolTimeout:
+                _reachable(request, False)
+                raise
+        _reachable(request, True)
         try:
             yield conn
         finally:
@@ -79,8 +95,17 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
 
 
 async def get_async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    async with request.app.state.services.apool.connection(timeout=POOL_WAIT_S) as conn:
+    apool = request.app.state.services.apool
+    try:
+        conn = await apool.getconn(timeout=_wait_s(request))
+    except PoolTimeout:
+        _reachable(request, False)
+        raise
+    _reachable(request, True)
+    try:
         yield conn
+    finally:
+        await apool.putconn(conn)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ CONNECT_TIMEOUT_S = 3
 ABANDONED_CHECK_S = 10.0
 SHUTDOWN_JOB_WAIT_S = 20.0  # a stopping server lets a running sync finish this long (else: abandoned)
 REDIS_PROBE_TIMEOUT_S = 0.5
+# A pool retries a failed connection with doubling delays until this many seconds have passed, then
+# gives up and the next request starts a fresh series: after an outage of any length the database is
+# found again within a few seconds (psycopg_pool's default, 300 s, let the delay grow past a minute).
+RECONNECT_TIMEOUT_S = 10.0
 
 
 def optional_module(name: str):
@@ -43,6 +48,31 @@ def optional_module(name: str):
         if err.name is not None and name.startswith(err.name):
             return None
         raise
+
+
+def _server_spoke(conn) -> bool:
+    """Whether the server sent something to (or closed) this idle pooled connection: a zero-timeout
+    select, no round trip. A pool connection never LISTENs, so that only happens when its backend is
+    going away (a restart, a shutdown, a crash), which then leaves a FATAL message or EOF to read."""
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _writable, _failed = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def check_idle(conn: psycopg.Connection) -> None:
+    """Pool `check`: a connection whose server went away (restarted database) is replaced before a
+    request gets it; the round trip is only paid when the select saw something."""
+    if _server_spoke(conn):
+        ConnectionPool.check_connection(conn)
+
+
+async def check_idle_async(conn: psycopg.AsyncConnection) -> None:
+    if _server_spoke(conn):
+        await AsyncConnectionPool.check_connection(conn)
 
 
 @dataclass
@@ -67,6 +97,7 @@ class Services:
         pool = ConnectionPool(
             settings.database_url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="tickstockpl-api",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tickstockpl-api"},
+            check=check_idle, reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
         pool.open(wait=False)
         redis_url, embedded = settings.redis_url, None
@@ -102,6 +133,7 @@ class Services:
             self.db_url, min_size=ASYNC_POOL_MIN, max_size=ASYNC_POOL_MAX, open=False, name="tickstockpl-api-async",
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
                     "application_name": "tickstockpl-api"},
+            check=check_idle_async, reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
         await self.apool.open(wait=False)
 
