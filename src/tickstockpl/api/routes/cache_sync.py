@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tickstockpl.api.deps import AsyncConnDep, ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import (ErrorBody, JobHistory, JobProgress, JobStatistics, JobStatus, JobSummary,
@@ -48,9 +48,12 @@ async def trigger(request: Request, body: TriggerRequest = TriggerRequest()) -> 
 
 
 @router.get("/status/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}})
-async def status(job_id: str, aconn: AsyncConnDep) -> JobStatus:
+async def status(job_id: str, aconn: AsyncConnDep) -> Response:
     """One job: status, times, progress while running, error details when it failed."""
-    return job_status(await runtime.get_job_async(aconn, job_id))
+    body = job_status(await runtime.get_job_async(aconn, job_id))
+    # Serialized here, once: the model was validated when built, and FastAPI's response_model
+    # pass would validate and encode it again (a tenth of a status request's CPU).
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.get("/history", response_model=JobHistory)
