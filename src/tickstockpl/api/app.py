@@ -31,6 +31,9 @@ from tickstockpl.settings import Settings
 log = logging.getLogger(__name__)
 
 THREADS = 40  # worker threads for the `def` routes (anyio's default limiter, made explicit)
+# The largest body the API accepts: every request body it defines is far smaller (a schedule update
+# of 100 universe names is about 10 KB), and nothing is parsed before this check.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -62,12 +65,65 @@ def create_app(settings: Settings) -> FastAPI:
     processing = optional_module("tickstockpl.api.routes.processing")
     if processing is not None:
         app.include_router(processing.router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=[HEADER, "Content-Type"])
     return app
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes answers 413 (JSON) before anything reads it.
+
+    A declared Content-Length is checked from the headers; a chunked body is read up to the limit
+    (and then replayed to the app), so neither form can make the server hold a large body in memory.
+    """
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if declared is not None or not chunked:
+            if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        pending = iter(messages)
+
+        async def replay():
+            for message in pending:
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        await error(413, f"request body too large: at most {self.limit} bytes")(scope, receive, send)
 
 
 def error(status: int, message: str, **fields) -> JSONResponse:
