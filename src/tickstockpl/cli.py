@@ -2,6 +2,10 @@
 
 Exit codes: 0 success; 1 the job failed or was refused (one-line reason on stderr);
 2 usage or configuration error; 3 a service (PostgreSQL, Redis) is unavailable; 4 conflict (a job is live).
+
+Built on click rather than typer (decision recorded in docs/ARCHITECTURE.md): typer 0.29 builds
+pydantic adapters for every parameter on each invocation, which measured 0.43–0.56 s for
+`tickstockpl cache-sync --help` on this machine kind, most of the 0.6 s budget of a whole sync.
 """
 
 from __future__ import annotations
@@ -12,30 +16,42 @@ import logging
 import sys
 from typing import Optional
 
-import typer
+import click
 
 from tickstockpl.errors import ConfigError, JobConflict, ServiceUnavailable, TickStockError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="TickStockPL processing layer.")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-pipeline_app = typer.Typer(no_args_is_help=True, help="The daily pipeline.")
-app.add_typer(db_app, name="db")
-app.add_typer(pipeline_app, name="pipeline")
 
 MODES = ("full", "market_cap", "themes", "ipos")
 
 
-def _fail(err: BaseException) -> "typer.Exit":
-    code = 1
-    if isinstance(err, ConfigError):
-        code = 2
-    elif isinstance(err, ServiceUnavailable):
-        code = 3
-    elif isinstance(err, JobConflict):
-        code = 4
-    message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+class Failed(click.exceptions.Exit):
+    """A TickStockError turned into one line on stderr and the exit code of the module docstring."""
+
+    def __init__(self, err: BaseException):
+        code = 1
+        if isinstance(err, ConfigError):
+            code = 2
+        elif isinstance(err, ServiceUnavailable):
+            code = 3
+        elif isinstance(err, JobConflict):
+            code = 4
+        message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        click.echo(f"error: {message}", err=True)
+        super().__init__(code)
+
+
+@click.group(help="TickStockPL processing layer.", context_settings={"help_option_names": ["-h", "--help"]})
+def app() -> None:
+    pass
+
+
+@app.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@app.group(help="The daily pipeline.")
+def pipeline() -> None:
+    pass
 
 
 def _settings(database_url: Optional[str] = None):
@@ -71,8 +87,9 @@ def _logging(verbose: bool) -> None:
         logging.getLogger("tickstockpl.jobs").setLevel(logging.CRITICAL)
 
 
-@db_app.command("upgrade")
-def db_upgrade(database_url: Optional[str] = typer.Option(None, help="Overrides DATABASE_URL.")) -> None:
+@db.command("upgrade")
+@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+def db_upgrade(database_url: Optional[str]) -> None:
     """Apply pending migrations (idempotent) and refresh the NYSE sessions table."""
     _logging(False)
     try:
@@ -80,20 +97,20 @@ def db_upgrade(database_url: Optional[str] = typer.Option(None, help="Overrides 
 
         applied = upgrade(_require_db(_settings(database_url)))
     except TickStockError as err:
-        raise _fail(err)
-    typer.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+        raise Failed(err)
+    click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
 
 
 @app.command("cache-sync")
-def cache_sync(
-    mode: str = typer.Option("full", help="full | market_cap | themes | ipos"),
-    force: bool = typer.Option(False, help="Skip the pre-sync validation checks."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Compute and print the plan; write nothing."),
-    as_of: Optional[str] = typer.Option(None, help="As-of date YYYY-MM-DD (default: last completed session)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result object as JSON."),
-    database_url: Optional[str] = typer.Option(None, help="Overrides DATABASE_URL."),
-    verbose: bool = typer.Option(False, "-v", "--verbose"),
-) -> None:
+@click.option("--mode", default="full", show_default=True, help="full | market_cap | themes | ipos")
+@click.option("--force", is_flag=True, help="Skip the pre-sync validation checks.")
+@click.option("--dry-run", is_flag=True, help="Compute and print the plan; write nothing.")
+@click.option("--as-of", default=None, help="As-of date YYYY-MM-DD (default: last completed session).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result object as JSON.")
+@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+@click.option("-v", "--verbose", is_flag=True)
+def cache_sync(mode: str, force: bool, dry_run: bool, as_of: Optional[str], as_json: bool,
+               database_url: Optional[str], verbose: bool) -> None:
     """Rebuild every universe of MODE in cache_entries (diff-based, one transaction)."""
     _logging(verbose)
     try:
@@ -103,9 +120,9 @@ def cache_sync(
         result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
                                 dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"), show_progress=not as_json)
     except TickStockError as err:
-        raise _fail(err)
+        raise Failed(err)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), default=str))
+        click.echo(json.dumps(result.to_dict(), default=str))
     else:
         from tickstockpl.cli_output import print_result
 
@@ -139,27 +156,25 @@ def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry
 
 
 @app.command("demo")
-def demo(
-    stocks: int = typer.Option(6000, help="Common stocks in the sample market."),
-    etfs: int = typer.Option(1500, help="ETFs in the sample market."),
-    sessions: int = typer.Option(60, help="Sessions of daily bars in the sample market."),
-    keep: bool = typer.Option(False, help="Keep the embedded database folder afterwards."),
-) -> None:
-    """Everything end to end on embedded servers: sample market, sync, next session, sync again."""
+@click.option("--stocks", default=6000, show_default=True, help="Common stocks in the sample market.")
+@click.option("--etfs", default=1500, show_default=True, help="ETFs in the sample market.")
+@click.option("--sessions", default=60, show_default=True, help="Sessions of daily bars in the sample market.")
+@click.option("--keep", is_flag=True, help="Keep the embedded database folder afterwards.")
+def demo(stocks: int, etfs: int, sessions: int, keep: bool) -> None:
+    """Everything end to end on embedded servers: sample market, pipeline, next session, again."""
     _logging(False)
     from tickstockpl.demo import run_demo
 
     try:
         run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep)
     except TickStockError as err:
-        raise _fail(err)
+        raise Failed(err)
 
 
 @app.command("serve")
-def serve(
-    host: Optional[str] = typer.Option(None, help="Bind address (default TICKSTOCKPL_HOST or 0.0.0.0)."),
-    port: Optional[int] = typer.Option(None, help="Port (default TICKSTOCKPL_PORT or 8080)."),
-) -> None:
+@click.option("--host", default=None, help="Bind address (default TICKSTOCKPL_HOST or 0.0.0.0).")
+@click.option("--port", default=None, type=int, help="Port (default TICKSTOCKPL_PORT or 8080).")
+def serve(host: Optional[str], port: Optional[int]) -> None:
     """Run the HTTP API (and the scheduler and event relay) in this process."""
     try:
         from tickstockpl.api.server import serve as run_server
@@ -167,25 +182,24 @@ def serve(
         settings = _settings()
         run_server(settings.with_(host=host or settings.host, port=port or settings.port))
     except TickStockError as err:
-        raise _fail(err)
+        raise Failed(err)
 
 
-@pipeline_app.command("run")
-def pipeline_run(
-    date: Optional[str] = typer.Option(None, "--date", help="Session date YYYY-MM-DD (default: last completed)."),
-    phases: Optional[list[str]] = typer.Option(None, "--phases", help="Phases to run (default: all)."),
-    skip_market_check: bool = typer.Option(False, help="Run even if DATE is not an NYSE session."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
+@pipeline.command("run")
+@click.option("--date", default=None, help="Session date YYYY-MM-DD (default: last completed).")
+@click.option("--phases", multiple=True, help="Phases to run (repeatable; default: all).")
+@click.option("--skip-market-check", is_flag=True, help="Run even if DATE is not an NYSE session.")
+@click.option("--json", "as_json", is_flag=True)
+def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check: bool, as_json: bool) -> None:
     """Run the daily pipeline once: data import, then cache sync (Phase 2.5)."""
     _logging(False)
     try:
         from tickstockpl.pipeline.cli import run_from_cli
 
-        run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=phases or ["all"],
+        run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=list(phases) or ["all"],
                      skip_market_check=skip_market_check, as_json=as_json)
     except TickStockError as err:
-        raise _fail(err)
+        raise Failed(err)
 
 
 def main() -> None:
