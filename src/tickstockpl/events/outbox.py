@@ -22,7 +22,7 @@ def enqueue(conn, events: Iterable[Event]) -> int:
     with conn.cursor() as cur:
         cur.execute(
             "WITH added AS (INSERT INTO pl_event_outbox (channel, event, message)"
-            " SELECT c, n, m FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS e(c, n, m, i)"
+            " SELECT c, n, m FROM unnest(%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS e(c, n, m, i)"
             " ORDER BY i RETURNING id)"
             " SELECT pg_notify(%s, '') FROM (SELECT count(*) FROM added) AS done",
             ([e.channel for e in events], [e.event for e in events], [e.message for e in events], NOTIFY_CHANNEL),

@@ -3,7 +3,9 @@
 Readers take a connection; `apply` writes a whole plan inside the caller's transaction and never
 commits (the job runtime owns the transaction, so the job row and the events commit with it).
 Statement count per sync is constant: it does not grow with sectors, industries, themes or
-ETF categories.
+ETF categories. Arrays are sent in binary (`%b`): psycopg's text array format escapes every
+element with a regular expression, which measured 0.59 s for the 2.8 MB of universe values of a
+12,000-symbol market against 0.01 s in binary.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             cur.execute(
                 "INSERT INTO cache_entries AS c (type, name, key, value, environment, created_at, updated_at)"
                 " SELECT t, n, k, v::jsonb, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(t, n, k, v)"
+                " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS u(t, n, k, v)"
                 " ON CONFLICT (type, name, key, environment)"
                 " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
                 " WHERE c.value IS DISTINCT FROM EXCLUDED.value",
@@ -88,7 +90,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             written += cur.rowcount
         if plan.deletes:
             cur.execute(
-                "DELETE FROM cache_entries c USING unnest(%s::text[], %s::text[], %s::text[]) AS u(t, n, k)"
+                "DELETE FROM cache_entries c USING unnest(%b::text[], %b::text[], %b::text[]) AS u(t, n, k)"
                 " WHERE c.environment = %s AND c.type = u.t AND c.name = u.n AND c.key = u.k",
                 ([d.type for d in plan.deletes], [d.name for d in plan.deletes], [d.key for d in plan.deletes],
                  environment),
@@ -104,7 +106,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
         if plan.membership_close:
             # An interval that would close on (or before) the day it opened is dropped instead.
             cur.execute(
-                "WITH u AS (SELECT * FROM unnest(%(u)s::text[], %(s)s::text[]) AS u(universe, symbol)),"
+                "WITH u AS (SELECT * FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)),"
                 " gone AS (DELETE FROM pl_universe_membership m USING u"
                 "  WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
                 "  AND m.valid_to IS NULL AND m.valid_from >= %(d)s)"
@@ -118,7 +120,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
         if plan.membership_open:
             cur.execute(
                 "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
-                " SELECT %s, u.universe, u.symbol, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(universe, symbol)"
+                " SELECT %s, u.universe, u.symbol, %s, %s FROM unnest(%b::text[], %b::text[]) AS u(universe, symbol)"
                 " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id",
                 (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
             )
