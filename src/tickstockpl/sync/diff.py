@@ -25,6 +25,24 @@ from tickstockpl.universes.model import IPOS, Entry, member_count, members, univ
 IPO_UNIVERSE = "stock_universe:ipos:recent_ipos"
 
 
+def same_json(stored: Any, built: Any) -> bool:
+    """Whether a value read back from jsonb equals a built one, numbers compared as jsonb keeps them.
+
+    jsonb keeps the decimal text a float was written as, and returns "9.223372036854776e+18" as the
+    integer 9223372036854776000, which is not the float's exact value (2**63): `==` alone calls a
+    universe holding such a figure (a huge market cap, a total) changed on every run. Called only
+    when `==` said no, so a run where nothing changed pays nothing for it.
+    """
+    if isinstance(built, float) and isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        return float(stored) == built
+    if isinstance(built, dict):
+        return (isinstance(stored, dict) and stored.keys() == built.keys()
+                and all(same_json(stored[k], v) for k, v in built.items()))
+    if isinstance(built, list):
+        return isinstance(stored, list) and len(stored) == len(built) and all(map(same_json, stored, built))
+    return stored == built
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRow:
     type: str
@@ -128,7 +146,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
             if entry.family == IPOS:
                 new_ipos = tuple(new_members)
             continue
-        if old.value == entry.value:
+        if old.value == entry.value or same_json(old.value, entry.value):
             unchanged += 1
             continue
         upserts.append(entry)
