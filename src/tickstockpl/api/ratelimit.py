@@ -1,5 +1,8 @@
 """Trigger rate limit: at most `settings.trigger_rate_per_min` triggers per key per minute (429).
 
+One budget per key, shared by both trigger endpoints (cache-sync trigger and processing
+trigger-manual); reads are never limited.
+
 In-process sliding window; keys are held as SHA-256 digests, never as given.
 """
 

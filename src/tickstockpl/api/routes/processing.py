@@ -13,12 +13,13 @@ import logging
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from tickstockpl.api.deps import ConnDep, ProcessingKey, SettingsDep
 from tickstockpl.api.models import (ErrorBody, ProcessingCancelled, ProcessingHistory, ProcessingRun,
                                     ProcessingRunDetail, ProcessingSchedule, ProcessingScheduleUpdate,
                                     ProcessingStatus, ProcessingTriggerAccepted, ProcessingTriggerRequest)
+from tickstockpl.api.ratelimit import limit_triggers
 from tickstockpl.errors import ConfigError, PhaseUnavailable
 from tickstockpl.pipeline import coordinator
 from tickstockpl.pipeline import schedule as pipeline_schedule
@@ -32,7 +33,8 @@ router = APIRouter(prefix=PREFIX, tags=["processing"], dependencies=[ProcessingK
 
 
 @router.post("/trigger-manual", status_code=202, response_model=ProcessingTriggerAccepted,
-             responses={409: {"model": ErrorBody}})
+             responses={409: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+             dependencies=[Depends(limit_triggers)])
 def trigger_manual(request: Request, settings: SettingsDep,
                    body: ProcessingTriggerRequest = ProcessingTriggerRequest()) -> ProcessingTriggerAccepted:
     """Start a manual run (data import, then cache sync); 409 while a run is live."""
