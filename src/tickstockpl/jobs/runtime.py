@@ -30,7 +30,7 @@ from tickstockpl.db import locks
 from tickstockpl.db.connect import connect
 from tickstockpl.errors import JobConflict, NotFound, TickStockError
 from tickstockpl.events import catalog
-from tickstockpl.events.outbox import enqueue
+from tickstockpl.events.outbox import enqueue, execute_with_events
 
 if TYPE_CHECKING:  # the sync engine is imported when a job runs, so the API starts without it
     from tickstockpl.sync.job import SyncRequest, SyncResult
@@ -265,13 +265,14 @@ def _claim(conn, request: "SyncRequest", triggered_by: str, extra: dict[str, Any
         _fail_abandoned(conn, request.environment)
         job_id = str(uuid.uuid4())
         with conn.transaction():
-            conn.execute(
+            execute_with_events(
+                conn,
                 "INSERT INTO pl_sync_jobs (job_id, environment, mode, force, triggered_by, status, as_of, owner, progress)"
                 " VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
                 (job_id, request.environment, request.mode, request.force, triggered_by, request.as_of, OWNER,
                  json.dumps(_progress_doc(0, len(STEPS), "queued"))),
+                [catalog.cache_sync_triggered(job_id, request.mode, request.force, triggered_by, **extra)],
             )
-            enqueue(conn, [catalog.cache_sync_triggered(job_id, request.mode, request.force, triggered_by, **extra)])
         return job_id
     except psycopg.errors.UniqueViolation:
         conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
@@ -303,10 +304,11 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
     started = time.perf_counter()
     first = _progress_doc(0, len(STEPS), STEPS[0])
     with conn.transaction():
-        conn.execute("UPDATE pl_sync_jobs SET status = 'running', start_time = now(), progress = %s WHERE job_id = %s",
-                     (json.dumps(first), job_id))
-        enqueue(conn, [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra),
-                       catalog.cache_sync_progress(job_id, request.mode, first, **extra)])
+        execute_with_events(
+            conn, "UPDATE pl_sync_jobs SET status = 'running', start_time = now(), progress = %s WHERE job_id = %s",
+            (json.dumps(first), job_id),
+            [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra),
+             catalog.cache_sync_progress(job_id, request.mode, first, **extra)])
     last = [time.monotonic(), (0, STEPS[0])]  # when, and what, progress was last recorded
 
     def progress(completed: int, total: int, task: str) -> None:
@@ -320,19 +322,19 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
         last[0], last[1] = now, (completed, task)
         doc = _progress_doc(completed, total, task)
         with conn.transaction():
-            conn.execute("UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id))
-            enqueue(conn, [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)])
+            execute_with_events(conn, "UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id),
+                                [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)])
 
     def finish(tx_conn, result: "SyncResult") -> None:
         doc = _progress_doc(len(STEPS), len(STEPS), "done")
-        tx_conn.execute(
+        execute_with_events(
+            tx_conn,
             "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s"
             " WHERE job_id = %s",
             (json.dumps(result.to_dict()), json.dumps(doc), job_id),
-        )
-        enqueue(tx_conn, [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
-                + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
-                                               time.perf_counter() - started, result.universes_updated, **extra))
+            [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
+            + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
+                                           time.perf_counter() - started, result.universes_updated, **extra))
 
     try:
         return run_sync(conn, request, job_id=job_id, progress=progress, before_commit=finish)
