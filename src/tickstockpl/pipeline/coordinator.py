@@ -41,8 +41,9 @@ from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.pipeline import PHASES
 from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
-from tickstockpl.pipeline.runs import (mark_abandoned, automatic_run_exists, cancel_current, get_run, is_running,
-                                       live_run, processing_status, recover_abandoned_runs, run_history)
+from tickstockpl.pipeline.runs import (ACTIVE, ACTIVE_LOCK, mark_abandoned, automatic_run_exists, cancel_current,
+                                       get_run, is_running, live_run, processing_status, recover_abandoned_runs,
+                                       run_history)
 
 # The API, /health, the scheduler and the CLI use these names from here.
 __all__ = ["PhaseFailed", "RunHandle", "automatic_run_exists", "available_phases", "cancel_current", "get_run",
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 TRIGGER_TYPES = ("automatic", "manual")
 EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
 PROGRESS_MIN_INTERVAL_S = 0.2
+RECORD_END_RETRY_S = 300.0  # a run that lost the database keeps trying this long to record how it ended
 UNIVERSE_MAX = 100
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -156,6 +158,8 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
         conn.close()
         raise
     handle = RunHandle(run_id, session, chosen)
+    with ACTIVE_LOCK:
+        ACTIVE.add(run_id)
     runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider, now_utc)
     if background:
         handle.thread = threading.Thread(target=runner.execute, name=f"pipeline-{run_id[:8]}", daemon=True)
@@ -267,8 +271,8 @@ class _Runner:
                                 (self.run_id,)).fetchone()
         return bool(row and row[0])
 
-    def _symbols_with_bars(self) -> int:
-        return self.conn.execute(
+    def _symbols_with_bars(self, conn=None) -> int:
+        return (conn or self.conn).execute(
             "SELECT count(*) FROM ohlcv_daily o JOIN symbols s ON s.symbol = o.symbol"
             " WHERE o.date = %s AND coalesce(s.active, false)", (self.handle.session_date,)).fetchone()[0]
 
@@ -286,8 +290,14 @@ class _Runner:
             status, error = "failed", str(err)
         except BaseException as err:  # noqa: BLE001 - a run records every failure
             status = "failed"
-            error = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
-            log.exception("pipeline run %s failed unexpectedly", self.run_id)
+            if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and self.conn.broken):
+                lines = str(err).strip().splitlines()
+                error = "lost the connection to PostgreSQL during the run: " + (lines[0] if lines else
+                                                                                err.__class__.__name__)
+                log.error("pipeline run %s failed: %s", self.run_id, error)
+            else:
+                error = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
+                log.exception("pipeline run %s failed unexpectedly", self.run_id)
         finally:
             self._finish(status, error)
 
@@ -374,39 +384,35 @@ class _Runner:
         raise PhaseFailed(message)
 
     def _finish(self, status: str, error: str | None) -> None:
+        """Record the end; when the run's own connection is gone (the database restarted), keep trying
+        on fresh connections for up to RECORD_END_RETRY_S, so the run ends with its real reason."""
         conn = self.conn
         self.handle.status, self.handle.error = status, error
         seconds = time.perf_counter() - self.started
+        deadline, delay, fresh = time.monotonic() + RECORD_END_RETRY_S, 0.5, None
         try:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                conn.rollback()
-            with conn.transaction():
-                processed = self._symbols_with_bars()
-                conn.execute(
-                    "UPDATE pl_pipeline_runs SET status = %s, end_time = now(), error = %s, current_phase = NULL,"
-                    " estimated_completion = NULL, symbols_processed = %s, symbols_failed = %s,"
-                    " progress = CASE WHEN %s = 'success' THEN 100 ELSE progress END WHERE run_id = %s",
-                    (status, error, processed, self.symbols_failed, status, self.run_id))
-                conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN %s"
-                             " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
-                             " WHERE run_id = %s AND status IN ('pending', 'running')",
-                             ("cancelled" if status == "cancelled" else "failed", self.run_id))
-                events = [catalog.daily_processing_completed(
-                    self.run_id, status=status, symbols_processed=processed, symbols_failed=self.symbols_failed,
-                    duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
-                    phases=self.handle.phases, **({"error": error} if error else {}))]
-                if status == "failed":
-                    events.append(catalog.error_event(
-                        f"pipeline run {self.run_id} failed: {error}", source=catalog.SOURCE_PIPELINE,
-                        component="pipeline", context={"run_id": self.run_id,
-                                                       "session_date": self.handle.session_date.isoformat()},
-                        payload={"run_id": self.run_id}))
-                enqueue(conn, events)
-            log.log(logging.INFO if status == "success" else logging.WARNING, "pipeline run %s %s%s",
-                    self.run_id, status, f": {error}" if error else "")
-        except psycopg.Error as db_err:  # the database is gone: recovery marks the run abandoned later
-            log.error("could not record the end of pipeline run %s: %s", self.run_id, db_err)
+            while True:
+                try:
+                    target = conn
+                    if conn.closed or conn.broken:
+                        if fresh is None or fresh.closed or fresh.broken:
+                            fresh = connect(self.db_url, autocommit=True)
+                        target = fresh
+                    self._record_end(target, status, error, seconds)
+                    break
+                except (psycopg.Error, TickStockError) as db_err:
+                    if time.monotonic() >= deadline:
+                        log.error("could not record the end of pipeline run %s: %s", self.run_id, db_err)
+                        break
+                    log.warning("recording the end of pipeline run %s: database unavailable, retrying in %.1fs",
+                                self.run_id, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
         finally:
+            if fresh is not None:
+                fresh.close()
+            with ACTIVE_LOCK:
+                ACTIVE.discard(self.run_id)
             try:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
             except psycopg.Error:
@@ -417,3 +423,35 @@ class _Runner:
                     self.provider.close()
                 except Exception:  # noqa: BLE001
                     log.exception("closing the import provider failed")
+
+    def _record_end(self, conn, status: str, error: str | None, seconds: float) -> None:
+        """Status, phases and the end events in one transaction; nothing when the run is no longer live."""
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        with conn.transaction():
+            processed = self._symbols_with_bars(conn)
+            ended = conn.execute(
+                "UPDATE pl_pipeline_runs SET status = %s, end_time = now(), error = %s, current_phase = NULL,"
+                " estimated_completion = NULL, symbols_processed = %s, symbols_failed = %s,"
+                " progress = CASE WHEN %s = 'success' THEN 100 ELSE progress END"
+                " WHERE run_id = %s AND status = 'running'",
+                (status, error, processed, self.symbols_failed, status, self.run_id)).rowcount
+            if not ended:  # another process took it for abandoned meanwhile, and announced that
+                return
+            conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN %s"
+                         " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
+                         " WHERE run_id = %s AND status IN ('pending', 'running')",
+                         ("cancelled" if status == "cancelled" else "failed", self.run_id))
+            events = [catalog.daily_processing_completed(
+                self.run_id, status=status, symbols_processed=processed, symbols_failed=self.symbols_failed,
+                duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
+                phases=self.handle.phases, **({"error": error} if error else {}))]
+            if status == "failed":
+                events.append(catalog.error_event(
+                    f"pipeline run {self.run_id} failed: {error}", source=catalog.SOURCE_PIPELINE,
+                    component="pipeline", context={"run_id": self.run_id,
+                                                   "session_date": self.handle.session_date.isoformat()},
+                    payload={"run_id": self.run_id}))
+            enqueue(conn, events)
+        log.log(logging.INFO if status == "success" else logging.WARNING, "pipeline run %s %s%s",
+                self.run_id, status, f": {error}" if error else "")

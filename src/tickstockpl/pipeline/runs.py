@@ -6,13 +6,16 @@ read them through the names re-exported there (`is_running`, `processing_status`
 `cancel_current`, `get_run`).
 
 A live row whose advisory lock (locks.PIPELINE) nobody holds lost its process: `recover_abandoned_runs`
-marks it failed, with its `daily_processing_completed` and `processing_error` events.
+marks it failed, with its `daily_processing_completed` and `processing_error` events. Runs whose
+runner thread is alive in this process (`ACTIVE`) are never taken for abandoned here: a runner that
+lost its database connection (and so its lock) is still there, waiting to record the real reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,14 @@ from tickstockpl.pipeline import PHASES
 log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned: the process running this run stopped before it finished"
+
+ACTIVE: set[str] = set()  # run ids whose runner thread in this process has not finished
+ACTIVE_LOCK = threading.Lock()
+
+
+def active_ids() -> list[str]:
+    with ACTIVE_LOCK:
+        return sorted(ACTIVE)
 
 RUN_COLUMNS = ("run_id, trigger_type, session_date, phases, universe, status, current_phase, progress,"
                " symbols_total, symbols_processed, symbols_failed, start_time, end_time, estimated_completion,"
@@ -186,9 +197,9 @@ def mark_abandoned(conn, environment: str) -> list[str]:
     with conn.transaction():
         rows = conn.execute(
             "UPDATE pl_pipeline_runs SET status = 'failed', end_time = now(), error = %s, estimated_completion = NULL"
-            " WHERE environment = %s AND status = 'running'"
+            " WHERE environment = %s AND status = 'running' AND NOT run_id = ANY(%s::uuid[])"
             " RETURNING run_id, symbols_processed, symbols_failed, extract(epoch FROM now() - start_time)::float8",
-            (ABANDONED, environment)).fetchall()
+            (ABANDONED, environment, active_ids())).fetchall()
         events = []
         for run_id, processed, failed, seconds in rows:
             conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN 'failed'"
