@@ -4,7 +4,8 @@ While the database is down every answer comes quickly (bounded client timeouts: 
 /health 503 naming the database, every /api route 503 with a JSON message. Once it is back the same
 server process recovers by itself: /health 200, every route 200 from the first request on (no stale
 pooled connection answers), a new sync runs, and events flow again. A sync cut off by the restart
-ends `failed` with a reason, leaves cache_entries as it was, and announces its failure exactly once.
+ends `failed` with a reason, leaves cache_entries as it was, and announces its failure exactly once;
+so does a pipeline run whose cache-sync phase is cut off.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pytest
 
 from tests.api.support import Subscriber, completed, load_market, wait_status
 from tests.live_server import LiveServer
-from tests.reliability.support import checksum, job_events, wait_until
+from tests.reliability.support import (backend_waiting, checksum, job_events, outbox, wait_pipeline_idle,
+                                       wait_until)
 from tickstockpl.events import catalog
 
 TRIGGER = "/api/processing/cache-sync/trigger"
@@ -112,3 +114,37 @@ def test_postgres_restart_during_a_sync(controlled_pg, rel_db, market, redis_pro
         again = c.post(TRIGGER, json={"mode": "full"})
         assert again.status_code == 202, again.text
         assert wait_status(c, again.json()["job_id"], ("completed", "failed"))["status"] == "completed"
+
+
+def test_postgres_restart_during_a_pipeline_run(controlled_pg, rel_db, market, redis_process):
+    with LiveServer(rel_db, redis_url=redis_process.url) as server, server.client(timeout=TIMEOUT) as c:
+        first = c.post(TRIGGER, json={"mode": "full"}).json()["job_id"]
+        assert wait_status(c, first, ("completed", "failed"))["status"] == "completed"
+        with psycopg.connect(rel_db) as conn:  # something for the run's sync to change
+            conn.execute("UPDATE symbols SET market_cap = market_cap / 3 WHERE symbol IN ('S000', 'S001')")
+        gate = psycopg.connect(rel_db)
+        gate.execute("LOCK TABLE pl_sync_changes IN SHARE MODE")  # the run's cache sync waits in its write
+        run_id = c.post("/api/processing/trigger-manual", json={"phases": ["cache_sync"]}).json()["run_id"]
+        wait_until(lambda: backend_waiting(rel_db, "COPY pl_sync_changes"), 60, "the run's sync inside its write")
+
+        controlled_pg.stop("fast")
+        gate.close()
+        controlled_pg.start()
+        _assert_recovered(server, first)
+
+        wait_pipeline_idle(c, timeout=90)
+        (run,) = [r for r in c.get("/api/processing/history").json()["runs"] if r["run_id"] == run_id]
+        print(f"\nreason recorded for the cut-off run: {run['error']}")
+        assert run["status"] == "failed" and "PostgreSQL" in run["error"], run
+        job = c.get("/api/processing/cache-sync/history").json()["jobs"][0]
+        assert job["status"] == "failed" and job["triggered_by"] == "pipeline"
+        assert "PostgreSQL" in c.get(f"/api/processing/cache-sync/status/{job['job_id']}").json()["error_details"]
+        ends = [body["payload"] for _i, ch, e, body in outbox(rel_db)
+                if e == catalog.EV_DAILY_COMPLETED and body["payload"].get("run_id") == run_id]
+        assert len(ends) == 1 and ends[0]["success"] is False and ends[0]["error"] == run["error"], ends
+
+        again = c.post("/api/processing/trigger-manual", json={"phases": ["cache_sync"]})
+        assert again.status_code == 202, again.text
+        wait_pipeline_idle(c)
+        (rerun,) = [r for r in c.get("/api/processing/history").json()["runs"] if r["run_id"] == again.json()["run_id"]]
+        assert rerun["status"] == "success", rerun
