@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TRIGGERS = ("api", "scheduler", "pipeline", "cli")
 LIVE = ("pending", "running")
-PROGRESS_MIN_INTERVAL_S = 0.2
+RECORDED_STEPS = ("build universes", "write")  # progress rows/events between start and end
 CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
 RECORD_FAILURE_RETRY_S = 300.0  # a job that lost the database keeps trying this long to record why
 
@@ -309,17 +309,16 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
             (json.dumps(first), job_id),
             [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra),
              catalog.cache_sync_progress(job_id, request.mode, first, **extra)])
-    last = [time.monotonic(), (0, STEPS[0])]  # when, and what, progress was last recorded
+    recorded = {STEPS.index(name) for name in RECORDED_STEPS}
 
     def progress(completed: int, total: int, task: str) -> None:
         if on_progress is not None:
             on_progress(completed, total, task)
-        if completed >= total:  # the end is recorded by finish(), with the result, in the sync's transaction
+        # The running row already shows step 0 and finish() records the end with the result. In
+        # between, the steps that start long work are recorded: a fixed number of statements per
+        # sync, whatever its size (a time-based throttle made the count depend on the machine).
+        if completed >= total or completed not in recorded:
             return
-        now = time.monotonic()
-        if (completed, task) == last[1] or now - last[0] < PROGRESS_MIN_INTERVAL_S:
-            return
-        last[0], last[1] = now, (completed, task)
         doc = _progress_doc(completed, total, task)
         with conn.transaction():
             execute_with_events(conn, "UPDATE pl_sync_jobs SET progress = %s WHERE job_id = %s", (json.dumps(doc), job_id),
