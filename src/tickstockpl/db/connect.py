@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 
-from tickstockpl.errors import ServiceUnavailable
+from tickstockpl.errors import ServiceUnavailable, TickStockError
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5
 
@@ -36,3 +40,33 @@ def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connec
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else err.__class__.__name__
+
+
+def write_until_recorded(conn: psycopg.Connection, url: str, write: Callable[[psycopg.Connection], None], *,
+                         what: str, retry_s: float) -> bool:
+    """Run `write` on `conn` or, once `conn` is gone (the database restarted), on a fresh connection,
+    retrying with backoff for up to `retry_s`; returns whether it was recorded. Used to record how a
+    job or run ended with its real reason rather than leave it to abandoned-job recovery."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.5
+    fresh = None
+    try:
+        while True:
+            try:
+                target = conn
+                if conn.closed or conn.broken:
+                    if fresh is None or fresh.closed or fresh.broken:
+                        fresh = connect(url, autocommit=True)
+                    target = fresh
+                write(target)
+                return True
+            except (psycopg.Error, TickStockError) as err:
+                if time.monotonic() >= deadline:
+                    log.error("could not record %s: %s", what, _first_line(err))
+                    return False
+                log.warning("recording %s: database unavailable, retrying in %.1fs", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+    finally:
+        if fresh is not None:
+            fresh.close()

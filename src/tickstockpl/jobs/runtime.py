@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import psycopg
 
 from tickstockpl.db import locks
-from tickstockpl.db.connect import connect
+from tickstockpl.db.connect import connect, write_until_recorded
 from tickstockpl.errors import JobConflict, NotFound, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
@@ -357,29 +357,8 @@ def _record_failure(db_url, conn, job_id, request, message, seconds, extra) -> N
     """Mark the job failed with its reason and announce it, in one transaction. When the job's
     own connection is gone (the database restarted), keep trying on fresh connections for up to
     RECORD_FAILURE_RETRY_S; only a process that dies leaves the job to abandoned-job recovery."""
-    deadline = time.monotonic() + RECORD_FAILURE_RETRY_S
-    delay = 0.5
-    fresh = None
-    try:
-        while True:
-            try:
-                target = conn
-                if conn.closed or conn.broken:
-                    if fresh is None or fresh.closed or fresh.broken:
-                        fresh = connect(db_url, autocommit=True)
-                    target = fresh
-                _write_failure(target, job_id, request, message, seconds, extra)
-                return
-            except (psycopg.Error, TickStockError) as db_err:
-                if time.monotonic() >= deadline:
-                    log.error("could not record failure of job %s: %s", job_id, db_err)
-                    return
-                log.warning("recording failure of job %s: database unavailable, retrying in %.1fs", job_id, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-    finally:
-        if fresh is not None:
-            fresh.close()
+    write_until_recorded(conn, db_url, lambda target: _write_failure(target, job_id, request, message, seconds, extra),
+                         what=f"the failure of job {job_id}", retry_s=RECORD_FAILURE_RETRY_S)
 
 
 def _write_failure(conn, job_id, request, message, seconds, extra) -> None:

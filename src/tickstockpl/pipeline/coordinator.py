@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 
 from tickstockpl.db import locks
-from tickstockpl.db.connect import connect
+from tickstockpl.db.connect import connect, write_until_recorded
 from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
@@ -389,28 +389,10 @@ class _Runner:
         conn = self.conn
         self.handle.status, self.handle.error = status, error
         seconds = time.perf_counter() - self.started
-        deadline, delay, fresh = time.monotonic() + RECORD_END_RETRY_S, 0.5, None
         try:
-            while True:
-                try:
-                    target = conn
-                    if conn.closed or conn.broken:
-                        if fresh is None or fresh.closed or fresh.broken:
-                            fresh = connect(self.db_url, autocommit=True)
-                        target = fresh
-                    self._record_end(target, status, error, seconds)
-                    break
-                except (psycopg.Error, TickStockError) as db_err:
-                    if time.monotonic() >= deadline:
-                        log.error("could not record the end of pipeline run %s: %s", self.run_id, db_err)
-                        break
-                    log.warning("recording the end of pipeline run %s: database unavailable, retrying in %.1fs",
-                                self.run_id, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+            write_until_recorded(conn, self.db_url, lambda target: self._record_end(target, status, error, seconds),
+                                 what=f"the end of pipeline run {self.run_id}", retry_s=RECORD_END_RETRY_S)
         finally:
-            if fresh is not None:
-                fresh.close()
             with ACTIVE_LOCK:
                 ACTIVE.discard(self.run_id)
             try:
