@@ -11,10 +11,10 @@ from tickstockpl.api.deps import AsyncConnDep, ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import (ErrorBody, JobHistory, JobProgress, JobStatistics, JobStatus, JobSummary,
                                     SyncStats, TriggerAccepted, TriggerRequest, UniverseStat)
 from tickstockpl.api.ratelimit import limit_triggers
-from tickstockpl.api.universe_sql import MEMBER_COUNT_SQL
+from tickstockpl.api.universe_sql import stored_universes
 from tickstockpl.events.catalog import iso_z
 from tickstockpl.jobs import reports, runtime
-from tickstockpl.universes.model import OWNED_TYPES, family_of, universe_id
+from tickstockpl.universes.model import universe_id
 
 PREFIX = "/api/processing/cache-sync"
 ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}}
@@ -74,15 +74,11 @@ def history(conn: ConnDep, settings: SettingsDep,
 @router.get("/stats", response_model=SyncStats)
 def stats(conn: ConnDep, settings: SettingsDep) -> SyncStats:
     """Every stored universe with its symbol count and last update, and the last 7 days of jobs."""
-    rows = conn.execute(
-        f"SELECT type, name, key, {MEMBER_COUNT_SQL}, updated_at FROM cache_entries"
-        " WHERE environment = %s AND type = ANY(%s) ORDER BY type, name, key",
-        (settings.environment, list(OWNED_TYPES)),
-    ).fetchall()
+    rows = stored_universes(conn, settings.environment)
     js = reports.job_stats(conn, settings.environment)
     return SyncStats(
         universes=[UniverseStat(universe=universe_id(t, n, k), type=t, symbol_count=c, last_updated=iso_z(u))
-                   for t, n, k, c, u in rows if family_of(t, n, k) is not None],
+                   for t, n, k, c, u in rows],
         job_statistics=JobStatistics(total_jobs_7d=js.total, successful_jobs_7d=js.successful,
                                      failed_jobs_7d=js.failed, avg_duration_seconds=js.avg_duration_seconds),
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers, Universes
-from tickstockpl.api.universe_sql import MEMBER_COUNT_SQL
+from tickstockpl.api.universe_sql import stored_universes
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
 from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, family_of, members, universe_id
@@ -24,13 +24,8 @@ Part = Annotated[str, Path(min_length=1, max_length=KEY_MAX, pattern=PRINTABLE)]
 @router.get("", response_model=Universes)
 def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
     """Every universe the sync stores in this environment (type, name, key, member count, last update)."""
-    rows = conn.execute(
-        f"SELECT type, name, key, {MEMBER_COUNT_SQL}, updated_at FROM cache_entries"
-        " WHERE environment = %s AND type = ANY(%s) ORDER BY type, name, key",
-        (settings.environment, list(OWNED_TYPES)),
-    ).fetchall()
     found = [Universe(universe=universe_id(t, n, k), type=t, name=n, key=k, count=c, updated_at=iso_z(u))
-             for t, n, k, c, u in rows if family_of(t, n, k) is not None]
+             for t, n, k, c, u in stored_universes(conn, settings.environment)]
     return Universes(universes=found, total=len(found))
 
 
