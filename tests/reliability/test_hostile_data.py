@@ -19,7 +19,6 @@ import gzip
 import json
 
 import psycopg
-import pytest
 
 from tests.api.support import load_market, wait_status
 from tests.live_server import LiveServer

@@ -11,7 +11,6 @@ import pytest
 from tickstockpl.errors import ConfigError, JobConflict, ValidationFailed
 from tickstockpl.jobs.runtime import get_job, start_job
 from tickstockpl.sync.job import SyncRequest, run_sync
-from tickstockpl.universes.model import OWNED_TYPES
 
 AS_OF = dt.date(2026, 11, 27)
 

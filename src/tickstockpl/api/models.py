@@ -46,7 +46,9 @@ class JobProgress(BaseModel):
     percent: float
 
 
-class JobStatus(BaseModel):
+class JobFields(BaseModel):
+    """The fields a job has both in its status and in the history list."""
+
     job_id: str
     mode: Mode
     status: JobStatusName
@@ -55,6 +57,9 @@ class JobStatus(BaseModel):
     end_time: str | None
     duration_seconds: float | None
     triggered_by: str
+
+
+class JobStatus(JobFields):
     error_details: str | None
     progress: JobProgress | None
     force: bool
@@ -62,15 +67,7 @@ class JobStatus(BaseModel):
     result: dict[str, Any] | None = Field(None, description="summary once completed: changes, universes updated")
 
 
-class JobSummary(BaseModel):
-    job_id: str
-    mode: Mode
-    status: JobStatusName
-    created_at: str
-    start_time: str | None
-    end_time: str | None
-    duration_seconds: float | None
-    triggered_by: str
+class JobSummary(JobFields):
     has_errors: bool
 
 
