@@ -6,6 +6,12 @@ Statement count per sync is constant: it does not grow with sectors, industries,
 ETF categories. Arrays are sent in binary (`%b`): psycopg's text array format escapes every
 element with a regular expression, which measured 0.59 s for the 2.8 MB of universe values of a
 12,000-symbol market against 0.01 s in binary.
+
+Universe values are (de)serialized with orjson, the standard library only where orjson refuses
+(integers beyond 64 bits, non-finite numbers): for those 2.6 MB, dumps 35 ms -> 5 ms and loads
+23 ms -> 9 ms (measured). New TOAST values are compressed with lz4 for this session
+(`default_toast_compression`, a session setting: the shared table is not altered): writing
+the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs the same.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+
+import orjson
+from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
@@ -28,6 +37,7 @@ def read_cache_rows(conn, environment: str, families: frozenset[str]) -> tuple[l
     owned: list[StoredRow] = []
     config: list[ConfigRow] = []
     with conn.cursor() as cur:
+        set_json_loads(_loads, cur)
         cur.execute(
             "SELECT type, name, key, value FROM cache_entries WHERE environment = %s AND type = ANY(%s)"
             " ORDER BY type, name, key",
@@ -63,8 +73,26 @@ def read_open_membership(conn, environment: str, universes: set[str]) -> dict[st
     return {u: frozenset(s) for u, s in out.items()}
 
 
+# A no-op on a server built without lz4 (the setting then does not list it).
+LZ4_FOR_THIS_TRANSACTION = (
+    "SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings"
+    " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
+
+
+def _loads(data):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # e.g. a number beyond a double's range: keep the stdlib's reading
+        return json.loads(bytes(data))
+
+
 def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact JSON text; like json.dumps(allow_nan=False), a non-finite number is an error (orjson
+    would write null), found by the builders' own checks before this point."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event]) -> int:
@@ -72,6 +100,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
     written = 0
     with conn.cursor() as cur:
         if plan.upserts:
+            cur.execute(LZ4_FOR_THIS_TRANSACTION)
             cur.execute(
                 "INSERT INTO cache_entries AS c (type, name, key, value, environment, created_at, updated_at)"
                 " SELECT t, n, k, v::jsonb, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'"
