@@ -136,17 +136,24 @@ def as_url(conninfo: str) -> str:
 # databases
 
 
-def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
-    """A fresh database with the schema and the sample market of `size` symbols (a fifth ETFs)."""
+def create_database(admin_url: str, name: str) -> str:
+    """A fresh, migrated database `name` (dropped first if it exists); returns its URL."""
     from tickstockpl.db.migrate import upgrade
-    from tickstockpl.market import sample
 
-    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s")
+    drop_database(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = with_database(admin_url, name)
     upgrade(url)
+    return url
+
+
+def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
+    """A fresh database with the schema and the sample market of `size` symbols (a fifth ETFs)."""
+    from tickstockpl.market import sample
+
+    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s")
+    url = create_database(admin_url, name)
     started = time.perf_counter()
     market = sample.generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, seed=BENCH_SEED)
     generate_s = time.perf_counter() - started

@@ -13,6 +13,9 @@ Steps (only 3 and 4 are timed):
   4. one session: the last session imported into the table that now holds the backfill; repeated --reps
      times (its rows deleted between repetitions, untimed); the median, with parse and write split out.
 Targets (issue 4): one session <= 1 s, the 250-session backfill <= 60 s.
+
+`timed_backfill` and `timed_session` (steps 3 and 4) are also what `python -m bench` runs for its
+import figures (bench/extra.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import time
 from pathlib import Path
 
 import psycopg
+
+from bench import harness
 
 DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "tspl_bench_import"
@@ -48,28 +53,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _db_url(admin_url: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
-
-
-def _fresh_database(admin_url: str) -> str:
-    from tickstockpl.db.migrate import upgrade
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    url = _db_url(admin_url, DB_NAME)
-    upgrade(url)
-    return url
-
-
-def _drop_database(admin_url: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
 def _server_insert_rate(conn, rows: int = 200_000) -> int:
     """What this server does right now without any client work: INSERT ... SELECT generate_series into a
     table shaped and indexed like ohlcv_daily (the ceiling for any import on this machine at this moment)."""
@@ -85,17 +68,59 @@ def _server_insert_rate(conn, rows: int = 200_000) -> int:
     return round(rows / seconds)
 
 
+def timed_backfill(conn, provider, days: list[dt.date], batch_rows: int | None = None) -> dict:
+    """`importer.import_sessions` of `days` on `conn` (autocommit), timed; raises when it is not complete."""
+    from tickstockpl.pipeline.imports.importer import import_sessions
+
+    options = {"batch_rows": batch_rows} if batch_rows else {}
+    started = time.perf_counter()
+    report = import_sessions(conn, provider, days, **options)
+    seconds = time.perf_counter() - started
+    if not report.complete:
+        raise RuntimeError(f"backfill failed: {report.error}")
+    return {"sessions": len(days), "rows": report.rows_imported, "rows_rejected": report.rows_rejected,
+            "seconds": round(seconds, 2), "rows_per_s": round(report.rows_imported / seconds), "target_s": 60.0}
+
+
+def timed_session(conn, provider, day: dt.date, reps: int) -> dict:
+    """Session `day` imported `reps` times on `conn` (autocommit) into `ohlcv_daily` as it is: read + parse
+    (`provider.fetch`), then validate + COPY + upsert + commit (`writer.write_session`), timed apart. After
+    every repetition (untimed) its rows and its pl_import_sessions record are deleted again, so the table
+    is left as it was. `known` (the symbols) is read once, untimed."""
+    from tickstockpl.pipeline.imports.importer import known_symbols
+    from tickstockpl.pipeline.imports.writer import write_session
+
+    known = known_symbols(conn)
+    one, parse_s, write_s, rows = [], [], [], 0
+    for _rep in range(reps):
+        try:
+            started = time.perf_counter()
+            data = provider.fetch(day)
+            parsed = time.perf_counter()
+            result = write_session(conn, data, known=known, provider=provider.name)
+            done = time.perf_counter()
+        finally:
+            conn.execute("DELETE FROM ohlcv_daily WHERE date = %s", (day,))
+            conn.execute("DELETE FROM pl_import_sessions WHERE session_date = %s", (day,))
+        one.append(done - started)
+        parse_s.append(parsed - started)
+        write_s.append(done - parsed)
+        rows = result.rows_imported
+    return {"rows": rows, "unknown_tickers": result.unknown_tickers, "median_s": round(statistics.median(one), 3),
+            "min_s": round(min(one), 3), "max_s": round(max(one), 3),
+            "read_parse_s": round(statistics.median(parse_s), 3),
+            "validate_write_commit_s": round(statistics.median(write_s), 3), "reps": reps, "target_s": 1.0}
+
+
 def run(args: argparse.Namespace) -> dict:
     from tickstockpl.market import sample
     from tickstockpl.pipeline.imports.flatfiles import FlatFileProvider
-    from tickstockpl.pipeline.imports.importer import import_sessions, known_symbols
-    from tickstockpl.pipeline.imports.writer import write_session
 
     t0 = time.perf_counter()
     etfs = max(1, args.tickers // 6)
     market = sample.generate(stocks=args.tickers - etfs, etfs=etfs, sessions=args.sessions + 1, end=END, seed=11)
     generated = time.perf_counter() - t0
-    url = _fresh_database(args.admin_url)
+    url = harness.create_database(args.admin_url, DB_NAME)
     folder = Path(tempfile.mkdtemp(prefix="tspl-import-bench-"))
     try:
         with psycopg.connect(url) as conn:
@@ -106,46 +131,21 @@ def run(args: argparse.Namespace) -> dict:
         backfill_days, last_day = list(market.sessions[:-1]), market.sessions[-1]
 
         with psycopg.connect(url, autocommit=True) as conn:
-            started = time.perf_counter()
-            options = {"batch_rows": args.batch_rows} if args.batch_rows else {}
-            report = import_sessions(conn, provider, backfill_days, **options)
-            backfill_s = time.perf_counter() - started
-            if not report.complete:
-                raise SystemExit(f"backfill failed: {report.error}")
+            backfill = timed_backfill(conn, provider, backfill_days, args.batch_rows)
             conn.execute("VACUUM ANALYZE ohlcv_daily")
-
-            known = known_symbols(conn)
-            one, parse_s, write_s, rows = [], [], [], 0
-            for _rep in range(args.reps):
-                conn.execute("DELETE FROM ohlcv_daily WHERE date = %s", (last_day,))
-                started = time.perf_counter()
-                data = provider.fetch(last_day)
-                parsed = time.perf_counter()
-                result = write_session(conn, data, known=known, provider=provider.name)
-                done = time.perf_counter()
-                one.append(done - started)
-                parse_s.append(parsed - started)
-                write_s.append(done - parsed)
-                rows = result.rows_imported
-            assert len(known) == len(market.symbols)
+            one_session = timed_session(conn, provider, last_day, args.reps)
             baseline = _server_insert_rate(conn)
     finally:
         for path in folder.glob("*.csv.gz"):
             path.unlink()
         folder.rmdir()
         if not args.keep:
-            _drop_database(args.admin_url)
+            harness.drop_database(args.admin_url, DB_NAME)
 
     return {
         "symbols": len(market.symbols),
-        "one_session": {"rows": rows, "median_s": round(statistics.median(one), 3),
-                        "min_s": round(min(one), 3), "max_s": round(max(one), 3),
-                        "read_parse_s": round(statistics.median(parse_s), 3),
-                        "validate_write_commit_s": round(statistics.median(write_s), 3),
-                        "reps": args.reps, "target_s": 1.0},
-        "backfill": {"sessions": len(backfill_days), "rows": report.rows_imported,
-                     "rows_rejected": report.rows_rejected, "seconds": round(backfill_s, 2),
-                     "rows_per_s": round(report.rows_imported / backfill_s), "target_s": 60.0},
+        "one_session": one_session,
+        "backfill": backfill,
         "server_baseline_rows_per_s": baseline,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "setup_s": {"generate": round(generated, 1), "database_and_files": round(prepared - generated, 1)},
