@@ -5,10 +5,19 @@
     python -m bench --large         also 50,000 and 100,000
     python -m bench --long-history  also 12,000 with 1,250 sessions (five years)
     python -m bench --sizes 2000,8000 --reps 7 --keep
+    python -m bench --latency-ms 2     every figure also with 2 ms of simulated round-trip latency
+    python -m bench --render-only      re-render the report and chart from <output>/perf_results.json
 
 The PostgreSQL server is the one of --admin-url (default TICKSTOCKPL_BENCH_PG, else
 postgresql://postgres@127.0.0.1:5432/postgres); each size gets a database `tspl_bench_<size>`
 that is created fresh and dropped at the end unless --keep.
+
+--latency-ms MS (default 0 = off): a delaying TCP proxy (bench/latency_proxy.py, a child process)
+in front of that server adds MS/2 to every chunk in each direction, so every round trip costs at
+least MS more. Every measured run of the baseline and of each scenario is then followed at once by
+the same run with the measured process's DATABASE_URL pointed at the proxy (so both see the same
+machine load); the preparations, the statistics reads and the statement counts stay direct. The report gets a section
+"with MS ms simulated round-trip latency"; the figures are kept in perf_results.json.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import time
 from pathlib import Path
 
 from bench import extra, harness, report
+from bench.latency_proxy import LatencyProxy, round_trip_ms
 
 DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -39,6 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the tspl_bench_* databases")
     parser.add_argument("--output", type=Path, default=harness.ROOT / "docs", help="folder of the report and chart")
     parser.add_argument("--no-hooks", action="store_true", help="skip the import/API hooks of bench/extra.py")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="also measure with this simulated round-trip latency to PostgreSQL (default 0 = off)")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: re-render the report and chart from <output>/perf_results.json")
     return parser.parse_args(argv)
@@ -81,22 +93,35 @@ def main(argv: list[str] | None = None) -> int:
     server_statements = False
     load_start = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
-    for size, sessions in plan(args):
-        db = harness.build_database(args.admin_url, size, sessions)
-        try:
-            figures = harness.run_size(db, args.admin_url, reps, project)
-            server_statements = server_statements or any(f.server_statements is not None for f in figures.values())
-            hooks = [] if args.no_hooks else extra.run_hooks(extra.BenchContext(db, args.admin_url, reps))
-            results.append(harness.SizeResult(db, figures, hooks))
-        finally:
-            if not args.keep:
-                harness.drop_database(args.admin_url, db.name)
+    todo = plan(args)
+    proxy, round_trips = None, {}
+    if args.latency_ms > 0:
+        proxy = LatencyProxy(args.admin_url, args.latency_ms / 2).start()
+        round_trips = {"direct": round_trip_ms(args.admin_url), "proxy": round_trip_ms(proxy.url(args.admin_url))}
+        harness.log(f"latency proxy on port {proxy.port}: SELECT 1 round trip {round_trips}")
+    try:
+        for size, sessions in todo:
+            db = harness.build_database(args.admin_url, size, sessions)
+            try:
+                figures, latency = harness.run_size(db, args.admin_url, reps, project,
+                                                    proxy.url(db.url) if proxy else None)
+                server_statements = server_statements or any(
+                    f.server_statements is not None for f in figures.values())
+                hooks = [] if args.no_hooks else extra.run_hooks(extra.BenchContext(db, args.admin_url, reps))
+                results.append(harness.SizeResult(db, figures, hooks, latency))
+            finally:
+                if not args.keep:
+                    harness.drop_database(args.admin_url, db.name)
+    finally:
+        if proxy is not None:
+            proxy.stop()
     meta = {
         **machine(args.admin_url), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "seed": harness.BENCH_SEED, "reps": reps, "end": results[0].db.end if results else "–",
         "server_statements": server_statements, "total_seconds": round(time.perf_counter() - started, 1),
         "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
+        "latency_ms": args.latency_ms, "round_trip_ms": round_trips,
     }
     write_outputs(results, meta, args.output)
     (args.output / "perf_results.json").write_text(

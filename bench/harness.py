@@ -10,6 +10,9 @@ For each size it
      for each scenario of SCENARIOS (each preceded by an unmeasured preparation);
   3. counts, in one extra run per scenario, the SQL statements the process sends (a psycopg wrapper
      injected with PYTHONPATH, see bench/_instrument; also pg_stat_statements when the server preloads it);
+     with --latency-ms, every run of step 2 is followed by the same run with the child's DATABASE_URL
+     pointed at a delaying proxy (bench/latency_proxy.py; preparations still go direct; statements are
+     not counted again: the same code sends the same statements);
   4. per run: wall time (spawn to exit, imports included), rows inserted/updated/deleted
      (pg_stat_user_tables deltas, cache_entries apart from the rest), transactions committed
      (pg_stat_database), events produced (rows inserted into pl_event_outbox); peak RSS comes from
@@ -112,6 +115,7 @@ class SizeResult:
     db: BenchDb
     figures: dict[str, Figure]
     extra: list[dict] = field(default_factory=list)
+    latency: dict[str, Figure] = field(default_factory=dict)  # the same figures through the latency proxy
 
 
 def log(message: str) -> None:
@@ -224,13 +228,14 @@ def project_command() -> list[str] | None:
     return [str(script)] if probe.returncode == 0 and "--dry-run" in probe.stdout else None
 
 
-def legacy_command(db: BenchDb) -> list[str]:
-    return [sys.executable, "-m", "bench.legacy", "--database-url", as_url(db.url), "--as-of", db.end]
+def legacy_command(db: BenchDb, database_url: str | None = None) -> list[str]:
+    return [sys.executable, "-m", "bench.legacy", "--database-url", database_url or as_url(db.url), "--as-of", db.end]
 
 
-def child_env(db: BenchDb, count_file: str | None = None) -> dict[str, str]:
+def child_env(db: BenchDb, count_file: str | None = None, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a measured child: DATABASE_URL is the database's, or `database_url` (the proxy)."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = as_url(db.url)
+    env["DATABASE_URL"] = database_url or as_url(db.url)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if count_file:
@@ -338,7 +343,8 @@ def server_statement_counter(admin_url: str, db: BenchDb) -> Callable[[], int] |
 
 
 class Runner:
-    """Runs the baseline and the scenarios of one database."""
+    """Runs the baseline and the scenarios of one database. A run's `database_url`, when given, is what
+    the measured process connects to (the latency proxy); preparations and statistics reads go direct."""
 
     def __init__(self, db: BenchDb, admin_url: str, project: list[str] | None):
         self.db, self.admin_url, self.project = db, admin_url, project
@@ -358,10 +364,10 @@ class Runner:
             return f"preparation failed (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}"
         return None
 
-    def run(self, key: str, count_file: str | None = None) -> Run:
-        env = child_env(self.db, count_file)
+    def run(self, key: str, count_file: str | None = None, database_url: str | None = None) -> Run:
+        env = child_env(self.db, count_file, database_url)
         if key == LEGACY:
-            return measure(legacy_command(self.db), self.db, self.admin_url, env)
+            return measure(legacy_command(self.db, database_url), self.db, self.admin_url, env)
         scenario = next(s for s in SCENARIOS if s.key == key)
         problem = self.prepare(scenario)
         if problem:
@@ -369,27 +375,43 @@ class Runner:
         return measure(self.project_args(scenario), self.db, self.admin_url, env)
 
 
-def run_size(db: BenchDb, admin_url: str, reps: int, project: list[str] | None) -> dict[str, Figure]:
-    """Alternate baseline and scenarios in every repetition; then one counting run per entry."""
-    runner = Runner(db, admin_url, project)
+def _empty_figures(project: list[str] | None) -> dict[str, Figure]:
     figures = {LEGACY: Figure(LEGACY, "legacy AppV2 rebuild (baseline)")}
     for scenario in SCENARIOS:
         figures[scenario.key] = Figure(scenario.key, scenario.label,
                                        error=None if project else "not available: `tickstockpl cache-sync` not found")
+    return figures
+
+
+def _record(figure: Figure, run: Run) -> None:
+    if run.returncode != 0:
+        figure.error = f"exit {run.returncode}: {_last_line(run.stderr or run.stdout)}"
+        return
+    figure.times.append(run.seconds)
+    figure.rows, figure.transactions, figure.events = run.rows, run.transactions, run.events
+
+
+def run_size(db: BenchDb, admin_url: str, reps: int, project: list[str] | None,
+             latency_url: str | None = None) -> tuple[dict[str, Figure], dict[str, Figure]]:
+    """Alternate baseline and scenarios in every repetition; then one counting run per entry.
+
+    With `latency_url` (the database through the latency proxy) every run is followed at once by the
+    same run with the child connected there (its own preparation, direct): the two figures of a pair
+    see the same machine load. Those runs are not counted again. Returns (direct, through the proxy)."""
+    runner = Runner(db, admin_url, project)
+    figures, slow = _empty_figures(project), (_empty_figures(project) if latency_url else {})
+    passes = [("", None, figures)] + ([(" through the latency proxy", latency_url, slow)] if latency_url else [])
     keys = [LEGACY] + ([s.key for s in SCENARIOS] if project else [])
     for key in keys:  # warm-up: caches, page cache, bytecode
-        runner.run(key)
+        for _, url, _ in passes:
+            runner.run(key, database_url=url)
     for rep in range(reps):
         for key in keys:
-            run = runner.run(key)
-            figure = figures[key]
-            if run.returncode != 0:
-                figure.error = f"exit {run.returncode}: {_last_line(run.stderr or run.stdout)}"
-                continue
-            figure.times.append(run.seconds)
-            figure.rows, figure.transactions, figure.events = run.rows, run.transactions, run.events
-        log(f"{db.name}: repetition {rep + 1}/{reps}: " + ", ".join(
-            f"{k} {figures[k].times[-1]:.3f}s" for k in keys if figures[k].times))
+            for _, url, target in passes:
+                _record(target[key], runner.run(key, database_url=url))
+        for where, _, target in passes:
+            log(f"{db.name}{where}: repetition {rep + 1}/{reps}: " + ", ".join(
+                f"{k} {target[k].times[-1]:.3f}s" for k in keys if target[k].times))
     server = server_statement_counter(admin_url, db)
     with tempfile.TemporaryDirectory() as folder:
         for key in keys:
@@ -403,7 +425,7 @@ def run_size(db: BenchDb, admin_url: str, reps: int, project: list[str] | None) 
                 figures[key].statements = counted["statements"]
                 figures[key].rss_mb = round(counted.get("peak_rss_kb", 0) / 1024, 1)
                 figures[key].server_statements = server() if server else None
-    return figures
+    return figures, slow
 
 
 def _last_line(text: str) -> str:
@@ -411,19 +433,22 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def _figures_json(figures: dict[str, Figure]) -> dict:
+    return {k: {**asdict(f), "median": f.median} for k, f in figures.items()}
+
+
+def _figures_from_json(raw: dict) -> dict[str, Figure]:
+    return {key: Figure(**{k: v for k, v in value.items() if k != "median"}) for key, value in raw.items()}
+
+
 def result_json(results: list[SizeResult], meta: dict) -> dict:
     return {"meta": meta, "sizes": [
-        {"db": asdict(r.db), "figures": {k: {**asdict(f), "median": f.median} for k, f in r.figures.items()},
-         "extra": r.extra} for r in results]}
+        {"db": asdict(r.db), "figures": _figures_json(r.figures), "extra": r.extra,
+         "latency": _figures_json(r.latency)} for r in results]}
 
 
 def results_from_json(data: dict) -> tuple[list[SizeResult], dict]:
     """The inverse of result_json (to re-render a report without measuring again)."""
-    results = []
-    for size in data["sizes"]:
-        figures = {}
-        for key, raw in size["figures"].items():
-            raw = {k: v for k, v in raw.items() if k != "median"}
-            figures[key] = Figure(**raw)
-        results.append(SizeResult(BenchDb(**size["db"]), figures, size.get("extra", [])))
+    results = [SizeResult(BenchDb(**size["db"]), _figures_from_json(size["figures"]), size.get("extra", []),
+                          _figures_from_json(size.get("latency", {}))) for size in data["sizes"]]
     return results, data["meta"]

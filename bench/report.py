@@ -123,6 +123,78 @@ def target_rows(results: list[SizeResult]) -> list[str]:
     return lines
 
 
+def _added(figure: Figure | None, slow: Figure | None) -> float | None:
+    if figure is None or slow is None or figure.median is None or slow.median is None:
+        return None
+    return slow.median - figure.median
+
+
+def latency_section(results: list[SizeResult], meta: dict) -> list[str]:
+    """Every sync figure direct and through the latency proxy, per size, with the statements sent."""
+    ms = meta.get("latency_ms") or 0
+    if not ms or not any(r.latency for r in results):
+        return ["## Simulated round-trip latency", "",
+                "Not measured in this run: `python -m bench --latency-ms 2` measures every figure again with"
+                " 2 ms of simulated round-trip latency between the service and the database.", ""]
+    trips = meta.get("round_trip_ms") or {}
+    direct, proxied = (trips.get("direct") or {}).get("median_ms"), (trips.get("proxy") or {}).get("median_ms")
+    per_trip = (proxied - direct) if direct is not None and proxied is not None and proxied > direct else ms
+    lines = [
+        f"## With {ms:g} ms simulated round-trip latency",
+        "",
+        f"- How: `bench/latency_proxy.py`, a TCP proxy in a process of its own in front of the PostgreSQL server,"
+        f" releases every chunk of bytes {ms / 2:g} ms after it arrived, in each direction (delay by arrival time:"
+        " no compounding, byte order kept). Every measured run of the baseline and of each scenario was followed"
+        " at once by the same run with the measured process's DATABASE_URL pointed at the proxy (same"
+        " repetitions, same machine load); preparations and statistics went direct. SQL statements and transactions are those of the"
+        " direct counting run (the same code sends the same statements)."
+        + (f" A `SELECT 1` round trip took {direct} ms direct and {proxied} ms through the proxy (median of 50)."
+           if direct is not None and proxied is not None else ""),
+        f"- *added s* = median with latency − median direct; *≈ round trips* = added s ÷ {per_trip:.2f} ms (the"
+        " measured extra cost of one round trip through the proxy): roughly the number of waits on the"
+        " database, statements plus transaction control plus the connection handshake. It is the difference of"
+        " two medians, so it carries their noise.",
+        "",
+        "| data | baseline direct s | baseline with latency s | full sync (daily) direct s | with latency s"
+        " | no-change rerun direct s | with latency s | full/baseline direct | full/baseline with latency"
+        " | rerun/baseline direct | rerun/baseline with latency |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        if not result.latency:
+            continue
+        f, g = result.figures, result.latency
+        lines.append(f"| {_label(result)} | {_cell(f[LEGACY])} | {_cell(g[LEGACY])} | {_cell(f['full_next'])}"
+                     f" | {_cell(g['full_next'])} | {_cell(f['rerun'])} | {_cell(g['rerun'])}"
+                     f" | {_ratio(f['full_next'], f[LEGACY])} | {_ratio(g['full_next'], g[LEGACY])}"
+                     f" | {_ratio(f['rerun'], f[LEGACY])} | {_ratio(g['rerun'], g[LEGACY])} |")
+    lines.append("")
+    for result in results:
+        if not result.latency:
+            continue
+        lines += [f"### {_label(result)}, {ms:g} ms latency", "",
+                  "| run | SQL statements | transactions | median s direct | median s with latency | min–max s with"
+                  " latency | added s | ≈ round trips | ratio to baseline direct | ratio to baseline with latency |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        base, slow_base = result.figures[LEGACY], result.latency[LEGACY]
+        for key, figure in result.figures.items():
+            slow = result.latency.get(key)
+            if slow is None or slow.median is None:
+                error = slow.error if slow is not None else "not measured"
+                lines.append(f"| {figure.label} | | | {_cell(figure)} | {error or 'n/a'} | | | | | |")
+                continue
+            added = _added(figure, slow)
+            statements = "–" if figure.statements is None else str(figure.statements)
+            transactions = "–" if figure.transactions is None else str(figure.transactions)
+            trips = "–" if added is None else f"{added * 1000 / per_trip:.0f}"
+            lines.append(
+                f"| {figure.label} | {statements} | {transactions} | {_cell(figure)} | {slow.median:.3f}"
+                f" | {min(slow.times):.3f}–{max(slow.times):.3f} | {'–' if added is None else f'{added:+.3f}'}"
+                f" | {trips} | {_ratio(figure, base)} | {_ratio(slow, slow_base)} |")
+        lines.append("")
+    return lines
+
+
 def _busy_warning(meta: dict) -> list[str]:
     busiest = max(float(meta.get("load_start", 0)), float(meta.get("load_end", 0)))
     if busiest <= float(meta.get("cpus") or 1):
@@ -182,14 +254,13 @@ def write_markdown(results: list[SizeResult], meta: dict, path: Path, chart_name
               "|---|---|---|---|---|"]
     lines += [f"| {r.db.name} | {r.db.symbols:,} | {r.db.bars:,} | {r.db.generate_s:.2f} | {r.db.load_s:.1f} |"
               for r in results]
-    lines += ["", "## Other components", "", "| data | figure | value | note |", "|---|---|---|---|"]
+    lines += ["", *latency_section(results, meta)]
+    lines += ["## Other components", "", "| data | figure | value | note |", "|---|---|---|---|"]
     for result in results:
         for fig in result.extra:
             value = "–" if fig["value"] is None else f"{fig['value']:.3f} {fig['unit']}"
             lines.append(f"| {_label(result)} | {fig['label']} | {value} | {fig.get('note', '')} |")
-    lines += ["", "## Not measured yet", "",
-              "- Every figure again with 2 ms of simulated round-trip latency between the service and the database"
-              " (issue 6): not implemented in this run.", ""]
+    lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
