@@ -16,8 +16,13 @@ that is created fresh and dropped at the end unless --keep.
 in front of that server adds MS/2 to every chunk in each direction, so every round trip costs at
 least MS more. Every measured run of the baseline and of each scenario is then followed at once by
 the same run with the measured process's DATABASE_URL pointed at the proxy (so both see the same
-machine load); the preparations, the statistics reads and the statement counts stay direct. The report gets a section
+machine load); the preparations, the statistics reads and the statement counts stay direct. The import of one session
+and the status endpoint (bench/extra.py) are also measured through it. The report gets a section
 "with MS ms simulated round-trip latency"; the figures are kept in perf_results.json.
+
+After the sync figures of each size come the hooks of bench/extra.py (import of one session,
+status endpoint; --no-hooks skips them). The 250-session backfill takes about a minute at 12,000
+symbols: it runs only for the sizes of --backfill-sizes (default 12000; `none` for no size).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the tspl_bench_* databases")
     parser.add_argument("--output", type=Path, default=harness.ROOT / "docs", help="folder of the report and chart")
     parser.add_argument("--no-hooks", action="store_true", help="skip the import/API hooks of bench/extra.py")
+    parser.add_argument("--backfill-sizes", default="12000",
+                        help="sizes whose hooks include the 250-session backfill (default 12000; 'none')")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="also measure with this simulated round-trip latency to PostgreSQL (default 0 = off)")
     parser.add_argument("--render-only", action="store_true",
@@ -66,6 +73,24 @@ def plan(args: argparse.Namespace) -> list[tuple[int, int]]:
     if args.long_history:
         todo.append((12000, 1250))
     return todo
+
+
+def backfill_plan(args: argparse.Namespace, todo: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """Per database of the plan: '' when its hooks run the backfill, else the reason they do not."""
+    wanted = set() if args.backfill_sizes.strip().lower() == "none" else {
+        int(s) for s in args.backfill_sizes.split(",") if s.strip()}
+    done: set[int] = set()
+    plan_notes = {}
+    for size, sessions in todo:
+        if size not in wanted:
+            plan_notes[(size, sessions)] = (f"not measured at this size: it takes about a minute at 12,000 symbols,"
+                                            f" so only for --backfill-sizes ({args.backfill_sizes})")
+        elif size in done or sessions < extra.BACKFILL_SESSIONS:
+            plan_notes[(size, sessions)] = "measured once per size (on the first database with 250 sessions)"
+        else:
+            plan_notes[(size, sessions)] = ""
+            done.add(size)
+    return plan_notes
 
 
 def machine(admin_url: str) -> dict:
@@ -94,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
     todo = plan(args)
+    backfill = backfill_plan(args, todo)
     proxy, round_trips = None, {}
     if args.latency_ms > 0:
         proxy = LatencyProxy(args.admin_url, args.latency_ms / 2).start()
@@ -107,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                                                     proxy.url(db.url) if proxy else None)
                 server_statements = server_statements or any(
                     f.server_statements is not None for f in figures.values())
-                hooks = [] if args.no_hooks else extra.run_hooks(extra.BenchContext(db, args.admin_url, reps))
+                context = extra.BenchContext(db, args.admin_url, reps, proxy=proxy, latency_ms=args.latency_ms,
+                                             backfill=not backfill[(size, sessions)],
+                                             backfill_note=backfill[(size, sessions)])
+                hooks = [] if args.no_hooks else extra.run_hooks(context)
                 results.append(harness.SizeResult(db, figures, hooks, latency))
             finally:
                 if not args.keep:

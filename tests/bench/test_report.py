@@ -1,5 +1,5 @@
-"""The report renders the latency section from the results JSON alone (what `python -m bench
---render-only` does), and an older results file without it."""
+"""The report renders the latency section and the hook figures with their targets from the results
+JSON alone (what `python -m bench --render-only` does), and an older results file without them."""
 
 from __future__ import annotations
 
@@ -22,11 +22,19 @@ def sized(size: int, *, latency: bool) -> harness.SizeResult:
                                                statements=18, transactions=14)
         return out
 
+    extra = [
+        {"key": "import_session", "label": "import of one session (flat file)", "value": 0.8, "unit": "s",
+         "baseline": None, "note": "n", "target": 1.0, "target_text": "≤ 1 s for 12,000 tickers", "target_size": 12000},
+        {"key": "backfill_250", "label": "backfill of 250 sessions (flat files)", "value": 61.5, "unit": "s",
+         "baseline": None, "note": "n", "target": 60.0, "target_text": "≤ 60 s", "target_size": 12000},
+        {"key": "status_rps_8c", "label": "status endpoint throughput, 8 connections", "value": 1500.0,
+         "unit": "req/s", "baseline": None, "note": "n", "target": None, "target_text": "", "target_size": None},
+    ]
     slow = figures(0.0, 0.0022) if latency else {}
-    return harness.SizeResult(db, figures(0.0, 0.0), [], slow)
+    return harness.SizeResult(db, figures(0.0, 0.0), extra, slow)
 
 
-def test_render_only_shows_the_latency_section(tmp_path):
+def test_render_only_shows_latency_and_hook_targets(tmp_path):
     meta = {"cpus": 2, "ram_gb": 8, "postgres": "PostgreSQL 15", "python": "3.11", "date": "today",
             "command": "python -m bench --latency-ms 2", "seed": 7, "reps": 1, "end": "2026-11-27",
             "server_statements": False, "total_seconds": 1.0, "load_start": 0.1, "load_end": 0.1,
@@ -42,6 +50,11 @@ def test_render_only_shows_the_latency_section(tmp_path):
     baseline_row = next(line for line in text.splitlines()
                         if line.startswith("| legacy AppV2 rebuild (baseline) | 150 | 2 |"))
     assert "| +0.330 | 150 | 1.00 | 1.00 |" in baseline_row  # added s, ≈ round trips (0.33 s / 2.2 ms), ratios
+    assert "| 12k import of one session (flat file) ≤ 1 s (issue 4) | 0.800 s | yes |" in text
+    assert "| 12k backfill of 250 sessions ≤ 60 s (issue 4) | 61.500 s | **no** |" in text
+    assert "| 4,000 symbols × 250 sessions | import of one session (flat file) | 0.800 s | ≤ 1 s for 12,000 tickers" \
+           " | – (judged at 12,000) |" in text
+    assert "| 1,500 req/s | – | – |" in text
 
 
 def test_an_older_results_file_without_latency_still_renders(tmp_path):
