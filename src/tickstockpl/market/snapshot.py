@@ -7,7 +7,10 @@ and the effective market cap (contract §6.4):
                = symbols.market_cap                           otherwise
     non-finite, zero or negative => None (the stock is then not eligible)
 
-`load` reads it with one statement. The latest close comes from the rows of the latest
+`load` reads it with one statement. Its last column, a hash of the symbol, the xmin of its row,
+and the date and xmin of the bar it read (a row's version: any insert or update gives it a new
+xmin, a delete makes another row the one read), lets `sync.fingerprint` tell cheaply whether anything read
+has changed since an earlier sync. The latest close comes from the rows of the latest
 session (found through the index on `ohlcv_daily(date)`), and only symbols without a bar that
 day fall back to a per-symbol lookup on the unique `(symbol, date)` index, so the cost does not
 grow with years of history.
@@ -108,7 +111,7 @@ WITH params AS (
 )"""
 
 LOAD_SQL = _PARAMS + """, day_bars AS (
-    SELECT o.symbol, o.close, o.date
+    SELECT o.symbol, o.close, o.date, o.xmin AS version
     FROM ohlcv_daily o
     WHERE o.date = (SELECT day FROM latest)
 )
@@ -116,12 +119,14 @@ SELECT s.symbol, s.name, s.type, coalesce(s.active, false), s.market_cap::float8
        s.weighted_shares_outstanding::float8, s.primary_exchange, s.market, s.sector,
        s.industry, s.list_date, s.etf_type, s.issuer, s.aum_millions::float8,
        coalesce(d.close, back.close)::float8, coalesce(d.date, back.date),
-       (SELECT as_of FROM params), (SELECT day FROM expected), (SELECT day FROM latest),
-       (SELECT count(*) FROM day_bars)
+       (SELECT as_of FROM params) AS as_of, (SELECT day FROM expected) AS expected_session,
+       (SELECT day FROM latest) AS latest_session, (SELECT count(*) FROM day_bars) AS latest_bars,
+       hash_record_extended(ROW(s.symbol, s.xmin, coalesce(d.date, back.date), coalesce(d.version, back.version)), 0)
+           AS version
 FROM symbols s
 LEFT JOIN day_bars d ON d.symbol = s.symbol
 LEFT JOIN LATERAL (
-    SELECT o.close, o.date
+    SELECT o.close, o.date, o.xmin AS version
     FROM ohlcv_daily o
     WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= (SELECT as_of FROM params)
     ORDER BY o.date DESC
@@ -139,14 +144,20 @@ SELECT (SELECT as_of FROM params), (SELECT day FROM expected), (SELECT day FROM 
 def load(conn, as_of: dt.date | None = None) -> Snapshot:
     """Read symbols and latest closes as of `as_of` (default: the newest closed NYSE session)
     in one statement; the snapshot also carries the session validation expects bars for."""
-    securities = []
-    resolved = expected = latest_session = None
-    bars = 0
     with conn.cursor() as cur:
         cur.execute(LOAD_SQL, {"as_of": as_of})
         rows = cur.fetchall()
+    return from_rows(conn, rows, as_of)
+
+
+def from_rows(conn, rows, as_of: dt.date | None) -> Snapshot:
+    """The snapshot of LOAD_SQL's rows (the version column and any later one are ignored); with no row
+    (`symbols` is empty) the dates and the bar count are read with EMPTY_SQL."""
+    securities = []
+    resolved = expected = latest_session = None
+    bars = 0
     for (symbol, name, typ, active, cap, shares, pex, market, sector, industry, list_date, etf_type,
-         issuer, aum, close, bar_date, resolved, expected, latest_session, bars) in rows:
+         issuer, aum, close, bar_date, resolved, expected, latest_session, bars, *_) in rows:
         securities.append(Security(
             symbol, name, typ, bool(active), effective_market_cap(close, shares, cap), pex, market, sector,
             industry, list_date, etf_type, issuer, aum if aum is not None and math.isfinite(aum) else None,

@@ -1,6 +1,7 @@
 """`run_sync`: one cache sync from start to commit.
 
-    1. market.snapshot.load(conn, as_of)          symbols + latest closes + dates, one statement;
+    1. fingerprint.load(conn, ...)                symbols + latest closes + dates, one statement,
+                                                  or "unchanged since job X": the sync ends there
        store.read_cache_rows                      owned rows + cache_config rows, one statement
     2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
     3. universes.build(snapshot, config, families) pure
@@ -21,8 +22,7 @@ from typing import Any, Callable, Protocol
 
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
-from tickstockpl.market import snapshot as market_snapshot
-from tickstockpl.sync import diff, store, validate
+from tickstockpl.sync import diff, fingerprint, store, validate
 from tickstockpl.universes.build import build
 from tickstockpl.universes.config import apply_overrides, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
@@ -71,9 +71,13 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     eligible_stocks: int = 0
     duration_seconds: float = 0.0
+    unchanged_since: str | None = None  # set when the inputs matched this completed job: nothing was built
+    inputs_digest: str | None = field(default=None, repr=False)  # recorded on the job row, not reported
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["inputs_digest"]
+        return out
 
 
 BeforeCommit = Callable[[Any, SyncResult], None]
@@ -87,7 +91,11 @@ def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress:
     families = FAMILIES_BY_MODE[request.mode]
 
     progress(0, total, STEPS[0])
-    snap = market_snapshot.load(conn, request.as_of)
+    loaded = fingerprint.load(conn, as_of=request.as_of, environment=request.environment, mode=request.mode,
+                              may_skip=not (request.force or request.dry_run))
+    if loaded.snapshot is None:
+        return _unchanged(conn, request, loaded, job_id, started, progress, before_commit)
+    snap = loaded.snapshot
     as_of = snap.as_of
     stored, config_rows = store.read_cache_rows(conn, request.environment, families)
 
@@ -114,6 +122,7 @@ def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress:
         universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
         universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
         warnings=list(built.warnings), eligible_stocks=sum(1 for s in snap.securities if s.is_eligible_stock),
+        inputs_digest=loaded.inputs_digest,
     )
     for warning in built.warnings:
         log.warning("universe build: %s", warning)
@@ -130,6 +139,28 @@ def run_sync(conn, request: SyncRequest, *, job_id: str | None = None, progress:
                 before_commit(conn, result)
     result.duration_seconds = round(time.perf_counter() - started, 3)
     progress(total, total, "done")
+    return result
+
+
+def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: str | None, started: float,
+               progress: Progress, before_commit: BeforeCommit | None) -> SyncResult:
+    """The result of a sync whose inputs and outputs match those of a completed one: what that
+    sync built is still what would be built, so no universe changed (and nothing is written)."""
+    previous = loaded.previous_result or {}
+    built = previous.get("universes_unchanged", 0) + sum(
+        1 for u in previous.get("universes", ()) if u.get("action") != "deleted")
+    result = SyncResult(
+        job_id=job_id, mode=request.mode, as_of=previous.get("as_of", ""), dry_run=False,
+        universes_unchanged=built, warnings=list(previous.get("warnings", ())),
+        eligible_stocks=previous.get("eligible_stocks", 0), unchanged_since=loaded.unchanged_since,
+        inputs_digest=loaded.inputs_digest,
+    )
+    log.info("cache sync: inputs unchanged since job %s, nothing to build", loaded.unchanged_since)
+    result.duration_seconds = round(time.perf_counter() - started, 3)
+    if before_commit is not None:
+        with conn.transaction():
+            before_commit(conn, result)
+    progress(len(STEPS), len(STEPS), "done")
     return result
 
 
