@@ -7,10 +7,11 @@ and the effective market cap (contract §6.4):
                = symbols.market_cap                           otherwise
     non-finite, zero or negative => None (the stock is then not eligible)
 
-`load` reads it with one statement. Its last column, a hash of the symbol, the xmin of its row,
-and the date and xmin of the bar it read (a row's version: any insert or update gives it a new
-xmin, a delete makes another row the one read), lets `sync.fingerprint` tell cheaply whether anything read
-has changed since an earlier sync. The latest close comes from the rows of the latest
+`load` reads it with one statement: the rows, then one header row with the dates. The `version`
+column of `snap` (a hash of the symbol, the xmin of its row, and the date and xmin of the bar it
+read: any insert or update gives a row a new xmin, a delete makes another bar the one read) lets
+`sync.fingerprint` tell cheaply whether anything read has changed since an earlier sync.
+The latest close comes from the rows of the latest
 session (found through the index on `ohlcv_daily(date)`), and only symbols without a bar that
 day fall back to a per-symbol lookup on the unique `(symbol, date)` index, so the cost does not
 grow with years of history.
@@ -110,61 +111,79 @@ WITH params AS (
     SELECT max(date) AS day FROM ohlcv_daily WHERE date <= (SELECT as_of FROM params)
 )"""
 
-LOAD_SQL = _PARAMS + """, day_bars AS (
+# The common table expressions of every snapshot statement: `params`, `expected`, `latest`,
+# `day_bars` and `snap`, one row per symbols row: its 16 SNAPSHOT_COLUMNS and `version`.
+CTES = _PARAMS + """, day_bars AS (
     SELECT o.symbol, o.close, o.date, o.xmin AS version
     FROM ohlcv_daily o
     WHERE o.date = (SELECT day FROM latest)
-)
-SELECT s.symbol, s.name, s.type, coalesce(s.active, false), s.market_cap::float8,
-       s.weighted_shares_outstanding::float8, s.primary_exchange, s.market, s.sector,
-       s.industry, s.list_date, s.etf_type, s.issuer, s.aum_millions::float8,
-       coalesce(d.close, back.close)::float8, coalesce(d.date, back.date),
-       (SELECT as_of FROM params) AS as_of, (SELECT day FROM expected) AS expected_session,
-       (SELECT day FROM latest) AS latest_session, (SELECT count(*) FROM day_bars) AS latest_bars,
-       hash_record_extended(ROW(s.symbol, s.xmin, coalesce(d.date, back.date), coalesce(d.version, back.version)), 0)
-           AS version
-FROM symbols s
-LEFT JOIN day_bars d ON d.symbol = s.symbol
-LEFT JOIN LATERAL (
-    SELECT o.close, o.date, o.xmin AS version
-    FROM ohlcv_daily o
-    WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= (SELECT as_of FROM params)
-    ORDER BY o.date DESC
-    LIMIT 1
-) back ON true
-"""
+), snap AS MATERIALIZED (
+    SELECT s.symbol, s.name, s.type, coalesce(s.active, false) AS active, s.market_cap::float8 AS market_cap,
+           s.weighted_shares_outstanding::float8 AS shares, s.primary_exchange, s.market, s.sector,
+           s.industry, s.list_date, s.etf_type, s.issuer, s.aum_millions::float8 AS aum_millions,
+           coalesce(d.close, back.close)::float8 AS close, coalesce(d.date, back.date) AS bar_date,
+           hash_record_extended(ROW(s.symbol, s.xmin, coalesce(d.date, back.date),
+                                    coalesce(d.version, back.version)), 0) AS version
+    FROM symbols s
+    LEFT JOIN day_bars d ON d.symbol = s.symbol
+    LEFT JOIN LATERAL (
+        SELECT o.close, o.date, o.xmin AS version
+        FROM ohlcv_daily o
+        WHERE d.symbol IS NULL AND o.symbol = s.symbol AND o.date <= (SELECT as_of FROM params)
+        ORDER BY o.date DESC
+        LIMIT 1
+    ) back ON true
+)"""
 
-# Used only when `symbols` is empty (the main statement then returns no row).
-EMPTY_SQL = _PARAMS + """
-SELECT (SELECT as_of FROM params), (SELECT day FROM expected), (SELECT day FROM latest),
-       (SELECT count(*) FROM ohlcv_daily o WHERE o.date = (SELECT day FROM latest))
-"""
+SNAPSHOT_COLUMNS = ("symbol", "name", "type", "active", "market_cap", "shares", "primary_exchange", "market",
+                    "sector", "industry", "list_date", "etf_type", "issuer", "aum_millions", "close", "bar_date")
+# The header: as-of date, expected session, latest session with bars, and its number of bars.
+HEADER = ("(SELECT as_of FROM params)", "(SELECT day FROM expected)", "(SELECT day FROM latest)",
+          "(SELECT count(*) FROM day_bars)")
+
+
+def rows_sql(where: str = "true", extra: tuple[str, ...] = (), header_extra: tuple[str, ...] = ()) -> str:
+    """The body after CTES: the `snap` rows (WHERE `where`) with NULL header columns, then one
+    header row (symbol NULL), last. `extra`/`header_extra`: more columns, typed in `extra`."""
+    header_nulls = ", ".join(("NULL::date",) * 3 + ("NULL::bigint",))
+    data = ", ".join(SNAPSHOT_COLUMNS)
+    return (f"SELECT {data}, {header_nulls}{''.join(', ' + e for e in extra)} FROM snap WHERE {where}\n"
+            f"UNION ALL\n"
+            f"SELECT {', '.join(['NULL'] * len(SNAPSHOT_COLUMNS))}, {', '.join(HEADER)}"
+            f"{''.join(', ' + e for e in header_extra)}")
+
+
+LOAD_SQL = CTES + "\n" + rows_sql()
 
 
 def load(conn, as_of: dt.date | None = None) -> Snapshot:
     """Read symbols and latest closes as of `as_of` (default: the newest closed NYSE session)
     in one statement; the snapshot also carries the session validation expects bars for."""
-    with conn.cursor() as cur:
+    with conn.cursor(binary=True) as cur:
         cur.execute(LOAD_SQL, {"as_of": as_of})
         rows = cur.fetchall()
-    return from_rows(conn, rows, as_of)
+    return from_rows(rows)
 
 
-def from_rows(conn, rows, as_of: dt.date | None) -> Snapshot:
-    """The snapshot of LOAD_SQL's rows (the version column and any later one are ignored); with no row
-    (`symbols` is empty) the dates and the bar count are read with EMPTY_SQL."""
+def from_rows(rows) -> Snapshot:
+    """The snapshot of the rows of `rows_sql` (columns after the header's are ignored): the data
+    rows, then the header row."""
+    *data, header = rows
+    resolved, expected, latest_session, bars = header[16:20]
     securities = []
-    resolved = expected = latest_session = None
-    bars = 0
+    append = securities.append
+    inf = math.inf
     for (symbol, name, typ, active, cap, shares, pex, market, sector, industry, list_date, etf_type,
-         issuer, aum, close, bar_date, resolved, expected, latest_session, bars, *_) in rows:
-        securities.append(Security(
-            symbol, name, typ, bool(active), effective_market_cap(close, shares, cap), pex, market, sector,
-            industry, list_date, etf_type, issuer, aum if aum is not None and math.isfinite(aum) else None,
-            close, bar_date,
+         issuer, aum, close, bar_date, *_) in data:
+        if close.__class__ is float and shares.__class__ is float and 0.0 < close < inf and 0.0 < shares < inf \
+                and 0.0 < (product := close * shares) < inf:
+            effective = product  # the common case of effective_market_cap, inlined (12,000 calls)
+        else:
+            effective = effective_market_cap(close, shares, cap)
+        append(Security(
+            symbol, name, typ, active, effective, pex, market, sector, industry, list_date, etf_type, issuer,
+            aum if aum is not None and math.isfinite(aum) else None, close, bar_date,
         ))
-    if not securities:  # no symbols rows: the dates and the bar count still describe the data
-        resolved, expected, latest_session, bars = conn.execute(EMPTY_SQL, {"as_of": as_of}).fetchone()
     securities.sort(key=lambda s: s.symbol)
     return Snapshot(as_of=resolved, securities=tuple(securities), latest_session=latest_session,
                     bars_on_latest_session=int(bars or 0), expected_session=expected)

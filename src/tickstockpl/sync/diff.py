@@ -135,6 +135,9 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
 
     for entry in built_list:
         old = stored_by_id.get(entry.universe)
+        if old is not None and (old.value == entry.value or same_json(old.value, entry.value)):
+            unchanged += 1
+            continue
         new_members = members(entry.value)
         if old is None:
             upserts.append(entry)
@@ -145,9 +148,6 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
             diffs.append(UniverseDiff(entry.universe, entry.family, "created", tuple(new_members), ()))
             if entry.family == IPOS:
                 new_ipos = tuple(new_members)
-            continue
-        if old.value == entry.value or same_json(old.value, entry.value):
-            unchanged += 1
             continue
         upserts.append(entry)
         old_members = members(old.value)

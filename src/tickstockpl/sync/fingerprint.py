@@ -38,7 +38,7 @@ from tickstockpl.market import snapshot as market_snapshot
 from tickstockpl.universes.model import OWNED_TYPES
 
 CONFIG_TYPE = "cache_config"
-_SNAPSHOT_COLUMNS = 21  # the columns of LOAD_SQL (the last one: the row version); the digest follows
+_HEADER_END = len(market_snapshot.SNAPSHOT_COLUMNS) + len(market_snapshot.HEADER)  # then digest, job, result
 
 # The parts of the package whose code decides what a sync writes.
 _CODE = {
@@ -78,15 +78,13 @@ _OUTPUTS = (
 )
 OUTPUTS_SQL = _OUTPUTS.format(env="%(env)s", owned="%(owned)s")
 
-CHECK_SQL = f"""
-WITH snap AS MATERIALIZED ({market_snapshot.LOAD_SQL}),
+CHECK_SQL = market_snapshot.CTES + f""",
 inputs AS (
-    SELECT md5(
-        (SELECT concat_ws('/', sum(version), count(*), min(as_of), min(expected_session),
-                          min(latest_session), min(latest_bars)) FROM snap)
-        || (SELECT coalesce(string_agg(name || '/' || key || '=' || value::text, ',' ORDER BY name, key), '')
-            FROM cache_entries WHERE environment = %(env)s AND type = '{CONFIG_TYPE}')
-        || %(code)s || %(mode)s) AS digest
+    SELECT md5(concat_ws('/', (SELECT sum(version) FROM snap), (SELECT count(*) FROM snap),
+                         {", ".join(market_snapshot.HEADER)},
+                         (SELECT string_agg(name || '/' || key || '=' || value::text, ',' ORDER BY name, key)
+                          FROM cache_entries WHERE environment = %(env)s AND type = '{CONFIG_TYPE}'),
+                         %(code)s::text, %(mode)s::text)) AS digest
 ),
 previous AS (
     SELECT job_id, inputs_digest, outputs_digest, result FROM pl_sync_jobs
@@ -96,15 +94,15 @@ previous AS (
     LIMIT 1
 ),
 verdict AS (
-    SELECT %(may_skip)s AND p.inputs_digest = i.digest AND p.outputs_digest = {OUTPUTS_SQL} AS unchanged
+    SELECT coalesce(%(may_skip)s AND p.inputs_digest = i.digest AND p.outputs_digest = {OUTPUTS_SQL}, false)
+           AS unchanged, p.job_id, p.result
     FROM inputs i LEFT JOIN previous p ON true
 )
-SELECT snap.*, (SELECT digest FROM inputs), NULL::uuid, NULL::jsonb
-FROM snap WHERE NOT coalesce((SELECT unchanged FROM verdict), false)
-UNION ALL
-SELECT {", ".join(["NULL"] * _SNAPSHOT_COLUMNS)}, (SELECT digest FROM inputs), p.job_id, p.result
-FROM previous p WHERE coalesce((SELECT unchanged FROM verdict), false)
-"""
+""" + market_snapshot.rows_sql(
+    where="NOT (SELECT unchanged FROM verdict)",
+    extra=("NULL::text", "NULL::uuid", "NULL::jsonb"),
+    header_extra=("(SELECT digest FROM inputs)", "(SELECT job_id FROM verdict WHERE unchanged)",
+                  "(SELECT result FROM verdict WHERE unchanged)"))
 
 # The completed job's fingerprints: a fragment of the job runtime's final UPDATE, with
 # positional parameters (`record_params`).
@@ -129,12 +127,11 @@ def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: 
     with conn.cursor(binary=True) as cur:  # binary results: 12,000 rows convert faster (measured)
         cur.execute(CHECK_SQL, params)
         rows = cur.fetchall()
-    if len(rows) == 1 and rows[0][0] is None and rows[0][_SNAPSHOT_COLUMNS + 1] is not None:
-        marker = rows[0]
-        return Loaded(marker[_SNAPSHOT_COLUMNS], unchanged_since=str(marker[_SNAPSHOT_COLUMNS + 1]),
-                      previous_result=marker[_SNAPSHOT_COLUMNS + 2] or {})
-    digest = rows[0][_SNAPSHOT_COLUMNS] if rows else None
-    return Loaded(digest, snapshot=market_snapshot.from_rows(conn, rows, as_of))
+    header = rows[-1]
+    digest, unchanged_since, previous_result = header[_HEADER_END:_HEADER_END + 3]
+    if unchanged_since is not None:
+        return Loaded(digest, unchanged_since=str(unchanged_since), previous_result=previous_result or {})
+    return Loaded(digest, snapshot=market_snapshot.from_rows(rows))
 
 
 def record_params(environment: str, inputs_digest: str | None) -> list[Any]:

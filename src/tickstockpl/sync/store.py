@@ -133,15 +133,21 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                     copy.write_row((job_id, environment, ch.universe, ch.symbol, ch.action, ch.reason))
             written += len(plan.changes)
         if plan.membership_close:
-            # An interval that would close on (or before) the day it opened is dropped instead.
+            # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the
+            # lookup per pair whatever the table's statistics say: with stale ones the planner
+            # hashed every open row of the environment, 27 ms instead of 3 ms for 200 pairs),
+            # then changed by ctid. An interval that would close on (or before) the day it opened
+            # is dropped instead. Only one sync writes at a time (single-flight).
             cur.execute(
-                "WITH u AS (SELECT * FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)),"
-                " gone AS (DELETE FROM pl_universe_membership m USING u"
-                "  WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
-                "  AND m.valid_to IS NULL AND m.valid_from >= %(d)s)"
-                " UPDATE pl_universe_membership m SET valid_to = %(d)s FROM u"
-                " WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
-                " AND m.valid_to IS NULL AND m.valid_from < %(d)s",
+                "WITH open AS (SELECT o.ctid AS tid, o.valid_from"
+                "  FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)"
+                "  CROSS JOIN LATERAL (SELECT m.ctid, m.valid_from FROM pl_universe_membership m"
+                "   WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
+                "   AND m.valid_to IS NULL LIMIT 1) o),"
+                " gone AS (DELETE FROM pl_universe_membership m"
+                "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s)))"
+                " UPDATE pl_universe_membership m SET valid_to = %(d)s"
+                " WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s))",
                 {"u": [u for u, _ in plan.membership_close], "s": [s for _, s in plan.membership_close],
                  "env": environment, "d": as_of},
             )

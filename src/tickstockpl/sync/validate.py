@@ -27,8 +27,10 @@ def problems(
     expected_session: dt.date | None,
     stored: Iterable[StoredRow],
     built: Iterable[Entry],
+    eligible_now: int,
 ) -> list[str]:
-    """Every reason to refuse the sync; empty when the data looks sound."""
+    """Every reason to refuse the sync; empty when the data looks sound. `eligible_now`: the
+    eligible stocks of the snapshot (counted once by the caller, which reports it too)."""
     found: list[str] = []
     if expected_session is not None and snapshot.latest_session != expected_session:
         newest = snapshot.latest_session.isoformat() if snapshot.latest_session else "none"
@@ -45,7 +47,7 @@ def problems(
     previous = stored_by_id.get(ALL_STOCKS)
     if previous is not None:
         before = member_count(previous.value)
-        now = sum(1 for s in snapshot.securities if s.is_eligible_stock)
+        now = eligible_now
         if before > 0 and now * 2 < before:
             found.append(f"only {now} stocks are eligible now against {before} before (fewer than half)")
 
@@ -68,7 +70,7 @@ def problems(
     return found
 
 
-def check(snapshot, expected_session, stored, built, *, force: bool) -> None:
+def check(snapshot, expected_session, stored, built, *, eligible_now: int, force: bool) -> None:
     """Raise ValidationFailed with every problem, unless `force`; the emptiness rule always holds."""
     stored = list(stored)
     built = list(built)
@@ -76,6 +78,6 @@ def check(snapshot, expected_session, stored, built, *, force: bool) -> None:
         raise ValidationFailed(["the sync would leave cache_entries without any universe (refused even with force)"])
     if force:
         return
-    found = problems(snapshot, expected_session, stored, built)
+    found = problems(snapshot, expected_session, stored, built, eligible_now)
     if found:
         raise ValidationFailed(found)
