@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         write_outputs(results, meta, args.output)
         return 0
     reps = args.reps or (3 if args.quick else 5)
+    harness.compile_sources()
     project = harness.project_command()
     if project is None:
         harness.log("`tickstockpl cache-sync` is not available: only the baseline is measured")

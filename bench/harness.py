@@ -219,6 +219,17 @@ def reset_owned(url: str) -> None:
 # processes
 
 
+def compile_sources() -> None:
+    """Byte-compile the project and the baseline before measuring, as pip does when it installs a
+    wheel. An editable install is not compiled, and under PYTHONDONTWRITEBYTECODE=1 (set on this
+    machine kind) every measured process would otherwise compile the sources again (measured:
+    about 23 ms of a 12,000-symbol sync process); reading existing bytecode is still allowed."""
+    import compileall
+
+    for folder in (ROOT / "src", ROOT / "bench"):
+        compileall.compile_dir(str(folder), quiet=1)
+
+
 def project_command() -> list[str] | None:
     """The `tickstockpl` console script beside this interpreter, or None when cache-sync is missing."""
     script = Path(sys.executable).with_name("tickstockpl")

@@ -252,7 +252,9 @@ def write_markdown(results: list[SizeResult], meta: dict, path: Path, chart_name
         " exit (interpreter start and imports included), after one warm-up run; the baseline and every scenario"
         " alternate within each repetition. Each scenario starts from a prepared state (not timed): *empty cache* ="
         " no owned rows; *one new session* = synced as of the previous session, then synced as of the last one;"
-        " *no-change rerun* = synced as of the last session, then synced again.",
+        " *no-change rerun* = synced as of the last session, then synced again. The sources of the project and"
+        " of the baseline are byte-compiled first, as pip does when it installs a wheel (this machine kind sets"
+        " PYTHONDONTWRITEBYTECODE=1, under which each process would recompile the editable sources: about 23 ms).",
         "- Baseline: `bench/legacy.py`, a re-creation of the legacy AppV2 rebuild written from its description"
         " (delete every owned row, one SELECT per band / sector / leader size / theme / industry / ETF category,"
         " one INSERT per row, one transaction; `symbols.market_cap` read directly). It is never used by the product.",
