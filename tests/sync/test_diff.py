@@ -1,6 +1,6 @@
 """The plan of a sync (pure): what is upserted, deleted, logged and opened/closed in history."""
 
-from tickstockpl.sync.diff import StoredRow, membership_changes, plan, to_reconcile
+from tickstockpl.sync.diff import StoredRow, history_changes, membership_changes, plan
 from tickstockpl.universes.model import IPOS, MARKET_CAP, Entry
 
 
@@ -29,9 +29,8 @@ def test_new_universe_adds_every_member():
     p = plan([], built, active_symbols=ACTIVE)
     assert [(c.symbol, c.action) for c in p.changes] == [("A", "added"), ("B", "added")]
     assert p.universes[0].action == "created"
-    targets = to_reconcile(p, built, {})
-    assert membership_changes(targets, {}) == (
-        [("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "B")], [])
+    assert history_changes(p, built, [], {}) == (
+        [("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "B")], [], {})
 
 
 def test_added_and_removed_symbols_with_reasons():
@@ -58,19 +57,44 @@ def test_key_no_longer_built_is_deleted_with_its_members_removed():
     assert [d.key for d in p.deletes] == ["large_cap"]
     assert [(c.universe, c.symbol, c.action) for c in p.changes] == [("stock_universe:market_cap:large_cap", "B", "removed")]
     counts = {"stock_universe:market_cap:large_cap": 1, "stock_universe:market_cap:mega_cap": 1}
-    targets = to_reconcile(p, built, counts)
-    assert targets == {"stock_universe:market_cap:large_cap": []}  # mega_cap unchanged and its count agrees
-    opened, closed = membership_changes(targets, {"stock_universe:market_cap:large_cap": frozenset({"B"})})
-    assert (opened, closed) == ([], [("stock_universe:market_cap:large_cap", "B")])
+    rows = [stored("mega_cap", stock_obj("A")), stored("large_cap", stock_obj("B"))]
+    # Both counts agree with what is stored: the plan is followed, no history row needs reading.
+    assert history_changes(p, built, rows, counts) == ([], [("stock_universe:market_cap:large_cap", "B")], {})
+
+
+def test_history_follows_the_plan_when_its_counts_agree_with_what_is_stored():
+    rows = [stored("mega_cap", stock_obj("A", "B", "Z"))]
+    built = [entry("mega_cap", stock_obj("A", "C"))]
+    p = plan(rows, built, active_symbols=ACTIVE)
+    opened, closed, drifted = history_changes(p, built, rows, {"stock_universe:market_cap:mega_cap": 3})
+    assert opened == [("stock_universe:market_cap:mega_cap", "C")]
+    assert closed == [("stock_universe:market_cap:mega_cap", "B"), ("stock_universe:market_cap:mega_cap", "Z")]
+    assert drifted == {}
+
+
+def test_a_universe_whose_history_count_disagrees_is_drifted_and_healed_from_its_open_rows():
+    rows = [stored("mega_cap", stock_obj("A", "B"))]
+    built = [entry("mega_cap", stock_obj("A", "C"))]
+    p = plan(rows, built, active_symbols=ACTIVE)
+    opened, closed, drifted = history_changes(p, built, rows, {"stock_universe:market_cap:mega_cap": 1})
+    assert (opened, closed) == ([], []) and drifted == {"stock_universe:market_cap:mega_cap": ["A", "C"]}
+    assert membership_changes(drifted, {"stock_universe:market_cap:mega_cap": frozenset({"B"})}) == (
+        [("stock_universe:market_cap:mega_cap", "A"), ("stock_universe:market_cap:mega_cap", "C")],
+        [("stock_universe:market_cap:mega_cap", "B")])
+    # a deleted universe with drifted history: every open row is closed
+    p = plan(rows, [], active_symbols=ACTIVE)
+    assert history_changes(p, [], rows, {"stock_universe:market_cap:mega_cap": 5})[2] == {
+        "stock_universe:market_cap:mega_cap": []}
 
 
 def test_membership_heals_when_history_is_missing_for_an_unchanged_universe():
     built = [entry("mega_cap", stock_obj("A"))]
     p = plan([stored("mega_cap", stock_obj("A"))], built, active_symbols=ACTIVE)
     assert not p.changes and not p.upserts
-    targets = to_reconcile(p, built, {})  # no open rows although the universe has a member
-    assert membership_changes(targets, {}) == ([("stock_universe:market_cap:mega_cap", "A")], [])
-    assert to_reconcile(p, built, {"stock_universe:market_cap:mega_cap": 1}) == {}
+    rows = [stored("mega_cap", stock_obj("A"))]
+    _, _, drifted = history_changes(p, built, rows, {})  # no open rows although the universe has a member
+    assert membership_changes(drifted, {}) == ([("stock_universe:market_cap:mega_cap", "A")], [])
+    assert history_changes(p, built, rows, {"stock_universe:market_cap:mega_cap": 1}) == ([], [], {})
 
 
 def test_new_ipos_are_the_symbols_added_to_the_ipo_universe():

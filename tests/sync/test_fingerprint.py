@@ -137,3 +137,31 @@ def test_the_code_digest_covers_the_builders_their_defaults_and_the_sync(tmp_pat
     with open(package / changed, "a", encoding="utf-8") as handle:
         handle.write("\n# changed\n")
     assert fingerprint.digest_of(package) != before
+
+
+def _history_matches_cache(conn) -> bool:
+    from tickstockpl.universes.model import members, universe_id
+    expected = set()
+    for type_, name, key, value in conn.execute(
+            "SELECT type, name, key, value FROM cache_entries WHERE environment = 'DEFAULT' AND type = ANY(%s)",
+            (["stock_universe", "etf_universe", "themes", "stock_etf_combo", "stock_stats"],)):
+        expected |= {(universe_id(type_, name, key), s) for s in members(value)}
+    open_rows = set(conn.execute("SELECT universe, symbol FROM pl_universe_membership"
+                                 " WHERE environment = 'DEFAULT' AND valid_to IS NULL").fetchall())
+    return open_rows == expected
+
+
+def test_a_history_that_disagrees_with_the_cache_is_healed_by_the_next_sync(market_db_url):
+    sync(market_db_url)
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        assert _history_matches_cache(conn)
+        universe = conn.execute("SELECT universe FROM pl_universe_membership WHERE valid_to IS NULL"
+                                " GROUP BY universe ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        conn.execute("DELETE FROM pl_universe_membership WHERE ctid IN (SELECT ctid FROM pl_universe_membership"
+                     " WHERE universe = %s AND valid_to IS NULL LIMIT 2)", (universe,))
+        conn.execute("INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from)"
+                     " VALUES ('DEFAULT', %s, 'NOT_A_MEMBER', '2020-01-01')", (universe,))
+        assert not _history_matches_cache(conn)
+    assert sync(market_db_url).unchanged_since is None
+    with psycopg.connect(market_db_url) as conn:
+        assert _history_matches_cache(conn)

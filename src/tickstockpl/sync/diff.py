@@ -8,10 +8,10 @@ For every universe of the families in scope:
   same members and order, other value -> upsert; one `updated` row (metadata changed)
   identical value      -> nothing (a rerun on unchanged data writes no row)
 
-Membership history is planned separately (`to_reconcile`, then `membership_changes`), against the
-open rows of `pl_universe_membership`, for the universes that changed and for any whose count of
-open rows disagrees with its members (so the history heals itself if it and `cache_entries` ever
-disagree, without reading every open row on a run where nothing changed).
+Membership history is planned separately (`history_changes`): from the plan for universes whose
+count of open rows in `pl_universe_membership` agrees with what was stored, and, for any other
+(drifted) universe, against its open rows (`membership_changes`), so the history heals itself if it
+and `cache_entries` ever disagree, without reading history rows on a run where they agree.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
 
     `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
     that is not among them was delisted (reason `delisted`, and it feeds `delisting_cleanup`).
-    The membership fields stay empty: see `to_reconcile` and `membership_changes`.
+    The membership fields stay empty: see `history_changes` and `membership_changes`.
     """
     stored_by_id = {row.universe: row for row in stored}
     built_list = list(built)
@@ -190,17 +190,37 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
     )
 
 
-def to_reconcile(the_plan: Plan, built: Iterable[Entry], open_counts: Mapping[str, int]) -> dict[str, list[str]]:
-    """Universe -> the members its history should have open: every universe the plan changes or
-    deletes, and every built universe whose count of open history rows differs from its members."""
-    changed = {u.universe for u in the_plan.universes}
-    targets: dict[str, list[str]] = {}
+def history_changes(
+    the_plan: Plan, built: Iterable[Entry], stored: Iterable[StoredRow], open_counts: Mapping[str, int]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, list[str]]]:
+    """(to open, to close, drifted) for the membership history.
+
+    A universe whose count of open history rows equals its stored member count is taken to have
+    its stored members open: its history follows the plan (added opened, removed closed), with no
+    need to read its rows. Any other universe built or deleted is *drifted*: universe -> the
+    members it should have open, for `membership_changes` against its open rows (read then). So
+    the history heals itself if it ever disagrees with `cache_entries` in its counts, and a run
+    where it agrees reads no history row.
+    """
+    stored_counts = {row.universe: member_count(row.value) for row in stored}
+    by_id = {u.universe: u for u in the_plan.universes}
+    opened: list[tuple[str, str]] = []
+    closed: list[tuple[str, str]] = []
+    drifted: dict[str, list[str]] = {}
+
+    def follow(universe: str, target: list[str] | None) -> None:
+        if open_counts.get(universe, 0) != stored_counts.get(universe, 0):
+            drifted[universe] = members(target) if target is not None else []
+        elif universe in by_id:
+            change = by_id[universe]
+            opened.extend((universe, s) for s in change.added)
+            closed.extend((universe, s) for s in change.removed)
+
     for entry in built:
-        if entry.universe in changed or member_count(entry.value) != open_counts.get(entry.universe, 0):
-            targets[entry.universe] = members(entry.value)
+        follow(entry.universe, entry.value)
     for row in the_plan.deletes:
-        targets[row.universe] = []
-    return targets
+        follow(row.universe, None)
+    return sorted(opened), sorted(closed), drifted
 
 
 def membership_changes(

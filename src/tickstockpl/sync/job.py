@@ -135,9 +135,13 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     active = frozenset(s.symbol for s in snap.securities if s.active)
     the_plan = diff.plan(stored, built.entries, active_symbols=active)
     if not request.dry_run:
-        targets = diff.to_reconcile(the_plan, built.entries, store.read_open_counts(conn, request.environment))
-        open_rows = store.read_open_membership(conn, request.environment, set(targets)) if targets else {}
-        the_plan = the_plan.with_membership(*diff.membership_changes(targets, open_rows))
+        opened, closed, drifted = diff.history_changes(the_plan, built.entries, stored,
+                                                       store.read_open_counts(conn, request.environment))
+        if drifted:
+            healed = diff.membership_changes(
+                drifted, store.read_open_membership(conn, request.environment, set(drifted)))
+            opened, closed = sorted(opened + healed[0]), sorted(closed + healed[1])
+        the_plan = the_plan.with_membership(opened, closed)
 
     result = SyncResult(
         job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,

@@ -27,7 +27,7 @@ from collections import Counter
 from functools import cached_property
 from typing import Callable, Iterable, Sequence
 
-from tickstockpl.market.snapshot import Security, Snapshot
+from tickstockpl.market.snapshot import ETF_TYPE, STOCK_TYPE, Security, Snapshot
 from tickstockpl.universes import model, naming, shapes
 from tickstockpl.universes.config import EtfCategory, UniverseConfig
 from tickstockpl.universes.model import Entry
@@ -40,15 +40,23 @@ class Market:
         self.as_of = snapshot.as_of
         self.session = snapshot.latest_session or snapshot.as_of
         unique = _unique_by_symbol(snapshot.securities, warnings)
-        self.securities: tuple[Security, ...] = tuple(unique.values())  # unordered: consumers sort
+        # By symbol, then (stable sorts with plain keys: tuple keys cost three times as much)
+        # eligible stocks by cap DESC, so equal caps stay in symbol order.
+        self.securities: tuple[Security, ...] = tuple(sorted(unique.values(), key=_symbol))
         valid_cap = shapes.valid_cap
-        # (-cap, symbol, security): symbols are unique, so tuples never compare securities.
-        ranked = sorted(
-            (-cap, s.symbol, s) for s in self.securities if s.is_eligible_stock and (cap := valid_cap(s.market_cap))
-        )
-        self.eligible: tuple[Security, ...] = tuple(item[2] for item in ranked)
-        self._neg_caps = [item[0] for item in ranked]  # ascending: bisect finds band edges
-        self.etfs: tuple[Security, ...] = tuple(sorted((s for s in self.securities if s.is_etf), key=_symbol))
+        stocks: list[Security] = []
+        caps: list[float] = []
+        for security in self.securities:
+            if security.active and security.type == STOCK_TYPE and security.market_cap is not None:
+                cap = valid_cap(security.market_cap)
+                if cap is not None:
+                    stocks.append(security)
+                    caps.append(cap)
+        order = sorted(range(len(stocks)), key=caps.__getitem__, reverse=True)  # reverse keeps ties in order
+        self.eligible: tuple[Security, ...] = tuple([stocks[i] for i in order])
+        self._caps = [caps[i] for i in order]  # descending, aligned with `eligible`
+        self._neg_caps = [-cap for cap in self._caps]  # ascending: bisect finds band edges
+        self.etfs: tuple[Security, ...] = tuple(s for s in self.securities if s.active and s.type == ETF_TYPE)
 
     @cached_property
     def stock_symbol_of(self) -> dict[str, str]:
@@ -64,7 +72,7 @@ class Market:
     @cached_property
     def rows(self) -> tuple[tuple, ...]:
         """Stock rows (shapes.stock_fields) aligned with `eligible`."""
-        return tuple(map(shapes.stock_fields, self.eligible))
+        return tuple(map(shapes.stock_fields, self.eligible, self._caps))
 
     @cached_property
     def etf_rows(self) -> tuple[tuple, ...]:
@@ -330,11 +338,14 @@ def _add(out: list[Entry], warnings: list[str], type_: str, name: str, key: str,
 
 def _unique_by_symbol(securities: Sequence[Security], warnings: list[str]) -> dict[str, Security]:
     """Symbol -> security, the first occurrence winning; empty symbols are dropped. Warns of both."""
-    unique = {s.symbol: s for s in reversed(securities)}  # reversed: the first occurrence is assigned last
+    ordered = securities[::-1]  # reversed: the first occurrence is assigned last
+    unique = dict(zip(map(_symbol, ordered), ordered))
     if len(unique) != len(securities):
         for symbol, count in sorted(Counter(s.symbol for s in securities).items(), key=lambda item: str(item[0])):
             if count > 1:
                 warnings.append(f"symbol {symbol!r} appears {count} times in the snapshot; kept the first")
+    if set(map(type, unique)) == {str} and "" not in unique and not any(map(str.isspace, unique)):
+        return unique  # the usual case, checked at C speed
     for symbol in [symbol for symbol in unique if not isinstance(symbol, str) or not symbol.strip()]:
         warnings.append(f"skipped a security with an empty symbol {symbol!r}")
         del unique[symbol]

@@ -87,15 +87,16 @@ def display_name(security: Security) -> str:
     return security.symbol
 
 
-def stock_fields(stock: Security) -> tuple:
-    """The stock row: the StockItem fields but rank, in the order of STOCK_FIELDS."""
+def stock_fields(stock: Security, cap: float | None = None) -> tuple:
+    """The stock row: the StockItem fields but rank, in the order of STOCK_FIELDS. `cap`: the
+    stock's valid cap when the caller has it already."""
     return (
         display_name(stock),
         label(stock.sector),
         stock.symbol,
         label(stock.primary_exchange),
         label(stock.industry),
-        valid_cap(stock.market_cap) or 0.0,
+        cap if cap is not None else valid_cap(stock.market_cap) or 0.0,
         label(stock.market),
     )
 
