@@ -60,6 +60,8 @@ SCENARIOS = (
     Scenario("full_cold", "full sync, empty cache (first run)", "cold", ("--mode", "full")),
     Scenario("full_next", "full sync, one new session (daily run)", "previous", ("--mode", "full")),
     Scenario("rerun", "no-change rerun", "synced", ("--mode", "full")),
+    Scenario("rerun_forced", "no-change rerun with --force (builds and compares everything)", "synced",
+             ("--mode", "full", "--force")),
     Scenario("mode_market_cap", "mode market_cap, one new session", "previous", ("--mode", "market_cap")),
     Scenario("mode_themes", "mode themes, one new session", "previous", ("--mode", "themes")),
     Scenario("mode_ipos", "mode ipos, one new session", "previous", ("--mode", "ipos")),
