@@ -8,24 +8,13 @@ import datetime as dt
 import psycopg
 
 from bench import legacy
-from tickstockpl.market import sample
+from tests.statements import counted, sample_database
 
 
 def run_counted(url: str, today: dt.date) -> tuple[dict, int]:
-    with psycopg.connect(url) as conn:
-        executed = []
-        original = psycopg.Cursor.execute
-
-        def counting(self, *args, **kwargs):
-            executed.append(args[0])
-            return original(self, *args, **kwargs)
-
-        psycopg.Cursor.execute = counting
-        try:
-            result = legacy.rebuild(conn, "DEFAULT", today)
-        finally:
-            psycopg.Cursor.execute = original
-    return result, len(executed)
+    with psycopg.connect(url) as conn, counted() as sent:
+        result = legacy.rebuild(conn, "DEFAULT", today)
+    return result, len(sent)
 
 
 def test_baseline_rebuilds_every_family_with_one_insert_per_row(market_db_url, small_market):
@@ -48,10 +37,6 @@ def test_baseline_rebuilds_every_family_with_one_insert_per_row(market_db_url, s
 def test_baseline_statement_count_does_not_depend_on_the_number_of_symbols(pg, schema_template):
     counts = []
     for stocks in (300, 900):
-        name = pg.create_database(f"legacy{stocks}", template=schema_template)
-        market = sample.generate(stocks=stocks, etfs=stocks // 4, sessions=5, end=dt.date(2026, 11, 27), seed=5)
-        with psycopg.connect(pg.url(name)) as conn:
-            sample.write(conn, market)
-        counts.append(run_counted(pg.url(name), market.end)[1])
-        pg.drop_database(name)
+        with sample_database(pg, schema_template, stocks=stocks, sessions=5, seed=5) as (url, market):
+            counts.append(run_counted(url, market.end)[1])
     assert counts[0] == counts[1]

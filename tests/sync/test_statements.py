@@ -4,34 +4,10 @@ no test here looks at wall-clock time)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
-import psycopg
-
+from tests.statements import counted, sample_database
 from tickstockpl.jobs.runtime import start_job
-from tickstockpl.market import sample
-
-
-@contextlib.contextmanager
-def counted():
-    """Count every statement sent through psycopg (execute and COPY) while the block runs."""
-    sent: list[str] = []
-    execute, copy = psycopg.Cursor.execute, psycopg.Cursor.copy
-
-    def counting_execute(self, query, *args, **kwargs):
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
-
-    def counting_copy(self, statement, *args, **kwargs):
-        sent.append(str(statement))
-        return copy(self, statement, *args, **kwargs)
-
-    psycopg.Cursor.execute, psycopg.Cursor.copy = counting_execute, counting_copy
-    try:
-        yield sent
-    finally:
-        psycopg.Cursor.execute, psycopg.Cursor.copy = execute, copy
 
 
 def statements_of_a_daily_run_and_a_rerun(url: str, market) -> tuple[int, int, dict]:
@@ -50,14 +26,8 @@ def statements_of_a_daily_run_and_a_rerun(url: str, market) -> tuple[int, int, d
 def test_statement_count_is_constant_across_market_sizes(pg, schema_template):
     counts = []
     for stocks in (80, 1200):
-        name = pg.create_database(f"stmts{stocks}", template=schema_template)
-        market = sample.generate(stocks=stocks, etfs=stocks // 4, sessions=6, end=dt.date(2026, 11, 27), seed=11)
-        with psycopg.connect(pg.url(name)) as conn:
-            sample.write(conn, market)
-        try:
-            counts.append(statements_of_a_daily_run_and_a_rerun(pg.url(name), market))
-        finally:
-            pg.drop_database(name)
+        with sample_database(pg, schema_template, stocks=stocks, sessions=6, seed=11) as (url, market):
+            counts.append(statements_of_a_daily_run_and_a_rerun(url, market))
     (daily_small, rerun_small, small), (daily_large, rerun_large, large) = counts
     assert large["universes"] > small["universes"]  # more industries qualify in the larger market
     assert daily_small == daily_large <= 20
