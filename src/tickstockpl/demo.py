@@ -29,7 +29,7 @@ console = Console()
 
 def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: bool = False) -> None:
     from tickstockpl.db.connect import connection
-    from tickstockpl.db.embedded import start_postgres, start_redis
+    from tickstockpl.db.embedded import start_postgres, start_redis, stop_redis
     from tickstockpl.db.migrate import upgrade
     from tickstockpl.events.relay import relay_once
     from tickstockpl.market import sample, sample_io
@@ -77,7 +77,8 @@ def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: 
     relay_once(db_url, redis_url)
     console.print(f"\n[bold green]demo finished[/] in {time.perf_counter() - started:.1f} s "
                   f"(runs {first[:8]}…, {second[:8]}…)")
-    del pg_handle, redis_handle
+    stop_redis(redis_handle)
+    del pg_handle
 
 
 def _pipeline(settings: Settings, db_url: str, redis_url: str, session: dt.date, title: str) -> str:

