@@ -169,7 +169,8 @@ def from_rows(rows) -> Snapshot:
     """The snapshot of the rows of `rows_sql` (columns after the header's are ignored): the data
     rows, then the header row."""
     *data, header = rows
-    resolved, expected, latest_session, bars = header[16:20]
+    start = len(SNAPSHOT_COLUMNS)
+    resolved, expected, latest_session, bars = header[start:start + len(HEADER)]
     securities = []
     append = securities.append
     inf = math.inf

@@ -9,25 +9,27 @@ in the same statement, compares:
              of its row and the date and xmin of the bar read for it: any insert, update or
              delete changes it), the row count, as-of date, expected session, latest session
              and its bar count, the cache_config rows of the environment, the code of the sync
-             (CODE_DIGEST) and the mode
+             (`code_digest`) and the mode
     outputs  md5 of (type, name, key, xmin) of the owned rows of the environment (any insert,
              update or delete by anyone changes it) + the number of open membership-history rows
 
 with those recorded on the newest completed, non-forced job of the same mode and environment.
 Versions rather than values: hashing the rows' text measured 45 ms for 12,000 rows, the
 versions about 3 ms; a rewrite that keeps a value (a re-imported bar) only costs a full sync.
-When both match, the statement returns one marker row instead of the snapshot and the sync ends
+When both match, the statement returns only its header row, naming that job, and the sync ends
 without building: it reports what that job built, writes no cache row, and records the same
 fingerprints on its own job row (so a later rerun still matches). Otherwise the snapshot rows come
-back as usual, each with the inputs digest, and the completed job records both fingerprints
+back as usual, the inputs digest in the header row, and the completed job records both fingerprints
 (`RECORD_SQL`, in its final statement, after the writes: the xmin of rewritten rows is the job's own).
 
-`force` and dry runs never skip (they still get the digest, so a forced run is matched later).
+`force` and dry runs never skip. A forced job records its fingerprints but is never the job a
+later rerun is matched against (it skipped validation); a dry run records nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import hashlib
 from dataclasses import dataclass
 from functools import cache
@@ -35,9 +37,8 @@ from importlib import resources
 from typing import Any
 
 from tickstockpl.market import snapshot as market_snapshot
+from tickstockpl.universes.config import CONFIG_TYPE
 from tickstockpl.universes.model import OWNED_TYPES
-
-CONFIG_TYPE = "cache_config"
 _HEADER_END = len(market_snapshot.SNAPSHOT_COLUMNS) + len(market_snapshot.HEADER)  # then digest, job, result
 
 # The parts of the package whose code decides what a sync writes.
@@ -59,15 +60,11 @@ def digest_of(root) -> str:
     digest = hashlib.sha256()
     for folder, patterns in sorted(_CODE.items()):
         names = sorted({entry.name for entry in root.joinpath(folder).iterdir()
-                        if any(_matches(entry.name, p) for p in patterns)})
+                        if any(fnmatch.fnmatchcase(entry.name, p) for p in patterns)})
         for name in names:
             digest.update(f"{folder}/{name}\0".encode())
             digest.update(root.joinpath(folder, name).read_bytes())
     return digest.hexdigest()
-
-
-def _matches(name: str, pattern: str) -> bool:
-    return name.endswith(pattern[1:]) if pattern.startswith("*") else name == pattern
 
 
 _OUTPUTS = (

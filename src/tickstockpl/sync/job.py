@@ -129,7 +129,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(3, total, STEPS[3])
     eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
-    validate.check(snap, snap.expected_session, stored, built.entries, eligible_now=eligible, force=request.force)
+    validate.check(snap, stored, built.entries, eligible_now=eligible, force=request.force)
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)

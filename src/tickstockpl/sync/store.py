@@ -9,8 +9,8 @@ element with a regular expression, which measured 0.59 s for the 2.8 MB of unive
 
 Universe values are (de)serialized with orjson, the standard library only where orjson refuses
 (integers beyond 64 bits, non-finite numbers): for those 2.6 MB, dumps 35 ms -> 5 ms and loads
-23 ms -> 9 ms (measured). New TOAST values are compressed with lz4 for this session
-(`default_toast_compression`, a session setting: the shared table is not altered): writing
+23 ms -> 9 ms (measured). New TOAST values are compressed with lz4 for the sync's transaction
+(`default_toast_compression`, set transaction-locally: the shared table is not altered): writing
 the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs the same.
 """
 
@@ -26,10 +26,8 @@ from psycopg.types.json import set_json_loads
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.sync.diff import Plan, StoredRow
-from tickstockpl.universes.config import ConfigRow
+from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.universes.model import OWNED_TYPES, family_of
-
-CONFIG_TYPE = "cache_config"
 
 
 def read_cache_rows(conn, environment: str, families: frozenset[str]) -> tuple[list[StoredRow], list[ConfigRow]]:

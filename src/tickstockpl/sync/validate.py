@@ -11,7 +11,6 @@ One rule holds even with `force`: a sync never leaves the owned part of `cache_e
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Iterable
 
 from tickstockpl.errors import ValidationFailed
@@ -24,7 +23,6 @@ ALL_STOCKS = "stock_universe:complete:all_stocks"
 
 def problems(
     snapshot: Snapshot,
-    expected_session: dt.date | None,
     stored: Iterable[StoredRow],
     built: Iterable[Entry],
     eligible_now: int,
@@ -32,6 +30,7 @@ def problems(
     """Every reason to refuse the sync; empty when the data looks sound. `eligible_now`: the
     eligible stocks of the snapshot (counted once by the caller, which reports it too)."""
     found: list[str] = []
+    expected_session = snapshot.expected_session
     if expected_session is not None and snapshot.latest_session != expected_session:
         newest = snapshot.latest_session.isoformat() if snapshot.latest_session else "none"
         found.append(
@@ -70,7 +69,7 @@ def problems(
     return found
 
 
-def check(snapshot, expected_session, stored, built, *, eligible_now: int, force: bool) -> None:
+def check(snapshot, stored, built, *, eligible_now: int, force: bool) -> None:
     """Raise ValidationFailed with every problem, unless `force`; the emptiness rule always holds."""
     stored = list(stored)
     built = list(built)
@@ -78,6 +77,6 @@ def check(snapshot, expected_session, stored, built, *, eligible_now: int, force
         raise ValidationFailed(["the sync would leave cache_entries without any universe (refused even with force)"])
     if force:
         return
-    found = problems(snapshot, expected_session, stored, built, eligible_now)
+    found = problems(snapshot, stored, built, eligible_now)
     if found:
         raise ValidationFailed(found)

@@ -123,6 +123,9 @@ class UniverseConfig:
             object.__setattr__(self, name, value)
 
 
+CONFIG_TYPE = "cache_config"  # the cache_entries type of the override rows
+
+
 @dataclass(frozen=True)
 class ConfigRow:
     """One `cache_config` row: value is a JSON value or a string holding JSON text."""

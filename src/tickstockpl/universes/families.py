@@ -27,7 +27,7 @@ from collections import Counter
 from functools import cached_property
 from typing import Callable, Iterable, Sequence
 
-from tickstockpl.market.snapshot import ETF_TYPE, STOCK_TYPE, Security, Snapshot
+from tickstockpl.market.snapshot import Security, Snapshot
 from tickstockpl.universes import model, naming, shapes
 from tickstockpl.universes.config import EtfCategory, UniverseConfig
 from tickstockpl.universes.model import Entry
@@ -47,7 +47,7 @@ class Market:
         stocks: list[Security] = []
         caps: list[float] = []
         for security in self.securities:
-            if security.active and security.type == STOCK_TYPE and security.market_cap is not None:
+            if security.is_eligible_stock:
                 cap = valid_cap(security.market_cap)
                 if cap is not None:
                     stocks.append(security)
@@ -56,7 +56,7 @@ class Market:
         self.eligible: tuple[Security, ...] = tuple([stocks[i] for i in order])
         self._caps = [caps[i] for i in order]  # descending, aligned with `eligible`
         self._neg_caps = [-cap for cap in self._caps]  # ascending: bisect finds band edges
-        self.etfs: tuple[Security, ...] = tuple(s for s in self.securities if s.active and s.type == ETF_TYPE)
+        self.etfs: tuple[Security, ...] = tuple(s for s in self.securities if s.is_etf)
 
     @cached_property
     def stock_symbol_of(self) -> dict[str, str]:
