@@ -84,6 +84,15 @@ class Plan:
     new_ipos: tuple[str, ...] = ()
     delisted: tuple[str, ...] = ()  # symbols dropped from some universe because inactive or gone
     unchanged: int = 0
+    families: Mapping[str, str] = dataclasses.field(default_factory=dict)  # of universes not in `universes`
+
+    def with_changes(self, extra: Iterable[Change], families: Mapping[str, str]) -> "Plan":
+        """The plan with more change-log rows (takeovers and edits found by sync/ownership.py);
+        `families`: universe -> family, for the universes of those rows."""
+        extra = tuple(extra)
+        if not extra:
+            return self
+        return dataclasses.replace(self, changes=self.changes + extra, families={**self.families, **families})
 
     def with_membership(self, opened, closed) -> "Plan":
         return dataclasses.replace(self, membership_open=tuple(opened), membership_close=tuple(closed))
@@ -101,7 +110,9 @@ class Plan:
         ]
 
     def changes_by_family(self) -> dict[str, int]:
-        family = {u.universe: u.family for u in self.universes}
+        family = {e.universe: e.family for e in self.upserts}
+        family.update(self.families)
+        family.update((u.universe, u.family) for u in self.universes)
         counts: dict[str, int] = {}
         for change in self.changes:
             name = family.get(change.universe, "unknown")

@@ -2,9 +2,11 @@
 
     1. fingerprint.load(conn, ...)                symbols + latest closes + dates, one statement,
                                                   or "unchanged since job X": the sync ends there
-       store.read_cache_rows                      owned rows + cache_config rows, one statement
+       store.read_cache_rows                      the environment's universe rows with what the ledger
+                                                  says of each + cache_config rows, one statement
     2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
     3. universes.build(snapshot, config, families) pure
+       ownership.split(found, built, families)    pure: which rows this sync may change (contract §5.5)
     4. validate.check(...)                         unless force
     5. diff.plan(stored, built, ...)               pure
     6. store.apply(conn, plan, events)             ONE transaction, with the caller's `before_commit`
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
-from tickstockpl.sync import diff, fingerprint, store, validate
+from tickstockpl.sync import diff, fingerprint, ownership, store, validate
 from tickstockpl.universes.build import build
 from tickstockpl.universes.config import apply_overrides, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
@@ -73,6 +75,10 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     eligible_stocks: int = 0
     duration_seconds: float = 0.0
+    adopted: list[str] = field(default_factory=list)  # rows PL had not written, taken over (keys it builds)
+    restored: list[str] = field(default_factory=list)  # PL's rows edited by someone else: PL's value put back
+    edited: list[str] = field(default_factory=list)  # PL's rows edited by someone else, no longer built: left
+    foreign: list[str] = field(default_factory=list)  # rows PL neither builds nor wrote: left as is
     unchanged_since: str | None = None  # set when the inputs matched this completed job: nothing was built
     inputs_digest: str | None = field(default=None, repr=False)  # recorded on the job row, not reported
 
@@ -119,23 +125,26 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         return _unchanged(conn, request, loaded, job_id, started, progress, before_commit)
     snap = loaded.snapshot
     as_of = snap.as_of
-    stored, config_rows = store.read_cache_rows(conn, request.environment, families)
+    found, config_rows = store.read_cache_rows(conn, request.environment)
 
     progress(1, total, STEPS[1])
     config = apply_overrides(default_config(), config_rows)
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
+    owned = ownership.split(found, built.entries, families)
+    stored = owned.touchable
 
     progress(3, total, STEPS[3])
     eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
-    validate.check(snap, stored, built.entries, eligible_now=eligible, force=request.force)
+    validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force)
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)
-    the_plan = diff.plan(stored, built.entries, active_symbols=active)
+    the_plan = diff.plan(stored, owned.built, active_symbols=active).with_changes(
+        owned.changes(), {e.universe: e.family for e in owned.built})
     if not request.dry_run:
-        opened, closed, drifted = diff.history_changes(the_plan, built.entries, stored,
+        opened, closed, drifted = diff.history_changes(the_plan, owned.built, stored,
                                                        store.read_open_counts(conn, request.environment))
         if drifted:
             healed = diff.membership_changes(
@@ -148,18 +157,21 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
         universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
         universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
-        warnings=list(built.warnings), eligible_stocks=eligible,
-        inputs_digest=loaded.inputs_digest,
+        warnings=[*built.warnings, *owned.warnings()], eligible_stocks=eligible,
+        adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
+        foreign=list(owned.foreign), inputs_digest=loaded.inputs_digest,
     )
-    for warning in built.warnings:
+    for warning in result.warnings:
         log.warning("universe build: %s", warning)
 
     progress(5, total, STEPS[5])
     if not request.dry_run:
         events = plan_events(the_plan, job_id or "", snap)
         with conn.transaction():
-            result.rows_written = store.apply(conn, the_plan, environment=request.environment,
-                                              job_id=job_id, as_of=as_of, events=events)
+            written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
+                                  events=events, ownership=owned, existing=frozenset(r.universe for r in found))
+            result.rows_written = written.rows
+            result.warnings.extend(written.warnings)
             result.events = len(events)
             result.duration_seconds = round(time.perf_counter() - started, 3)
             if before_commit is not None:
@@ -180,6 +192,7 @@ def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: s
         job_id=job_id, mode=request.mode, as_of=previous.get("as_of", ""), dry_run=False,
         universes_unchanged=built, warnings=list(previous.get("warnings", ())),
         eligible_stocks=previous.get("eligible_stocks", 0), unchanged_since=loaded.unchanged_since,
+        edited=list(previous.get("edited", ())), foreign=list(previous.get("foreign", ())),
         inputs_digest=loaded.inputs_digest,
     )
     log.info("cache sync: inputs unchanged since job %s, nothing to build", loaded.unchanged_since)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import orjson
 from psycopg.types.json import set_json_loads
@@ -27,28 +28,35 @@ from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.sync.diff import Plan, StoredRow
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
-from tickstockpl.universes.model import OWNED_TYPES, family_of
+from tickstockpl.sync.ownership import FoundRow, Ownership
+from tickstockpl.universes.model import OWNED_TYPES
 
 
-def read_cache_rows(conn, environment: str, families: frozenset[str]) -> tuple[list[StoredRow], list[ConfigRow]]:
-    """One statement: the rows of our environment owned by `families`, and the cache_config rows."""
-    owned: list[StoredRow] = []
+def read_cache_rows(conn, environment: str) -> tuple[list[FoundRow], list[ConfigRow]]:
+    """One statement: every row of our environment with a universe type, with what the ledger
+    says about it (see sync/ownership.py), and the cache_config rows.
+
+    A row counts as edited when its version (xmin) is not the one PL left and its value's digest
+    differs from the one PL wrote; the digest is only computed for rows whose version changed."""
+    found: list[FoundRow] = []
     config: list[ConfigRow] = []
     with conn.cursor() as cur:
         set_json_loads(_loads, cur)
         cur.execute(
-            "SELECT type, name, key, value FROM cache_entries WHERE environment = %s AND type = ANY(%s)"
-            " ORDER BY type, name, key",
+            "SELECT c.type, c.name, c.key, c.value, l.family,"
+            " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false)"
+            " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
+            "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+            " WHERE c.environment = %s AND c.type = ANY(%s)"
+            " ORDER BY c.type, c.name, c.key",
             (environment, [*OWNED_TYPES, CONFIG_TYPE]),
         )
-        for type_, name, key, value in cur:
+        for type_, name, key, value, ledger_family, edited in cur:
             if type_ == CONFIG_TYPE:
                 config.append(ConfigRow(name, key, value))
-                continue
-            family = family_of(type_, name, key)
-            if family is not None and family in families:
-                owned.append(StoredRow(type_, name, key, value, family))
-    return owned, config
+            else:
+                found.append(FoundRow(type_, name, key, value, ledger_family, edited))
+    return found, config
 
 
 def read_open_counts(conn, environment: str) -> dict[str, int]:
@@ -71,10 +79,55 @@ def read_open_membership(conn, environment: str, universes: set[str]) -> dict[st
     return {u: frozenset(s) for u, s in out.items()}
 
 
-# A no-op on a server built without lz4 (the setting then does not list it).
-LZ4_FOR_THIS_TRANSACTION = (
-    "SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings"
-    " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
+# Session settings of the write transaction, both transaction-local: TimeZone UTC, so that now()
+# lands as UTC in a `timestamp` column and as the right instant in a `timestamptz` one whatever the
+# database's TimeZone (AppV2 has both, contract §10.3); lz4 for new TOAST values (a no-op on a
+# server built without lz4: the setting then does not list it).
+WRITE_SETTINGS = (
+    "SELECT set_config('TimeZone', 'UTC', true), (SELECT set_config('default_toast_compression', 'lz4', true)"
+    " FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))")
+
+# Deletes only rows the ledger holds: a delete of a row PL did not write is impossible here,
+# whatever the plan says. The ledger forgets them, and any entry whose row someone else deleted.
+DELETE_SQL = (
+    "WITH gone AS (DELETE FROM cache_entries c USING unnest(%(t)b::text[], %(n)b::text[], %(k)b::text[]) AS u(t, n, k),"
+    "  pl_cache_ledger l WHERE c.environment = %(env)s AND c.type = u.t AND c.name = u.n AND c.key = u.k"
+    "  AND l.environment = c.environment AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+    "  RETURNING c.type, c.name, c.key)"
+    " , forgot AS (DELETE FROM pl_cache_ledger l WHERE l.environment = %(env)s AND (EXISTS (SELECT 1 FROM gone g"
+    "  WHERE g.type = l.type AND g.name = l.name AND g.key = l.key) OR NOT EXISTS (SELECT 1 FROM cache_entries c"
+    "  WHERE c.environment = l.environment AND c.type = l.type AND c.name = l.name AND c.key = l.key)))"
+    " SELECT count(*) FROM gone")
+
+# Writes the built universes and records them in the ledger, in one statement that names no
+# unique constraint (AppV2 has tables unique on (type, name, key, environment) and on
+# (type, key, environment)): rows read as existing are updated by (environment, type, name, key),
+# new ones inserted; one that appeared since it was read (another writer) is left alone and
+# reported. `kept`: universes taken over (or restored) whose stored value is already PL's.
+UPSERT_SQL = (
+    "WITH u AS (SELECT * FROM unnest(%(t)b::text[], %(n)b::text[], %(k)b::text[], %(v)b::text[], %(f)b::text[],"
+    "  %(x)b::bool[]) AS u(t, n, k, v, f, existing)),"
+    " upd AS (UPDATE cache_entries c SET value = u.v::jsonb, updated_at = now() FROM u"
+    "  WHERE u.existing AND c.environment = %(env)s AND c.type = u.t AND c.name = u.n AND c.key = u.k"
+    "  AND c.value IS DISTINCT FROM u.v::jsonb"
+    "  RETURNING c.type, c.name, c.key, u.f AS family, c.xmin, md5(c.value::text) AS digest),"
+    " ins AS (INSERT INTO cache_entries (type, name, key, value, environment, created_at, updated_at)"
+    "  SELECT u.t, u.n, u.k, u.v::jsonb, %(env)s, now(), now() FROM u WHERE NOT u.existing"
+    "  ON CONFLICT DO NOTHING RETURNING type, name, key, xmin, md5(value::text) AS digest),"
+    " kept AS (SELECT c.type, c.name, c.key, l.f AS family, c.xmin, md5(c.value::text) AS digest FROM cache_entries c"
+    "  JOIN unnest(%(lt)b::text[], %(ln)b::text[], %(lk)b::text[], %(lf)b::text[]) AS l(t, n, k, f)"
+    "  ON c.environment = %(env)s AND c.type = l.t AND c.name = l.n AND c.key = l.k"
+    "  WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.type = l.t AND upd.name = l.n AND upd.key = l.k)),"
+    " written AS (SELECT type, name, key, family, xmin, digest FROM upd"
+    "  UNION ALL SELECT i.type, i.name, i.key, u.f, i.xmin, i.digest FROM ins i"
+    "   JOIN u ON u.t = i.type AND u.n = i.name AND u.k = i.key"
+    "  UNION ALL SELECT type, name, key, family, xmin, digest FROM kept),"
+    " rec AS (INSERT INTO pl_cache_ledger AS l (environment, type, name, key, family, value_digest, row_xmin, job_id,"
+    "  written_at) SELECT %(env)s, type, name, key, family, digest, xmin, %(job)s, now() FROM written"
+    "  ON CONFLICT (environment, type, name, key) DO UPDATE SET family = EXCLUDED.family,"
+    "  value_digest = EXCLUDED.value_digest, row_xmin = EXCLUDED.row_xmin, job_id = EXCLUDED.job_id,"
+    "  written_at = EXCLUDED.written_at)"
+    " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins), (SELECT count(*) FROM u WHERE NOT existing)")
 
 
 def _loads(data):
@@ -93,43 +146,43 @@ def _json(value) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event]) -> int:
-    """Write the plan and its events; returns the number of rows written. Caller commits."""
-    written = 0
+def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
+          ownership: Ownership | None = None, existing: frozenset[str] = frozenset()) -> WriteResult:
+    """Write the plan, the ledger and the events inside the caller's transaction (it commits).
+
+    `existing`: universes that have a row now (read by `read_cache_rows`); `ownership` names the
+    universes to record in the ledger although their value is unchanged (taken over, restored)."""
+    result = WriteResult()
+    keep = _ledger_only(ownership)
     with conn.cursor() as cur:
-        if plan.upserts:
-            cur.execute(LZ4_FOR_THIS_TRANSACTION)
-            cur.execute(
-                "INSERT INTO cache_entries AS c (type, name, key, value, environment, created_at, updated_at)"
-                " SELECT t, n, k, v::jsonb, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'"
-                " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS u(t, n, k, v)"
-                " ON CONFLICT (type, name, key, environment)"
-                " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
-                " WHERE c.value IS DISTINCT FROM EXCLUDED.value",
-                (
-                    environment,
-                    [e.type for e in plan.upserts],
-                    [e.name for e in plan.upserts],
-                    [e.key for e in plan.upserts],
-                    [_json(e.value) for e in plan.upserts],
-                ),
-            )
-            written += cur.rowcount
+        if plan.upserts or plan.deletes or keep:
+            cur.execute(WRITE_SETTINGS)
         if plan.deletes:
-            cur.execute(
-                "DELETE FROM cache_entries c USING unnest(%b::text[], %b::text[], %b::text[]) AS u(t, n, k)"
-                " WHERE c.environment = %s AND c.type = u.t AND c.name = u.n AND c.key = u.k",
-                ([d.type for d in plan.deletes], [d.name for d in plan.deletes], [d.key for d in plan.deletes],
-                 environment),
-            )
-            written += cur.rowcount
+            cur.execute(DELETE_SQL, {
+                "t": [d.type for d in plan.deletes], "n": [d.name for d in plan.deletes],
+                "k": [d.key for d in plan.deletes], "env": environment})
+            result.rows += cur.fetchone()[0]
+        if plan.upserts or keep:
+            ups = plan.upserts
+            cur.execute(UPSERT_SQL, {
+                "t": [e.type for e in ups], "n": [e.name for e in ups], "k": [e.key for e in ups],
+                "v": [_json(e.value) for e in ups], "f": [e.family for e in ups],
+                "x": [e.universe in existing for e in ups],
+                "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
+                "lf": [k[3] for k in keep], "env": environment, "job": job_id})
+            updated, inserted, to_insert = cur.fetchone()
+            result.rows += updated + inserted
+            if inserted < to_insert:
+                result.warnings.append(
+                    f"{to_insert - inserted} new universe(s) not written: a row with the same unique key"
+                    " appeared after the sync read the table (written by someone else); left as is")
         if plan.changes:
             with cur.copy(
                 "COPY pl_sync_changes (job_id, environment, universe, symbol, action, reason) FROM STDIN"
             ) as copy:
                 for ch in plan.changes:
                     copy.write_row((job_id, environment, ch.universe, ch.symbol, ch.action, ch.reason))
-            written += len(plan.changes)
+            result.rows += len(plan.changes)
         if plan.membership_close:
             # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the
             # lookup per pair whatever the table's statistics say: with stale ones the planner
@@ -149,7 +202,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                 {"u": [u for u, _ in plan.membership_close], "s": [s for _, s in plan.membership_close],
                  "env": environment, "d": as_of},
             )
-            written += len(plan.membership_close)
+            result.rows += len(plan.membership_close)
         if plan.membership_open:
             cur.execute(
                 "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
@@ -157,6 +210,20 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                 " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id",
                 (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
             )
-            written += len(plan.membership_open)
-    written += enqueue(conn, events)
-    return written
+            result.rows += len(plan.membership_open)
+    result.rows += enqueue(conn, events)
+    return result
+
+
+@dataclass
+class WriteResult:
+    rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _ledger_only(ownership: Ownership | None) -> list[tuple[str, str, str, str]]:
+    """(type, name, key, family) of the universes to record in the ledger although unchanged."""
+    if ownership is None:
+        return []
+    wanted = set(ownership.ledger_ids)
+    return [(e.type, e.name, e.key, e.family) for e in ownership.built if e.universe in wanted]
