@@ -4,6 +4,7 @@
     ├── ConfigError                settings or universe configuration is invalid (bad env, malformed cache_config row)
     ├── DataError                  the market data cannot be used (validation before a sync, bad provider rows)
     │   └── ValidationFailed       pre-sync checks refused the data (skipped by `force`)
+    ├── SchemaError                the shared tables' shapes do not let PL work (`db check`); carries the report
     ├── ServiceUnavailable         PostgreSQL or Redis cannot be reached
     ├── JobConflict                a sync or pipeline run is already live (single-flight); carries the live id
     ├── NotFound                   an unknown job, run or universe
@@ -37,6 +38,15 @@ class ValidationFailed(DataError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("pre-sync validation failed: " + "; ".join(self.problems))
+
+
+class SchemaError(TickStockError):
+    """A shared table has a shape PL cannot work with (db/check.py); the message names the first failure
+    and its fix, `report` holds every finding."""
+
+    def __init__(self, message: str, report=None):
+        self.report = report
+        super().__init__(message)
 
 
 class ServiceUnavailable(TickStockError):

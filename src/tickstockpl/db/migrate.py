@@ -3,6 +3,8 @@
 Each file runs once, in its own transaction, and is recorded in `pl_schema_migrations`.
 A file whose first line is `-- no-transaction` runs statement by statement in autocommit
 (needed for CREATE INDEX CONCURRENTLY). Concurrent upgrades wait on an advisory lock.
+Before any file runs, the shared tables that already exist are checked (`db/check.py`, one catalog
+statement): a shape PL cannot work with refuses the upgrade with SchemaError and nothing is touched.
 After the files, the NYSE sessions table is (re)filled from the calendar.
 """
 
@@ -50,12 +52,19 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def upgrade(url: str, *, fill_calendar: bool = True) -> list[str]:
-    """Apply every pending migration; returns the names applied (empty when up to date)."""
+def upgrade(url: str, *, fill_calendar: bool = True, on_report=None) -> list[str]:
+    """Check the shared tables (SchemaError, nothing touched, when PL cannot work with them), then apply
+    every pending migration; returns the names applied (empty when up to date). `on_report(report)`
+    receives the check's report (its warnings) before the migrations run."""
+    from tickstockpl.db.check import check_for_upgrade
+
     applied_now: list[str] = []
     with connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (locks.MIGRATIONS,))
         try:
+            report = check_for_upgrade(conn)
+            if on_report is not None:
+                on_report(report)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS pl_schema_migrations ("
                 " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
