@@ -6,6 +6,10 @@ Validation (`validate`), each failure a rejected row with its reason, never a si
     volume finite, >= 0, fits bigint (fractional volumes are rounded)
     the bar's timestamp falls on the session date (New York or UTC calendar day)
 Tickers absent from `symbols` are imported (ohlcv_daily has no foreign key) and reported.
+The real column types of `ohlcv_daily` are read from the catalog when a batch is stored (`db.check.ohlcv_limits`,
+one statement): AppV2's historical loader creates `symbol varchar(10)` and `DECIMAL(12,4)` prices, so a
+longer ticker, or a price that does not fit, is rejected row by row there too (`fit`), with its reason
+among the session's other rejections, and the session's other rows import.
 
 Writing (`write_session` = `prepare`, pure, then `store`, which may take several whole sessions), in
 ONE transaction on the caller's connection: COPY the accepted rows into a temporary staging table,
@@ -29,7 +33,7 @@ from zoneinfo import ZoneInfo
 from tickstockpl.errors import DataError
 from tickstockpl.pipeline.imports import SessionData
 
-TICKER_MAX = 20  # ohlcv_daily.symbol is varchar(20)
+TICKER_MAX = 20  # PL's own bound (contract §4.1: varchar(20)); a narrower real column is read when storing
 BIGINT_MAX = 2**63 - 1
 REJECTION_SAMPLE = 100
 UNKNOWN_SAMPLE = 100
@@ -173,21 +177,95 @@ class Prepared:
     result: SessionResult
     copy_text: bytes | None
     rows: list[tuple]
+    known: frozenset[str] | set[str] | None = None
+    max_reject_ratio: float = MAX_REJECT_RATIO
 
 
 def prepare(data: SessionData, *, known: frozenset[str] | None, provider: str,
             max_reject_ratio: float = MAX_REJECT_RATIO) -> Prepared:
     """Validate a session (no I/O); raises DataError when it is unusable, so nothing gets written."""
     accepted, result = validate(data, known, provider)
-    if not accepted:
-        raise DataError(f"session {data.session}: no usable bars ({result.rows_received} received,"
+    _refuse_if_unusable(result, max_reject_ratio)
+    if _needs_escaping(accepted):
+        return Prepared(result, None, accepted, known, max_reject_ratio)
+    return Prepared(result, _copy_text(accepted, data.session.isoformat()), [], known, max_reject_ratio)
+
+
+def _refuse_if_unusable(result: SessionResult, max_reject_ratio: float) -> None:
+    if not result.rows_imported:
+        raise DataError(f"session {result.session}: no usable bars ({result.rows_received} received,"
                         f" {result.rows_rejected} rejected{_reason_text(result)})")
     if result.rows_received and result.rows_rejected / result.rows_received > max_reject_ratio:
-        raise DataError(f"session {data.session}: {result.rows_rejected} of {result.rows_received} rows rejected"
+        raise DataError(f"session {result.session}: {result.rows_rejected} of {result.rows_received} rows rejected"
                         f" (more than {max_reject_ratio:.0%}){_reason_text(result)}; nothing imported")
-    if _needs_escaping(accepted):
-        return Prepared(result, None, accepted)
-    return Prepared(result, _copy_text(accepted, data.session.isoformat()), [])
+
+
+def _tightens(limits) -> bool:
+    """Whether the real columns refuse rows that `validate` accepts."""
+    return ((limits.ticker_width is not None and limits.ticker_width < TICKER_MAX) or bool(limits.price_max)
+            or limits.volume_max is not None)
+
+
+def fit(prepared: Prepared, limits) -> Prepared:
+    """`prepared` without the rows that the real ohlcv_daily columns (`limits`, a db.check.OhlcvLimits)
+    cannot hold, each recorded as a rejection with its reason; raises DataError when the session is then
+    unusable (no row left, or more than its max_reject_ratio rejected). Rare: only where the columns are
+    narrower than PL's own bounds (the COPY text is parsed back)."""
+    if not _tightens(limits):
+        return prepared
+    width = limits.ticker_width if limits.ticker_width is not None and limits.ticker_width < TICKER_MAX else None
+    prices = [(i, column, bound, limits.price_types[column]) for i, column in enumerate(("open", "high", "low", "close"), 1)
+              if (bound := limits.price_max.get(column)) is not None]
+    scales = {column: int(kind.rstrip(")").split(",")[1]) for _, column, _, kind in prices}
+
+    def refusal(row: tuple) -> tuple[str, str] | None:
+        ticker = row[0]
+        if width is not None and len(ticker) > width:
+            return "ticker too long", f"ticker longer than {width} characters (ohlcv_daily.symbol is varchar({width}))"
+        for i, column, bound, kind in prices:
+            if abs(round(row[i], scales[column])) >= bound:
+                return "price out of range", f"{column}={row[i]!r} does not fit ohlcv_daily.{column} {kind}"
+        if limits.volume_max is not None and row[5] > limits.volume_max:
+            return "volume out of range", f"volume {row[5]} does not fit ohlcv_daily.volume {limits.volume_type}"
+        return None
+
+    refused: list[tuple[str, str, str]] = []
+    if prepared.copy_text is not None:
+        kept_lines = []
+        for line in prepared.copy_text.splitlines(keepends=True):
+            t, _day, o, h, l, c, v = line.rstrip(b"\n").split(b"\t")
+            why = refusal((t.decode(), float(o), float(h), float(l), float(c), int(v)))
+            if why is None:
+                kept_lines.append(line)
+            else:
+                refused.append((t.decode(), *why))
+        copy_text, rows = b"".join(kept_lines), []
+    else:
+        copy_text, rows = None, []
+        for row in prepared.rows:
+            why = refusal(row)
+            if why is None:
+                rows.append(row)
+            else:
+                refused.append((row[0], *why))
+    if not refused:
+        return prepared
+    result = prepared.result
+    reasons = Counter(result.reasons)
+    for ticker, kind, detail in refused:
+        reasons[kind] += 1
+        if len(result.rejections) < REJECTION_SAMPLE:
+            result.rejections.append({"ticker": ticker[:40], "reason": detail})
+    result.reasons = dict(sorted(reasons.items()))
+    result.rows_rejected += len(refused)
+    result.rows_imported -= len(refused)
+    if prepared.known is not None:
+        gone = {t for t, _, _ in refused if t not in prepared.known}
+        result.unknown_tickers -= len(gone)
+        result.unknown_sample = [t for t in result.unknown_sample if t not in gone]
+    result.known_imported = result.rows_imported - result.unknown_tickers
+    _refuse_if_unusable(result, prepared.max_reject_ratio)
+    return Prepared(result, copy_text, rows, prepared.known, prepared.max_reject_ratio)
 
 
 BeforeCommit = Callable[[Any, SessionResult], None]
@@ -196,7 +274,8 @@ BeforeCommit = Callable[[Any, SessionResult], None]
 def store(conn, batch: list[Prepared], *, run_id: str | None = None,
           before_commit: BeforeCommit | None = None) -> list[SessionResult]:
     """Write whole sessions in ONE transaction: COPY into staging, ONE statement into ohlcv_daily, one
-    import record each.
+    import record each. First (one catalog statement) the rows the real ohlcv_daily columns cannot hold
+    are rejected (`fit`); a session left unusable raises DataError and nothing is written.
 
     The statement is the upsert; when no bar of these dates exists yet (checked in the transaction,
     through the date index) it is the same INSERT without ON CONFLICT, which costs the server half as
@@ -206,6 +285,10 @@ def store(conn, batch: list[Prepared], *, run_id: str | None = None,
     """
     import psycopg
 
+    from tickstockpl.db.check import ohlcv_limits
+
+    limits = ohlcv_limits(conn)
+    batch = [fit(p, limits) for p in batch]
     results = [p.result for p in batch]
     dates = [r.session for r in results]
     try:
