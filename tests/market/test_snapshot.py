@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tickstockpl.market import sample
-from tickstockpl.market.snapshot import LOAD_SQL, effective_market_cap, load
+from tickstockpl.market.snapshot import LOAD_SQL, effective_market_cap, load, params
 
 
 def active_stock_with(market, predicate):
@@ -132,7 +132,7 @@ def test_finding_latest_closes_does_not_read_the_history(db_url):
         conn.execute("VACUUM ANALYZE symbols")
     total = market.bar_count
     with psycopg.connect(db_url) as conn:
-        plan = conn.execute("EXPLAIN (FORMAT JSON) " + LOAD_SQL, {"as_of": market.end}).fetchone()[0]
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + LOAD_SQL, params(market.end)).fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
         on_bars = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "ohlcv_daily"]
         assert on_bars and all(n["Node Type"] != "Seq Scan" for n in on_bars), [n["Node Type"] for n in on_bars]

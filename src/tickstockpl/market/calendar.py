@@ -2,6 +2,8 @@
 
 exchange_calendars (with pandas) takes close to a second to import, so only `db upgrade`,
 the scheduler and the importer use this module; a sync reads the sessions table instead.
+Which sessions have closed is always asked with an explicit "now" (tickstockpl.clock at the callers);
+the calendar itself reaches two years past the later of the real year and the market clock's year.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def sessions_between(start: dt.date, end: dt.date) -> list[Session]:
     """Every NYSE session from start to end inclusive (half days included, holidays not)."""
     if end < start:
         return []
-    cal = _calendar(max(end.year, dt.date.today().year + YEARS_AHEAD))
+    cal = _calendar(max(end.year, last_year()))
     start = max(start, dt.date(FIRST_SESSION_YEAR, 1, 3))
     schedule = cal.schedule.loc[start.isoformat() : end.isoformat()]
     return [
@@ -66,10 +68,17 @@ def last_completed_session(now_utc: dt.datetime) -> Session:
     raise LookupError(f"no NYSE session closed in the two weeks before {now_utc.isoformat()}")
 
 
+def last_year() -> int:
+    """The last year the calendar and `pl_market_sessions` cover: YEARS_AHEAD after the later of the
+    real year and the market clock's (TICKSTOCKPL_NOW may lie ahead of the real time)."""
+    from tickstockpl import clock
+
+    return max(dt.datetime.now(dt.timezone.utc).year, clock.now().year) + YEARS_AHEAD
+
+
 def fill_sessions_table(conn) -> int:
     """Upsert every session from 2000 to two years ahead into pl_market_sessions; returns the count."""
-    today = dt.date.today()
-    sessions = sessions_between(dt.date(FIRST_SESSION_YEAR, 1, 1), dt.date(today.year + YEARS_AHEAD, 12, 31))
+    sessions = sessions_between(dt.date(FIRST_SESSION_YEAR, 1, 1), dt.date(last_year(), 12, 31))
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE _sessions (LIKE pl_market_sessions) ON COMMIT DROP")
         with cur.copy("COPY _sessions (session, open_utc, close_utc) FROM STDIN") as copy:

@@ -7,7 +7,7 @@
     apply_next_session(conn, market, nxt)
 
 The same arguments give the same market (with `end=None` the sessions follow the calendar: they
-end at the last NYSE session completed before now). Sessions are real NYSE sessions from
+end at the last NYSE session completed before the market clock's now, `tickstockpl.clock`). Sessions are real NYSE sessions from
 `market.calendar`; when `end` is not a session they end at the last session before it.
 
 What a market holds (tests and the demo rely on it; counts scale with `stocks` and `etfs`):
@@ -166,7 +166,9 @@ def _session_days(count: int, end: dt.date | None) -> list[dt.date]:
     from tickstockpl.market import calendar
 
     if end is None:
-        end = calendar.last_completed_session(dt.datetime.now(dt.timezone.utc)).day
+        from tickstockpl import clock
+
+        end = calendar.last_completed_session(clock.now()).day
     span = int(count * 1.5) + 20
     while True:
         days = [s.day for s in calendar.sessions_between(end - dt.timedelta(days=span), end)]

@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from tickstockpl import clock
+
 STOCK_TYPE = "CS"
 ETF_TYPE = "ETF"
 
@@ -97,16 +99,17 @@ def _positive(value) -> bool:
     return math.isfinite(number) and number > 0
 
 
-# The as-of date (given, or the newest closed NYSE session) and the expected session (the newest
-# closed session on or before it, for pre-sync validation) come out of the same statement.
+# The as-of date (given, or the newest NYSE session closed by `now`) and the expected session (the
+# newest session closed by `now` on or before it, for pre-sync validation) come out of the same
+# statement. `now` is the market clock (tickstockpl.clock), sent as a parameter: see `params`.
 _PARAMS = """
 WITH params AS (
     SELECT coalesce(%(as_of)s::date,
-                    (SELECT max(session) FROM pl_market_sessions WHERE close_utc <= now()),
-                    current_date) AS as_of
+                    (SELECT max(session) FROM pl_market_sessions WHERE close_utc <= %(now)s::timestamptz),
+                    (%(now)s::timestamptz AT TIME ZONE 'America/New_York')::date) AS as_of
 ), expected AS (
     SELECT max(session) AS day FROM pl_market_sessions
-    WHERE session <= (SELECT as_of FROM params) AND close_utc <= now()
+    WHERE session <= (SELECT as_of FROM params) AND close_utc <= %(now)s::timestamptz
 ), latest AS (
     SELECT max(date) AS day FROM ohlcv_daily WHERE date <= (SELECT as_of FROM params)
 )"""
@@ -156,11 +159,17 @@ def rows_sql(where: str = "true", extra: tuple[str, ...] = (), header_extra: tup
 LOAD_SQL = CTES + "\n" + rows_sql()
 
 
+def params(as_of: dt.date | None) -> dict[str, object]:
+    """The parameters of CTES: the as-of date (None: the newest closed session) and the market
+    clock's now (tickstockpl.clock), which decides which sessions have closed."""
+    return {"as_of": as_of, "now": clock.now()}
+
+
 def load(conn, as_of: dt.date | None = None) -> Snapshot:
-    """Read symbols and latest closes as of `as_of` (default: the newest closed NYSE session)
-    in one statement; the snapshot also carries the session validation expects bars for."""
+    """Read symbols and latest closes as of `as_of` (default: the newest NYSE session closed by the
+    market clock) in one statement; the snapshot also carries the session validation expects bars for."""
     with conn.cursor(binary=True) as cur:
-        cur.execute(LOAD_SQL, {"as_of": as_of})
+        cur.execute(LOAD_SQL, params(as_of))
         rows = cur.fetchall()
     return from_rows(rows)
 

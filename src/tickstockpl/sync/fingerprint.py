@@ -119,7 +119,7 @@ class Loaded:
 def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: bool) -> Loaded:
     """One statement: the snapshot with the inputs digest, or (may_skip and nothing changed since
     the last completed sync of this mode) the marker naming that sync."""
-    params = {"as_of": as_of, "env": environment, "mode": mode, "code": code_digest(),
+    params = {**market_snapshot.params(as_of), "env": environment, "mode": mode, "code": code_digest(),
               "may_skip": may_skip, "owned": list(OWNED_TYPES)}
     with conn.cursor(binary=True) as cur:  # binary results: 12,000 rows convert faster (measured)
         cur.execute(CHECK_SQL, params)
