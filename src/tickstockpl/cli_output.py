@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,8 +41,23 @@ def print_result(result, title: str | None = None) -> None:
         if len(result.universes) > 60:
             table.add_row(f"… {len(result.universes) - 60} more", "", "", "")
         console.print(table)
+    _ownership_lines(result)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}", emoji=False)
+
+
+def _ownership_lines(result) -> None:
+    """What the ledger decided (contract §5.5): rows taken over, put back, and left as is."""
+    taken = "would take over" if result.dry_run else "took over"
+    for label, universes in ((f"{taken} (existing row of a key PL builds)", result.adopted),
+                             ("put back PL's value (edited outside PL)", result.restored),
+                             ("foreign, left as is", result.foreign)):
+        if universes:
+            console.print(f"{label}: {len(universes)}", emoji=False, markup=False)
+            for universe in universes[:40]:
+                console.print(f"  {universe}", emoji=False, markup=False)
+            if len(universes) > 40:
+                console.print(f"  … {len(universes) - 40} more", emoji=False, markup=False)
 
 
 def print_universes(rows) -> None:

@@ -9,6 +9,7 @@ row PL does not build stays byte-identical: compared by a digest of the whole ro
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import psycopg
 import pytest
@@ -225,3 +226,99 @@ def test_under_a_type_key_unique_constraint_colliding_universes_are_blocked_not_
     assert [e.universe for e in split.built] == ["themes:Cloud:list"]  # the stored one keeps its place
     assert [u for u, _ in split.blocked] == ["etf_universe:complete:top_100", "themes:Ai:list"]
     assert all("holds" in why for _, why in split.blocked)
+
+
+# --- on every schema AppV2 has (contract §10.3) -----------------------------------------------
+
+from tests.appv2_schemas import HISTORICAL, MAINTENANCE, MODEL, appv2_database, insert_cache_entry  # noqa: E402,F401
+
+
+@pytest.mark.parametrize("variant", [MODEL, MAINTENANCE, HISTORICAL])
+def test_on_every_appv2_schema_rows_pl_does_not_build_stay_byte_identical(variant, appv2_database, small_market):
+    url = appv2_database(variant, market=small_market)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for type_, name, key, value in APPV2_CURATED:
+            insert_cache_entry(conn, type_, name, key, json.loads(value))
+        for type_, name, key, value, env in OTHER_ROWS:
+            insert_cache_entry(conn, type_, name, key, json.loads(value), env)
+        before = row_digests(conn)
+    from tickstockpl.sync.prune import prune
+
+    first = sync(url)
+    second = sync(url, force=True)
+    for mode in ("market_cap", "themes", "ipos", "full"):
+        sync(url, mode=mode)
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_sync(conn, SyncRequest(dry_run=True, as_of=AS_OF))
+        with pytest.raises(ValidationFailed):
+            run_sync(conn, SyncRequest(as_of=dt.date(2026, 12, 31)))
+        assert prune(conn, "DEFAULT", legacy=True, named=[], apply=False).rows  # (the old `Complete/top_100`)
+        after = row_digests(conn)
+        assert {i: after.get(i) for i in before} == before
+        ledger = {(t, n, k) for t, n, k in conn.execute("SELECT type, name, key FROM pl_cache_ledger")}
+        assert not ledger & {(t, n, k) for t, n, k, _ in APPV2_CURATED}
+        # written times are UTC whatever the column type and the database TimeZone
+        skew = conn.execute(
+            "SELECT max(abs(extract(epoch FROM (CASE WHEN pg_typeof(updated_at)::text = 'timestamp with time zone'"
+            " THEN updated_at::timestamptz ELSE updated_at::timestamp AT TIME ZONE 'UTC' END) - now())))"
+            " FROM cache_entries c JOIN pl_cache_ledger l USING (environment, type, name, key)").fetchone()[0]
+        assert skew is not None and skew < 3600
+    assert first.universes_updated > 0 and second.total_changes == 0
+    if variant == MAINTENANCE:  # unique (type, key, environment): the theme rows share key 'list'
+        assert any("themes:" in w and "not written" in w for w in first.warnings)
+    else:
+        assert not any("not written" in w for w in first.warnings)
+
+
+# --- cache prune: the operator's explicit removal ---------------------------------------------
+
+def test_prune_lists_the_old_synchronizers_leftovers_and_removes_only_what_it_listed(appv2_db):
+    from tickstockpl.sync.prune import prune
+
+    url, _ = appv2_db
+    with psycopg.connect(url, autocommit=True) as conn:
+        insert_legacy = ("INSERT INTO cache_entries (type, name, key, value, environment)"
+                         " VALUES (%s, %s, %s, %s, 'DEFAULT')")
+        conn.execute(insert_legacy, ("themes", "Old Theme", "list", '["AAPL", "MSFT"]'))
+        conn.execute(insert_legacy, ("stock_universe", "sector_leaders", "top_10_gone_sector", '{"count": 0, "stocks": []}'))
+    sync(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = row_digests(conn)
+        listed = prune(conn, "DEFAULT", legacy=True, named=[], apply=False)
+        assert row_digests(conn) == before  # a dry run changes nothing
+        universes = [r["universe"] for r in listed.rows]
+        assert universes == ["etf_universe:Complete:top_100", "stock_universe:sector_leaders:top_10_gone_sector",
+                             "themes:Old Theme:list"]
+        assert not listed.applied
+        # AppV2's curated rows match no documented key; PL's own rows are never candidates
+        assert not any("etf_core" in u or "stock_etf_group" in u or "dev_" in u for u in universes)
+        done = prune(conn, "DEFAULT", legacy=True, named=["etf_universe:Core ETFs:etf_core"], apply=True)
+        assert done.applied and sorted(r["universe"] for r in done.rows) == sorted(
+            universes + ["etf_universe:Core ETFs:etf_core"])
+        after = row_digests(conn)
+        removed = set(before) - set(after)
+        assert {f"{t}:{n}:{k}" for t, n, k, e in removed if e == "DEFAULT"} == {r["universe"] for r in done.rows}
+        assert all(e == "DEFAULT" for *_, e in removed)
+        assert {i: d for i, d in before.items() if i not in removed} == after
+        pruned = conn.execute("SELECT universe FROM pl_sync_changes WHERE action = 'pruned' ORDER BY universe").fetchall()
+        assert [u for (u,) in pruned] == sorted(r["universe"] for r in done.rows)
+        events = [m for (m,) in conn.execute("SELECT message FROM pl_event_outbox WHERE message LIKE %s",
+                                              (f"%{done.prune_id}%",))]
+        assert len(events) == len(done.rows) and all('"deleted"' in m for m in events)
+
+
+def test_prune_refuses_rows_that_are_not_foreign(appv2_db):
+    from tickstockpl.errors import ConfigError
+    from tickstockpl.sync.prune import prune
+
+    url, _ = appv2_db
+    sync(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = row_digests(conn)
+        for named in (["stock_universe:market_cap:mega_cap"], ["app_settings:ui:theme"], ["no-colons"],
+                      ["etf_universe:Nope:missing"]):
+            with pytest.raises(ConfigError):
+                prune(conn, "DEFAULT", legacy=False, named=named, apply=True)
+        with pytest.raises(ConfigError):
+            prune(conn, "DEFAULT", legacy=False, named=[], apply=True)
+        assert row_digests(conn) == before

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tickstockpl.universes.model import OWNED_TYPES, family_of
 
 # Number of members of a cache_entries.value, in SQL: the same rule as universes.model.members
 # (ticker arrays count their strings; objects count stocks[] and etfs[] items carrying a
@@ -21,10 +20,12 @@ MEMBER_COUNT_SQL = """(CASE jsonb_typeof(value)
 
 
 def stored_universes(conn, environment: str) -> list[tuple[str, str, str, int, dt.datetime | None]]:
-    """(type, name, key, member count, updated_at) of every universe the sync owns in `environment`."""
-    rows = conn.execute(
-        f"SELECT type, name, key, {MEMBER_COUNT_SQL}, updated_at FROM cache_entries"
-        " WHERE environment = %s AND type = ANY(%s) ORDER BY type, name, key",
-        (environment, list(OWNED_TYPES)),
+    """(type, name, key, member count, updated_at) of every universe PL wrote in `environment` (its
+    ledger, contract §5.5: AppV2's own rows of the same types are not PL's universes)."""
+    return conn.execute(
+        f"SELECT c.type, c.name, c.key, {MEMBER_COUNT_SQL}, c.updated_at FROM cache_entries c"
+        " JOIN pl_cache_ledger l ON l.environment = c.environment AND l.type = c.type AND l.name = c.name"
+        "  AND l.key = c.key"
+        " WHERE c.environment = %s ORDER BY c.type, c.name, c.key",
+        (environment,),
     ).fetchall()
-    return [row for row in rows if family_of(row[0], row[1], row[2]) is not None]

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
 from tickstockpl.sync import diff, fingerprint, ownership, store, validate
@@ -119,6 +120,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     families = FAMILIES_BY_MODE[request.mode]
 
     progress(0, total, STEPS[0])
+    schema = check_for_sync(conn, request.environment)  # one catalog statement; SchemaError when PL cannot work
     loaded = fingerprint.load(conn, as_of=request.as_of, environment=request.environment, mode=request.mode,
                               may_skip=not (request.force or request.dry_run))
     if loaded.snapshot is None:
@@ -132,7 +134,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    owned = ownership.split(found, built.entries, families)
+    owned = ownership.split(found, built.entries, families, unique_key=_unique_key(schema))
     stored = owned.touchable
 
     progress(3, total, STEPS[3])
@@ -157,7 +159,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
         universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
         universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
-        warnings=[*built.warnings, *owned.warnings()], eligible_stocks=eligible,
+        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *owned.warnings()], eligible_stocks=eligible,
         adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
         foreign=list(owned.foreign), inputs_digest=loaded.inputs_digest,
     )
@@ -179,6 +181,11 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     result.duration_seconds = round(time.perf_counter() - started, 3)
     progress(total, total, "done")
     return result
+
+
+def _unique_key(schema) -> tuple[str, ...]:
+    """The columns (besides environment) a cache_entries row is unique on, as sync/ownership.py names them."""
+    return ownership.TYPE_KEY if schema.cache_key == KEY3 else ownership.FULL_KEY
 
 
 def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: str | None, started: float,

@@ -99,7 +99,9 @@ def universe_id(type_: str, name: str, key: str) -> str:
 
 
 def family_of(type_: str, name: str, key: str) -> str | None:
-    """The family a stored row belongs to, or None when the sync must never touch it."""
+    """The family whose builder makes rows of this (type, name, key), or None (`dev_` rows, unknown
+    names). It names a family; it does not make a row PL's: ownership is the ledger's
+    (sync/ownership.py, contract §5.5), and AppV2 writes rows of these types too."""
     if key.startswith("dev_") or name.startswith("dev_"):
         return None
     if type_ == STOCK_UNIVERSE:

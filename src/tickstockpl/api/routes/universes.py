@@ -12,7 +12,7 @@ from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, Universe
 from tickstockpl.api.universe_sql import stored_universes
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
-from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, family_of, members, universe_id
+from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, members, universe_id
 
 router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[KeyRequired],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -58,11 +58,13 @@ def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings:
                      ) -> UniverseMembers:
     """Members in stored order, or (with as_of) the members on that date from the membership history."""
     uid = universe_id(type, name, key)
-    if family_of(type, name, key) is None or type not in OWNED_TYPES:
+    if type not in OWNED_TYPES:
         raise NotFound(f"no universe {uid}")
     if as_of is None:
         row = conn.execute(
-            "SELECT value, updated_at FROM cache_entries WHERE environment = %s AND type = %s AND name = %s AND key = %s",
+            "SELECT c.value, c.updated_at FROM cache_entries c JOIN pl_cache_ledger l ON l.environment = c.environment"
+            " AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+            " WHERE c.environment = %s AND c.type = %s AND c.name = %s AND c.key = %s",
             (settings.environment, type, name, key),
         ).fetchone()
         if row is None:
@@ -77,7 +79,7 @@ def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings:
         )]
         known = symbols or conn.execute(
             "SELECT 1 FROM pl_universe_membership WHERE environment = %s AND universe = %s"
-            " UNION ALL SELECT 1 FROM cache_entries WHERE environment = %s AND type = %s AND name = %s AND key = %s"
+            " UNION ALL SELECT 1 FROM pl_cache_ledger WHERE environment = %s AND type = %s AND name = %s AND key = %s"
             " LIMIT 1",
             (settings.environment, uid, settings.environment, type, name, key),
         ).fetchone()
