@@ -1,7 +1,14 @@
 """The `tickstockpl` command. Thin: parses options, calls the package, prints; heavy modules load lazily.
 
-Exit codes: 0 success; 1 the job failed or was refused (one-line reason on stderr);
-2 usage or configuration error; 3 a service (PostgreSQL, Redis) is unavailable; 4 conflict (a job is live).
+Exit codes: 0 success; 1 the job failed or was refused, or the schema check failed (one-line reason on
+stderr); 2 usage or configuration error; 3 a service (PostgreSQL, Redis) is unavailable; 4 conflict (a
+job is live); 130 interrupted.
+
+Every failure is ONE line on stderr (`error: ...`), never a traceback: the `tickstockpl` group (`_App`)
+turns whatever a command raises into that line (TickStockError with its message; driver errors, usage
+errors and anything unexpected with a short description); `tickstockpl --debug <command>` prints the
+traceback first and shows log records. A new command needs no error handling of its own: raise a
+TickStockError (errors.py) with a message a person can act on.
 
 Built on click rather than typer (decision recorded in docs/ARCHITECTURE.md): typer 0.29 builds
 pydantic adapters for every parameter on each invocation, which measured 0.43–0.56 s for
@@ -15,33 +22,92 @@ import gc
 import json
 import logging
 import sys
+import traceback
 from typing import Optional
 
 import click
 
-from tickstockpl.errors import ConfigError, JobConflict, ServiceUnavailable, TickStockError
+from tickstockpl.errors import ConfigError, JobConflict, SchemaError, ServiceUnavailable, TickStockError
 
 MODES = ("full", "market_cap", "themes", "ipos")
+DEBUG_HINT = " (run `tickstockpl --debug ...` for the traceback)"
+
+
+def _debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def describe(err: BaseException) -> tuple[str, int]:
+    """(one-line message, exit code) for any exception a command lets through."""
+    text = _first_line(str(err))
+    if isinstance(err, TickStockError):
+        code = 2 if isinstance(err, ConfigError) else 3 if isinstance(err, ServiceUnavailable) else \
+            4 if isinstance(err, JobConflict) else 1
+        return text or err.__class__.__name__, code
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted", 130
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(err, psycopg.Error):
+        if isinstance(err, psycopg.OperationalError):
+            return f"PostgreSQL is unavailable: {text}", 3
+        if isinstance(err, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
+            return (f"{text}: the database lacks a table or column PL needs (see `tickstockpl db check`;"
+                    " `tickstockpl db upgrade` creates PL's tables)"), 1
+        return f"PostgreSQL refused a statement: {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
+    redis = sys.modules.get("redis")
+    if redis is not None and isinstance(err, redis.exceptions.ConnectionError):
+        return f"Redis is unavailable: {text}", 3
+    return f"unexpected {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
 
 
 class Failed(click.exceptions.Exit):
-    """A TickStockError turned into one line on stderr and the exit code of the module docstring."""
+    """An exception turned into one line on stderr and the exit code of the module docstring
+    (with `--debug`, the traceback first)."""
 
     def __init__(self, err: BaseException):
-        code = 1
-        if isinstance(err, ConfigError):
-            code = 2
-        elif isinstance(err, ServiceUnavailable):
-            code = 3
-        elif isinstance(err, JobConflict):
-            code = 4
-        message = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        message, code = describe(err)
+        if _debugging():
+            traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
         click.echo(f"error: {message}", err=True)
         super().__init__(code)
 
 
-@click.group(help="TickStockPL processing layer.", context_settings={"help_option_names": ["-h", "--help"]})
-def app() -> None:
+class _App(click.Group):
+    """The `tickstockpl` group: whatever a command raises becomes one line (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (Exception, KeyboardInterrupt) as err:
+            raise Failed(err) from err
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:  # usage errors: one line, with where to find help
+            ctx = getattr(err, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            click.echo(f"error: {_first_line(err.format_message())}{where}", err=True)
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_App, help="TickStockPL processing layer.", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="On a failure, print the traceback (and show log records).")
+def app(debug: bool) -> None:
     pass
 
 
@@ -81,25 +147,65 @@ def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
 
 def _logging(verbose: bool) -> None:
     """Quiet by default: results and build warnings are printed by the command itself, and a
-    failed job is reported once, as the command's one-line error (not again as a log record)."""
+    failure is reported once, as the command's one-line error (not again as log records).
+    `-v` or `--debug` shows log records from INFO up."""
+    verbose = verbose or _debugging()
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     if not verbose:
-        logging.getLogger("tickstockpl.jobs").setLevel(logging.CRITICAL)
+        logging.getLogger("tickstockpl").setLevel(logging.CRITICAL)
+
+
+def _connect(database_url: Optional[str]):
+    """(settings, an autocommit connection) to the configured database."""
+    from tickstockpl.db.connect import connect
+
+    settings = _settings(database_url)
+    return settings, connect(_require_db(settings), autocommit=True)
 
 
 @db.command("upgrade")
 @click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
 def db_upgrade(database_url: Optional[str]) -> None:
-    """Apply pending migrations (idempotent) and refresh the NYSE sessions table."""
-    _logging(False)
-    try:
-        from tickstockpl.db.migrate import upgrade
+    """Check the shared tables, then apply pending migrations (idempotent) and refresh the NYSE sessions table.
 
-        applied = upgrade(_require_db(_settings(database_url)))
-    except TickStockError as err:
-        raise Failed(err)
+    Refused, with nothing touched, when `tickstockpl db check` finds a failure; its warnings are printed."""
+    _logging(False)
+    from tickstockpl.db.migrate import upgrade
+
+    def show_warnings(report) -> None:
+        for finding in report.warnings:
+            click.echo(f"warning: {finding.table} {finding.subject}: {finding.found}"
+                       + (f"; fix: {finding.fix}" if finding.fix else ""), err=True)
+
+    applied = upgrade(_require_db(_settings(database_url)), on_report=show_warnings)
     click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+@db.command("check")
+@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def db_check(database_url: Optional[str], as_json: bool) -> None:
+    """Read the catalog and print, for each shared table, what PL needs and what it found (ok / warning /
+    failure, one line each). Exit 0 when PL can work with this database, 1 otherwise."""
+    _logging(False)
+    from dataclasses import asdict
+
+    from tickstockpl.db.check import check
+
+    settings, conn = _connect(database_url)
+    with conn:
+        report = check(conn, environment=settings.environment)
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "summary": report.summary(),
+                               "findings": [asdict(f) for f in report.findings]}))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.ok:
+        raise SchemaError(report.summary(), report)
+    if not as_json:
+        click.echo(report.summary())
 
 
 @app.command("cache-sync")
@@ -118,14 +224,11 @@ def cache_sync(mode: str, force: bool, dry_run: bool, as_of: Optional[str], as_j
     # 12,000-symbol sync, measured); reference counting still frees what is dropped.
     gc.disable()
     _logging(verbose)
-    try:
-        if mode not in MODES:
-            raise ConfigError(f"--mode must be one of {', '.join(MODES)}; got {mode!r}")
-        settings = _settings(database_url)
-        result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
-                                dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"), show_progress=not as_json)
-    except TickStockError as err:
-        raise Failed(err)
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}; got {mode!r}")
+    settings = _settings(database_url)
+    result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
+                            dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"), show_progress=not as_json)
     if as_json:
         click.echo(json.dumps(result.to_dict(), default=str))
     else:
@@ -170,10 +273,7 @@ def demo(stocks: int, etfs: int, sessions: int, keep: bool) -> None:
     _logging(False)
     from tickstockpl.demo import run_demo
 
-    try:
-        run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep)
-    except TickStockError as err:
-        raise Failed(err)
+    run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep)
 
 
 @app.command("serve")
@@ -181,13 +281,10 @@ def demo(stocks: int, etfs: int, sessions: int, keep: bool) -> None:
 @click.option("--port", default=None, type=int, help="Port (default TICKSTOCKPL_PORT or 8080).")
 def serve(host: Optional[str], port: Optional[int]) -> None:
     """Run the HTTP API (and the scheduler and event relay) in this process."""
-    try:
-        from tickstockpl.api.server import serve as run_server
+    from tickstockpl.api.server import serve as run_server
 
-        settings = _settings()
-        run_server(settings.with_(host=host or settings.host, port=port or settings.port))
-    except TickStockError as err:
-        raise Failed(err)
+    settings = _settings()
+    run_server(settings.with_(host=host or settings.host, port=port or settings.port))
 
 
 @pipeline.command("run")
@@ -198,17 +295,14 @@ def serve(host: Optional[str], port: Optional[int]) -> None:
 def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check: bool, as_json: bool) -> None:
     """Run the daily pipeline once: data import, then cache sync (Phase 2.5)."""
     _logging(False)
-    try:
-        from tickstockpl.pipeline.cli import run_from_cli
+    from tickstockpl.pipeline.cli import run_from_cli
 
-        run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=list(phases) or ["all"],
-                     skip_market_check=skip_market_check, as_json=as_json)
-    except TickStockError as err:
-        raise Failed(err)
+    run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=list(phases) or ["all"],
+                 skip_market_check=skip_market_check, as_json=as_json)
 
 
 def main() -> None:
-    app()
+    app(prog_name="tickstockpl")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Opening connections. Driver errors become `ServiceUnavailable` here, once."""
+"""Opening connections. Driver errors become `ServiceUnavailable` (the server cannot be reached) or
+`ConfigError` (the URL itself is malformed) here, once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Callable, Iterator
 
 import psycopg
 
-from tickstockpl.errors import ServiceUnavailable, TickStockError
+from tickstockpl.errors import ConfigError, ServiceUnavailable, TickStockError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "tick
         )
     except psycopg.OperationalError as err:
         raise ServiceUnavailable(f"cannot connect to PostgreSQL: {_first_line(err)}") from None
+    except psycopg.ProgrammingError as err:  # the connection string itself cannot be parsed
+        raise ConfigError(f"invalid database URL: {_first_line(err)}") from None
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """`tickstockpl pipeline run`: one manual run in the foreground, a summary on stdout.
 
 A run that fails or is cancelled raises after printing, so the command exits non-zero
-(cli._fail: 1; 4 when another run is live).
+(cli.py turns the error into one line: exit 1; 4 when another run is live).
 """
 
 from __future__ import annotations
