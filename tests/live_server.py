@@ -3,7 +3,8 @@
     with LiveServer(db_url, redis_url=..., api_keys=("key-aaaa-1",)) as server:
         httpx.get(server.url + "/health")
 
-`start()` waits until /health answers (any status: 503 is an answer); `stop()` sends SIGTERM and
+The server inherits the test's market clock: TICKSTOCKPL_NOW when set (tickstockpl.clock); pass
+`env={"TICKSTOCKPL_NOW": ...}` to give it another. `start()` waits until /health answers (any status: 503 is an answer); `stop()` sends SIGTERM and
 waits, `kill()` sends SIGKILL (a crash). `start()` may be called again after either, on the same
 port. The server's stderr is kept in a file; `logs()` returns it (useful in assertion messages).
 """
@@ -55,8 +56,8 @@ class LiveServer:
         self.api_keys = api_keys
         self.proc: subprocess.Popen | None = None
         self._log = Path(tempfile.mkstemp(prefix="tspl-serve-", suffix=".log")[1])
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "REDIS_"))}
+        base = {k: v for k, v in os.environ.items()  # the market clock (TICKSTOCKPL_NOW) is passed on
+                if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "REDIS_")) or k == "TICKSTOCKPL_NOW"}
         base.update({
             "DATABASE_URL": as_url(db_url),
             "TICKSTOCKPL_API_KEYS": ",".join(api_keys),

@@ -1,4 +1,7 @@
-"""Fixtures of the pipeline tests: a small market with history up to a Tuesday and flat files after it."""
+"""Fixtures of the pipeline tests: a small market with history up to a Tuesday and flat files after it.
+
+Every pipeline test runs with the market clock at NOW (TICKSTOCKPL_NOW, `market_clock`), and the
+servers they start inherit it (tests/live_server.py passes TICKSTOCKPL_NOW on)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import datetime as dt
 import psycopg
 import pytest
 
+from tickstockpl import clock
 from tickstockpl.settings import Settings
 from tests.pipeline.helpers import add_symbols, good_bars, write_flat
 
@@ -14,6 +18,13 @@ UTC = dt.timezone.utc
 TUE, WED, FRI = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 27)
 NOW = dt.datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # a Saturday: Friday's half day has closed
 TICKERS = [f"T{i:03d}" for i in range(40)] + ["SPY", "QQQ"]
+
+
+@pytest.fixture(autouse=True)
+def market_clock(monkeypatch) -> dt.datetime:
+    """The market clock (tickstockpl.clock) stands at NOW for every pipeline test."""
+    monkeypatch.setenv(clock.ENV, NOW.isoformat())
+    return NOW
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 import psycopg
 import pytest
 
+from tickstockpl import clock
 from tickstockpl.db import locks
 from tickstockpl.errors import ConfigError, JobConflict, NotFound, PhaseUnavailable
 from tickstockpl.events import catalog
@@ -48,7 +49,7 @@ class BlockingProvider(FlatFileProvider):
 
 
 def test_a_run_imports_then_syncs_and_publishes_appv2_events_in_order(market, db_url):
-    handle = co.trigger_run(market, db_url, session_date=FRI, phases=["all"], background=False, now_utc=NOW)
+    handle = co.trigger_run(market, db_url, session_date=FRI, phases=["all"], background=False)
     assert handle.status == "success", handle.error
     run, phases = run_row(db_url, handle.run_id)
     assert run.status == "success" and run.progress == 100 and run.trigger_type == "manual"
@@ -112,7 +113,7 @@ def test_a_run_imports_then_syncs_and_publishes_appv2_events_in_order(market, db
 
 def test_a_failed_import_stops_the_run_before_cache_sync(market, db_url, tmp_path):
     (tmp_path / "2026-11-27.csv.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
-    handle = co.trigger_run(market, db_url, session_date=FRI, background=False, now_utc=NOW)
+    handle = co.trigger_run(market, db_url, session_date=FRI, background=False)
     assert handle.status == "failed"
     assert "data import failed" in handle.error and "2026-11-27" in handle.error
     run, phases = run_row(db_url, handle.run_id)
@@ -136,14 +137,14 @@ def test_a_failed_import_stops_the_run_before_cache_sync(market, db_url, tmp_pat
 
 def test_cancel_stops_the_import_between_sessions(market, db_url, tmp_path):
     provider = BlockingProvider(tmp_path)
-    handle = co.trigger_run(market, db_url, session_date=FRI, provider=provider, now_utc=NOW)
+    handle = co.trigger_run(market, db_url, session_date=FRI, provider=provider)
     assert provider.entered.wait(10)
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert co.is_running(conn)
         status = co.processing_status(conn)
         assert status["is_running"] and status["run_id"] == handle.run_id and status["current_phase"] == "data_import"
         with pytest.raises(JobConflict) as conflict:
-            co.trigger_run(market, db_url, session_date=FRI, now_utc=NOW)
+            co.trigger_run(market, db_url, session_date=FRI)
         assert conflict.value.live_id == handle.run_id
         answer = co.cancel_current(conn)
         assert handle.run_id in answer["message"]
@@ -165,7 +166,7 @@ def test_cancel_stops_the_import_between_sessions(market, db_url, tmp_path):
 
 
 def test_cancel_between_phases_skips_the_cache_sync(market, db_url):
-    handle = co.trigger_run(market, db_url, session_date=FRI, phases=["data_import"], background=False, now_utc=NOW)
+    handle = co.trigger_run(market, db_url, session_date=FRI, phases=["data_import"], background=False)
     assert handle.status == "success"
 
     class CancelAfterImport(FlatFileProvider):
@@ -183,7 +184,7 @@ def test_cancel_between_phases_skips_the_cache_sync(market, db_url):
 
     co._Runner._run_data_import = import_then_cancel
     try:
-        second = co.trigger_run(market, db_url, session_date=FRI, background=False, now_utc=NOW,
+        second = co.trigger_run(market, db_url, session_date=FRI, background=False,
                                 provider=CancelAfterImport(market.flatfiles_dir))
     finally:
         co._Runner._run_data_import = original
@@ -197,8 +198,7 @@ def test_a_busy_cache_sync_is_a_phase_failure_with_a_clear_message(market, db_ur
         holder.execute("INSERT INTO pl_sync_jobs (job_id, environment, mode, triggered_by, status)"
                        " VALUES (gen_random_uuid(), 'DEFAULT', 'full', 'api', 'running')")
         holder.execute("SELECT pg_advisory_lock(%s)", (locks.CACHE_SYNC,))
-        handle = co.trigger_run(market, db_url, session_date=FRI, phases=["cache_sync"], background=False,
-                                now_utc=NOW)
+        handle = co.trigger_run(market, db_url, session_date=FRI, phases=["cache_sync"], background=False)
     assert handle.status == "failed"
     assert handle.error.startswith("cache sync could not start: a cache sync is already running")
 
@@ -223,17 +223,16 @@ def test_two_automatic_firings_for_one_session_give_one_run(market, db_url):
         # Later firings (another process, the catch-up loop) find the session done.
         assert schedulers[0].fire(fire) is None
         with pytest.raises(JobConflict, match="already had its automatic run"):
-            co.trigger_run(market, db_url, trigger_type="automatic", session_date=FRI, now_utc=NOW,
-                           background=False)
+            co.trigger_run(market, db_url, trigger_type="automatic", session_date=FRI, background=False)
         assert conn.execute("SELECT count(*) FROM pl_pipeline_runs").fetchone()[0] == 1
         # A manual rerun of the same session is allowed once nothing is live.
-        again = co.trigger_run(market, db_url, session_date=FRI, phases=["cache_sync"], background=False, now_utc=NOW)
+        again = co.trigger_run(market, db_url, session_date=FRI, phases=["cache_sync"], background=False)
         assert again.status == "success"
 
 
-def test_the_scheduler_catches_up_on_a_missed_firing_and_places_the_next_one(market, db_url):
-    clock = lambda: dt.datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # noqa: E731 - 50 minutes after 16:10 on Friday
-    scheduler = PipelineScheduler(market, db_url, clock=clock)
+def test_the_scheduler_catches_up_on_a_missed_firing_and_places_the_next_one(market, db_url, monkeypatch):
+    monkeypatch.setenv(clock.ENV, "2026-11-27T22:00:00Z")  # 50 minutes after 16:10 on Friday
+    scheduler = PipelineScheduler(market, db_url)
     assert scheduler.refresh() == dt.datetime(2026, 11, 30, 21, 10, tzinfo=UTC)
     run_id = scheduler.last_started
     assert run_id is not None
@@ -246,9 +245,11 @@ def test_the_scheduler_catches_up_on_a_missed_firing_and_places_the_next_one(mar
     assert scheduler.last_started == run_id  # no second run
 
 
-def test_start_scheduler_places_the_daily_job_and_shuts_down(market, db_url):
+def test_start_scheduler_places_the_daily_job_and_shuts_down(market, db_url, monkeypatch):
+    """The timer is real time: with the real clock the date job waits for the next run."""
     from tickstockpl.pipeline.schedule import JOB_ID, next_run, start_scheduler
 
+    monkeypatch.delenv(clock.ENV)
     before = dt.datetime.now(UTC)
     scheduler = start_scheduler(market, db_url, catch_up=dt.timedelta(0))
     try:
@@ -261,6 +262,19 @@ def test_start_scheduler_places_the_daily_job_and_shuts_down(market, db_url):
     finally:
         scheduler.shutdown()
     assert not scheduler._scheduler.running
+
+
+def test_a_scheduler_frozen_in_the_past_reports_the_next_run_and_waits_for_none(market, db_url):
+    """TICKSTOCKPL_NOW at NOW (a Saturday): the next run is Monday's 16:10 in market time; that instant
+    has passed in real time, so no date job is placed (a past firing is the catch-up's, see above)."""
+    from tickstockpl.pipeline.schedule import JOB_ID, start_scheduler
+
+    scheduler = start_scheduler(market, db_url, catch_up=dt.timedelta(0))
+    try:
+        assert scheduler.refresh() == dt.datetime(2026, 11, 30, 21, 10, tzinfo=UTC)
+        assert scheduler._scheduler.get_job(JOB_ID) is None and scheduler.last_started is None
+    finally:
+        scheduler.shutdown()
 
 
 def test_an_abandoned_run_is_not_running_and_is_marked_failed(market, db_url):
@@ -297,7 +311,7 @@ def test_data_import_without_a_provider_is_unavailable_and_bad_names_are_config_
     settings = Settings(database_url=db_url)
     assert co.available_phases(settings) == ("cache_sync",)
     with pytest.raises(PhaseUnavailable, match="no import provider configured"):
-        co.trigger_run(settings, db_url, phases=["data_import"], session_date=FRI, now_utc=NOW)
+        co.trigger_run(settings, db_url, phases=["data_import"], session_date=FRI)
     with pytest.raises(ConfigError, match="unknown phase"):
         co.resolve_phases(["indicators"], ("cache_sync",))
     with pytest.raises(ConfigError, match="at least one phase"):

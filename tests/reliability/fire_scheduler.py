@@ -1,6 +1,7 @@
 """One scheduler process for test_two_servers: `python fire_scheduler.py DB_URL NOW_ISO GO_FILE`.
 
-Builds the pipeline scheduler of a `serve` process with a fixed clock, prints `ready`, waits until GO_FILE exists
+Builds the pipeline scheduler of a `serve` process with the market clock fixed at NOW_ISO
+(TICKSTOCKPL_NOW, tickstockpl.clock), prints `ready`, waits until GO_FILE exists
 (so that every process fires together), calls its own entry point `refresh()` (which fires the run of a
 session whose 16:10 passed within the catch-up window), then waits until no pipeline run is live and
 prints one JSON line: {"started": <run id or null>, "next_run": <ISO>}.
@@ -8,7 +9,6 @@ prints one JSON line: {"started": <run id or null>, "next_run": <ISO>}.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -22,8 +22,8 @@ def main() -> int:
     from tickstockpl.pipeline.schedule import PipelineScheduler
     from tickstockpl.settings import Settings
 
-    now = dt.datetime.fromisoformat(now_iso)
-    scheduler = PipelineScheduler(Settings(database_url=db_url), db_url, clock=lambda: now)
+    os.environ["TICKSTOCKPL_NOW"] = now_iso  # the process's market clock
+    scheduler = PipelineScheduler(Settings(database_url=db_url), db_url)
     print("ready", flush=True)
     deadline = time.monotonic() + 60
     while not os.path.exists(go_file):

@@ -34,6 +34,7 @@ from typing import Any
 
 import psycopg
 
+from tickstockpl import clock
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect, write_until_recorded
 from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
@@ -91,11 +92,12 @@ def resolve_phases(requested: list[str] | tuple[str, ...] | None, available: tup
 
 def resolve_session(session_date: dt.date | None, skip_market_check: bool,
                     now_utc: dt.datetime | None = None) -> dt.date:
-    """The session a run processes; see docs: default = last completed NYSE session."""
+    """The session a run processes; see docs: default = last completed NYSE session. "Now" (which
+    sessions have closed, what is the future) is `now_utc`, else the market clock (tickstockpl.clock)."""
     from tickstockpl.market.calendar import last_completed_session, session_on
     from tickstockpl.pipeline.schedule import MARKET_TZ
 
-    now_utc = now_utc or dt.datetime.now(dt.timezone.utc)
+    now_utc = now_utc or clock.now()
     today = now_utc.astimezone(MARKET_TZ).date()
     if session_date is None:
         return today if skip_market_check else last_completed_session(now_utc).day
@@ -135,12 +137,11 @@ class RunHandle:
 
 def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_date: dt.date | None = None,
                 phases: list[str] | None = None, skip_market_check: bool = False, universe: str | None = None,
-                background: bool = True, provider: Provider | None = None,
-                now_utc: dt.datetime | None = None) -> RunHandle:
+                background: bool = True, provider: Provider | None = None) -> RunHandle:
     """Claim a run (JobConflict while one is live) and execute it, in a daemon thread by default.
 
     Returns once the run row is committed. `provider` replaces the configured import provider (tests,
-    the demo); `now_utc` fixes "now" for the session checks.
+    the demo). "Now" for the session checks and the import is the market clock (tickstockpl.clock).
     """
     if trigger_type not in TRIGGER_TYPES:
         raise ConfigError(f"trigger_type must be one of {TRIGGER_TYPES}")
@@ -148,7 +149,7 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
         raise ConfigError(f"universe must be a name of 1 to {UNIVERSE_MAX} characters")
     available = available_phases(settings) if provider is None else ("data_import", "cache_sync")
     chosen = resolve_phases(phases, available)
-    session = resolve_session(session_date, skip_market_check, now_utc)
+    session = resolve_session(session_date, skip_market_check)
     if "data_import" in chosen and provider is None:
         provider = provider_from_settings(settings)
     conn = connect(db_url, autocommit=True)
@@ -160,7 +161,7 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
     handle = RunHandle(run_id, session, chosen)
     with ACTIVE_LOCK:
         ACTIVE.add(run_id)
-    runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider, now_utc)
+    runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider)
     if background:
         handle.thread = threading.Thread(target=runner.execute, name=f"pipeline-{run_id[:8]}", daemon=True)
         handle.thread.start()
@@ -208,7 +209,7 @@ def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: 
 class _Runner:
     """Executes one claimed run on its own connection (which holds the pipeline lock)."""
 
-    def __init__(self, conn, settings, db_url, handle: RunHandle, trigger_type, universe, provider, now_utc):
+    def __init__(self, conn, settings, db_url, handle: RunHandle, trigger_type, universe, provider):
         self.conn = conn
         self.settings = settings
         self.db_url = db_url
@@ -217,7 +218,6 @@ class _Runner:
         self.trigger_type = trigger_type
         self.universe = universe
         self.provider = provider
-        self.now_utc = now_utc
         self.started = time.perf_counter()
         self.symbols_failed = 0
         self._last_progress = 0.0
@@ -305,7 +305,7 @@ class _Runner:
         from tickstockpl.pipeline.imports.importer import import_sessions, missing_sessions
 
         phase = "data_import"
-        missing = missing_sessions(self.conn, self.handle.session_date, self.now_utc)
+        missing = missing_sessions(self.conn, self.handle.session_date)
         sessions = [d.isoformat() for d in missing.sessions]
         universes = [self.universe] if self.universe else self._schedule_universes()
         self._phase_start(phase, [catalog.data_import_started(

@@ -11,7 +11,12 @@ Storage: one row in `pl_pipeline_schedule`; `update_schedule` validates the chan
 Scheduler: `start_scheduler` runs an APScheduler BackgroundScheduler in a `serve` process. It
 holds one date job at the computed next run and re-reads the schedule every `REFRESH_SECONDS`
 (so an edit made through another process is picked up), catching up on a run missed within
-`CATCH_UP` (a restart across 16:10). Every firing goes through `_fire`, which is idempotent:
+`CATCH_UP` (a restart across 16:10).
+
+"Now" is the market clock (`tickstockpl.clock`): it decides the next run, the catch-up and the
+session a firing processes. The timer itself runs on real time,
+so the date job is placed only when the next run lies in the real future; with TICKSTOCKPL_NOW
+frozen in the past the scheduler reports its next run and fires through the catch-up alone. Every firing goes through `_fire`, which is idempotent:
 the SCHEDULER_TICK advisory lock serialises processes, and the unique index on automatic runs
 per (environment, session_date) makes a second run of one session impossible.
 """
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tickstockpl import clock as market_clock
 from tickstockpl.errors import ConfigError, JobConflict, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
@@ -142,7 +148,7 @@ class Schedule:
     def next_run(self, now_utc: dt.datetime | None = None) -> dt.datetime | None:
         if not self.enabled:
             return None
-        return next_run(now_utc or dt.datetime.now(UTC), self.trigger_time, self.timezone, self.market_check)
+        return next_run(now_utc or market_clock.now(), self.trigger_time, self.timezone, self.market_check)
 
     def to_public(self, now_utc: dt.datetime | None = None) -> dict[str, Any]:
         """The body of GET /api/processing/schedule (contract §2.2)."""
@@ -226,14 +232,13 @@ class PipelineScheduler:
     """The daily trigger inside one `serve` process; see the module docstring."""
 
     def __init__(self, settings, db_url: str, *, refresh_seconds: float = REFRESH_SECONDS,
-                 catch_up: dt.timedelta = CATCH_UP, clock: Callable[[], dt.datetime] | None = None):
+                 catch_up: dt.timedelta = CATCH_UP):
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.settings = settings
         self.db_url = db_url
         self.refresh_seconds = refresh_seconds
         self.catch_up = catch_up
-        self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.next_run: dt.datetime | None = None
         self.last_started: str | None = None  # run id of the last run this process started
         self._lock = threading.Lock()
@@ -256,11 +261,11 @@ class PipelineScheduler:
         try:
             with connection(self.db_url, autocommit=True) as conn:
                 schedule = get_schedule(conn)
-            now = self.clock()
+            now = market_clock.now()  # market time; the APScheduler timer runs on real time
             with self._lock:
                 self.next_run = schedule.next_run(now)
-                if self.next_run is None:
-                    if self._scheduler.get_job(JOB_ID):
+                if self.next_run is None or self.next_run <= dt.datetime.now(UTC):
+                    if self._scheduler.get_job(JOB_ID):  # nothing to wait for (past: the catch-up's)
                         self._scheduler.remove_job(JOB_ID)
                 elif self._scheduler.running:
                     self._scheduler.add_job(self.fire, "date", run_date=self.next_run, args=[self.next_run],

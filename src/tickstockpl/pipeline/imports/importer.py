@@ -1,8 +1,9 @@
 """Which sessions to import, and importing them one after the other.
 
 `missing_sessions`: the NYSE sessions after the newest date in `ohlcv_daily` (on or before the target)
-up to the target, keeping only sessions whose close has passed. With no bars at all, the last
-`initial_sessions` sessions. At most `max_backfill` sessions (the newest ones; the gap is reported).
+up to the target, keeping only sessions whose close has passed (by `now_utc`, else by the market
+clock, tickstockpl.clock). With no bars at all, the last `initial_sessions` sessions. At most
+`max_backfill` sessions (the newest ones; the gap is reported).
 
 `import_sessions`: fetch and write the sessions in date order, each whole or not at all. The first
 session that fails stops the import (later sessions are not written, so the next run retries from the
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tickstockpl import clock
 from tickstockpl.errors import DataError, TickStockError
 from tickstockpl.pipeline.imports import Provider
 from tickstockpl.pipeline.imports.writer import BeforeCommit, Prepared, SessionResult, prepare, store
@@ -41,7 +43,7 @@ def missing_sessions(conn, target: dt.date, now_utc: dt.datetime | None = None, 
                      max_backfill: int = MAX_BACKFILL, initial_sessions: int = INITIAL_SESSIONS) -> MissingSessions:
     from tickstockpl.market.calendar import sessions_between
 
-    now_utc = now_utc or dt.datetime.now(dt.timezone.utc)
+    now_utc = now_utc or clock.now()
     last = conn.execute("SELECT max(date) FROM ohlcv_daily WHERE date <= %s", (target,)).fetchone()[0]
     if last is None:
         window = max(initial_sessions, 1)
