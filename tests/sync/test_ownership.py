@@ -14,7 +14,7 @@ import json
 import psycopg
 import pytest
 
-from tickstockpl.errors import ValidationFailed
+from tickstockpl.errors import ConfigError
 from tickstockpl.jobs.runtime import start_job
 from tickstockpl.sync import ownership
 from tickstockpl.sync.job import SyncRequest, run_sync
@@ -69,6 +69,17 @@ def foreign_digests(conn) -> dict[tuple, str]:
     return {ident: d for ident, d in row_digests(conn).items() if ident not in built}
 
 
+def refuse_a_sync(conn) -> None:
+    """A sync that fails before writing: a malformed cache_config row (removed again afterwards)."""
+    conn.execute("INSERT INTO cache_entries (type, name, key, value, environment, created_at, updated_at)"
+                 " VALUES ('cache_config', 'market_cap_thresholds', 'mega_cap', '\"abc\"', 'DEFAULT', now(), now())")
+    try:
+        with pytest.raises(ConfigError, match="market_cap_thresholds"):
+            run_sync(conn, SyncRequest(as_of=AS_OF))
+    finally:
+        conn.execute("DELETE FROM cache_entries WHERE type = 'cache_config' AND name = 'market_cap_thresholds'")
+
+
 def sync(url, **kw):
     kw.setdefault("as_of", AS_OF)
     return start_job(url, triggered_by="cli", background=False, **kw).result
@@ -101,8 +112,7 @@ def test_no_sync_changes_a_row_pl_does_not_build(appv2_db):
     with psycopg.connect(url, autocommit=True) as conn:
         dry = run_sync(conn, SyncRequest(dry_run=True, as_of=AS_OF))
         assert "etf_universe:Sector ETFs:etf_sector" in dry.foreign
-        with pytest.raises(ValidationFailed):  # a refused sync: no bars for that session
-            run_sync(conn, SyncRequest(as_of=dt.date(2026, 12, 31)))
+        refuse_a_sync(conn)
         after = row_digests(conn)
         assert {i: after.get(i) for i in untouchable} == untouchable
         # nothing announced the curated rows or their members as gone
@@ -250,8 +260,7 @@ def test_on_every_appv2_schema_rows_pl_does_not_build_stay_byte_identical(varian
         sync(url, mode=mode)
     with psycopg.connect(url, autocommit=True) as conn:
         run_sync(conn, SyncRequest(dry_run=True, as_of=AS_OF))
-        with pytest.raises(ValidationFailed):
-            run_sync(conn, SyncRequest(as_of=dt.date(2026, 12, 31)))
+        refuse_a_sync(conn)
         assert prune(conn, "DEFAULT", legacy=True, named=[], apply=False).rows  # (the old `Complete/top_100`)
         after = row_digests(conn)
         assert {i: after.get(i) for i in before} == before
@@ -308,7 +317,6 @@ def test_prune_lists_the_old_synchronizers_leftovers_and_removes_only_what_it_li
 
 
 def test_prune_refuses_rows_that_are_not_foreign(appv2_db):
-    from tickstockpl.errors import ConfigError
     from tickstockpl.sync.prune import prune
 
     url, _ = appv2_db

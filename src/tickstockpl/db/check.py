@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from tickstockpl.errors import SchemaError
+from tickstockpl.universes.groups import GROUP_TYPE
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
 
@@ -185,6 +186,8 @@ class Report:
     ohlcv_symbol_width: int | None = None  # None: unbounded (text) or table absent
     symbols_symbol_width: int | None = None
     group_types: tuple[str, ...] | None = None  # values a CHECK on definition_groups.type allows
+    group_name_width: int | None = None  # definition_groups.name (None: unbounded or absent)
+    groups_skipped: str | None = None  # why PL cannot publish relational groups here (None: it can)
     timezone: str | None = None
 
     @property
@@ -549,29 +552,56 @@ def _cache_widths(table: Table, report: Report, environment: str | None) -> None
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 
 
+# The columns PL fills when it publishes a universe as a relational group (universes/groups.py).
+GROUP_WRITES = {
+    "definition_groups": ("name", "type", "description", "metadata", "environment", "created_at", "updated_at",
+                          "last_update"),
+    "group_memberships": ("group_id", "symbol", "added_at", "updated_at"),
+}
+
+
 def _groups(tables: dict[str, Table], report: Report) -> None:
+    """Whether PL can publish its universes as groups; `report.groups_skipped` says why not. Never a
+    failure: without them the sync still writes cache_entries and reports the groups as skipped."""
+    reasons: list[str] = []
     for name, expected in GROUP_COLUMNS.items():
         table = tables.get(name)
         if table is None:
-            report.findings.append(Finding(OK, name, "table", "nothing (PL writes nothing there today)",
-                                           "no such table (AppV2's relational universe readers have nothing to read)"))
+            report.findings.append(Finding(OK, name, "table", "the table, to publish PL's universes as groups",
+                                           "no such table: PL writes no relational groups"))
+            reasons.append(f"no table {name}")
             continue
         missing = [c for c in expected if c not in table.columns]
-        if missing:
+        needed = [c for c in ("id", *GROUP_WRITES[name]) if c not in table.columns]
+        unfilled = [c.name for c in table.columns.values()
+                    if c.not_null and not c.has_default and c.name not in GROUP_WRITES[name]]
+        if needed or unfilled or table.relkind not in ("r", "p"):
+            found = "; ".join([f"no column {', '.join(needed)}"] * bool(needed)
+                              + [f"NOT NULL without a default: {', '.join(unfilled)}"] * bool(unfilled)
+                              + ["not a plain table"] * (table.relkind not in ("r", "p")))
+            report.findings.append(Finding(WARNING, name, "columns", f"contract §10.1's columns ({', '.join(expected)})",
+                                           found + ": PL's relational groups are skipped"))
+            reasons.append(f"{name}: {found}")
+        elif missing:  # columns PL neither writes nor needs (AppV2's readers may)
             report.findings.append(Finding(WARNING, name, "columns", f"contract §10.1's columns ({', '.join(expected)})",
                                            f"no column {', '.join(missing)}"))
         else:
             report.findings.append(Finding(OK, name, "columns", "contract §10.1's columns",
                                            f"all {len(expected)} present ({len(table.columns)} columns in all)"))
         if name == "definition_groups":
-            _group_type_check(table, report)
+            width = table.columns["name"].width if "name" in table.columns else None
+            report.group_name_width = width
+            if not _group_type_check(table, report):
+                reasons.append(f"the CHECK on definition_groups.type does not allow {GROUP_TYPE!r}")
+    report.groups_skipped = "; ".join(reasons) or None
 
 
-def _group_type_check(table: Table, report: Report) -> None:
+def _group_type_check(table: Table, report: Report) -> bool:
+    """A finding on the type CHECK; whether it allows PL's group type."""
     checks = [c for c in table.checks if list(c.get("columns") or ()) == ["type"]]
     if not checks:
         report.findings.append(Finding(OK, "definition_groups", "type values", "any type", "no CHECK on type"))
-        return
+        return True
     allowed: list[str] = []
     for check_ in checks:
         values = [v.replace("''", "'") for v in _QUOTED.findall(check_["definition"])]
@@ -579,11 +609,15 @@ def _group_type_check(table: Table, report: Report) -> None:
     report.group_types = tuple(allowed)
     names = ", ".join(c["name"] for c in checks)
     found = f"CHECK {names} allows {', '.join(allowed) or 'nothing PL can read'}"
-    if "UNIVERSE" not in allowed:
-        report.findings.append(Finding(WARNING, "definition_groups", "type values", "type UNIVERSE allowed",
-                                       found + " (AppV2's own loaders write type UNIVERSE)"))
-    else:
-        report.findings.append(Finding(OK, "definition_groups", "type values", "type UNIVERSE allowed", found))
+    if GROUP_TYPE not in allowed:
+        report.findings.append(Finding(
+            WARNING, "definition_groups", "type values", f"type {GROUP_TYPE} allowed (AppV2's readers list it)",
+            found + ": PL's relational groups are skipped",
+            f"ALTER TABLE definition_groups DROP CONSTRAINT {checks[0]['name']}, ADD CONSTRAINT {checks[0]['name']}"
+            f" CHECK (type IN ({', '.join(repr(v) for v in (*allowed, GROUP_TYPE))}))"))
+        return False
+    report.findings.append(Finding(OK, "definition_groups", "type values", f"type {GROUP_TYPE} allowed", found))
+    return True
 
 
 def _pl_version(version: int | None, report: Report, creating: bool, latest: int) -> None:

@@ -173,10 +173,12 @@ def cache_sync_completed(job_id: str, mode: str, status: str, total_changes: int
             envelope(CACHE_COMPLETED, EV_CACHE_SYNC_COMPLETED, payload, SOURCE_CACHE_SYNC)]
 
 
-def universe_updated(job_id: str, universe: str, action: str, added: list[str], removed: list[str]) -> Event:
+def universe_updated(job_id: str, universe: str, action: str, added: list[str], removed: list[str],
+                     group: str | None = None) -> Event:
+    """`group`: the relational group (definition_groups.name) that mirrors the universe, if PL wrote one."""
     type_, name, key = universe.split(":", 2)
     return envelope(UNIVERSE_UPDATED, EV_UNIVERSE_UPDATED, {
-        "universe": universe, "action": action, "type": type_, "name": name, "key": key,
+        "universe": universe, "action": action, "type": type_, "name": name, "key": key, "group": group,
         "added": len(added), "removed": len(removed),
         "added_symbols": added[:SYMBOLS_IN_EVENT_MAX], "removed_symbols": removed[:SYMBOLS_IN_EVENT_MAX],
         "job_id": job_id,

@@ -27,8 +27,9 @@ from typing import Any, Callable, Iterator, Protocol
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
-from tickstockpl.sync import diff, fingerprint, ownership, store, validate
+from tickstockpl.sync import diff, fingerprint, ownership, relational, store, validate
 from tickstockpl.universes.build import build
+from tickstockpl.universes.groups import build_groups, group_name
 from tickstockpl.universes.config import apply_overrides, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
 
@@ -80,6 +81,7 @@ class SyncResult:
     restored: list[str] = field(default_factory=list)  # PL's rows edited by someone else: PL's value put back
     edited: list[str] = field(default_factory=list)  # PL's rows edited by someone else, no longer built: left
     foreign: list[str] = field(default_factory=list)  # rows PL neither builds nor wrote: left as is
+    groups: dict[str, Any] | None = None  # relational groups written (None: no definition_groups here)
     unchanged_since: str | None = None  # set when the inputs matched this completed job: nothing was built
     inputs_digest: str | None = field(default=None, repr=False)  # recorded on the job row, not reported
 
@@ -143,8 +145,9 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)
+    group_plan, group_warnings = _plan_groups(conn, schema, request, owned.built, config, as_of, families)
     the_plan = diff.plan(stored, owned.built, active_symbols=active).with_changes(
-        owned.changes(), {e.universe: e.family for e in owned.built})
+        [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
     if not request.dry_run:
         opened, closed, drifted = diff.history_changes(the_plan, owned.built, stored,
                                                        store.read_open_counts(conn, request.environment))
@@ -159,21 +162,27 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
         universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
         universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
-        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *owned.warnings()], eligible_stocks=eligible,
+        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *owned.warnings(), *group_warnings],
+        eligible_stocks=eligible,
         adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
         foreign=list(owned.foreign), inputs_digest=loaded.inputs_digest,
     )
     for warning in result.warnings:
-        log.warning("universe build: %s", warning)
+        log.warning("cache sync: %s", warning)
 
     progress(5, total, STEPS[5])
     if not request.dry_run:
-        events = plan_events(the_plan, job_id or "", snap)
+        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan, owned.built))
         with conn.transaction():
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
-                                  events=events, ownership=owned, existing=frozenset(r.universe for r in found))
+                                  events=events, ownership=owned, existing=frozenset(r.universe for r in found),
+                                  then=None if group_plan is None else lambda: relational.write(
+                                      conn, group_plan, environment=request.environment, job_id=job_id))
             result.rows_written = written.rows
             result.warnings.extend(written.warnings)
+            if written.groups is not None:
+                result.groups = written.groups.to_dict()
+                result.warnings.extend(w for w in written.groups.skipped if w not in result.warnings)
             result.events = len(events)
             result.duration_seconds = round(time.perf_counter() - started, 3)
             if before_commit is not None:
@@ -181,6 +190,28 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     result.duration_seconds = round(time.perf_counter() - started, 3)
     progress(total, total, "done")
     return result
+
+
+def _plan_groups(conn, schema, request: SyncRequest, built, config, as_of: dt.date, families
+                 ) -> tuple[relational.GroupPlan | None, list[str]]:
+    """The relational groups' plan (None where PL cannot write them: the schema report says why; a
+    warning unless the tables simply do not exist) and the warnings of building them."""
+    if schema.groups_skipped is not None:
+        missing = schema.groups_skipped.startswith("no table")
+        return None, [] if missing else [f"relational groups skipped: {schema.groups_skipped}"]
+    wanted, warnings = build_groups(built, config, as_of.isoformat())
+    the_plan = relational.plan(relational.read(conn, request.environment), wanted, families,
+                               name_width=schema.group_name_width)
+    return the_plan, [*warnings, *the_plan.skipped]
+
+
+def _group_names(group_plan, built) -> dict[str, str]:
+    """universe -> the relational group that mirrors it (none when PL writes no groups here)."""
+    if group_plan is None:
+        return {}
+    skipped = " ".join(group_plan.skipped)
+    names = {e.universe: group_name(e.type, e.name, e.key) for e in built}
+    return {u: n for u, n in names.items() if n is not None and f"group {n} not written" not in skipped}
 
 
 def _unique_key(schema) -> tuple[str, ...]:
@@ -211,10 +242,12 @@ def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: s
     return result
 
 
-def plan_events(the_plan: diff.Plan, job_id: str, snap) -> list[catalog.Event]:
-    """The data events of a plan: universe_updated per changed universe, IPOs, delisting cleanup."""
+def plan_events(the_plan: diff.Plan, job_id: str, snap, groups: dict[str, str] | None = None) -> list[catalog.Event]:
+    """The data events of a plan: universe_updated per changed universe (naming its relational group,
+    `groups`: universe -> group), IPOs, delisting cleanup."""
+    groups = groups or {}
     events = [
-        catalog.universe_updated(job_id, u.universe, u.action, list(u.added), list(u.removed))
+        catalog.universe_updated(job_id, u.universe, u.action, list(u.added), list(u.removed), groups.get(u.universe))
         for u in the_plan.universes
     ]
     if the_plan.new_ipos:

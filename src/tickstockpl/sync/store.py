@@ -20,6 +20,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import orjson
 from psycopg.types.json import set_json_loads
@@ -147,15 +148,18 @@ def _json(value) -> str:
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
-          ownership: Ownership | None = None, existing: frozenset[str] = frozenset()) -> WriteResult:
+          ownership: Ownership | None = None, existing: frozenset[str] = frozenset(),
+          then: Callable[[], Any] | None = None) -> WriteResult:
     """Write the plan, the ledger and the events inside the caller's transaction (it commits).
 
     `existing`: universes that have a row now (read by `read_cache_rows`); `ownership` names the
-    universes to record in the ledger although their value is unchanged (taken over, restored)."""
+    universes to record in the ledger although their value is unchanged (taken over, restored);
+    `then`: more writes of the same transaction (the relational groups), run after the cache rows with
+    the same session settings; its result is `WriteResult.groups`."""
     result = WriteResult()
     keep = _ledger_only(ownership)
     with conn.cursor() as cur:
-        if plan.upserts or plan.deletes or keep:
+        if plan.upserts or plan.deletes or keep or then is not None:
             cur.execute(WRITE_SETTINGS)
         if plan.deletes:
             cur.execute(DELETE_SQL, {
@@ -211,6 +215,8 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                 (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
             )
             result.rows += len(plan.membership_open)
+    if then is not None:
+        result.groups = then()
     result.rows += enqueue(conn, events)
     return result
 
@@ -219,6 +225,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
 class WriteResult:
     rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    groups: Any = None  # what `then` returned
 
 
 def _ledger_only(ownership: Ownership | None) -> list[tuple[str, str, str, str]]:
