@@ -212,6 +212,21 @@ def test_an_empty_database_passes_the_upgrade_check_only(pg):
         pg.drop_database(name)
 
 
+def test_inside_a_transaction_the_check_leaves_it_usable(pg):
+    name = pg.create_database("check_tx")
+    try:
+        with psycopg.connect(pg.url(name)) as conn:  # not autocommit: the check runs in the caller's transaction
+            conn.execute("CREATE TABLE kept (x int)")
+            with counted() as sent:
+                report = schema.check(conn, creating=True)  # no pl_schema_migrations: read again without it
+            assert report.ok and len(sent) == 2
+            conn.execute("INSERT INTO kept VALUES (1)")
+            conn.commit()
+            assert conn.execute("SELECT count(*) FROM kept").fetchone()[0] == 1
+    finally:
+        pg.drop_database(name)
+
+
 def test_upgrade_refuses_before_touching_anything(appv2_database):
     url = appv2_database(MODEL, upgrade=False)
     alter(url, "ALTER TABLE cache_entries ADD COLUMN owner text NOT NULL")

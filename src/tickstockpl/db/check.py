@@ -19,7 +19,8 @@ for each table, what PL needs and what it found:
                        CHECK on definition_groups.type allows
     PL's own tables    the migration version recorded (a sync needs the latest: `tickstockpl db upgrade`)
 
-Everything is read with ONE statement (`CATALOG_SQL`, parameterized); `evaluate` is pure. Callers:
+Everything is read with ONE statement (`CATALOG_SQL`, parameterized; a second one only on a database PL
+never upgraded, see `read_catalog`); `evaluate` is pure. Callers:
 
     check(conn, creating=False, environment=None) -> Report      the findings, never raises for a mismatch
     check_for_sync(conn, environment=None) -> Report              raises SchemaError (one line) on a failure
@@ -65,15 +66,15 @@ KEY4_NAME = "cache_entries_type_name_key_environment_key"
 TIMESTAMP_TYPES = {"timestamp": "timestamp", "timestamptz": "timestamptz"}
 
 # ONE statement: every shared table's columns, unique indexes and CHECK constraints, the TimeZone and
-# PL's migration version (read through query_to_xml only when pl_schema_migrations exists, so the
-# statement also works on a database PL has never touched).
+# PL's migration version. On a database PL has never upgraded, pl_schema_migrations does not exist and
+# the statement fails at once (UndefinedTable); `read_catalog` then sends it again without the version
+# (query_to_xml could read it conditionally, but needs a server built with libxml: the embedded one is not).
+VERSION_FROM_TABLE = "(SELECT max(version) FROM pl_schema_migrations)"
 CATALOG_SQL = """
 WITH t AS (SELECT n AS name, to_regclass(n) AS oid FROM unnest(%(tables)s::text[]) AS n)
 SELECT json_build_object(
   'timezone', current_setting('TimeZone'),
-  'pl_version', CASE WHEN to_regclass('pl_schema_migrations') IS NOT NULL THEN
-      ((xpath('/row/v/text()', query_to_xml('SELECT max(version) AS v FROM pl_schema_migrations',
-                                            false, true, '')))[1])::text::int END,
+  'pl_version', {version},
   'tables', (SELECT coalesce(json_object_agg(t.name, json_build_object(
       'relkind', (SELECT c.relkind FROM pg_class c WHERE c.oid = t.oid),
       'columns', (SELECT coalesce(json_agg(json_build_object(
@@ -106,9 +107,12 @@ SELECT json_build_object(
                         WHERE a.attrelid = t.oid AND a.attnum = ANY(k.conkey)))
           ORDER BY k.conname), '[]'::json)
         FROM pg_constraint k WHERE k.conrelid = t.oid AND k.contype = 'c')
-    )), '{}'::json) FROM t WHERE t.oid IS NOT NULL)
+    )), '{{}}'::json) FROM t WHERE t.oid IS NOT NULL)
 )
 """
+
+_WITH_VERSION = CATALOG_SQL.format(version=VERSION_FROM_TABLE)
+_WITHOUT_VERSION = CATALOG_SQL.format(version="NULL::int")
 
 OHLCV_LIMITS_SQL = """
 SELECT a.attname, ty.typname, a.atttypmod FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
@@ -233,8 +237,18 @@ class OhlcvLimits:
 # --- reading ----------------------------------------------------------------------------------------
 
 def read_catalog(conn) -> Catalog:
-    """The catalog facts of the shared tables: ONE statement."""
-    row = conn.execute(CATALOG_SQL, {"tables": list(SHARED_TABLES)}).fetchone()
+    """The catalog facts of the shared tables: ONE statement (two on a database PL never upgraded)."""
+    import psycopg
+
+    params = {"tables": list(SHARED_TABLES)}
+    try:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            row = conn.execute(_WITH_VERSION, params).fetchone()
+        else:  # inside the caller's transaction: a savepoint keeps it usable should the first try fail
+            with conn.transaction():
+                row = conn.execute(_WITH_VERSION, params).fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = conn.execute(_WITHOUT_VERSION, params).fetchone()
     data = row[0]
     tables = {}
     for name, info in (data.get("tables") or {}).items():
