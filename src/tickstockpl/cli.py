@@ -121,6 +121,11 @@ def pipeline() -> None:
     pass
 
 
+@app.group(help="cache_entries rows TickStockPL did not write.")
+def cache() -> None:
+    pass
+
+
 def _settings(database_url: Optional[str] = None):
     from tickstockpl.settings import Settings
 
@@ -261,6 +266,36 @@ def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry
         handle = start_job(db_url, mode=mode, force=force, triggered_by=triggered_by, as_of=as_of,
                            environment=environment, background=False, on_progress=on_progress)
         return handle.result
+
+
+@cache.command("prune")
+@click.option("--legacy", is_flag=True,
+              help="Select the old synchronizer's leftovers: rows PL neither builds nor wrote whose key is one of the"
+                   " old job's documented keys (e.g. etf_universe:Complete:top_100).")
+@click.option("--universe", "universes", multiple=True, metavar="TYPE:NAME:KEY",
+              help="Select this row too (repeatable); it must be a row PL neither builds nor wrote.")
+@click.option("--yes", is_flag=True, help="Delete what is listed (default: only list it, change nothing).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+def cache_prune(legacy: bool, universes: tuple[str, ...], yes: bool, as_json: bool, database_url: Optional[str]) -> None:
+    """List, and with --yes delete in one transaction, rows of universe types that TickStockPL did not write.
+
+    A sync never deletes such rows (AppV2 writes some of PL's types itself). Every deleted row gets a change-log
+    row (action `pruned`) and a `universe_updated` event with action `deleted`."""
+    _logging(False)
+    from tickstockpl.sync.prune import prune
+
+    settings, conn = _connect(database_url)
+    with conn:
+        result = prune(conn, settings.environment, legacy=legacy, named=list(universes), apply=yes)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    verb = "deleted" if result.applied else "would delete"
+    for row in result.rows:
+        click.echo(f"{verb}: {row['universe']} ({row['members']} members; {row['why']})")
+    click.echo(f"{len(result.rows)} row(s) {verb} in environment {result.environment}"
+               + ("" if result.applied or not result.rows else "; run again with --yes to delete them"))
 
 
 @app.command("demo")
