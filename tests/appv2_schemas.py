@@ -266,9 +266,10 @@ def new_database(pg, variant: str, suffix: str, *, upgrade: bool = True, market=
 
 
 @pytest.fixture
-def appv2_database(pg, request) -> Callable[..., str]:
+def appv2_database(pg, request, market_clock) -> Callable[..., str]:
     """Factory: `appv2_database(variant, *, upgrade=True, market=None)` -> URL of a fresh database of that
-    variant, dropped after the test."""
+    variant, dropped after the test. The market clock stands at tests.conftest.MARKET_NOW (the fixed markets'
+    "now")."""
     made: list[str] = []
 
     def make(variant: str, *, upgrade: bool = True, market=None) -> str:

@@ -15,6 +15,20 @@ from tests.servers import PostgresHandle, RedisProcess, local_redis_url
 
 # The small sample market of `market_template` / `market_db_url` (see `small_market`).
 SMALL_MARKET = {"stocks": 400, "etfs": 100, "sessions": 30, "end": dt.date(2026, 11, 27), "seed": 7}
+# The instant the tests' fixed markets are seen from (the market clock, TICKSTOCKPL_NOW): a Saturday,
+# so the newest closed NYSE session is the half day of 2026-11-27, the last session of every fixed market.
+MARKET_NOW = "2026-11-28T15:00:00Z"
+
+
+@pytest.fixture
+def market_clock(monkeypatch) -> str:
+    """Set the market clock (tickstockpl.clock) to MARKET_NOW for this test and the servers it starts
+    (tests/live_server.py passes TICKSTOCKPL_NOW on). Tests on a fixed market need it: what "now" is
+    decides the default as-of date, the expected session and which sessions have closed."""
+    from tickstockpl import clock
+
+    monkeypatch.setenv(clock.ENV, MARKET_NOW)
+    return MARKET_NOW
 
 
 @pytest.fixture(scope="session")
@@ -76,10 +90,11 @@ def market_template(pg: PostgresHandle, schema_template: str, small_market) -> s
 
 
 @pytest.fixture
-def market_db_url(pg: PostgresHandle, market_template: str, request) -> str:
+def market_db_url(pg: PostgresHandle, market_template: str, request, market_clock) -> str:
     """A fresh copy of `market_template` (schema + the small sample market), dropped after the test.
 
-    Nothing is in cache_entries; see `small_market` for what the market contains.
+    Nothing is in cache_entries; see `small_market` for what the market contains. The market clock
+    stands at MARKET_NOW (`market_clock`).
     """
     name = pg.create_database(f"m{abs(hash(request.node.nodeid)) % 10**8}_{id(request)}"[:40], template=market_template)
     yield pg.url(name)

@@ -2,8 +2,9 @@
 
 Sixty common stocks spread over the market-cap bands, four sectors and eight industries, a few
 ETFs (including essential ones for the combo universe), one recent IPO, and one bar per symbol on
-each of the two newest completed NYSE sessions. Tests that need a big market use the shared
-`market_db_url` fixture instead.
+each of two fixed NYSE sessions, SESSIONS: the two newest closed at tests.conftest.MARKET_NOW, the
+market clock a test on this market must set (fixture `market_clock`). Tests that need a big market
+use the shared `market_db_url` fixture instead.
 """
 
 from __future__ import annotations
@@ -29,13 +30,7 @@ STOCKS = 60
 IPO_SYMBOL = "NEWCO"
 
 
-def sessions(db_url: str, count: int = 2) -> list[dt.date]:
-    """The newest completed sessions, newest first."""
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT session FROM pl_market_sessions WHERE close_utc <= now() ORDER BY session DESC LIMIT %s", (count,)
-        ).fetchall()
-    return [r[0] for r in rows]
+SESSIONS = (dt.date(2026, 11, 27), dt.date(2026, 11, 25))  # newest first: Friday's half day, Wednesday
 
 
 def stock_symbol(i: int) -> str:
@@ -43,8 +38,8 @@ def stock_symbol(i: int) -> str:
 
 
 def load_market(db_url: str) -> list[dt.date]:
-    """Write the market; returns the two sessions that have bars, newest first."""
-    days = sessions(db_url, 2)
+    """Write the market; returns the two sessions that have bars (SESSIONS), newest first."""
+    days = list(SESSIONS)
     rows = []
     sector_names = list(SECTORS)
     for i in range(STOCKS):

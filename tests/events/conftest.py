@@ -11,7 +11,7 @@ ALL_CHANNELS = (
 
 
 @pytest.fixture
-def market(db_url):
+def market(db_url, market_clock):
     return load_market(db_url)
 
 

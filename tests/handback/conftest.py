@@ -2,7 +2,7 @@
 
 The server (`tickstockpl serve` in a subprocess, tests/live_server.py) runs against its own
 database cloned from the schema template and its own redis-server process, so the events the
-tests subscribe to come from this server only.
+tests subscribe to come from this server only; its market clock stands at `market.NOW`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def handback_db(pg, schema_template, request) -> str:
 
 @pytest.fixture(scope="module")
 def server(handback_db, handback_redis) -> LiveServer:
-    live = LiveServer(handback_db, redis_url=handback_redis.url, api_keys=(KEY, SECOND_KEY))
+    live = LiveServer(handback_db, redis_url=handback_redis.url, api_keys=(KEY, SECOND_KEY), env=market.SERVER_ENV)
     live.start()
     yield live
     live.close()

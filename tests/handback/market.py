@@ -3,9 +3,10 @@
 Forty common stocks (the first sixteen with well-known tickers, so theme universes have members)
 over five sectors and ten industries, caps from 3.5 tn down through every band, eleven ETFs whose
 names exercise the ETF categories (a "Biotechnology" fund that must not land under Technology),
-one listing three days before the newest session (an IPO), and one bar per symbol on each of the
-two newest completed NYSE sessions. Symbol data is fixed; only the session dates follow the
-calendar, so two runs give the same universes.
+one listing three days before the newest session (an IPO), and one bar per symbol on each of two
+fixed NYSE sessions (SESSIONS: the two newest closed at NOW). Everything is fixed, dates included:
+the scenario's server runs with its market clock at NOW (TICKSTOCKPL_NOW, the Saturday the form was
+captured), so every run on any day gives the same universes, sessions and as-of dates.
 """
 
 from __future__ import annotations
@@ -65,14 +66,9 @@ DELIST = "S24"  # the scenario delists it between two syncs
 PRICE = 100.0
 
 
-def sessions(db_url: str, count: int = 2) -> list[dt.date]:
-    """The newest completed NYSE sessions, newest first (from pl_market_sessions)."""
-    with psycopg.connect(db_url) as conn:
-        rows = conn.execute(
-            "SELECT session FROM pl_market_sessions WHERE close_utc <= now() ORDER BY session DESC LIMIT %s",
-            (count,),
-        ).fetchall()
-    return [r[0] for r in rows]
+NOW = "2026-11-28T15:00:00Z"  # the market clock of the hand-back servers: a Saturday
+SESSIONS = (dt.date(2026, 11, 27), dt.date(2026, 11, 25))  # the two newest closed at NOW, newest first
+SERVER_ENV = {"TICKSTOCKPL_NOW": NOW}  # tickstockpl.clock.ENV
 
 
 def symbol_rows(newest: dt.date) -> list[tuple]:
@@ -91,8 +87,8 @@ def symbol_rows(newest: dt.date) -> list[tuple]:
 
 
 def load(db_url: str) -> list[dt.date]:
-    """Write the market into an empty schema; returns the two sessions with bars, newest first."""
-    days = sessions(db_url, 2)
+    """Write the market into an empty schema; returns the two sessions with bars (SESSIONS), newest first."""
+    days = list(SESSIONS)
     with psycopg.connect(db_url) as conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO symbols (symbol, name, type, active, market_cap, sector, industry, primary_exchange,"

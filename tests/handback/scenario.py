@@ -1,7 +1,8 @@
 """One real run of everything AppV2 touches: the source of every example in the hand-back form.
 
 `run(db_url, redis_url, workdir, documented=None)` loads the fixed market (tests/handback/market.py),
-starts a real `tickstockpl serve` (tests/live_server.py) with a flat-file import provider, subscribes
+starts a real `tickstockpl serve` (tests/live_server.py) with a flat-file import provider and its
+market clock at `market.NOW`, subscribes
 to every channel of events/catalog.py with a real Redis subscriber (tickstockpl.client's
 CacheEventListener, plain SUBSCRIBE), and then, in order:
 
@@ -165,7 +166,7 @@ def run(db_url: str, redis_url: str, workdir: Path, documented: dict[str, Any] |
     listener = CacheEventListener(redis_url, channels=ALL_CHANNELS)
     listener.on_any(lambda message, channel: received.append((channel, message)))
     server = LiveServer(db_url, redis_url=redis_url, api_keys=(KEY,),
-                        env={"TICKSTOCKPL_FLATFILES_DIR": str(flat_dir)})
+                        env={"TICKSTOCKPL_FLATFILES_DIR": str(flat_dir), **market.SERVER_ENV})
     listener.start()
     try:
         server.start()

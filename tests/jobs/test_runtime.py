@@ -16,7 +16,7 @@ from tickstockpl.sync.job import STEPS
 
 
 @pytest.fixture
-def market(db_url):
+def market(db_url, market_clock):
     return load_market(db_url)
 
 

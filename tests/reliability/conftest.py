@@ -1,6 +1,8 @@
 """Fixtures of the reliability tests: a PostgreSQL server the tests stop and start, fresh databases on it.
 
 Redis servers come from `tests/conftest.py` (`redis_process`: a redis-server this test owns).
+Every test here runs on a fixed market (tests/api/support.py), so the market clock stands at
+MARKET_NOW for each of them (`market_clock`, autouse) and for the servers they start.
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ import uuid
 import pytest
 
 from tests.reliability.support import ControlledPostgres
+
+
+@pytest.fixture(autouse=True)
+def _fixed_market_clock(market_clock) -> str:
+    return market_clock
 
 
 @pytest.fixture(scope="session")

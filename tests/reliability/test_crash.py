@@ -14,16 +14,20 @@ database synced without interference).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import psycopg
 import pytest
 
 from tests.api.support import Subscriber, wait_status
+from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.reliability.support import (backend_waiting, checksum, job_events, job_row, server_backends,
                                        wait_until)
 from tickstockpl.events import catalog
 
 STOCKS, ETFS, SESSIONS = 20_000, 2_000, 3
+END = dt.date(2026, 11, 27)  # the newest session closed at the market clock (tests.conftest.MARKET_NOW)
 TRIGGER = "/api/processing/cache-sync/trigger"
 DATA_EVENTS = {catalog.EV_UNIVERSE_UPDATED, catalog.EV_IPO_ASSIGNMENT, catalog.EV_DELISTING_CLEANUP}
 SERVER_APPS = ("tickstockpl", "tickstockpl-api", "tickstockpl-relay")
@@ -36,10 +40,11 @@ def large_market(controlled_pg, rel_schema):
     Old state: a sync as of the second newest session. New state: a sync as of the newest one (what
     the API's trigger uses: the last completed session), computed on a twin database.
     """
+    from tickstockpl import clock
     from tickstockpl.jobs.runtime import start_job
     from tickstockpl.market.sample import generate, write
 
-    market = generate(stocks=STOCKS, etfs=ETFS, sessions=SESSIONS, seed=23)
+    market = generate(stocks=STOCKS, etfs=ETFS, sessions=SESSIONS, end=END, seed=23)
     name = controlled_pg.create_database("large", template=rel_schema)
     url = controlled_pg.url(name)
     with psycopg.connect(url) as conn:
@@ -47,10 +52,11 @@ def large_market(controlled_pg, rel_schema):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE symbols")
         conn.execute("VACUUM ANALYZE ohlcv_daily")
-    start_job(url, triggered_by="cli", as_of=market.sessions[-2], background=False)
-
-    twin = controlled_pg.create_database("large_twin", template=name)
-    start_job(controlled_pg.url(twin), triggered_by="cli", background=False)
+    with pytest.MonkeyPatch.context() as patch:  # module scope: before the per-test market_clock
+        patch.setenv(clock.ENV, MARKET_NOW)
+        start_job(url, triggered_by="cli", as_of=market.sessions[-2], background=False)
+        twin = controlled_pg.create_database("large_twin", template=name)
+        start_job(controlled_pg.url(twin), triggered_by="cli", background=False)
     new_state = checksum(controlled_pg.url(twin))
     controlled_pg.drop_database(twin)
     yield name, new_state

@@ -23,7 +23,7 @@ def statements_of_a_daily_run_and_a_rerun(url: str, market) -> tuple[int, int, d
     return len(daily), len(rerun), {"universes": result.universes_updated + result.universes_unchanged}
 
 
-def test_statement_count_is_constant_across_market_sizes(pg, schema_template):
+def test_statement_count_is_constant_across_market_sizes(pg, schema_template, market_clock):
     counts = []
     for stocks in (80, 1200):
         with sample_database(pg, schema_template, stocks=stocks, sessions=6, seed=11) as (url, market):
