@@ -6,9 +6,12 @@ import datetime as dt
 import gzip
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import psycopg
 
 from tickstockpl.pipeline.imports.flatfiles import HEADER, session_file
 
@@ -101,3 +104,18 @@ class ScriptedServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_session_ended(db_url: str, pid: int, timeout: float = 30.0) -> None:
+    """Wait until the PostgreSQL backend `pid` has exited (bounded).
+
+    Closing a connection only asks the server to end the session: the backend process releases the
+    session's advisory locks as it exits, a moment after the client's close() returned (longer on a
+    loaded machine). A run whose owner "went away" is abandoned once that has happened (pipeline/runs.py),
+    so a test that closes the owner's connection waits for this event before it expects that."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while conn.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"backend {pid} still running {timeout:.0f} s after its client closed")
+            time.sleep(0.01)

@@ -13,6 +13,7 @@ from tickstockpl.api.models import ProcessingHistory, ProcessingSchedule, Proces
 from tickstockpl.db import locks
 from tests.live_server import LiveServer
 from tests.pipeline.conftest import FRI
+from tests.pipeline.helpers import wait_session_ended
 
 KEY = "pipeline-test-key-0001"
 
@@ -108,6 +109,7 @@ def test_unavailable_phases_unknown_phases_and_bad_dates_are_422(client):
 def test_409_while_a_run_is_live_and_cancel(client, db_url):
     with psycopg.connect(db_url, autocommit=True) as other_process:
         other_process.execute("SELECT pg_advisory_lock(%s)", (locks.PIPELINE,))
+        owner = other_process.info.backend_pid
         run_id = other_process.execute(
             "INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, status,"
             " current_phase) VALUES (gen_random_uuid(), 'DEFAULT', 'manual', %s, '{data_import,cache_sync}',"
@@ -120,7 +122,9 @@ def test_409_while_a_run_is_live_and_cancel(client, db_url):
         cancelled = client.delete("/api/processing/cancel")
         assert cancelled.status_code == 200 and str(run_id) in cancelled.json()["message"]
         assert client.get("/api/processing/status").json()["cancel_requested"] is True
-    # The "other process" went away without finishing: the run is abandoned, not running.
+    # The "other process" went away without finishing. PostgreSQL frees its lock when its backend
+    # exits, a moment after the close (asynchronously); from then on the run is abandoned, not running.
+    wait_session_ended(db_url, owner)
     status = client.get("/api/processing/status").json()
     assert status["is_running"] is False and status["last_run_status"] == "failed"
     assert client.delete("/api/processing/cancel").status_code == 404

@@ -9,6 +9,13 @@ A live row whose advisory lock (locks.PIPELINE) nobody holds lost its process: `
 marks it failed, with its `daily_processing_completed` and `processing_error` events. Runs whose
 runner thread is alive in this process (`ACTIVE`) are never taken for abandoned here: a runner that
 lost its database connection (and so its lock) is still there, waiting to record the real reason.
+
+The lock is the owner's liveness, so a run becomes abandoned when the owner's database session has
+ended, not when its client let go: PostgreSQL releases a session's advisory locks as the backend
+process exits, which happens asynchronously after the client closes its connection (a moment later,
+longer on a loaded machine) or, after a crash, once the server notices the connection is gone. Until
+then every reader (status, cancel, /health, the next trigger) sees the run live, which is correct:
+nothing can tell a session that is ending from one that is busy.
 """
 
 from __future__ import annotations
