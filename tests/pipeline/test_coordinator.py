@@ -18,7 +18,7 @@ from tickstockpl.pipeline import coordinator as co
 from tickstockpl.pipeline.imports.flatfiles import FlatFileProvider
 from tickstockpl.pipeline.schedule import PipelineScheduler
 from tickstockpl.settings import Settings
-from tests.pipeline.conftest import FRI, NOW, WED
+from tests.pipeline.conftest import FRI, NOW, TUE, WED
 
 UTC = dt.timezone.utc
 
@@ -319,16 +319,73 @@ def test_data_import_without_a_provider_is_unavailable_and_bad_names_are_config_
 
 
 def test_resolve_session():
-    assert co.resolve_session(None, False, NOW) == FRI
-    assert co.resolve_session(None, True, NOW) == dt.date(2026, 11, 28)
-    assert co.resolve_session(WED, False, NOW) == WED
-    assert co.resolve_session(dt.date(2026, 11, 26), True, NOW) == dt.date(2026, 11, 26)
+    assert co.resolve_session(None, False, NOW) == co.SessionChoice(FRI)
+    assert co.resolve_session(None, True, NOW) == co.SessionChoice(FRI)  # Saturday: the last closed session
+    assert co.resolve_session(WED, False, NOW) == co.SessionChoice(WED)
+    assert co.resolve_session(dt.date(2026, 11, 26), True, NOW) == co.SessionChoice(dt.date(2026, 11, 26))
     with pytest.raises(ConfigError, match="not an NYSE session"):
         co.resolve_session(dt.date(2026, 11, 26), False, NOW)
     with pytest.raises(ConfigError, match="in the future"):
         co.resolve_session(dt.date(2026, 12, 1), True, NOW)
     with pytest.raises(ConfigError, match="has not closed yet"):
         co.resolve_session(FRI, False, dt.datetime(2026, 11, 27, 17, 0, tzinfo=UTC))
+
+
+# Wednesday 2026-11-25, 10:00 in New York: Wednesday's session is open (it closes at 16:00, 21:00Z).
+WED_MORNING = dt.datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def test_skip_market_check_never_chooses_a_session_that_has_not_closed():
+    """It skips only the trading-day check: without a date the last closed session is processed and the note
+    says why; an open session asked for by date is refused, naming the session that would be used instead."""
+    choice = co.resolve_session(None, True, WED_MORNING)
+    assert choice.day == TUE
+    assert choice.note == ("the 2026-11-25 session has not closed yet (it closes at 16:00 New York,"
+                           " 2026-11-25T21:00:00.000Z); processing the last closed session, 2026-11-24")
+    assert co.resolve_session(None, False, WED_MORNING) == co.SessionChoice(TUE)
+    for skip in (True, False):
+        with pytest.raises(ConfigError) as refused:
+            co.resolve_session(WED, skip, WED_MORNING)
+        assert "the 2026-11-25 session has not closed yet" in str(refused.value)
+        assert "the last closed session is 2026-11-24" in str(refused.value)
+    # The half day closes at 13:00 New York (18:00Z): a minute before it is still open, at the close it is not.
+    with pytest.raises(ConfigError, match="closes at 13:00 New York"):
+        co.resolve_session(FRI, True, dt.datetime(2026, 11, 27, 17, 59, tzinfo=UTC))
+    assert co.resolve_session(FRI, True, dt.datetime(2026, 11, 27, 18, 0, tzinfo=UTC)) == co.SessionChoice(FRI)
+
+
+def test_the_stored_calendar_answers_as_exchange_calendars(db_url):
+    """What a serving process asks pl_market_sessions (filled by db upgrade) is what exchange_calendars says."""
+    from tickstockpl.market import calendar
+
+    with psycopg.connect(db_url) as conn:
+        stored = calendar.StoredCalendar(conn)
+        assert stored.between(dt.date(2026, 11, 20), dt.date(2026, 12, 2)) == calendar.sessions_between(
+            dt.date(2026, 11, 20), dt.date(2026, 12, 2))
+        assert stored.on(dt.date(2026, 11, 26)) is None and stored.on(FRI).is_half_day
+        assert stored.is_session(FRI) and not stored.is_session(dt.date(2026, 11, 28))
+        for moment in (NOW, WED_MORNING, dt.datetime(2026, 11, 27, 17, 59, tzinfo=UTC)):
+            assert stored.last_completed(moment) == calendar.last_completed_session(moment)
+        for skip in (True, False):
+            assert co.resolve_session(None, skip, WED_MORNING, stored) == co.resolve_session(None, skip, WED_MORNING)
+
+
+def test_a_run_with_skip_market_check_before_the_close_processes_the_last_closed_session(market, db_url,
+                                                                                          monkeypatch):
+    """AppV2's historical-data load sends skip_market_check: true at any hour. Before Wednesday's close the
+    run processes Tuesday (already imported: nothing to import), and Wednesday's published flat file is not
+    imported: its session has not closed."""
+    monkeypatch.setenv(clock.ENV, WED_MORNING.isoformat())
+    handle = co.trigger_run(market, db_url, phases=["all"], skip_market_check=True, background=False)
+    assert handle.session_date == TUE and "has not closed yet" in handle.note and handle.status == "success"
+    run, phases = run_row(db_url, handle.run_id)
+    assert run.session_date == TUE and phases[0]["counts"]["sessions_imported"] == 0
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ohlcv_daily WHERE date > %s", (TUE,)).fetchone()[0] == 0
+    with pytest.raises(ConfigError, match="has not closed yet"):
+        co.trigger_run(market, db_url, session_date=WED, phases=["all"], skip_market_check=True, background=False)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pl_pipeline_runs").fetchone()[0] == 1
 
 
 def test_cli_run_prints_json_and_fails_non_zero_on_a_failed_run(market, db_url, capsys, tmp_path):

@@ -167,3 +167,28 @@ def test_the_key_is_required_unless_switched_off(server, market, db_url):
     with open_server, open_server.client(key=False) as anonymous:
         assert anonymous.get("/api/processing/status").status_code == 200
         assert anonymous.get("/api/processing/history").status_code == 200
+
+
+def test_skip_market_check_before_the_close_answers_which_session_it_processes(market, db_url, redis_process):
+    """AppV2's admin historical-data load sends {"skip_market_check": true, "phases": ["all"]} at any hour.
+    On Wednesday at 10:00 New York (market clock) the answer names Tuesday, the last closed session, and
+    says why; Wednesday asked for by date is refused (422) naming Tuesday; nothing of Wednesday is imported."""
+    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir), "TICKSTOCKPL_NOW": "2026-11-25T15:00:00Z"}
+    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as live, live.client() as client:
+        refused = client.post("/api/processing/trigger-manual",
+                              json={"skip_market_check": True, "phases": ["all"], "date": "2026-11-25"})
+        assert refused.status_code == 422
+        assert "the 2026-11-25 session has not closed yet" in refused.json()["message"]
+        assert "the last closed session is 2026-11-24" in refused.json()["message"]
+
+        answer = client.post("/api/processing/trigger-manual", json={"skip_market_check": True, "phases": ["all"]})
+        assert answer.status_code == 202, answer.text
+        body = answer.json()
+        assert body["session_date"] == "2026-11-24"
+        assert body["message"].startswith("the 2026-11-25 session has not closed yet (it closes at 16:00 New York")
+        assert "processing the last closed session, 2026-11-24" in body["message"]
+        wait_idle(client)
+        run = client.get(f"/api/processing/runs/{body['run_id']}").json()
+        assert run["status"] == "success" and run["session_date"] == "2026-11-24"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ohlcv_daily WHERE date = '2026-11-25'").fetchone()[0] == 0

@@ -81,6 +81,8 @@ def test_previous_run(now, market_check, expected, why):
     (utc(2026, 11, 25, 21, 10), True, dt.date(2026, 11, 25)),
     (utc(2026, 11, 25, 14, 30), True, dt.date(2026, 11, 24)),   # before the close: the previous session
     (utc(2026, 11, 28, 21, 10), False, dt.date(2026, 11, 28)),  # market_check off: the NY date itself
+    (utc(2026, 11, 25, 14, 30), False, dt.date(2026, 11, 24)),  # off, before the close: never an open session
+    (utc(2026, 11, 25, 21, 10), False, dt.date(2026, 11, 25)),  # off, after the close: the day itself
     (utc(2026, 11, 2, 2, 0), False, dt.date(2026, 11, 1)),      # 21:00 EST on Sunday
 ])
 def test_session_for_fire(fire, market_check, expected):

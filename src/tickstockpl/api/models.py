@@ -165,7 +165,10 @@ RunStatusName = Literal["running", "success", "failed", "cancelled"]
 class ProcessingTriggerRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    skip_market_check: StrictBool = Field(False, description="run even when the date is not a closed NYSE session")
+    skip_market_check: StrictBool = Field(
+        False, description="skip only the trading-day check: run for a date that is not an NYSE session (weekend,"
+                           " holiday); a session that has not closed is never run (without a date: the last closed"
+                           " session, and the message says so; with its date: 422 naming the last closed session)")
     phases: list[str] = Field(default_factory=lambda: ["all"], max_length=10,
                               description='"all" or a subset of data_import, cache_sync, indicator_processing, '
                                           "pattern_detection; unavailable phases answer 422")

@@ -1,16 +1,22 @@
 """NYSE sessions from exchange_calendars, and their copy in `pl_market_sessions`.
 
-exchange_calendars (with pandas) takes close to a second to import, so only `db upgrade`,
-the scheduler and the importer use this module; a sync reads the sessions table instead.
-Which sessions have closed is always asked with an explicit "now" (tickstockpl.clock at the callers);
-the calendar itself reaches two years past the later of the real year and the market clock's year.
+exchange_calendars (with pandas) takes close to a second to import (and holds the interpreter
+while it does), so only `db upgrade` (which copies the sessions into `pl_market_sessions`) and the
+sample market use it. Everything a serving process decides about sessions (the schedule's next
+run, the session of a pipeline run, the sessions an import finds missing) asks `StoredCalendar`,
+which reads that table; a sync reads it in its own statement. Which sessions have closed is always
+asked with an explicit "now" (tickstockpl.clock at the callers); the calendar itself reaches two
+years past the later of the real year and the market clock's year.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 CALENDAR_NAME = "XNYS"
 FIRST_SESSION_YEAR = 2000
@@ -59,13 +65,84 @@ def session_on(day: dt.date) -> Session | None:
     return found[0] if found else None
 
 
+@functools.lru_cache(maxsize=16)
+def _session_days(year: int) -> frozenset[dt.date]:
+    return frozenset(s.day for s in sessions_between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+
+
+def is_session(day: dt.date) -> bool:
+    """True for NYSE sessions (half days included)."""
+    return day in _session_days(day.year)
+
+
 def last_completed_session(now_utc: dt.datetime) -> Session:
     """The newest session whose close is at or before `now_utc`."""
+    return _last_closed(sessions_between, now_utc)
+
+
+def _last_closed(between, now_utc: dt.datetime) -> Session:
     day = now_utc.date()
-    for session in reversed(sessions_between(day - dt.timedelta(days=14), day)):
+    for session in reversed(between(day - dt.timedelta(days=14), day)):
         if session.close_utc <= now_utc:
             return session
     raise LookupError(f"no NYSE session closed in the two weeks before {now_utc.isoformat()}")
+
+
+class ExchangeCalendar:
+    """The questions of `StoredCalendar`, answered by exchange_calendars (no database; the slow import)."""
+
+    between = staticmethod(sessions_between)
+    on = staticmethod(session_on)
+    is_session = staticmethod(is_session)
+    last_completed = staticmethod(last_completed_session)
+
+
+_STORED_SQL = (
+    "SELECT c.first, c.last, s.session, s.open_utc, s.close_utc"
+    " FROM (SELECT min(session) AS first, max(session) AS last FROM pl_market_sessions) c"
+    " LEFT JOIN pl_market_sessions s ON s.session BETWEEN %s AND %s ORDER BY s.session"
+)
+
+
+class StoredCalendar:
+    """NYSE sessions read from `pl_market_sessions` on `conn` (each question one small statement).
+
+    `db upgrade` fills the table with whole years, so it covers the days from its first session to
+    December 31 of its last session's year; a question about days outside that falls back to
+    exchange_calendars (correct, but it costs the slow import) and logs that `db upgrade` is due.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._years: dict[int, frozenset[dt.date]] = {}
+
+    def between(self, start: dt.date, end: dt.date) -> list[Session]:
+        """Every session from start to end inclusive, as `sessions_between`."""
+        if end < start:
+            return []
+        rows = self.conn.execute(_STORED_SQL, (start, end)).fetchall()
+        first, last = rows[0][0], rows[0][1]
+        if first is None or max(start, dt.date(FIRST_SESSION_YEAR, 1, 3)) < first or end > dt.date(last.year, 12, 31):
+            log.warning(
+                "pl_market_sessions does not cover %s .. %s (it holds %s .. %s): reading exchange_calendars;"
+                " run `tickstockpl db upgrade`", start, end, first, last)
+            return sessions_between(start, end)
+        return [Session(day, open_utc, close_utc) for _f, _l, day, open_utc, close_utc in rows if day is not None]
+
+    def on(self, day: dt.date) -> Session | None:
+        found = self.between(day, day)
+        return found[0] if found else None
+
+    def is_session(self, day: dt.date) -> bool:
+        """Whether `day` is a session (half days included); one statement per calendar year asked."""
+        if day.year not in self._years:
+            self._years[day.year] = frozenset(
+                s.day for s in self.between(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31)))
+        return day in self._years[day.year]
+
+    def last_completed(self, now_utc: dt.datetime) -> Session:
+        """The newest session whose close is at or before `now_utc`."""
+        return _last_closed(self.between, now_utc)
 
 
 def last_year() -> int:

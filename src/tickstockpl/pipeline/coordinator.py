@@ -3,7 +3,8 @@
     trigger_run(settings, db_url, ...)
       1. resolve_phases     requested names -> the available phases in pipeline order
                             (unknown -> ConfigError; indicator/pattern phases -> PhaseUnavailable)
-      2. resolve_session    the session date (market check: an NYSE session that has closed)
+      2. resolve_session    the session date: an NYSE session that has closed (skip_market_check skips only
+                            the trading-day check), from pl_market_sessions (market.calendar.StoredCalendar)
       3. _claim             advisory lock PIPELINE on the run's own connection, held for the run's life;
                             run + phase rows and `daily_processing_started` in one transaction
       4. _Runner.execute    data_import (imports.importer) -> cache_sync (jobs.runtime.start_job);
@@ -30,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -40,6 +42,7 @@ from tickstockpl.db.connect import connect, write_until_recorded
 from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
+from tickstockpl.market.calendar import StoredCalendar
 from tickstockpl.pipeline import PHASES
 from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
 from tickstockpl.pipeline.runs import (ACTIVE, ACTIVE_LOCK, mark_abandoned, automatic_run_exists, cancel_current,
@@ -47,7 +50,7 @@ from tickstockpl.pipeline.runs import (ACTIVE, ACTIVE_LOCK, mark_abandoned, auto
                                        run_history)
 
 # The API, /health, the scheduler and the CLI use these names from here.
-__all__ = ["PhaseFailed", "RunHandle", "automatic_run_exists", "available_phases", "cancel_current", "get_run",
+__all__ = ["PhaseFailed", "RunHandle", "SessionChoice", "automatic_run_exists", "available_phases", "cancel_current", "get_run",
            "is_running", "live_run", "processing_status", "recover_abandoned_runs", "resolve_phases",
            "resolve_session", "run_history", "trigger_run"]
 
@@ -90,28 +93,60 @@ def resolve_phases(requested: list[str] | tuple[str, ...] | None, available: tup
     return [p for p in PHASES if p in names]
 
 
+@dataclass(frozen=True)
+class SessionChoice:
+    """The session a run processes, and why it is not the one asked for (None when it is)."""
+
+    day: dt.date
+    note: str | None = None
+
+
 def resolve_session(session_date: dt.date | None, skip_market_check: bool,
-                    now_utc: dt.datetime | None = None) -> dt.date:
-    """The session a run processes; see docs: default = last completed NYSE session. "Now" (which
-    sessions have closed, what is the future) is `now_utc`, else the market clock (tickstockpl.clock)."""
-    from tickstockpl.market.calendar import last_completed_session, session_on
+                    now_utc: dt.datetime | None = None, calendar=None) -> SessionChoice:
+    """The session a run processes. "Now" (which sessions have closed, what is the future) is `now_utc`,
+    else the market clock (tickstockpl.clock); `calendar` is a market.calendar StoredCalendar (a serving
+    process) or ExchangeCalendar (the default).
+
+    No date: the last session that has closed. A date: it must not lie in the future; it must be an NYSE
+    session unless `skip_market_check` (a weekend or holiday date then runs: its import finds nothing to
+    import); and a session must have closed. `skip_market_check` skips only the trading-day check: a session
+    that has not closed is never processed (refused naming the session that would be used instead, the
+    last closed one; without a date that session is used and the note says so).
+    """
+    from tickstockpl.market.calendar import ExchangeCalendar
     from tickstockpl.pipeline.schedule import MARKET_TZ
 
+    calendar = calendar or ExchangeCalendar()
     now_utc = now_utc or clock.now()
     today = now_utc.astimezone(MARKET_TZ).date()
+    last = calendar.last_completed(now_utc).day
     if session_date is None:
-        return today if skip_market_check else last_completed_session(now_utc).day
+        current = calendar.on(today) if skip_market_check else None
+        if current is not None and current.close_utc > now_utc:
+            return SessionChoice(last, f"the {today} session has not closed yet (it closes at {_ny(current.close_utc)});"
+                                       f" processing the last closed session, {last}")
+        return SessionChoice(last)
     if session_date > today:
-        raise ConfigError(f"{session_date} is in the future (today is {today} in New York)")
-    if skip_market_check:
-        return session_date
-    session = session_on(session_date)
+        raise ConfigError(f"{session_date} is in the future (today is {today} in New York);"
+                          f" the last closed session is {last}")
+    session = calendar.on(session_date)
     if session is None:
+        if skip_market_check:
+            return SessionChoice(session_date)
         raise ConfigError(f"{session_date} is not an NYSE session (weekend or holiday);"
                           " send skip_market_check to run anyway")
     if session.close_utc > now_utc:
-        raise ConfigError(f"the {session_date} session has not closed yet; send skip_market_check to run anyway")
-    return session_date
+        raise ConfigError(f"the {session_date} session has not closed yet (it closes at {_ny(session.close_utc)})"
+                          f" and is never imported before it has: the last closed session is {last}; send that date"
+                          " or none" + (" (skip_market_check skips only the trading-day check)" if skip_market_check
+                                        else ""))
+    return SessionChoice(session_date)
+
+
+def _ny(moment: dt.datetime) -> str:
+    from tickstockpl.pipeline.schedule import MARKET_TZ
+
+    return f"{moment.astimezone(MARKET_TZ):%H:%M} New York, {catalog.iso_z(moment)}"
 
 
 # --------------------------------------------------------------------------- triggering
@@ -119,10 +154,11 @@ def resolve_session(session_date: dt.date | None, skip_market_check: bool,
 class RunHandle:
     """A claimed run: its id, and (in the background) the thread executing it."""
 
-    def __init__(self, run_id: str, session_date: dt.date, phases: list[str]):
+    def __init__(self, run_id: str, session_date: dt.date, phases: list[str], note: str | None = None):
         self.run_id = run_id
         self.session_date = session_date
         self.phases = phases
+        self.note = note  # why session_date is not the session asked for (resolve_session)
         self.thread: threading.Thread | None = None
         self.status: str | None = None  # success | failed | cancelled once finished
         self.error: str | None = None
@@ -149,16 +185,17 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
         raise ConfigError(f"universe must be a name of 1 to {UNIVERSE_MAX} characters")
     available = available_phases(settings) if provider is None else ("data_import", "cache_sync")
     chosen = resolve_phases(phases, available)
-    session = resolve_session(session_date, skip_market_check)
-    if "data_import" in chosen and provider is None:
-        provider = provider_from_settings(settings)
     conn = connect(db_url, autocommit=True)
     try:
-        run_id = _claim(conn, settings.environment, trigger_type, session, chosen, universe)
+        choice = resolve_session(session_date, skip_market_check, calendar=StoredCalendar(conn))
+        if "data_import" in chosen and provider is None:
+            provider = provider_from_settings(settings)
+        run_id = _claim(conn, settings.environment, trigger_type, choice.day, chosen, universe)
     except BaseException:
         conn.close()
         raise
-    handle = RunHandle(run_id, session, chosen)
+    session = choice.day
+    handle = RunHandle(run_id, session, chosen, choice.note)
     with ACTIVE_LOCK:
         ACTIVE.add(run_id)
     runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider)

@@ -24,7 +24,6 @@ per (environment, session_date) makes a second run of one session impossible.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 import threading
@@ -70,16 +69,12 @@ def zone(name: Any) -> ZoneInfo:
         raise ConfigError(f"timezone must be an IANA zone name such as America/New_York, got {name!r}") from None
 
 
-@functools.lru_cache(maxsize=16)
-def _session_days(year: int) -> frozenset[dt.date]:
-    from tickstockpl.market.calendar import sessions_between
-
-    return frozenset(s.day for s in sessions_between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
-
-
 def nyse_is_session(day: dt.date) -> bool:
-    """True for NYSE sessions (half days included), from exchange_calendars."""
-    return day in _session_days(day.year)
+    """True for NYSE sessions (half days included), from exchange_calendars (the pure maths' default;
+    a serving process passes `StoredCalendar(conn).is_session` instead)."""
+    from tickstockpl.market.calendar import is_session
+
+    return is_session(day)
 
 
 def _candidates(now_utc: dt.datetime, at: dt.time, tz: ZoneInfo, step: int):
@@ -115,18 +110,23 @@ def previous_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = "A
     return None
 
 
-def session_for_fire(fire_utc: dt.datetime, market_check: bool) -> dt.date:
-    """The session an automatic run fired at `fire_utc` processes.
+def session_for_fire(fire_utc: dt.datetime, market_check: bool, calendar=None) -> dt.date:
+    """The session an automatic run fired at `fire_utc` processes (`calendar`: a market.calendar
+    StoredCalendar or ExchangeCalendar; the latter by default).
 
     market_check on: the last NYSE session closed by then (the day itself at 16:10, half days too);
-    off: the New York date of the firing, whatever it is (the import then finds no new session).
+    off: the New York date of the firing when it is not a session (a weekend or holiday: the import
+    then finds no new session), else the last session closed by then: a session that has not closed
+    is never processed, whatever the schedule says.
     """
-    fire_utc = _aware(fire_utc)
-    if not market_check:
-        return fire_utc.astimezone(MARKET_TZ).date()
-    from tickstockpl.market.calendar import last_completed_session
+    from tickstockpl.market.calendar import ExchangeCalendar
 
-    return last_completed_session(fire_utc).day
+    fire_utc = _aware(fire_utc)
+    calendar = calendar or ExchangeCalendar()
+    day = fire_utc.astimezone(MARKET_TZ).date()
+    if not market_check and calendar.on(day) is None:
+        return day
+    return calendar.last_completed(fire_utc).day
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -145,18 +145,21 @@ class Schedule:
     market_check: bool = True
     universes: tuple[str, ...] = ()
 
-    def next_run(self, now_utc: dt.datetime | None = None) -> dt.datetime | None:
+    def next_run(self, now_utc: dt.datetime | None = None,
+                 is_session: IsSession = nyse_is_session) -> dt.datetime | None:
         if not self.enabled:
             return None
-        return next_run(now_utc or market_clock.now(), self.trigger_time, self.timezone, self.market_check)
+        return next_run(now_utc or market_clock.now(), self.trigger_time, self.timezone, self.market_check,
+                        is_session)
 
-    def to_public(self, now_utc: dt.datetime | None = None) -> dict[str, Any]:
+    def to_public(self, now_utc: dt.datetime | None = None,
+                  is_session: IsSession = nyse_is_session) -> dict[str, Any]:
         """The body of GET /api/processing/schedule (contract §2.2)."""
         return {
             "enabled": self.enabled,
             "trigger_time": self.trigger_time,
             "timezone": self.timezone,
-            "next_run": catalog.iso_z(self.next_run(now_utc)),
+            "next_run": catalog.iso_z(self.next_run(now_utc, is_session)),
             "universes": list(self.universes),
             "market_check": self.market_check,
         }
@@ -202,6 +205,13 @@ def get_schedule(conn) -> Schedule:
     return Schedule(enabled, trigger_time, timezone, market_check, tuple(universes or ()))
 
 
+def public_schedule(conn, schedule: Schedule | None = None) -> dict[str, Any]:
+    """The body of GET /api/processing/schedule, its next run from the stored NYSE sessions."""
+    from tickstockpl.market.calendar import StoredCalendar
+
+    return (schedule or get_schedule(conn)).to_public(is_session=StoredCalendar(conn).is_session)
+
+
 def update_schedule(conn, changes: Any, now_utc: dt.datetime | None = None) -> Schedule:
     """Apply the changed keys; the row and the `schedule_updated` event commit together."""
     import json
@@ -219,7 +229,10 @@ def update_schedule(conn, changes: Any, now_utc: dt.datetime | None = None) -> S
             (merged.enabled, merged.trigger_time, merged.timezone, merged.market_check,
              json.dumps(list(merged.universes))),
         )
-        enqueue(conn, [catalog.schedule_updated(merged.to_public(now_utc), sorted(clean))])
+        from tickstockpl.market.calendar import StoredCalendar
+
+        public = merged.to_public(now_utc, StoredCalendar(conn).is_session)
+        enqueue(conn, [catalog.schedule_updated(public, sorted(clean))])
     return merged
 
 
@@ -257,13 +270,18 @@ class PipelineScheduler:
     def refresh(self) -> dt.datetime | None:
         """Re-read the schedule, (re)place the date job, and catch up on a missed firing."""
         from tickstockpl.db.connect import connection
+        from tickstockpl.market.calendar import StoredCalendar
 
         try:
+            now = market_clock.now()  # market time; the APScheduler timer runs on real time
             with connection(self.db_url, autocommit=True) as conn:
                 schedule = get_schedule(conn)
-            now = market_clock.now()  # market time; the APScheduler timer runs on real time
+                is_session = StoredCalendar(conn).is_session
+                upcoming = schedule.next_run(now, is_session)
+                due = (previous_run(now, schedule.trigger_time, schedule.timezone, schedule.market_check, is_session)
+                       if schedule.enabled else None)
             with self._lock:
-                self.next_run = schedule.next_run(now)
+                self.next_run = upcoming
                 if self.next_run is None or self.next_run <= dt.datetime.now(UTC):
                     if self._scheduler.get_job(JOB_ID):  # nothing to wait for (past: the catch-up's)
                         self._scheduler.remove_job(JOB_ID)
@@ -271,10 +289,8 @@ class PipelineScheduler:
                     self._scheduler.add_job(self.fire, "date", run_date=self.next_run, args=[self.next_run],
                                             id=JOB_ID, replace_existing=True,
                                             misfire_grace_time=max(1, int(self.catch_up.total_seconds())))
-            if schedule.enabled:
-                due = previous_run(now, schedule.trigger_time, schedule.timezone, schedule.market_check)
-                if due is not None and now - due <= self.catch_up:
-                    self.fire(due)
+            if due is not None and now - due <= self.catch_up:
+                self.fire(due)
         except (TickStockError, OSError) as err:
             log.error("pipeline scheduler: could not refresh the schedule: %s", err)
         except Exception:  # a scheduler thread must never die of one bad tick
@@ -285,6 +301,7 @@ class PipelineScheduler:
         """Start the automatic run for the session of `fire_utc` unless some process already did."""
         from tickstockpl.db import locks
         from tickstockpl.db.connect import connection
+        from tickstockpl.market.calendar import StoredCalendar
         from tickstockpl.pipeline import coordinator
 
         try:
@@ -295,7 +312,7 @@ class PipelineScheduler:
                     schedule = get_schedule(conn)
                     if not schedule.enabled:
                         return None
-                    session = session_for_fire(fire_utc, schedule.market_check)
+                    session = session_for_fire(fire_utc, schedule.market_check, StoredCalendar(conn))
                     if coordinator.automatic_run_exists(conn, self.settings.environment, session):
                         return None
                     handle = coordinator.trigger_run(

@@ -50,8 +50,9 @@ def trigger_manual(request: Request, settings: SettingsDep,
         raise HTTPException(status_code=422, detail=str(err)) from None
     return ProcessingTriggerAccepted(
         run_id=handle.run_id, session_date=handle.session_date.isoformat(), phases=handle.phases,
-        message=f"pipeline run started for session {handle.session_date} ({', '.join(handle.phases)});"
-                f" follow it at {PREFIX}/status",
+        message=(f"{handle.note}; " if handle.note else "")
+        + f"pipeline run started for session {handle.session_date} ({', '.join(handle.phases)});"
+        f" follow it at {PREFIX}/status",
     )
 
 
@@ -85,7 +86,7 @@ def cancel(conn: ConnDep, settings: SettingsDep) -> ProcessingCancelled:
 @router.get("/schedule", response_model=ProcessingSchedule)
 def get_schedule(conn: ConnDep) -> ProcessingSchedule:
     """The daily schedule and its next run (ISO-8601 UTC)."""
-    return ProcessingSchedule(**pipeline_schedule.get_schedule(conn).to_public())
+    return ProcessingSchedule(**pipeline_schedule.public_schedule(conn))
 
 
 @router.post("/schedule", response_model=ProcessingSchedule)
@@ -95,4 +96,4 @@ def update_schedule(request: Request, conn: ConnDep, body: ProcessingScheduleUpd
     scheduler = getattr(request.app.state.services, "scheduler", None)
     if scheduler is not None and hasattr(scheduler, "refresh"):  # other processes pick it up on their next poll
         threading.Thread(target=scheduler.refresh, name="schedule-refresh", daemon=True).start()
-    return ProcessingSchedule(**updated.to_public())
+    return ProcessingSchedule(**pipeline_schedule.public_schedule(conn, updated))

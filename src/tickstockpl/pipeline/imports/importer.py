@@ -41,8 +41,9 @@ class MissingSessions:
 
 def missing_sessions(conn, target: dt.date, now_utc: dt.datetime | None = None, *,
                      max_backfill: int = MAX_BACKFILL, initial_sessions: int = INITIAL_SESSIONS) -> MissingSessions:
-    from tickstockpl.market.calendar import sessions_between
+    from tickstockpl.market.calendar import StoredCalendar
 
+    sessions_between = StoredCalendar(conn).between
     now_utc = now_utc or clock.now()
     last = conn.execute("SELECT max(date) FROM ohlcv_daily WHERE date <= %s", (target,)).fetchone()[0]
     if last is None:
