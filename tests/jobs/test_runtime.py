@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.api.support import SymbolsLocked, load_market
+from tests.reliability.support import wait_until
 from tickstockpl.db import locks
 from tickstockpl.errors import ConfigError, JobConflict, NotFound, ValidationFailed
 from tickstockpl.jobs import reports, runtime
@@ -165,9 +166,11 @@ def test_a_job_that_loses_its_connection_records_why(db_url, market):
         _wait_running(db_url, handle.job_id)
         assert runtime.recover_abandoned(db_url, "DEFAULT") == []  # its thread is alive: not abandoned
         with psycopg.connect(db_url, autocommit=True) as admin:  # the job's session dies (as in a restart)
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            # "running" is set before the job reaches the locked table: wait until it waits on the lock
+            waiting = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            wait_until(lambda: admin.execute(waiting).fetchall(), 30, "the job waiting on the locked symbols table")
+            admin.execute(f"SELECT pg_terminate_backend(pid) FROM ({waiting}) w")
         assert handle.wait(60)
         held.release()
     job = _job(db_url, handle.job_id)
