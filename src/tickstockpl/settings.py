@@ -60,6 +60,8 @@ class Settings:
       TICKSTOCKPL_API_KEYS            comma-separated keys accepted in X-API-Key (rotation: list both)
       TICKSTOCKPL_ENVIRONMENT         cache_entries.environment written and read (default DEFAULT)
       TICKSTOCKPL_HOST / TICKSTOCKPL_PORT   bind address of `serve` (0.0.0.0:8080)
+      TICKSTOCKPL_MAX_CONNECTIONS     open HTTP connections `serve` keeps at most (default 1000)
+      TICKSTOCKPL_HEADER_TIMEOUT_S    seconds a client has to send its request headers (default 10)
       TICKSTOCKPL_REQUIRE_KEY_PROCESSING    require X-API-Key on /api/processing/* (default true)
       TICKSTOCKPL_CORS_ORIGINS        comma-separated origins; empty => CORS off
       TICKSTOCKPL_TRIGGER_RATE_PER_MIN      trigger requests per key per minute (default 30)
@@ -79,6 +81,8 @@ class Settings:
     environment: str = "DEFAULT"
     host: str = "0.0.0.0"
     port: int = 8080
+    max_connections: int = 1000
+    header_timeout_s: int = 10
     require_key_processing: bool = True
     cors_origins: tuple[str, ...] = ()
     trigger_rate_per_min: int = 30
@@ -150,6 +154,8 @@ class Settings:
             environment=environment,
             host=get("TICKSTOCKPL_HOST") or "0.0.0.0",
             port=_int("TICKSTOCKPL_PORT", get("TICKSTOCKPL_PORT") or "8080", 1, 65535),
+            max_connections=_int("TICKSTOCKPL_MAX_CONNECTIONS", get("TICKSTOCKPL_MAX_CONNECTIONS") or "1000", 8, 1_000_000),
+            header_timeout_s=_int("TICKSTOCKPL_HEADER_TIMEOUT_S", get("TICKSTOCKPL_HEADER_TIMEOUT_S") or "10", 1, 300),
             require_key_processing=_bool("TICKSTOCKPL_REQUIRE_KEY_PROCESSING", get("TICKSTOCKPL_REQUIRE_KEY_PROCESSING") or "true"),
             cors_origins=tuple(o.strip() for o in (get("TICKSTOCKPL_CORS_ORIGINS") or "").split(",") if o.strip()),
             trigger_rate_per_min=_int("TICKSTOCKPL_TRIGGER_RATE_PER_MIN", get("TICKSTOCKPL_TRIGGER_RATE_PER_MIN") or "30", 1, 100_000),

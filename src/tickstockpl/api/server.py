@@ -4,7 +4,13 @@ Refuses to start without API keys outside the demo. In the demo, missing pieces 
 an embedded PostgreSQL when DATABASE_URL is unset, an embedded Redis when REDIS_URL is unset
 (started by `api/services.py`), and a generated key printed once on stderr.
 Logging: structlog renders every record (ours, uvicorn's) as one JSON line on stderr; request
-headers are never logged, so neither are keys.
+headers are never logged, so neither are keys. A line repeated with the same template is let
+through at most 5 times a minute (`limits.RepeatFilter`).
+Connections: `api/limits.py` (request read timeouts, a connection cap below the open-file limit,
+the oldest idle connection closed for a new one); uvicorn's keep-alive timeout is 5 s.
+
+Bind address: 0.0.0.0 by default, because AppV2 reaches PL over the network (contract §1:
+production host name `tickstockpl`); a single-host installation sets TICKSTOCKPL_HOST=127.0.0.1.
 """
 
 from __future__ import annotations
@@ -40,8 +46,11 @@ def configure_logging(level: int = logging.INFO) -> None:
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
     )
+    from tickstockpl.api.limits import RepeatFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -74,12 +83,21 @@ def prepare(settings: Settings) -> tuple[Settings, object | None]:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from tickstockpl.api import limits
     from tickstockpl.api.app import create_app
 
     settings, embedded_pg = prepare(settings)
     configure_logging()
-    logging.getLogger(__name__).info("starting TickStockPL API on %s:%s (%s)", settings.host, settings.port, settings)
+    open_files = limits.raise_open_file_limit()
+    guard = limits.Limits(max_connections=limits.connection_cap(settings.max_connections, open_files),
+                          header_timeout_s=settings.header_timeout_s)
+    logging.getLogger(__name__).info(
+        "starting TickStockPL API on %s:%s (%s); at most %d connections (open-file limit %d), request headers"
+        " within %d s", settings.host, settings.port, settings, guard.max_connections, open_files,
+        settings.header_timeout_s)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, workers=1,
+                            http=limits.guarded_protocol(guard), timeout_keep_alive=limits.KEEP_ALIVE_S,
+                            backlog=limits.BACKLOG,
                             log_config=None, access_log=False, proxy_headers=False, server_header=False,
                             timeout_graceful_shutdown=5)
     try:
