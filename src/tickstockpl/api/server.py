@@ -16,7 +16,6 @@ production host name `tickstockpl`); a single-host installation sets TICKSTOCKPL
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 
 from tickstockpl.errors import ConfigError
@@ -62,10 +61,16 @@ def configure_logging(level: int = logging.INFO) -> None:
 def prepare(settings: Settings) -> tuple[Settings, object | None]:
     """Check the settings and fill in the demo's embedded database and key; returns (settings, handle)."""
     handle = None
+    if settings.demo and not (settings.api_keys and settings.database_url and settings.redis_url):
+        from tickstockpl import demo_data  # the demo's data folder: named, the newest kept demo, or <root>/serve
+
+        folder, why = demo_data.serve_folder(settings)
+        print(f"demo mode: data folder {folder} ({why})", file=sys.stderr, flush=True)
+        settings = settings.with_(data_dir=folder)
     if not settings.api_keys:
         if not settings.demo:
             raise ConfigError("no API key configured: set TICKSTOCKPL_API_KEYS (comma-separated) before `serve`")
-        key = "demo-" + secrets.token_urlsafe(18)
+        key = demo_data.api_key(settings.data_dir)  # kept in the folder: the same key on every start
         print(f"demo API key (send it as X-API-Key): {key}", file=sys.stderr, flush=True)
         settings = settings.with_(api_keys=(key,))
     if not settings.database_url:
@@ -74,8 +79,12 @@ def prepare(settings: Settings) -> tuple[Settings, object | None]:
         from tickstockpl.db.embedded import start_postgres
         from tickstockpl.db.migrate import upgrade
 
-        handle, url = start_postgres(settings.data_dir / "postgres")
-        upgrade(url)
+        handle, url = start_postgres(settings.data_dir / "postgres", data_root=settings.data_dir)
+        try:
+            upgrade(url)
+        except BaseException:
+            handle.stop()
+            raise
         settings = settings.with_(database_url=url)
     return settings, handle
 
@@ -86,7 +95,11 @@ def serve(settings: Settings) -> None:
     from tickstockpl.api import limits
     from tickstockpl.api.app import create_app
 
+    from tickstockpl import lifecycle
+
+    lifecycle.exit_on_signals(0)  # a stop signal outside uvicorn's own handling: exit 0, cleanup runs
     settings, embedded_pg = prepare(settings)
+    listener = lifecycle.listen_socket(settings.host, settings.port)  # a busy port: one line, exit 5
     configure_logging()
     open_files = limits.raise_open_file_limit()
     guard = limits.Limits(max_connections=limits.connection_cap(settings.max_connections, open_files),
@@ -101,6 +114,8 @@ def serve(settings: Settings) -> None:
                             log_config=None, access_log=False, proxy_headers=False, server_header=False,
                             timeout_graceful_shutdown=5)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
-        del embedded_pg
+        if embedded_pg is not None:  # demo mode: stop the embedded PostgreSQL, waiting until it has exited
+            with lifecycle.signals_blocked():
+                embedded_pg.stop()

@@ -148,6 +148,11 @@ def generate(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 250, end: 
     rng = np.random.default_rng([seed, 1])
     taken = {t for t, *_ in data.CURATED_ETFS}
     specs = _etf_specs(rng, etfs, days, taken) + _stock_specs(rng, stocks, days, taken)
+    return _assemble(seed, days, specs)
+
+
+def _assemble(seed: int, days: list[dt.date], specs: list[dict]) -> SampleMarket:
+    """The market of `specs` (one per symbol): price paths, finished symbols rows, volumes."""
     specs.sort(key=lambda s: s["symbol"])
     with_bars = [s for s in specs if s["first"] >= 0]
     closes = _price_paths(seed, days, with_bars)
@@ -231,16 +236,18 @@ def _old_list_date(rng, days: list[dt.date]) -> dt.date:
     return days[0] - dt.timedelta(days=int(rng.integers(30, 14000)))
 
 
-def _stock_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str]) -> list[dict]:
+def _stock_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str], *,
+                 pinned: tuple[float, ...] = PINNED_CAPS, cap_max: float = 4.5e12) -> list[dict]:
+    """`n` generated stocks; the first len(pinned) get those caps, the others are drawn up to cap_max."""
     if n == 0:
         return []
     flat = [(sector, ind, w, sic, desc) for sector, items in data.INDUSTRIES.items() for ind, w, sic, desc in items]
     weights = np.array([f[2] for f in flat], dtype=float)
     pick = rng.choice(len(flat), size=n, p=weights / weights.sum())
-    caps = np.exp(rng.normal(math.log(1.2e9), 2.1, n)).clip(5e6, 4.5e12)
-    caps[: min(n, len(PINNED_CAPS))] = PINNED_CAPS[: min(n, len(PINNED_CAPS))]
+    caps = np.exp(rng.normal(math.log(1.2e9), 2.1, n)).clip(5e6, cap_max)
+    caps[: min(n, len(pinned))] = pinned[: min(n, len(pinned))]
     roles = ["normal"] * n
-    order = list(rng.permutation(np.arange(len(PINNED_CAPS), n))) if n > len(PINNED_CAPS) else []
+    order = list(rng.permutation(np.arange(len(pinned), n))) if n > len(pinned) else []
     counts = [
         ("adrc", max(3, n // 400)), ("recent_ipo_today", 1), ("recent_ipo", max(2, round(n * 0.003))),
         ("older_ipo", round(n * 0.03)), ("delisted", max(2, round(n * 0.02))), ("stale", max(2, round(n * 0.005))),
@@ -304,8 +311,10 @@ def _stock_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: s
     return specs
 
 
-def _etf_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str]) -> list[dict]:
-    curated = list(data.CURATED_ETFS[:n])
+def _etf_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str], *,
+               curated: tuple = data.CURATED_ETFS) -> list[dict]:
+    """`n` ETFs: the first ones from `curated` (ticker, name, issuer, type, aum, active), then generated."""
+    curated = list(curated[:n])
     extra = n - len(curated)
     tickers = _tickers(rng, extra, taken) if extra > 0 else []
     roles = ["normal"] * extra
@@ -479,16 +488,16 @@ NEXT_IPO_CAP, NEXT_IPO_PRICE = 24e9, 38.0
 DELIST_RANK = 30  # the delisted stock is the 30th largest active CS: a member of many universes
 
 
-def next_session(market: SampleMarket, *, seed: int | None = None) -> NextSession:
+def next_session(market: SampleMarket, *, seed: int | None = None, delisted: str | None = None) -> NextSession:
     """The market one NYSE session later: every symbol still trading moves, one large-cap IPO lists
-    (its first bar is that session), and one stock (the DELIST_RANK-th largest) is delisted."""
+    (its first bar is that session), and one stock (`delisted`, default the DELIST_RANK-th largest) is delisted."""
     from tickstockpl.market import calendar
 
     last_day = market.sessions[-1]
     day = calendar.sessions_between(last_day + dt.timedelta(days=1), last_day + dt.timedelta(days=14))[0].day
     j = len(market.sessions) - 1
     rng = np.random.default_rng([market.seed, 4, market.seed if seed is None else seed, j])
-    delisted = _pick_delisting(market, j)
+    delisted = _pick_delisting(market, j) if delisted is None else delisted
     stamp = dt.datetime.combine(day, dt.time(22, 0))
     ipo_symbol = _tickers(rng, 1, set(market.by_symbol))[0]
     ipo_close = round(NEXT_IPO_PRICE * 1.18 * 100)
