@@ -332,9 +332,12 @@ class CacheEventListener:
     handlers registered with `on_any` see every message. A handler that raises is logged and
     the listener carries on. If the connection to Redis drops, the listener reconnects and
     subscribes again (messages published meanwhile are in the Redis Stream `tickstock:stream:cache`).
+    Delivery is at least once: a message whose `event_id` was among the last RECENT_IDS seen is a
+    duplicate and is dropped before any handler sees it.
     """
 
     RECONNECT_MAX_S = 5.0
+    RECENT_IDS = 10_000
 
     def __init__(self, redis_url: str, channels: Iterable[str] = CACHE_SYNC_CHANNELS, *,
                  poll_timeout: float = 0.2):
@@ -349,6 +352,7 @@ class CacheEventListener:
         self._thread: threading.Thread | None = None
         self._client = None
         self._pubsub = None
+        self._recent_ids: dict[int, None] = {}  # insertion-ordered: the oldest is dropped first
 
     def on(self, event: str, handler: Handler | None = None):
         """Register `handler(envelope, channel)` for one event name; usable as a decorator."""
@@ -362,7 +366,8 @@ class CacheEventListener:
         return handler
 
     def dispatch(self, channel: str, data: bytes | str) -> str | None:
-        """Decode one message and call its handlers; returns the event name (None if undecodable)."""
+        """Decode one message and call its handlers; returns the event name (None if undecodable or a
+        duplicate of an event already dispatched)."""
         try:
             envelope = json.loads(data)
         except (TypeError, ValueError):
@@ -371,6 +376,14 @@ class CacheEventListener:
         if not isinstance(envelope, dict):
             log.warning("ignoring a message on %s that is not a JSON object", channel)
             return None
+        event_id = envelope.get("event_id")
+        if isinstance(event_id, int):
+            if event_id in self._recent_ids:
+                log.debug("dropping event %d on %s: delivered before", event_id, channel)
+                return None
+            self._recent_ids[event_id] = None
+            if len(self._recent_ids) > self.RECENT_IDS:
+                del self._recent_ids[next(iter(self._recent_ids))]
         name = envelope.get("event") or envelope.get("event_type")
         handlers = [*self._handlers.get(name, ()), *self._any] if isinstance(name, str) else list(self._any)
         if not handlers:

@@ -36,10 +36,19 @@ def _outbox(db_url: str) -> list[tuple]:
 def _stream(redis_url: str, channel: str) -> list[dict]:
     client = redis.Redis.from_url(redis_url)
     try:
-        return [{k.decode(): v.decode() for k, v in fields.items()}
-                for _id, fields in client.xrange(catalog.stream_for(channel))]
+        return [{"entry_id": entry_id.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
+                for entry_id, fields in client.xrange(catalog.stream_for(channel))]
     finally:
         client.close()
+
+
+def _published_text(db_url: str) -> list[str]:
+    """What the relay publishes: the stored messages, each with its event_id."""
+    return [row[2] for row in _outbox(db_url)]
+
+
+def _with_event_id(event_id: int, message: str) -> str:
+    return '{"event_id":%d,' % event_id + message[1:]
 
 
 def test_relay_once_publishes_the_exact_text_in_order_and_appends_to_the_stream(db_url, redis_process):
@@ -49,10 +58,15 @@ def test_relay_once_publishes_the_exact_text_in_order_and_appends_to_the_stream(
         _commit(db_url, events)
         assert relay_once(db_url, redis_process.url) == 4
         sub.wait_for(lambda m: len(m) == 4, timeout=10)
-        assert [(c, json.loads(e.message)) for c, e in zip([e.channel for e in events], events)] == sub.messages
-        assert all(row[3] is not None for row in _outbox(db_url))
+        rows = _outbox(db_url)
+        # the event's text with its outbox id as the envelope's first field, event_id
+        assert [r[2] for r in rows] == [_with_event_id(r[0], e.message) for r, e in zip(rows, events)]
+        assert [(e.channel, json.loads(r[2])) for r, e in zip(rows, events)] == sub.messages
+        assert [b["event_id"] for _c, b in sub.messages] == [r[0] for r in rows]
+        assert all(row[3] is not None for row in rows)
         stream = _stream(redis_process.url, catalog.UNIVERSE_UPDATED)
-        assert [s["message"] for s in stream] == [e.message for e in events[:3]]  # same family: tickstock:universe
+        assert [s["message"] for s in stream] == [r[2] for r in rows[:3]]  # same family: tickstock:universe
+        assert [s["entry_id"] for s in stream] == [f"{r[0]}-0" for r in rows[:3]]  # entry id from the outbox id
         assert _stream(redis_process.url, catalog.CACHE_SYNC_COMPLETE)[0]["channel"] == catalog.CACHE_SYNC_COMPLETE
         assert relay_once(db_url, redis_process.url) == 0  # nothing twice
     finally:
@@ -108,11 +122,10 @@ def test_relay_thread_wakes_on_commit(db_url, redis_process, relay):
 
 def test_relay_thread_survives_an_outage_and_delivers_everything_once_in_order(db_url, redis_process, relay):
     redis_process.stop()
-    expected = []
     for i in range(4):  # four committed transactions while Redis is down
         batch = [catalog.envelope(catalog.UNIVERSE_UPDATED, "test_event", {"tx": i, "n": j}, "tests") for j in range(3)]
         _commit(db_url, batch)
-        expected += [e.message for e in batch]
+    expected = _published_text(db_url)
     deadline = time.monotonic() + 20
     while not any(r[4] > 0 for r in _outbox(db_url)):  # the relay tried, and kept them
         assert time.monotonic() < deadline, "relay never tried while Redis was down"

@@ -28,7 +28,8 @@ def _of(sub, channel_event, job_id):
 
 
 def _check_envelope(body):
-    assert set(body) == {"event", "timestamp", "source", "version", "payload"}
+    assert set(body) == {"event_id", "event", "timestamp", "source", "version", "payload"}
+    assert next(iter(body)) == "event_id" and isinstance(body["event_id"], int)  # the outbox id, first
     assert body["version"] == "1.0" and ISO_Z.match(body["timestamp"]) and body["source"]
 
 

@@ -1,7 +1,9 @@
 """Every Redis channel, event name and envelope TickStockPL publishes: the one place they live.
 
-Envelope (contract §3.1): {"event", "timestamp" (ISO-8601 UTC, trailing Z), "source",
-"version": "1.0", "payload"}. Events on `tickstock:errors` carry the envelope *and* the flat
+Envelope (contract §3.1): {"event_id", "event", "timestamp" (ISO-8601 UTC, trailing Z), "source",
+"version": "1.0", "payload"}. `event_id` is the event's outbox id: `events/outbox.py` writes it as the
+first field when it stores the message, so an `Event.message` built here has none
+yet. Events on `tickstock:errors` carry the envelope *and* the flat
 fields AppV2's error subscriber parses (error_id, source, severity, message, timestamp,
 component, context) in one object.
 
