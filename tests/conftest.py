@@ -13,6 +13,8 @@ import pytest
 
 from tests.servers import PostgresHandle, RedisProcess, local_redis_url
 
+pytest_plugins = ("tests.processes",)  # no_leaked_servers: every test, no server it started may outlive it
+
 # The small sample market of `market_template` / `market_db_url` (see `small_market`).
 SMALL_MARKET = {"stocks": 400, "etfs": 100, "sessions": 30, "end": dt.date(2026, 11, 27), "seed": 7}
 # The instant the tests' fixed markets are seen from (the market clock, TICKSTOCKPL_NOW): a Saturday,

@@ -1,8 +1,9 @@
 """The `tickstockpl` command. Thin: parses options, calls the package, prints; heavy modules load lazily.
 
-Exit codes: 0 success; 1 the job failed or was refused, or the schema check failed (one-line reason on
-stderr); 2 usage or configuration error; 3 a service (PostgreSQL, Redis) is unavailable; 4 conflict (a
-job is live); 130 interrupted.
+Exit codes (EXIT_CODES, shown by `tickstockpl --help`): 0 success; 1 the job failed or was refused, or
+the schema check failed (one-line reason on stderr); 2 usage or configuration error; 3 a service
+(PostgreSQL, Redis) is unavailable; 4 conflict (a job is live); 5 `serve` cannot listen on its address;
+130 interrupted; 143 the demo was stopped by SIGTERM.
 
 Every failure is ONE line on stderr (`error: ...`), never a traceback: the `tickstockpl` group (`_App`)
 turns whatever a command raises into that line (TickStockError with its message; driver errors, usage
@@ -27,9 +28,26 @@ from typing import Optional
 
 import click
 
-from tickstockpl.errors import ConfigError, JobConflict, SchemaError, ServiceUnavailable, TickStockError
+from tickstockpl import __version__
+from tickstockpl.errors import (AddressUnavailable, ConfigError, JobConflict, SchemaError, ServiceUnavailable,
+                                TickStockError, ValidationFailed)
 
 MODES = ("full", "market_cap", "themes", "ipos")
+PHASE_NAMES = ("data_import", "cache_sync", "indicator_processing", "pattern_detection")  # tickstockpl.pipeline.PHASES
+EXIT_CODES = (
+    ("0", "success"),
+    ("1", "the job failed or was refused (validation, a phase, the schema check)"),
+    ("2", "usage or configuration error (option, date, variable, database URL)"),
+    ("3", "PostgreSQL or Redis unavailable (unreachable, no database, refused)"),
+    ("4", "conflict: a sync job or pipeline run is already live"),
+    ("5", "serve cannot listen on its address (the port is in use)"),
+    ("130", "interrupted (Ctrl-C)"),
+    ("143", "the demo was stopped by SIGTERM"),
+)
+EPILOG = ("\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+          + "\n\nEvery failure is one line on stderr (`error: ...`); --debug shows the traceback. Dates"
+          " (--as-of, --date) are New York market dates: a future date, a weekend or holiday, or a session"
+          " that has not closed yet is refused, naming the sessions to use instead.")
 DEBUG_HINT = " (run `tickstockpl --debug ...` for the traceback)"
 
 
@@ -48,7 +66,7 @@ def describe(err: BaseException) -> tuple[str, int]:
     text = _first_line(str(err))
     if isinstance(err, TickStockError):
         code = 2 if isinstance(err, ConfigError) else 3 if isinstance(err, ServiceUnavailable) else \
-            4 if isinstance(err, JobConflict) else 1
+            4 if isinstance(err, JobConflict) else 5 if isinstance(err, AddressUnavailable) else 1
         return text or err.__class__.__name__, code
     if isinstance(err, KeyboardInterrupt):
         return "interrupted", 130
@@ -105,9 +123,16 @@ class _App(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=_App, help="TickStockPL processing layer.", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_App, help="TickStockPL processing layer: the daily pipeline, the universe (cache) sync for"
+             " TickStockAppV2, its HTTP API and events. Start with `tickstockpl demo` (nothing to configure).",
+             epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tickstockpl", message="%(prog)s %(version)s",
+                      help="Print the version and exit.")
 @click.option("--debug", is_flag=True, help="On a failure, print the traceback (and show log records).")
-def app(debug: bool) -> None:
+@click.option("--database-url", "database_url", default=None, metavar="URL",
+              help="PostgreSQL URL for every command (overrides DATABASE_URL / DATABASE_URI; a command's own"
+                   " --database-url wins).")
+def app(debug: bool, database_url: Optional[str]) -> None:
     pass
 
 
@@ -130,6 +155,8 @@ def _settings(database_url: Optional[str] = None):
     from tickstockpl.settings import Settings
 
     settings = Settings.from_env()
+    ctx = click.get_current_context(silent=True)
+    database_url = database_url or (ctx.find_root().params.get("database_url") if ctx is not None else None)
     if database_url:
         settings = settings.with_(database_url=database_url)
     return settings
@@ -170,7 +197,7 @@ def _connect(database_url: Optional[str]):
 
 
 @db.command("upgrade")
-@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def db_upgrade(database_url: Optional[str]) -> None:
     """Check the shared tables, then apply pending migrations (idempotent) and refresh the NYSE sessions table.
 
@@ -188,7 +215,7 @@ def db_upgrade(database_url: Optional[str]) -> None:
 
 
 @db.command("check")
-@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def db_check(database_url: Optional[str], as_json: bool) -> None:
     """Read the catalog and print, for each shared table, what PL needs and what it found (ok / warning /
@@ -214,14 +241,22 @@ def db_check(database_url: Optional[str], as_json: bool) -> None:
 
 
 @app.command("cache-sync")
-@click.option("--mode", default="full", show_default=True, help="full | market_cap | themes | ipos")
-@click.option("--force", is_flag=True, help="Skip the pre-sync validation checks.")
+@click.option("--mode", default="full", show_default=True,
+              help="Which universes to rebuild: full (all) | market_cap | themes | ipos.")
+@click.option("--force", is_flag=True,
+              help="Skip the pre-sync validation checks (bars of the last session, eligible stocks, universes"
+                   " becoming empty); not the check for empty data (see --allow-empty).")
+@click.option("--allow-empty", is_flag=True,
+              help="Accept data with no eligible stock (every stock universe empty); refused otherwise, even with"
+                   " --force.")
 @click.option("--dry-run", is_flag=True, help="Compute and print the plan; write nothing.")
-@click.option("--as-of", default=None, help="As-of date YYYY-MM-DD (default: last completed session).")
+@click.option("--as-of", default=None, metavar="YYYY-MM-DD",
+              help="Build the universes as of this NYSE session (default: the last closed session); a future"
+                   " date, a weekend or holiday, or a session not closed yet is refused.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result object as JSON.")
-@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
-@click.option("-v", "--verbose", is_flag=True)
-def cache_sync(mode: str, force: bool, dry_run: bool, as_of: Optional[str], as_json: bool,
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
+@click.option("-v", "--verbose", is_flag=True, help="Show log records from INFO up on stderr.")
+def cache_sync(mode: str, force: bool, allow_empty: bool, dry_run: bool, as_of: Optional[str], as_json: bool,
                database_url: Optional[str], verbose: bool) -> None:
     """Rebuild every universe of MODE in cache_entries (diff-based, one transaction)."""
     # One short process: the cyclic garbage collector stays off while it imports and works
@@ -232,8 +267,15 @@ def cache_sync(mode: str, force: bool, dry_run: bool, as_of: Optional[str], as_j
     if mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}; got {mode!r}")
     settings = _settings(database_url)
-    result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
-                            dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"), show_progress=not as_json)
+    as_of_day = _parse_date(as_of, "--as-of")
+    if as_of_day is not None:
+        _check_date(_require_db(settings), as_of_day, "--as-of")
+    try:
+        result = run_cache_sync(_require_db(settings), settings.environment, mode=mode, force=force,
+                                dry_run=dry_run, as_of=as_of_day, show_progress=not as_json,
+                                allow_empty=allow_empty)
+    except ValidationFailed as err:  # name this command's flags, not the API's fields
+        raise ValidationFailed([p.replace("or pass force", "or rerun with --force") for p in err.problems]) from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), default=str))
     else:
@@ -242,8 +284,19 @@ def cache_sync(mode: str, force: bool, dry_run: bool, as_of: Optional[str], as_j
         print_result(result)
 
 
+def _check_date(db_url: str, day: dt.date, flag: str, *, skip_flag: Optional[str] = None, skip: bool = False) -> None:
+    """The one date rule (market/dates.py) on the database's NYSE sessions; ConfigError naming `flag`."""
+    from tickstockpl.db.connect import connection
+    from tickstockpl.market import dates
+    from tickstockpl.market.calendar import StoredCalendar
+
+    with connection(db_url, autocommit=True) as conn:
+        dates.check(day, flag=flag, calendar=StoredCalendar(conn), skip_flag=skip_flag, skip=skip)
+
+
 def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry_run: bool,
-                   as_of: Optional[dt.date], show_progress: bool, triggered_by: str = "cli"):
+                   as_of: Optional[dt.date], show_progress: bool, triggered_by: str = "cli",
+                   allow_empty: bool = False):
     """One sync from the command line: a job row (or a plain dry run), with an optional progress bar."""
     from contextlib import nullcontext
 
@@ -259,12 +312,13 @@ def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry
 
             with connection(db_url, autocommit=True) as conn:
                 return run_sync(conn, SyncRequest(mode=mode, force=force, dry_run=True, as_of=as_of,
-                                                  environment=environment),
+                                                  environment=environment, allow_empty=allow_empty),
                                 progress=on_progress or no_progress)
         from tickstockpl.jobs.runtime import start_job
 
         handle = start_job(db_url, mode=mode, force=force, triggered_by=triggered_by, as_of=as_of,
-                           environment=environment, background=False, on_progress=on_progress)
+                           environment=environment, background=False, on_progress=on_progress,
+                           allow_empty=allow_empty)
         return handle.result
 
 
@@ -276,7 +330,7 @@ def run_cache_sync(db_url: str, environment: str, *, mode: str, force: bool, dry
               help="Select this row too (repeatable); it must be a row PL neither builds nor wrote.")
 @click.option("--yes", is_flag=True, help="Delete what is listed (default: only list it, change nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--database-url", default=None, help="Overrides DATABASE_URL.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def cache_prune(legacy: bool, universes: tuple[str, ...], yes: bool, as_json: bool, database_url: Optional[str]) -> None:
     """List, and with --yes delete in one transaction, rows of universe types that TickStockPL did not write.
 
@@ -299,23 +353,38 @@ def cache_prune(legacy: bool, universes: tuple[str, ...], yes: bool, as_json: bo
 
 
 @app.command("demo")
-@click.option("--stocks", default=6000, show_default=True, help="Common stocks in the sample market.")
-@click.option("--etfs", default=1500, show_default=True, help="ETFs in the sample market.")
-@click.option("--sessions", default=60, show_default=True, help="Sessions of daily bars in the sample market.")
-@click.option("--keep", is_flag=True, help="Keep the embedded database folder afterwards.")
-def demo(stocks: int, etfs: int, sessions: int, keep: bool) -> None:
-    """Everything end to end on embedded servers: sample market, pipeline, next session, again."""
+@click.option("--stocks", default=6000, show_default=True, type=click.IntRange(0, 200_000),
+              help="Common stocks in the sample market (the real companies first, then the generated tail).")
+@click.option("--etfs", default=1500, show_default=True, type=click.IntRange(0, 50_000),
+              help="ETFs in the sample market (the real funds first, then the generated tail).")
+@click.option("--sessions", default=60, show_default=True, type=click.IntRange(6, 2000),
+              help="Sessions of daily bars in the sample market.")
+@click.option("--market", "market_kind", type=click.Choice(["real", "generated"]), default="real", show_default=True,
+              help="real: large US companies and ETFs by their real names (synthetic prices) plus a generated"
+                   " tail; generated: invented names only.")
+@click.option("--keep", is_flag=True,
+              help="Keep this run's data folder afterwards and print how to browse it (demo-mode serve, the API).")
+def demo(stocks: int, etfs: int, sessions: int, market_kind: str, keep: bool) -> None:
+    """Everything end to end on embedded servers: sample market, pipeline, next session, again.
+
+    Each run gets its own data folder (~/.tickstockpl/demo-<time>-<pid>, /var/tmp/tickstockpl/... as root),
+    or the one TICKSTOCKPL_DATA_DIR names; the servers stop on every way out."""
     _logging(False)
+    from tickstockpl import lifecycle
     from tickstockpl.demo import run_demo
 
-    run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep)
+    lifecycle.exit_on_signals(143, interrupt=True)  # Ctrl-C: 130, SIGTERM: 143; the servers are stopped first
+    run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep, market_kind=market_kind)
 
 
 @app.command("serve")
 @click.option("--host", default=None, help="Bind address (default TICKSTOCKPL_HOST or 0.0.0.0).")
 @click.option("--port", default=None, type=int, help="Port (default TICKSTOCKPL_PORT or 8080).")
 def serve(host: Optional[str], port: Optional[int]) -> None:
-    """Run the HTTP API (and the scheduler and event relay) in this process."""
+    """Run the HTTP API (and the scheduler and event relay) in this process.
+
+    With TICKSTOCKPL_DEMO=true and no DATABASE_URL: an embedded PostgreSQL (and Redis) on the data folder
+    TICKSTOCKPL_DATA_DIR names, else the newest kept demo (`tickstockpl demo --keep`); stopped on exit."""
     from tickstockpl.api.server import serve as run_server
 
     settings = _settings()
@@ -323,16 +392,28 @@ def serve(host: Optional[str], port: Optional[int]) -> None:
 
 
 @pipeline.command("run")
-@click.option("--date", default=None, help="Session date YYYY-MM-DD (default: last completed).")
-@click.option("--phases", multiple=True, help="Phases to run (repeatable; default: all).")
-@click.option("--skip-market-check", is_flag=True, help="Run even if DATE is not an NYSE session.")
-@click.option("--json", "as_json", is_flag=True)
-def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check: bool, as_json: bool) -> None:
+@click.option("--date", default=None, metavar="YYYY-MM-DD",
+              help="The NYSE session to process (default: the last closed one); a future date, a weekend or"
+                   " holiday (unless --skip-market-check), or a session not closed yet is refused.")
+@click.option("--phases", multiple=True, type=click.Choice(PHASE_NAMES + ("all",)), metavar="PHASE",
+              help="A phase to run, repeatable: " + ", ".join(PHASE_NAMES) + " or all (default). data_import"
+                   " needs TICKSTOCKPL_FLATFILES_DIR or MASSIVE_API_KEY; the last two are not provided yet.")
+@click.option("--skip-market-check", is_flag=True,
+              help="Run a --date that is not an NYSE session (weekend, holiday); a session not closed yet is"
+                   " still refused.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its phases as JSON.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
+def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check: bool, as_json: bool,
+                 database_url: Optional[str]) -> None:
     """Run the daily pipeline once: data import, then cache sync (Phase 2.5)."""
     _logging(False)
     from tickstockpl.pipeline.cli import run_from_cli
 
-    run_from_cli(_settings(), date=_parse_date(date, "--date"), phases=list(phases) or ["all"],
+    settings = _settings(database_url)
+    day = _parse_date(date, "--date")
+    if day is not None:
+        _check_date(_require_db(settings), day, "--date", skip_flag="--skip-market-check", skip=skip_market_check)
+    run_from_cli(settings, date=day, phases=list(phases) or ["all"],
                  skip_market_check=skip_market_check, as_json=as_json)
 
 

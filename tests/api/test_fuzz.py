@@ -15,6 +15,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 
 from tests.api.conftest import KEYS
 from tests.api.support import load_market
+from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.servers import RedisProcess
 from tickstockpl.api.app import create_app
@@ -34,7 +35,7 @@ def fuzz_server(pg, schema_template):
     redis = RedisProcess().start()
     # a generous trigger limit, so that fuzzed triggers reach the handler (429 is tested elsewhere)
     live = LiveServer(pg.url(name), redis_url=redis.url, api_keys=KEYS,
-                      env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000"}).start()
+                      env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000", "TICKSTOCKPL_NOW": MARKET_NOW}).start()
     yield live
     live.close()
     redis.close()

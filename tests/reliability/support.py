@@ -40,6 +40,9 @@ class ControlledPostgres:
         from tickstockpl.db.embedded import start_postgres
 
         self.folder = Path(tempfile.mkdtemp(prefix="tspl-rel-pg-", dir="/var/tmp" if os.geteuid() == 0 else None))
+        from tests.processes import keep_running
+
+        keep_running(self.folder)  # a session server the tests stop and restart (pg_ctl): not a leak
         self.handle, self.admin_url = start_postgres(self.folder, cleanup="delete")
         self.pgdata = Path(self.handle.pgdata)
         self.socket_dir = self.handle.socket_dir

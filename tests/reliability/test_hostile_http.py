@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.api.support import load_market, wait_status
+from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.reliability.support import checksum
 
@@ -34,7 +35,8 @@ def live(controlled_pg, rel_schema, tmp_path_factory):
     url = controlled_pg.url(name)
     load_market(url)
     redis = RedisProcess().start()
-    server = LiveServer(url, redis_url=redis.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000"}).start()
+    server = LiveServer(url, redis_url=redis.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000",
+                                                       "TICKSTOCKPL_NOW": MARKET_NOW}).start()  # module scope
     with server.client() as c:
         job = c.post(TRIGGER, json={"mode": "full"}).json()["job_id"]
         assert wait_status(c, job, ("completed", "failed"))["status"] == "completed"

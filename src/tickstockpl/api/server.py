@@ -56,6 +56,10 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Quiet while a dependency is down: APScheduler's INFO line on every wake-up and psycopg_pool's warning
+    # on every reconnection attempt are dropped; tickstockpl.outages says "down" once and "back" once.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
 
 def prepare(settings: Settings) -> tuple[Settings, object | None]:

@@ -144,10 +144,17 @@ class Services:
     def _recover(self) -> None:
         from tickstockpl.jobs.runtime import recover_abandoned
 
+        from tickstockpl import outages
+        from tickstockpl.errors import ServiceUnavailable
+
         try:
             recover_abandoned(self.db_url, self.settings.environment)
+        except (ServiceUnavailable, psycopg.OperationalError) as err:  # one line down, one when back
+            outages.down("PostgreSQL", self.db_url, err)
         except (TickStockError, psycopg.Error) as err:
             log.warning("abandoned-job check skipped: %s", str(err).splitlines()[0] if str(err) else err)
+        else:
+            outages.up("PostgreSQL", self.db_url)
 
     def _watch_abandoned(self) -> None:
         while not self._stop.wait(ABANDONED_CHECK_S):

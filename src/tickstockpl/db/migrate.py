@@ -76,10 +76,11 @@ def upgrade(url: str, *, fill_calendar: bool = True, on_report=None) -> list[str
                 _apply(conn, migration)
                 applied_now.append(f"{migration.version:04d}_{migration.name}")
             if fill_calendar:
-                with conn.transaction():
-                    from tickstockpl.market.calendar import fill_sessions_table
+                from tickstockpl.market.calendar import fill_sessions_table, sessions_table_current
 
-                    fill_sessions_table(conn)
+                if applied_now or not sessions_table_current(conn):  # else nothing to refresh (no slow import)
+                    with conn.transaction():
+                        fill_sessions_table(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (locks.MIGRATIONS,))
     return applied_now

@@ -197,6 +197,7 @@ def start_job(
     extra_event_fields: dict[str, Any] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     on_done: Callable[[JobHandle], None] | None = None,
+    allow_empty: bool = False,
 ) -> JobHandle:
     """Create the job row (or raise JobConflict with the live job's id) and run the sync.
 
@@ -207,7 +208,7 @@ def start_job(
         raise ValueError(f"triggered_by must be one of {TRIGGERS}")
     from tickstockpl.sync.job import SyncRequest
 
-    request = SyncRequest(mode=mode, force=force, as_of=as_of, environment=environment)
+    request = SyncRequest(mode=mode, force=force, as_of=as_of, environment=environment, allow_empty=allow_empty)
     extra = dict(extra_event_fields or {})
     conn = connect(db_url, autocommit=True)
     try:

@@ -153,8 +153,24 @@ def last_year() -> int:
     return max(dt.datetime.now(dt.timezone.utc).year, clock.now().year) + YEARS_AHEAD
 
 
+def _sessions_stamp() -> str:
+    """What a filled pl_market_sessions holds, kept as the table's comment (the calendar's version, years)."""
+    from importlib.metadata import version
+
+    return f"tickstockpl: NYSE sessions {FIRST_SESSION_YEAR}-{last_year()} from exchange_calendars {version('exchange-calendars')}"
+
+
+def sessions_table_current(conn) -> bool:
+    """Whether pl_market_sessions already holds what fill_sessions_table would write (one catalog read, no
+    exchange_calendars import): a `db upgrade` with nothing to do then takes a fraction of a second."""
+    row = conn.execute("SELECT obj_description(to_regclass('pl_market_sessions'), 'pg_class')").fetchone()
+    return bool(row) and row[0] == _sessions_stamp()
+
+
 def fill_sessions_table(conn) -> int:
     """Upsert every session from 2000 to two years ahead into pl_market_sessions; returns the count."""
+    from psycopg import sql
+
     sessions = sessions_between(dt.date(FIRST_SESSION_YEAR, 1, 1), dt.date(last_year(), 12, 31))
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE _sessions (LIKE pl_market_sessions) ON COMMIT DROP")
@@ -167,4 +183,5 @@ def fill_sessions_table(conn) -> int:
             "WHERE (pl_market_sessions.open_utc, pl_market_sessions.close_utc) "
             "IS DISTINCT FROM (EXCLUDED.open_utc, EXCLUDED.close_utc)"
         )
+        cur.execute(sql.SQL("COMMENT ON TABLE pl_market_sessions IS {}").format(sql.Literal(_sessions_stamp())))
     return len(sessions)

@@ -35,7 +35,7 @@ from tickstockpl.market import sample
 from tickstockpl.market import sample_data as data
 from tickstockpl.market.sample import SampleMarket
 
-TAIL_CAP_MAX = 9e9  # the generated stocks stay below the smallest large caps of the real list
+TAIL_CAP_MAX = 9e9  # the generated stocks' caps stay below this (a smooth bound: c / (1 + c / 9e9))
 TAIL_PINNED = (4.6e9, 780e6, 140e6, 21e6)  # one generated stock in mid, small, micro and below micro
 CAP_SIGMA = 0.12
 _SIC = {industry: (sic, desc) for items in data.INDUSTRIES.values() for industry, _w, sic, desc in items}
@@ -84,7 +84,7 @@ def generate(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, end: d
     tail_rng = np.random.default_rng([seed, 6])
     specs += sample._etf_specs(tail_rng, etfs - len(real_etfs), days, taken, curated=())
     specs += sample._stock_specs(tail_rng, stocks - len(real_stocks), days, taken, pinned=TAIL_PINNED,
-                                 cap_max=TAIL_CAP_MAX)
+                                 soft_cap=TAIL_CAP_MAX)
     return sample._assemble(seed, days, specs)
 
 

@@ -237,14 +237,18 @@ def _old_list_date(rng, days: list[dt.date]) -> dt.date:
 
 
 def _stock_specs(rng: np.random.Generator, n: int, days: list[dt.date], taken: set[str], *,
-                 pinned: tuple[float, ...] = PINNED_CAPS, cap_max: float = 4.5e12) -> list[dict]:
-    """`n` generated stocks; the first len(pinned) get those caps, the others are drawn up to cap_max."""
+                 pinned: tuple[float, ...] = PINNED_CAPS, cap_max: float = 4.5e12,
+                 soft_cap: float | None = None) -> list[dict]:
+    """`n` generated stocks; the first len(pinned) get those caps, the others are drawn up to cap_max
+    (with `soft_cap`, a drawn cap c becomes c / (1 + c / soft_cap): always below it, without a pile-up)."""
     if n == 0:
         return []
     flat = [(sector, ind, w, sic, desc) for sector, items in data.INDUSTRIES.items() for ind, w, sic, desc in items]
     weights = np.array([f[2] for f in flat], dtype=float)
     pick = rng.choice(len(flat), size=n, p=weights / weights.sum())
     caps = np.exp(rng.normal(math.log(1.2e9), 2.1, n)).clip(5e6, cap_max)
+    if soft_cap is not None:
+        caps = caps / (1 + caps / soft_cap)
     caps[: min(n, len(pinned))] = pinned[: min(n, len(pinned))]
     roles = ["normal"] * n
     order = list(rng.permutation(np.arange(len(pinned), n))) if n > len(pinned) else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from typing import Any
 
 from tickstockpl.errors import Cancelled, ConfigError
@@ -19,6 +20,15 @@ def run_from_cli(settings, date: dt.date | None, phases: list[str], skip_market_
 
     if not settings.database_url:
         raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to try everything on embedded servers)")
+    from tickstockpl.pipeline.imports import provider_configured
+
+    if provider is None and "all" in phases and not provider_configured(settings):
+        from tickstockpl.db.connect import connect
+
+        connect(settings.database_url).close()  # an unreachable database is the one line, not this note
+        print("note: no import provider is configured (set TICKSTOCKPL_FLATFILES_DIR or MASSIVE_API_KEY), so this"
+              " run cannot import bars: it runs cache_sync only, on the bars already in ohlcv_daily",
+              file=sys.stderr, flush=True)
     handle = trigger_run(settings, settings.database_url, trigger_type="manual", session_date=date,
                          phases=phases, skip_market_check=skip_market_check, background=False, provider=provider)
     from tickstockpl.db.connect import connection
@@ -33,7 +43,7 @@ def run_from_cli(settings, date: dt.date | None, phases: list[str], skip_market_
     if run.status == "cancelled":
         raise Cancelled(f"pipeline run {run.run_id} was cancelled")
     if run.status != "success":
-        raise PhaseFailed(f"pipeline run {run.run_id} {run.status}: {run.error}")
+        raise PhaseFailed(f"pipeline run {run.run_id} {run.status}: {_cli_words(run.error)}")
     return summary
 
 
@@ -49,3 +59,12 @@ def _print_human(summary: dict[str, Any]) -> None:
               + " ".join(f"{k}={v}" for k, v in shown.items())
               + (f"  error: {phase['error']}" if phase["error"] and phase["status"] != "success" else ""))
 
+
+
+def _cli_words(error: str | None) -> str | None:
+    """A run's error in this command's words: the API's field names become the commands to run."""
+    if error is None:
+        return None
+    return error.replace("run the data import first or pass force",
+                         "run `tickstockpl pipeline run --phases data_import` first (it needs an import provider),"
+                         " or `tickstockpl cache-sync --force` to sync anyway")

@@ -53,6 +53,7 @@ class SyncRequest:
     dry_run: bool = False
     as_of: dt.date | None = None
     environment: str = "DEFAULT"
+    allow_empty: bool = False  # accept data with no eligible stock (validate.empty_data), even without force
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -141,7 +142,8 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(3, total, STEPS[3])
     eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
-    validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force)
+    validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force,
+                   allow_empty=request.allow_empty)
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)

@@ -7,6 +7,9 @@ Refuse when the data is not ready or looks broken:
   3. a universe that was non-empty would become empty, or a whole family that had rows would vanish
      (the IPO universe is exempt: a month without listings is normal).
 One rule holds even with `force`: a sync never leaves the owned part of `cache_entries` empty.
+And one more unless the caller asks for empty universes explicitly (`allow_empty`; `force` does not
+skip it): data without a single eligible stock (empty or unloaded `symbols`, no active CS with a
+market cap) is refused, so that an empty market never reports `success` with empty universes.
 """
 
 from __future__ import annotations
@@ -69,12 +72,24 @@ def problems(
     return found
 
 
-def check(snapshot, stored, built, *, eligible_now: int, force: bool) -> None:
-    """Raise ValidationFailed with every problem, unless `force`; the emptiness rule always holds."""
+def empty_data(eligible_now: int) -> str | None:
+    """The reason to refuse data without any eligible stock (None when there is one)."""
+    if eligible_now > 0:
+        return None
+    return ("no eligible stock: symbols holds no active common stock (type CS) with a market cap, so every stock"
+            " universe would be empty; load the symbols table (and its bars) first (to write empty universes on"
+            " purpose: tickstockpl cache-sync --allow-empty)")
+
+
+def check(snapshot, stored, built, *, eligible_now: int, force: bool, allow_empty: bool = False) -> None:
+    """Raise ValidationFailed with every problem, unless `force`; the emptiness rule always holds, and the
+    empty-data rule unless `allow_empty`."""
     stored = list(stored)
     built = list(built)
     if stored and not built:
         raise ValidationFailed(["the sync would leave cache_entries without any universe (refused even with force)"])
+    if not allow_empty and (reason := empty_data(eligible_now)) is not None:
+        raise ValidationFailed([reason])
     if force:
         return
     found = problems(snapshot, stored, built, eligible_now)
