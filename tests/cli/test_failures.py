@@ -17,7 +17,8 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:1/none"
 
 
 def run(args, url=None, *, cwd=None, **env):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "MASSIVE_"))}
+    full_env = {k: v for k, v in os.environ.items()  # the market clock (TICKSTOCKPL_NOW) is passed on
+                if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "MASSIVE_")) or k == "TICKSTOCKPL_NOW"}
     if url is not None:
         full_env["DATABASE_URL"] = url
     full_env.update(env)

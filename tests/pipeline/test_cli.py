@@ -12,7 +12,8 @@ from tests.pipeline.conftest import FRI
 
 
 def run_cli(args, db_url, flat_dir):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "MASSIVE_"))}
+    env = {k: v for k, v in os.environ.items()  # the market clock (TICKSTOCKPL_NOW) is passed on
+           if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "MASSIVE_")) or k == "TICKSTOCKPL_NOW"}
     env.update({"DATABASE_URL": as_url(db_url), "TICKSTOCKPL_FLATFILES_DIR": str(flat_dir)})
     return subprocess.run([sys.executable, "-m", "tickstockpl.cli", "pipeline", "run", *args], env=env,
                           capture_output=True, text=True, timeout=120, cwd=str(flat_dir))
