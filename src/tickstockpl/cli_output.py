@@ -9,14 +9,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
+# emoji=False: a universe such as themes:Cloud:list must not print as "themes☁list"
+console = Console(emoji=False)
 
 
 @contextmanager
 def progress_bar():
     """Yields a `Progress` hook (completed, total, task) that drives a rich bar on stderr."""
     with Progress(TextColumn("[bold]cache sync"), BarColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=Console(stderr=True, emoji=False), transient=True) as bar:
         task = bar.add_task("starting", total=1)
 
         def update(completed: int, total: int, name: str) -> None:
@@ -36,8 +37,9 @@ def print_result(result, title: str | None = None) -> None:
     )
     if result.universes:
         table = Table("universe", "action", "+added", "-removed")
+        table.columns[0].overflow = "fold"  # a long universe id wraps whole, never cut into look-alikes
         for row in result.universes[:60]:
-            table.add_row(row["universe"], row["action"], f"+{row['added']}", f"-{row['removed']}")
+            table.add_row(escape(row["universe"]), row["action"], f"+{row['added']}", f"-{row['removed']}")
         if len(result.universes) > 60:
             table.add_row(f"… {len(result.universes) - 60} more", "", "", "")
         console.print(table)
@@ -62,6 +64,8 @@ def _ownership_lines(result) -> None:
 
 def print_universes(rows) -> None:
     table = Table("type", "name", "key", "members")
+    for column in table.columns[:3]:
+        column.overflow = "fold"
     for type_, name, key, count in rows:
-        table.add_row(type_, name, key, str(count))
+        table.add_row(escape(type_), escape(name), escape(key), str(count))
     console.print(table)

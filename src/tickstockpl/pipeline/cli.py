@@ -48,17 +48,28 @@ def run_from_cli(settings, date: dt.date | None, phases: list[str], skip_market_
 
 
 def _print_human(summary: dict[str, Any]) -> None:
-    print(f"pipeline run {summary['run_id']} session={summary['session_date']} status={summary['status']}"
-          f" in {summary['duration_seconds']:.2f} s; symbols processed {summary['symbols_processed']},"
-          f" rows rejected {summary['symbols_failed']}")
+    """The run in plain words: one line for the run, one per phase (no internal field names)."""
+    print(f"pipeline run {summary['run_id']} for session {summary['session_date']}: {summary['status']}"
+          f" in {summary['duration_seconds']:.2f} s; {summary['symbols_processed']} active symbols with bars that"
+          f" session, {summary['symbols_failed']} rows rejected")
     for phase in summary["phase_results"]:
         counts = phase["counts"] or {}
-        shown = {k: v for k, v in counts.items() if not isinstance(v, (list, dict))}
-        took = f" {phase['duration_seconds']:.2f} s" if phase["duration_seconds"] is not None else ""
-        print(f"  {phase['phase']:<14} {phase['status']:<9}{took}  "
-              + " ".join(f"{k}={v}" for k, v in shown.items())
-              + (f"  error: {phase['error']}" if phase["error"] and phase["status"] != "success" else ""))
-
+        took = f" in {phase['duration_seconds']:.2f} s" if phase["duration_seconds"] is not None else ""
+        head = f"  {phase['phase']}: {phase['status']}{took}"
+        if phase["phase"] == "data_import" and counts:
+            head += (f"; {counts.get('sessions_imported', 0)} of {counts.get('sessions_requested', 0)} session(s)"
+                     f" imported from {counts.get('provider', 'the provider')}, {counts.get('rows_imported', 0)} bars,"
+                     f" {counts.get('rows_rejected', 0)} rejected, {counts.get('unknown_tickers', 0)} bars of tickers"
+                     " not in symbols (imported)")
+            if counts.get("sessions_left_out"):
+                head += f", {counts['sessions_left_out']} older session(s) left out"
+        elif phase["phase"] == "cache_sync" and counts.get("job_id"):
+            head += (f"; job {counts['job_id']}: {counts.get('universes_updated', 0)} universes written,"
+                     f" {counts.get('universes_unchanged', 0)} unchanged, {counts.get('total_changes', 0)} changes,"
+                     f" {counts.get('eligible_stocks', 0)} eligible stocks")
+        if phase["error"] and phase["status"] != "success":
+            head += f"; error: {_cli_words(phase['error'])}"
+        print(head)
 
 
 def _cli_words(error: str | None) -> str | None:
