@@ -54,6 +54,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the tspl_bench_* databases")
     parser.add_argument("--output", type=Path, default=harness.ROOT / "docs", help="folder of the report and chart")
     parser.add_argument("--no-hooks", action="store_true", help="skip the import/API hooks of bench/extra.py")
+    parser.add_argument("--market", choices=("generated", "real"), default="generated",
+                        help="generated: the sample market (default, the figures of docs/PERFORMANCE.md); real: the"
+                             " realistic market (real names of large US companies and ETFs + the generated tail)")
     parser.add_argument("--backfill-sizes", default="12000",
                         help="sizes whose hooks include the 250-session backfill (default 12000; 'none')")
     parser.add_argument("--latency-ms", type=float, default=0.0,
@@ -105,6 +108,7 @@ def machine(admin_url: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    harness.MARKET = args.market
     if args.render_only:
         results, meta = harness.results_from_json(
             json.loads((args.output / "perf_results.json").read_text(encoding="utf-8")))

@@ -154,14 +154,18 @@ def create_database(admin_url: str, name: str) -> str:
     return url
 
 
+MARKET = "generated"  # or "real": market.realistic (python -m bench --market real)
+
+
 def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
     """A fresh database with the schema and the sample market of `size` symbols (a fifth ETFs)."""
-    from tickstockpl.market import sample
+    from tickstockpl.market import realistic, sample
 
-    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s")
+    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s") + ("_real" if MARKET == "real" else "")
     url = create_database(admin_url, name)
     started = time.perf_counter()
-    market = sample.generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, seed=BENCH_SEED)
+    generate = realistic.generate if MARKET == "real" else sample.generate
+    market = generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, seed=BENCH_SEED)
     generate_s = time.perf_counter() - started
     log(f"{name}: generated {len(market.symbols)} symbols, {market.bar_count} bars in {generate_s:.2f} s")
     started = time.perf_counter()

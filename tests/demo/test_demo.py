@@ -42,7 +42,7 @@ def test_the_demo_tells_its_story_at_80_columns_and_serve_opens_what_it_kept(dat
     # the market: real names, a generated tail
     assert "428 real US companies and 110 real ETFs" in flat and "generated long tail of 772 stocks and 190 ETFs" in flat
     # what it built: families, counts, real leaders, every theme with members, plain names
-    assert "3. The daily pipeline: session 2026-11-25, success" in flat
+    assert "3. The daily pipeline for the session of 2026-11-25: success in" in flat
     assert re.search(r"top 10 10 \(NVDA AAPL MSFT AMZN", flat), flat
     themes = re.search(r"- themes \(8\): (.*?)\.(?: |$)", flat).group(1)
     for label in ("AI", "Biotech", "Cloud", "Crypto", "Cybersecurity", "EV", "Fintech", "Semiconductors"):
@@ -51,7 +51,7 @@ def test_the_demo_tells_its_story_at_80_columns_and_serve_opens_what_it_kept(dat
     assert "stocks + ETFs combo (stored as stock_etf_combo/stock_etf_test, the name AppV2 reads)" in flat
     assert "summary statistics:" in flat and not re.search(r"\b0 members", flat)
     # what changed on the next session, and why
-    assert "4. The next session: session 2026-11-27, success" in flat
+    assert "4. The next session, 2026-11-27: success in" in flat
     assert re.search(r"- \S+ Brightpath Cloud Systems, Inc\. \(a fictional listing\) went public at \$\d+\.\d\d, a"
                      r" \$\d+\.\d bn Software - Application company: added to all stocks, .*recent IPOs", flat), flat
     assert re.search(r"was delisted \(symbols\.active = false\): removed from all stocks", flat)
