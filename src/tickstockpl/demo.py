@@ -118,7 +118,7 @@ def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: 
             database_url=db_url, redis_url=redis_url, flatfiles_dir=flat, import_provider="flatfiles",
             demo=True, data_dir=folder)
         t = time.perf_counter()
-        first = _pipeline(out, settings, db_url, redis_url, previous, "3. The daily pipeline for the session of")
+        first = _pipeline(out, settings, db_url, redis_url, previous, f"3. The daily pipeline for the session of {previous}")
         timings.append(("pipeline", time.perf_counter() - t))
         _tell_universes(out, db_url)
 
@@ -129,7 +129,7 @@ def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: 
             conn.execute("UPDATE symbols SET active = false WHERE symbol = %s", (nxt.delisted,))
             conn.commit()
         sample_io.write_flat_files(nxt.market, flat, [nxt.session])
-        second = _pipeline(out, settings, db_url, redis_url, nxt.session, "4. The next session")
+        second = _pipeline(out, settings, db_url, redis_url, nxt.session, f"4. The next session, {nxt.session}")
         timings.append(("next session", time.perf_counter() - t))
         _tell_changes(out, db_url, nxt)
 
@@ -219,7 +219,7 @@ def _pipeline(out: Story, settings: Settings, db_url: str, redis_url: str, sessi
         channels = Counter((r[0].split(":") + [""])[1] or r[0] for r in conn.execute(
             "SELECT channel FROM pl_event_outbox WHERE id > %s AND delivered_at IS NOT NULL", (first_event,)))
     out.say("")
-    out.say(f"{title}, {session}: {run.status} in {run.duration_seconds:.1f} s")
+    out.say(f"{title}: {run.status} in {run.duration_seconds:.1f} s")
     for phase in phases:
         counts = phase["counts"] or {}
         took = f" ({phase['duration_seconds']:.1f} s)" if phase.get("duration_seconds") is not None else ""
