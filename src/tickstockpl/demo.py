@@ -138,8 +138,8 @@ def run_demo(*, stocks: int = 6000, etfs: int = 1500, sessions: int = 60, keep: 
             demo_data.remember_kept(env, folder)
         total = time.perf_counter() - started
         out.say("")
-        out.say(f"5. Done in {total:.1f} s: " + ", ".join(f"{name} {secs:.1f} s" for name, secs in timings)
-                + f" (pipeline runs {first[:8]}, {second[:8]}).")
+        out.say(f"5. Done in {total:.1f} s (pipeline runs {first[:8]} and {second[:8]})")
+        out.say(", ".join(f"{name} {secs:.1f} s" for name, secs in timings), indent=3)
     except SystemExit as stop:  # SIGTERM (lifecycle.exit_on_signals in the CLI): one line, then the cleanup
         if stop.code:
             import sys
@@ -305,7 +305,7 @@ def _tell_universes(out: Story, db_url: str) -> None:
     order = ["market-cap bands", "market leaders", "sector leaders", "industries", "themes", "recent IPOs",
              "complete lists", "ETF categories", "ETF lists", "stocks + ETFs combo", "summary statistics"]
     for family in order + sorted(set(families) - set(order)):
-        items = families.get(family)
+        items = sorted(families.get(family) or [], key=_natural)
         if not items:
             continue
         if family == "summary statistics":
@@ -329,6 +329,18 @@ def _tell_universes(out: Story, db_url: str) -> None:
         empty = sum(1 for i in items if not i[3])
         out.say(f"- {family} ({len(items)}): " + "; ".join(parts) + more
                 + (f"; {empty} empty" if empty else "") + ".", indent=3)
+
+
+BANDS = ("mega_cap", "large_cap", "mid_cap", "small_cap", "micro_cap")
+
+
+def _natural(item) -> tuple:
+    """Bands from mega to micro, leaders by size (top 10 before top 50), the rest by key."""
+    _type, name, key = item[0], item[1], item[2]
+    if name == "market_cap" and key in BANDS:
+        return (BANDS.index(key), key)
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return (int(digits) if digits and name in ("market_leaders", "complete") else 0, key)
 
 
 def _tell_changes(out: Story, db_url: str, nxt) -> None:

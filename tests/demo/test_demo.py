@@ -59,7 +59,10 @@ def test_the_demo_tells_its_story_at_80_columns_and_serve_opens_what_it_kept(dat
     # per-run event counts only, plain words, timings, what next
     assert "events:" in flat and "published to Redis by this run" in flat and "so far" not in flat
     assert "cancelled=" not in flat and "failed_session" not in flat and "session session" not in flat
-    assert re.search(r"5\. Done in \d+\.\d s: servers \d+\.\d s, market \d+\.\d s, pipeline \d+\.\d s, next session", flat)
+    assert re.search(r"5\. Done in \d+\.\d s \(pipeline runs \w{8} and \w{8}\) servers \d+\.\d s, market \d+\.\d s,"
+                     r" pipeline \d+\.\d s, next session \d+\.\d s", flat), flat
+    assert re.search(r"market-cap bands \(5\): mega caps \d+ \(NVDA .*; large caps .*; mid caps .*; small caps .*; micro"
+                     r" caps", flat)
     assert f"TICKSTOCKPL_DEMO=true TICKSTOCKPL_DATA_DIR={folder} tickstockpl serve" in flat
     key = re.search(r"curl -s -H 'X-API-Key: (demo-[\w-]+)'", flat).group(1)
     assert "\u2601" not in out  # no emoji made of ":cloud:" or the like
