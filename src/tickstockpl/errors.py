@@ -10,7 +10,8 @@
     ├── NotFound                   an unknown job, run or universe
     ├── PhaseUnavailable           a pipeline phase that this installation does not provide
     ├── Cancelled                  a run or job was cancelled by a user
-    └── ProviderError              an import provider failed (HTTP error, malformed body, rate limit exhausted)
+    ├── ProviderError              an import provider failed (HTTP error, malformed body, rate limit exhausted)
+    └── AddressUnavailable         `serve` cannot listen on its address (port in use): exit code 5
 
 The API maps these classes to status codes in one handler (`api/app.py`); the CLI prints the
 message on one line and exits non-zero (`cli.py`). Driver errors (psycopg, redis) are translated
