@@ -81,8 +81,6 @@ def test_the_demo_tells_its_story_at_80_columns_and_serve_opens_what_it_kept(dat
 
 def test_each_run_gets_its_own_folder_and_another_run_keeps_its_data(tmp_path):
     env = cli_env(HOME=str(tmp_path), TICKSTOCKPL_NOW=MARKET_NOW)  # the default root: ~/.tickstockpl (root: /var/tmp)
-    from tickstockpl.settings import default_data_dir
-
     root = Path("/var/tmp/tickstockpl") if ROOT else tmp_path / ".tickstockpl"
     other = root / "demo-another-run"
     other.mkdir(parents=True, exist_ok=True)
@@ -99,7 +97,6 @@ def test_each_run_gets_its_own_folder_and_another_run_keeps_its_data(tmp_path):
         assert (other / "marker").read_text() == "another run's data"
     finally:
         remove(other)
-    assert default_data_dir() is not None
 
 
 def test_a_named_folder_that_holds_data_is_left_alone(data_root):

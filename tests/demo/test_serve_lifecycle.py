@@ -9,7 +9,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -151,7 +150,6 @@ def test_sigterm_and_ctrl_c_during_the_demo_stop_its_servers_and_remove_its_data
         assert proc.returncode == code, proc.stderr.read()
         assert not alive(pg) and not alive(rd)
         assert not (folder / "postgres").exists()  # the run's own data: removed (the named folder stays)
-        time.sleep(0)
 
 
 @pytest.mark.skipif(not __import__("os").geteuid() == 0, reason="root only: the system user and its reach")
