@@ -99,6 +99,10 @@ def test_a_failed_sync_ends_with_completed_status_failed_and_the_error(db_url, m
     assert "no bars" in done["payload"]["error"]
     errors = [b for c, b in subscriber.messages if c == "tickstock:errors"]
     assert errors and errors[0]["severity"] == "error" and errors[0]["error_id"] and errors[0]["message"]
+    # cache_sync_error, never processing_error: AppV2 marks its last pipeline run failed on a processing_error
+    assert [e["event"] for e in errors] == ["cache_sync_error"]
+    assert errors[0]["payload"]["component"] == errors[0]["component"] == "cache_sync"
+    assert errors[0]["payload"]["job_id"] == done["payload"]["job_id"] and "run_id" not in errors[0]["payload"]
 
 
 def test_events_arrive_only_after_the_data_they_describe_is_committed(db_url, market, subscriber, relay):

@@ -1,13 +1,14 @@
-"""Capture real request/response bodies and events, and refresh the examples of the hand-back form.
+"""Capture real request/response bodies and events, and refresh the captured examples of the docs.
 
     .venv/bin/python -m tests.handback.capture                       # run, write tests/handback/captured.json
-    .venv/bin/python -m tests.handback.capture --update-form         # ... and rewrite the form's examples
+    .venv/bin/python -m tests.handback.capture --update-form         # ... and rewrite the documents' examples
 
 It runs tests/handback/scenario.py against a fresh database (on the PostgreSQL the tests use:
 TICKSTOCKPL_TEST_PG, else an embedded one), its own redis-server process and a real
-`tickstockpl serve`. `--update-form` replaces only what sits between the form's
-`<!-- example: ID -->` / `<!-- event: ID -->` markers; prose is left alone. Ids in the form that the
-run did not produce are listed, and the exit code is 1, so a stale form cannot go unnoticed.
+`tickstockpl serve`. `--update-form` replaces only what sits between the `<!-- example: ID -->` /
+`<!-- event: ID -->` markers of the hand-back form, docs/API.md and docs/EVENTS.md (DOCUMENTS); prose is
+left alone. Ids in them that the run did not produce are listed, and the exit code is 1, so a stale
+document cannot go unnoticed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.servers import PostgresHandle, RedisProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 FORM = ROOT / "docs" / "TickStockAppV2_integration_callback.md"
+DOCUMENTS = (FORM, ROOT / "docs" / "API.md", ROOT / "docs" / "EVENTS.md")  # the files holding captured examples
 CAPTURED = Path(__file__).resolve().parent / "captured.json"
 
 
@@ -67,7 +69,8 @@ def as_lines(data: dict[str, list]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update-form", action="store_true", help=f"rewrite the examples in {FORM.name}")
+    parser.add_argument("--update-form", action="store_true",
+                        help="rewrite the examples in " + ", ".join(d.name for d in DOCUMENTS))
     parser.add_argument("--json", type=Path, default=CAPTURED, help="where to write the raw capture")
     args = parser.parse_args(argv)
 
@@ -84,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         print("no captured event for: " + ", ".join(missing), file=sys.stderr)
         status = 1
     if args.update_form:
-        text, untouched = form.update(FORM.read_text(encoding="utf-8"), examples, events)
-        FORM.write_text(text, encoding="utf-8")
-        print(f"updated {FORM}")
-        if untouched:
-            print("ids in the form without a capture: " + ", ".join(untouched), file=sys.stderr)
-            status = 1
+        for document in DOCUMENTS:
+            text, untouched = form.update(document.read_text(encoding="utf-8"), examples, events)
+            document.write_text(text, encoding="utf-8")
+            print(f"updated {document}")
+            if untouched:
+                print(f"ids in {document.name} without a capture: " + ", ".join(untouched), file=sys.stderr)
+                status = 1
     return status
 
 

@@ -317,11 +317,15 @@ EVENT_EXAMPLES: dict[str, tuple[str, str, Callable[[dict], bool]]] = {
     "daily_processing_completed-failed": (catalog.PROCESSING_STATUS, "daily_processing_completed",
                                           lambda m: _payload(m).get("status") == "failed"),
     "data_import_started": (catalog.IMPORT_STARTED, "data_import_started", lambda m: bool(_payload(m).get("sessions"))),
-    "data_import_progress": (catalog.IMPORT_PROGRESS, "data_import_progress", lambda m: True),
+    "data_import_started-status": (catalog.IMPORT_STATUS, "data_import_started",
+                                   lambda m: bool(_payload(m).get("sessions"))),
+    "job_progress_update": (catalog.MONITORING, "job_progress_update", lambda m: True),
     "data_import_completed": (catalog.IMPORT_COMPLETED, "data_import_completed",
                               lambda m: _payload(m).get("status") == "completed"),
-    "processing_error-sync": (catalog.ERRORS, "processing_error", lambda m: m.get("component") == "cache_sync"),
-    "processing_error-pipeline": (catalog.ERRORS, "processing_error", lambda m: m.get("component") == "pipeline"),
+    "data_import_completed-status": (catalog.IMPORT_STATUS, "data_import_completed",
+                                     lambda m: _payload(m).get("status") == "completed"),
+    "cache_sync_error": (catalog.ERRORS, "cache_sync_error", lambda m: "run_id" not in _payload(m)),
+    "processing_error": (catalog.ERRORS, "processing_error", lambda m: "data import failed" in m.get("message", "")),
     "schedule_updated": (catalog.PROCESSING_SCHEDULE, "schedule_updated", lambda m: True),
 }
 

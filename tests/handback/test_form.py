@@ -1,19 +1,22 @@
-"""The hand-back form (docs/TickStockAppV2_integration_callback.md) against the real service.
+"""The hand-back form (docs/TickStockAppV2_integration_callback.md), docs/API.md and docs/EVENTS.md against
+the real service.
 
-Every HTTP example is sent, as documented, to a freshly started real server (tests/handback/scenario.py
-drives a real sync and pipeline run around them) and the real answer must match the documented one in
-status code and in field names and JSON types, recursively. Every documented event must match one
-captured from a real Redis during that run (channel, event name, field names and types), and every kind
-of event the run publishes must be documented. The AppV2 integration code in the form is compiled, and
-its plain parts are run: the route helpers against a live server, the subscriber handlers on the
-captured events. When the service changes, this fails until the form is refreshed with
-`.venv/bin/python -m tests.handback.capture --update-form`.
+Every HTTP example of the three documents is sent, as documented, to a freshly started real server
+(tests/handback/scenario.py drives a real sync and pipeline run around them) and the real answer must match
+the documented one in status code and in field names and JSON types, recursively. Every documented event
+must match one captured from a real Redis during that run (channel, event name, field names and types), and
+every kind of event the run publishes must be documented. An example quoted in two documents is the same in
+both. The AppV2 integration code in the form is compiled, and its plain module is run: the API calls against
+a live server, the event state and the handlers AppV2's processing_event_subscriber lacks on the captured
+events; its blueprint, page and edits are checked to name what the other parts define. When the service
+changes, this fails until the documents are refreshed with `.venv/bin/python -m tests.handback.capture
+--update-form`.
 """
 
 from __future__ import annotations
 
 import ast
-import logging
+import html.parser
 import re
 import uuid
 from pathlib import Path
@@ -48,9 +51,14 @@ SEED_HEADINGS = (  # the seed form's sections, in its order (its emoji arrived g
 )
 
 TEXT = FORM.read_text(encoding="utf-8")
-EXAMPLES = {e.id: e for e in form.parse_examples(TEXT)}
-EVENTS = {e.id: e for e in form.parse_events(TEXT)}
+DOCUMENTS = {path.name: path.read_text(encoding="utf-8")
+             for path in (FORM, FORM.parent / "API.md", FORM.parent / "EVENTS.md")}
+QUOTED = {name: ({e.id: e for e in form.parse_examples(text)}, {e.id: e for e in form.parse_events(text)})
+          for name, text in DOCUMENTS.items()}
+EXAMPLES = {k: v for examples, _events in QUOTED.values() for k, v in examples.items()}
+EVENTS = {k: v for _examples, events in QUOTED.values() for k, v in events.items()}
 CODE = form.code_blocks(TEXT)
+TEMPLATE = re.search(r"<!-- template: appv2-admin-page -->\n```html\n(.*?)\n```", TEXT, re.S)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +84,18 @@ def test_the_form_has_the_seed_sections_in_order_and_no_blank_left():
     assert positions == sorted(positions)
     assert "____" not in TEXT and "// Fill in" not in TEXT and "~X" not in TEXT
     assert not [h for h in TEXT.splitlines() if h.startswith("#") and "‚" in h]  # no mojibake in the headings
+
+
+def test_an_example_quoted_in_two_documents_is_the_same_in_both():
+    for name, (examples, events) in QUOTED.items():
+        for ex_id, example in examples.items():
+            assert example == EXAMPLES[ex_id], f"{name}: example {ex_id} differs from its twin"
+        for ev_id, event in events.items():
+            assert event == EVENTS[ev_id], f"{name}: event {ev_id} differs from its twin"
+    api_examples, _ = QUOTED["API.md"]
+    _, reference_events = QUOTED["EVENTS.md"]
+    assert set(EXAMPLES) == set(api_examples) and set(EVENTS) == set(reference_events)  # the exhaustive ones
+    assert {"trigger", "status-completed"} <= set(QUOTED[FORM.name][0])  # the seed form's two endpoints
 
 
 def test_the_form_parses_and_names_the_channels_of_the_contract():
@@ -125,9 +145,42 @@ def test_documented_answers_carry_every_field_appv2_reads():
 
 def test_every_python_block_compiles():
     blocks = form.python_blocks(TEXT)
-    assert len(blocks) >= 3 and set(CODE) == {"appv2-pl-helpers", "appv2-routes", "appv2-subscriber"}
+    assert len(blocks) >= 5 and set(CODE) == {"appv2-tickstockpl-service", "appv2-admin-blueprint"}
     for block in blocks:
         ast.parse(block)
+
+
+def _defined(block: str) -> set[str]:
+    tree = ast.parse(CODE[block])
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return names | {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
+def test_the_new_files_and_the_edits_name_what_each_other_defines():
+    """New file 2 imports from new file 1, the page calls new file 2's routes, and the edits import what the
+    new files define; every new file says where it goes (a path that does not exist at AppV2's HEAD)."""
+    service, blueprint = _defined("appv2-tickstockpl-service"), _defined("appv2-admin-blueprint")
+    imported = re.search(r"from src\.core\.services\.tickstockpl_cache_sync import \((.*?)\)", CODE["appv2-admin-blueprint"],
+                         re.S).group(1)
+    assert {n.strip() for n in imported.split(",")} <= service
+    routes = set(re.findall(r"@tickstockpl_admin_bp\.route\('([^']+)'", CODE["appv2-admin-blueprint"]))
+    assert "/api/admin/processing/store-event" in routes  # where processing_subscriber forwards events
+    assert TEMPLATE is not None
+    page = TEMPLATE.group(1)
+    called = set(re.findall(r"fetch\('([^'?]+)", page))
+    assert called and all(any(r.split("<")[0].rstrip("/") == c.rstrip("/") for r in routes) for c in called)
+    assert '{% extends "admin/base_admin.html" %}' in page and "X-CSRFToken" in page and "csrf_token()" in page
+    parser = html.parser.HTMLParser()
+    parser.feed(page)
+    parser.close()
+    assert "from src.api.rest.tickstockpl_admin import store_event, tickstockpl_admin_bp" in TEXT
+    assert {"store_event", "tickstockpl_admin_bp"} <= blueprint
+    assert "from src.core.services.tickstockpl_cache_sync import pipeline_event_handlers" in TEXT
+    assert "pipeline_event_handlers" in service
+    for block, path in (("appv2-tickstockpl-service", "src/core/services/tickstockpl_cache_sync.py"),
+                        ("appv2-admin-blueprint", "src/api/rest/tickstockpl_admin.py")):
+        assert CODE[block].startswith(f"# {path}  (new file)")
+    assert page.startswith("{# web/templates/admin/tickstockpl_cache_sync.html  (new file) #}")
 
 
 # --- HTTP examples against the live run --------------------------------------------------------
@@ -171,10 +224,12 @@ def _load(block: str) -> dict:
     return namespace
 
 
-def test_route_helpers_work_against_a_live_server(server):
-    pl = _load("appv2-pl-helpers")
+def test_the_api_calls_work_against_a_live_server(server):
+    pl = _load("appv2-tickstockpl-service")
     assert pl["tickstockpl_base_url"]({"TICKSTOCKPL_HOST": "tickstockpl", "TICKSTOCKPL_PORT": 8080}) \
         == "http://tickstockpl:8080"
+    assert pl["tickstockpl_base_url"]({"TICKSTOCKPL_API_URL": "http://pl.internal:9000/",
+                                       "TICKSTOCKPL_HOST": "x"}) == "http://pl.internal:9000"
     accepted, status, body = pl["start_cache_sync"](server.url, KEY)
     assert (accepted, status) == (True, 202) and uuid.UUID(body["job_id"])
     final = until(lambda: (lambda st: st[1] if st[1]["status"] in ("completed", "failed") else None)(
@@ -196,43 +251,57 @@ def test_route_helpers_work_against_a_live_server(server):
     assert down[:2] == (False, None) and "unreachable" in down[2]["message"]
 
 
-def test_subscriber_handlers_process_every_captured_event(live):
-    snippet = _load("appv2-subscriber")
-    assert snippet["CACHE_SYNC_CHANNELS"] == list(catalog.CACHE_SYNC_CHANNELS)
-    assert snippet["CACHE_PHASE_CHANNELS"] == [catalog.CACHE_STARTED, catalog.CACHE_PROGRESS, catalog.CACHE_COMPLETED]
-
-    class Pushed:
-        def __init__(self):
-            self.sent: list[tuple[str, dict]] = []
-
-        def emit(self, name, data):
-            self.sent.append((name, data))
-
-    class Subscriber(snippet["TickStockPLCacheEvents"]):
-        def __init__(self):
-            self.logger = logging.getLogger("appv2.processing_subscriber")
-            self.socketio = Pushed()
-            self.reloads = 0
-            self.init_cache_sync_state()
-
-        def reload_universes(self):
-            self.reloads += 1
-
-    sub = Subscriber()
-    handled = 0
-    for channel, message in live.events:
-        if channel in snippet["CACHE_SYNC_CHANNELS"]:
-            sub._handle_cache_sync_event(message)
-            handled += 1
-        elif channel in snippet["CACHE_PHASE_CHANNELS"]:
-            sub._handle_cache_phase_event(message)
-            handled += 1
-    assert handled and len(sub.socketio.sent) == handled
+def test_the_event_state_follows_every_sync_of_the_run(live):
+    events = _load("appv2-tickstockpl-service")["TickStockPLEvents"]()
+    for _channel, message in live.events:
+        assert events.record(message, "processing_subscriber") is True
+    assert events.record(live.events[0][1], "processing_subscriber") is False  # delivered twice: once
     finals = {m["payload"]["job_id"]: m["payload"] for c, m in live.events if c == catalog.CACHE_SYNC_COMPLETE}
     for job_id, payload in finals.items():
-        assert sub.cache_sync_jobs[job_id]["status"] == payload["status"]
-    assert sub.reloads == sum(1 for p in finals.values() if p["status"] == "completed" and p["total_changes"])
-    assert sub.recent_universe_changes
+        job = events.job(job_id)
+        assert job["status"] == payload["status"] and job["total_changes"] == payload["total_changes"]
+    assert events.schedule["trigger_time"] == "16:10"
+    assert [e["event"] for e in events.recent(3)] == [m["event"] for _c, m in live.events[-3:]][::-1]
+
+
+def test_the_handlers_processing_event_subscriber_lacks_touch_only_their_own_run(live):
+    """AppV2's processing_event_subscriber with the form's edit 3, on every event of the run: each event of its
+    channels has a handler (AppV2's own, tests/handback/test_appv2_handlers.py, or the form's), the cache phase
+    lands in the state of the run that names it, and no stand-alone sync ever touches the run's state."""
+    import enum
+
+    from tests.handback.test_appv2_handlers import EVENT_SUBSCRIBER_CHANNELS, HANDLED
+
+    Phase = enum.Enum("ProcessingPhase", {"SCHEDULED": "scheduled", "CACHE_SYNC": "cache_sync", "ERROR": "error"})
+
+    class Subscriber:  # the part of AppV2's ProcessingEventSubscriber the handlers use
+        current_state = {"run_id": None, "phase": Phase.SCHEDULED, "error_message": None, "phase_details": {}}
+
+    service = _load("appv2-tickstockpl-service")
+    sub = Subscriber()
+    handlers = service["pipeline_event_handlers"](sub, service["TickStockPLEvents"]())
+    run_of_job = {m["payload"]["job_id"]: m["payload"].get("run_id") for _c, m in live.events
+                  if m["event"] == "cache_sync_triggered"}
+    seen_phases = []
+    for channel, message in live.events:
+        name = message["event"]
+        if channel not in EVENT_SUBSCRIBER_CHANNELS:
+            continue
+        assert name in HANDLED or name in handlers, f"{name} would be logged as unhandled"
+        if name == "daily_processing_started":  # what AppV2's own handler does first
+            sub.current_state.update(run_id=message["payload"]["run_id"], phase=Phase.SCHEDULED, phase_details={})
+        if name not in handlers:
+            continue
+        before = dict(sub.current_state)
+        handlers[name](message, channel)
+        job_run = run_of_job.get(message["payload"].get("job_id"))
+        if job_run is None or job_run != before["run_id"] or name == "cache_sync_error":
+            assert sub.current_state == before, f"{name} of a stand-alone sync touched the run"
+        elif name == "cache_sync_started":
+            assert sub.current_state["phase"] is Phase.CACHE_SYNC
+            seen_phases.append(job_run)
+    assert seen_phases, "the run's pipeline sync must have reached the cache phase handler"
+    assert sub.current_state["phase_details"]["cache_sync"]["status"] == "completed"
 
 
 # --- docs/EVENTS.md, the field reference -------------------------------------------------------
@@ -267,5 +336,5 @@ def test_events_reference_lists_every_payload_field_of_the_run(live):
         assert payload - set(fields) == set(), f"{name}: fields not in docs/EVENTS.md"
         always = {f for f, when in fields.items() if when == "always"}
         assert always - payload == set(), f"{name}: 'always' fields missing from a real event"
-        if name == "processing_error":
+        if channel == catalog.ERRORS:
             assert {"error_id", "severity", "message", "component", "context"} <= set(message)

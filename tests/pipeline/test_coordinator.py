@@ -63,7 +63,7 @@ def test_a_run_imports_then_syncs_and_publishes_appv2_events_in_order(market, db
     last = {name: len(names) - 1 - names[::-1].index(name) for name in names}
     assert names[0] == "daily_processing_started" and names[-1] == "daily_processing_completed"
     assert last["data_import_completed"] < first["cache_sync_triggered"] < first["cache_sync_started"]
-    assert last["data_import_progress"] < first["data_import_completed"]
+    assert last["job_progress_update"] < first["data_import_completed"]
     assert last["cache_sync_completed"] < first["daily_processing_completed"]
     ids = [e[0] for e in events]
     assert ids == sorted(ids)
@@ -72,7 +72,8 @@ def test_a_run_imports_then_syncs_and_publishes_appv2_events_in_order(market, db
     for _id, channel, name, body in events:
         by_name.setdefault(name, []).append((channel, body))
         assert body["timestamp"].endswith("Z") and body["version"] == "1.0"
-        if name != "processing_error" and channel.startswith(("tickstock:processing", "tickstock:import")):
+        if name != "processing_error" and channel.startswith(
+                ("tickstock:processing", "tickstock:import", "tickstock:data", "tickstock:monitoring")):
             assert body["payload"]["run_id"] == handle.run_id
     (ch, started), = by_name["daily_processing_started"]
     assert ch == "tickstock:processing:status"
@@ -87,13 +88,18 @@ def test_a_run_imports_then_syncs_and_publishes_appv2_events_in_order(market, db
     assert ch == "tickstock:processing:status"
     assert completed["payload"]["success"] is True and completed["payload"]["symbols_processed"] == 42
     assert {"symbols_failed", "duration_seconds"} <= set(completed["payload"])
-    (ch, imp), = by_name["data_import_started"]
-    assert ch == "tickstock:import:started"
+    (ch, imp), (status_ch, imp_status) = by_name["data_import_started"]
+    assert (ch, status_ch) == ("tickstock:import:started", "tickstock:data:import:status") and imp == imp_status
     assert imp["payload"]["timeframes"] == ["daily"] and imp["payload"]["lookback_days"] == 2
     assert imp["payload"]["sessions"] == ["2026-11-25", "2026-11-27"] and "universe_names" in imp["payload"]
-    assert [c for c, _ in by_name["data_import_progress"]] == ["tickstock:import:progress"] * 2
-    (ch, done), = by_name["data_import_completed"]
-    assert ch == "tickstock:import:completed"
+    steps = by_name["job_progress_update"]
+    assert [c for c, _ in steps] == ["tickstock:monitoring"] * 2
+    assert [b["payload"]["phase"] for _c, b in steps] == ["data_import"] * 2
+    assert [b["payload"]["sessions_completed"] for _c, b in steps] == [1, 2]
+    assert [b["payload"]["percentage"] for _c, b in steps] == [25.0, 50.0]  # of the run: import is half of it
+    assert steps[-1][1]["payload"]["completed"] == 42 and steps[-1][1]["source"] == "tickstockpl.import"
+    (ch, done), (status_ch, done_status) = by_name["data_import_completed"]
+    assert (ch, status_ch) == ("tickstock:import:completed", "tickstock:data:import:status") and done == done_status
     assert (done["payload"]["success_count"], done["payload"]["failure_count"]) == (2, 0)
     assert "duration_seconds" in done["payload"] and done["payload"]["rows_rejected"] == 0
     for name, channel in (("cache_sync_started", "tickstock:cache:started"),

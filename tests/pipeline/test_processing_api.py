@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -192,3 +193,18 @@ def test_skip_market_check_before_the_close_answers_which_session_it_processes(m
         assert run["status"] == "success" and run["session_date"] == "2026-11-24"
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM ohlcv_daily WHERE date = '2026-11-25'").fetchone()[0] == 0
+
+
+def test_the_serving_process_never_loads_the_calendar_library(market, db_url, redis_process):
+    """exchange_calendars (with pandas) takes about a second to import and holds the interpreter meanwhile: the
+    first GET /api/processing/schedule took 1.5-2 s when the serving process imported it (AppV2 gives up at 2 s).
+    The schedule, the scheduler's refresh, a run's session and its missing sessions read pl_market_sessions."""
+    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir)}
+    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env, scheduler=True) as live, \
+            live.client() as client:
+        assert client.get("/api/processing/schedule").json()["next_run"] == "2026-11-30T21:10:00.000Z"
+        assert client.post("/api/processing/schedule", json={"trigger_time": "16:20"}).status_code == 200
+        assert client.post("/api/processing/trigger-manual", json={"phases": ["all"]}).status_code == 202
+        assert wait_idle(client)["last_run_status"] == "success"
+        loaded = Path(f"/proc/{live.proc.pid}/maps").read_text()
+    assert "pandas" not in loaded and "numpy" not in loaded

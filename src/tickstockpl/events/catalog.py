@@ -5,7 +5,16 @@ Envelope (contract §3.1): {"event_id", "event", "timestamp" (ISO-8601 UTC, trai
 first field when it stores the message, so an `Event.message` built here has none
 yet. Events on `tickstock:errors` carry the envelope *and* the flat
 fields AppV2's error subscriber parses (error_id, source, severity, message, timestamp,
-component, context) in one object.
+component, context) in one object, and `component`, `message` and `severity` inside the payload
+too (AppV2's processing_subscriber reads `payload.component`). A pipeline run that failed is
+`processing_error` (AppV2's processing_event_subscriber marks its current run failed on it); a
+cache sync that failed is `cache_sync_error`, never `processing_error`, so a stand-alone sync's
+failure is not blamed on the last pipeline run.
+
+What AppV2's handlers read decides the names (contract §10.5): import progress is
+`job_progress_update` on `tickstock:monitoring` (the kind both AppV2 subscribers handle, with
+`phase: "data_import"`), and `data_import_started|completed` also go to
+`tickstock:data:import:status`, where processing_subscriber listens for them.
 
 Each channel also feeds a capped Redis Stream per channel family (`stream_for`), so a consumer
 that was offline can replay what it missed.
@@ -32,8 +41,9 @@ DELISTING_CLEANUP = "tickstock:cache:delisting_cleanup"
 PROCESSING_STATUS = "tickstock:processing:status"
 PROCESSING_SCHEDULE = "tickstock:processing:schedule"
 IMPORT_STARTED = "tickstock:import:started"
-IMPORT_PROGRESS = "tickstock:import:progress"
+IMPORT_PROGRESS = "tickstock:import:progress"  # reserved: import progress goes to MONITORING (job_progress_update)
 IMPORT_COMPLETED = "tickstock:import:completed"
+IMPORT_STATUS = "tickstock:data:import:status"  # AppV2 processing_subscriber: data_import_started|completed
 CACHE_STARTED = "tickstock:cache:started"
 CACHE_PROGRESS = "tickstock:cache:progress"
 CACHE_COMPLETED = "tickstock:cache:completed"
@@ -62,9 +72,10 @@ EV_DAILY_STARTED = "daily_processing_started"
 EV_DAILY_PROGRESS = "daily_processing_progress"
 EV_DAILY_COMPLETED = "daily_processing_completed"
 EV_IMPORT_STARTED = "data_import_started"
-EV_IMPORT_PROGRESS = "data_import_progress"
 EV_IMPORT_COMPLETED = "data_import_completed"
+EV_JOB_PROGRESS = "job_progress_update"
 EV_PROCESSING_ERROR = "processing_error"
+EV_CACHE_SYNC_ERROR = "cache_sync_error"
 EV_SCHEDULE_UPDATED = "schedule_updated"
 
 # --- sources ---
@@ -121,14 +132,18 @@ def envelope(channel: str, event: str, payload: dict[str, Any], source: str,
 
 
 def error_event(message: str, *, source: str, severity: str = "error", component: str | None = None,
-                context: dict[str, Any] | None = None, payload: dict[str, Any] | None = None) -> Event:
-    """`processing_error` on tickstock:errors: the envelope plus AppV2's flat error fields."""
+                context: dict[str, Any] | None = None, payload: dict[str, Any] | None = None,
+                event: str = EV_PROCESSING_ERROR) -> Event:
+    """An error on tickstock:errors: the envelope plus AppV2's flat error fields, and `component`,
+    `message` and `severity` in the payload as well (`processing_error` also has `error_message`)."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}")
     timestamp = utc_now_iso()
-    body_payload = {"error_message": message, **(payload or {})}
+    component = component or source
+    body_payload = {"error_message": message, "message": message, "component": component, "severity": severity,
+                    **(payload or {})}
     body = {
-        "event": EV_PROCESSING_ERROR,
+        "event": event,
         "timestamp": timestamp,
         "source": source,
         "version": VERSION,
@@ -136,10 +151,29 @@ def error_event(message: str, *, source: str, severity: str = "error", component
         "error_id": str(uuid.uuid4()),
         "severity": severity,
         "message": message,
-        "component": component or source,
+        "component": component,
         "context": context or {},
     }
-    return Event(ERRORS, EV_PROCESSING_ERROR, json.dumps(body, separators=(",", ":"), allow_nan=False, default=str))
+    return Event(ERRORS, event, json.dumps(body, separators=(",", ":"), allow_nan=False, default=str))
+
+
+COMPONENT_PIPELINE = "daily_processing"  # contains "processing": AppV2's processing_subscriber logs it
+COMPONENT_CACHE_SYNC = "cache_sync"
+
+
+def pipeline_error(run_id: str, message: str, session_date: str | None = None) -> Event:
+    """`processing_error`: a pipeline run failed (AppV2 marks the run failed). Always names the run."""
+    context = {"run_id": run_id, **({"session_date": session_date} if session_date else {})}
+    return error_event(message, source=SOURCE_PIPELINE, component=COMPONENT_PIPELINE, context=context,
+                       payload=context)
+
+
+def cache_sync_error(job_id: str, mode: str, message: str, **extra: Any) -> Event:
+    """`cache_sync_error`: a sync job failed (`run_id` in `extra` when it was a pipeline's cache-sync phase,
+    whose failure the pipeline reports as `processing_error` itself)."""
+    context = {"job_id": job_id, "mode": mode, **extra}
+    return error_event(message, source=SOURCE_CACHE_SYNC, component=COMPONENT_CACHE_SYNC, context=context,
+                       payload=context, event=EV_CACHE_SYNC_ERROR)
 
 
 # --- constructors for the cache-sync events (contract §3.2) ---
@@ -228,27 +262,40 @@ def daily_processing_completed(run_id: str, *, status: str, symbols_processed: i
         "status": status, **extra}, SOURCE_PIPELINE)
 
 
-def data_import_started(run_id: str, *, universe_names: list[str], sessions: list[str], **extra: Any) -> Event:
-    return envelope(IMPORT_STARTED, EV_IMPORT_STARTED, {
-        "run_id": run_id, "universe_names": list(universe_names), "timeframes": ["daily"],
-        "lookback_days": len(sessions), "sessions": list(sessions), **extra}, SOURCE_IMPORT)
+def data_import_started(run_id: str, *, universe_names: list[str], sessions: list[str], **extra: Any) -> list[Event]:
+    """On tickstock:import:started (processing_event_subscriber) and tickstock:data:import:status
+    (processing_subscriber), the same message."""
+    payload = {"run_id": run_id, "universe_names": list(universe_names), "timeframes": ["daily"],
+               "lookback_days": len(sessions), "sessions": list(sessions), **extra}
+    return [envelope(channel, EV_IMPORT_STARTED, payload, SOURCE_IMPORT) for channel in (IMPORT_STARTED, IMPORT_STATUS)]
 
 
-def data_import_progress(run_id: str, *, session_date: str, sessions_completed: int, sessions_total: int,
-                         rows_imported: int, rows_rejected: int, **extra: Any) -> Event:
-    percent = round(100.0 * sessions_completed / sessions_total, 1) if sessions_total else 100.0
-    return envelope(IMPORT_PROGRESS, EV_IMPORT_PROGRESS, {
-        "run_id": run_id, "session_date": session_date, "sessions_completed": sessions_completed,
-        "sessions_total": sessions_total, "percentage": percent, "rows_imported": rows_imported,
-        "rows_rejected": rows_rejected, **extra}, SOURCE_IMPORT)
+def import_progress(run_id: str, *, percentage: float, completed: int, failed: int, estimated_completion: str | None,
+                    session_date: str, sessions_completed: int, sessions_total: int, rows_imported: int,
+                    rows_rejected: int, **extra: Any) -> Event:
+    """`job_progress_update` on tickstock:monitoring, phase `data_import`, one per session written.
+
+    The fields AppV2's handlers read: `percentage` (the run's percent, as daily_processing_progress),
+    `completed` (symbols with a bar for the run's session so far), `failed` (rows rejected so far),
+    `current_symbol` (null: sessions are imported whole), `estimated_completion`; `phase` for
+    processing_subscriber's filter; the source `tickstockpl.import` for processing_event_subscriber's.
+    """
+    phase_percent = round(100.0 * sessions_completed / sessions_total, 1) if sessions_total else 100.0
+    return envelope(MONITORING, EV_JOB_PROGRESS, {
+        "phase": "data_import", "run_id": run_id, "percentage": round(float(percentage), 1), "completed": completed,
+        "failed": failed, "current_symbol": None, "estimated_completion": estimated_completion,
+        "session_date": session_date, "sessions_completed": sessions_completed, "sessions_total": sessions_total,
+        "phase_percentage": phase_percent, "rows_imported": rows_imported, "rows_rejected": rows_rejected, **extra},
+        SOURCE_IMPORT)
 
 
 def data_import_completed(run_id: str, *, success_count: int, failure_count: int, duration_seconds: float,
-                          rows_rejected: int, **extra: Any) -> Event:
-    return envelope(IMPORT_COMPLETED, EV_IMPORT_COMPLETED, {
-        "run_id": run_id, "success_count": success_count, "failure_count": failure_count,
-        "duration_seconds": round(float(duration_seconds), 3), "rows_rejected": rows_rejected, **extra},
-        SOURCE_IMPORT)
+                          rows_rejected: int, **extra: Any) -> list[Event]:
+    """On tickstock:import:completed and tickstock:data:import:status, the same message."""
+    payload = {"run_id": run_id, "success_count": success_count, "failure_count": failure_count,
+               "duration_seconds": round(float(duration_seconds), 3), "rows_rejected": rows_rejected, **extra}
+    return [envelope(channel, EV_IMPORT_COMPLETED, payload, SOURCE_IMPORT)
+            for channel in (IMPORT_COMPLETED, IMPORT_STATUS)]
 
 
 def schedule_updated(schedule: dict[str, Any], changed: list[str]) -> Event:

@@ -377,6 +377,4 @@ def _write_failure(conn, job_id, request, message, seconds, extra) -> None:
             return
         enqueue(conn, catalog.cache_sync_completed(job_id, request.mode, "failed", 0, seconds, 0,
                                                    error=message, **extra)
-                + [catalog.error_event(f"cache sync {job_id} failed: {message}",
-                                       source=catalog.SOURCE_CACHE_SYNC, component="cache_sync",
-                                       context={"job_id": job_id, "mode": request.mode})])
+                + [catalog.cache_sync_error(job_id, request.mode, f"cache sync {job_id} failed: {message}", **extra)])

@@ -50,8 +50,8 @@ from tickstockpl.pipeline.runs import (ACTIVE, ACTIVE_LOCK, mark_abandoned, auto
                                        run_history)
 
 # The API, /health, the scheduler and the CLI use these names from here.
-__all__ = ["PhaseFailed", "RunHandle", "SessionChoice", "automatic_run_exists", "available_phases", "cancel_current", "get_run",
-           "is_running", "live_run", "processing_status", "recover_abandoned_runs", "resolve_phases",
+__all__ = ["PhaseFailed", "RunHandle", "SessionChoice", "automatic_run_exists", "available_phases", "cancel_current",
+           "get_run", "is_running", "live_run", "processing_status", "recover_abandoned_runs", "resolve_phases",
            "resolve_session", "run_history", "trigger_run"]
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ def resolve_session(session_date: dt.date | None, skip_market_check: bool,
     if session_date is None:
         current = calendar.on(today) if skip_market_check else None
         if current is not None and current.close_utc > now_utc:
-            return SessionChoice(last, f"the {today} session has not closed yet (it closes at {_ny(current.close_utc)});"
-                                       f" processing the last closed session, {last}")
+            return SessionChoice(last, f"the {today} session has not closed yet (it closes at"
+                                       f" {_ny(current.close_utc)}); processing the last closed session, {last}")
         return SessionChoice(last)
     if session_date > today:
         raise ConfigError(f"{session_date} is in the future (today is {today} in New York);"
@@ -265,11 +265,12 @@ class _Runner:
         return min(100.0, 100.0 * (phases.index(phase) + max(0.0, min(1.0, fraction))) / len(phases))
 
     def _progress(self, conn, phase: str, fraction: float, symbols_completed: int | None = None, *,
-                  force: bool = False) -> None:
-        """Update the run row and enqueue daily_processing_progress, on `conn`'s current transaction."""
+                  force: bool = False) -> tuple[float, int, str | None] | None:
+        """Update the run row and enqueue daily_processing_progress, on `conn`'s current transaction;
+        returns (percent, symbols completed, estimated completion) as published, None when throttled."""
         now = time.monotonic()
         if not force and now - self._last_progress < PROGRESS_MIN_INTERVAL_S:
-            return
+            return None
         self._last_progress = now
         percent = self._percent(phase, fraction)
         elapsed = time.perf_counter() - self.started
@@ -279,9 +280,11 @@ class _Runner:
             "UPDATE pl_pipeline_runs SET progress = %s, current_phase = %s, estimated_completion = %s,"
             " symbols_processed = coalesce(%s, symbols_processed) WHERE run_id = %s RETURNING symbols_processed",
             (percent, phase, eta, symbols_completed, self.run_id)).fetchone()
+        completed, eta_iso = row[0] if row else 0, catalog.iso_z(eta)
         enqueue(conn, [catalog.daily_processing_progress(
-            self.run_id, progress=percent, current_phase=phase, symbols_completed=row[0] if row else 0,
-            estimated_completion=catalog.iso_z(eta), session_date=self.handle.session_date.isoformat())])
+            self.run_id, progress=percent, current_phase=phase, symbols_completed=completed,
+            estimated_completion=eta_iso, session_date=self.handle.session_date.isoformat())])
+        return percent, completed, eta_iso
 
     def _phase_start(self, phase: str, events: list[catalog.Event] = ()) -> None:
         with self.conn.transaction():
@@ -345,10 +348,10 @@ class _Runner:
         missing = missing_sessions(self.conn, self.handle.session_date)
         sessions = [d.isoformat() for d in missing.sessions]
         universes = [self.universe] if self.universe else self._schedule_universes()
-        self._phase_start(phase, [catalog.data_import_started(
+        self._phase_start(phase, catalog.data_import_started(
             self.run_id, universe_names=universes, sessions=sessions, provider=self.provider.name,
             sessions_left_out=missing.dropped,
-            last_imported=missing.last_imported.isoformat() if missing.last_imported else None)])
+            last_imported=missing.last_imported.isoformat() if missing.last_imported else None))
         total = len(missing.sessions)
         done = [0, 0, 0]  # sessions, rows imported, rows rejected
 
@@ -356,11 +359,12 @@ class _Runner:
             done[0] += 1
             done[1] += result.rows_imported
             done[2] += result.rows_rejected
-            self._progress(tx_conn, phase, done[0] / total, result.known_imported, force=True)
-            enqueue(tx_conn, [catalog.data_import_progress(
-                self.run_id, session_date=result.session.isoformat(), sessions_completed=done[0],
-                sessions_total=total, rows_imported=done[1], rows_rejected=done[2],
-                unknown_tickers=result.unknown_tickers)])
+            percent, completed, eta = self._progress(tx_conn, phase, done[0] / total, result.known_imported,
+                                                     force=True)
+            enqueue(tx_conn, [catalog.import_progress(
+                self.run_id, percentage=percent, completed=completed, failed=done[2], estimated_completion=eta,
+                session_date=result.session.isoformat(), sessions_completed=done[0], sessions_total=total,
+                rows_imported=done[1], rows_rejected=done[2], unknown_tickers=result.unknown_tickers)])
 
         report = import_sessions(self.conn, self.provider, missing.sessions, run_id=self.run_id,
                                  before_commit=before_commit, should_cancel=self._cancel_requested)
@@ -370,19 +374,19 @@ class _Runner:
                          duration_seconds=report.duration_seconds, rows_rejected=report.rows_rejected,
                          rows_imported=report.rows_imported, sessions=sessions)
         if report.cancelled:
-            self._phase_end(phase, "cancelled", counts, "cancelled", [catalog.data_import_completed(
-                self.run_id, **completed, status="cancelled")])
+            self._phase_end(phase, "cancelled", counts, "cancelled", catalog.data_import_completed(
+                self.run_id, **completed, status="cancelled"))
             raise Cancelled(f"cancelled during data import after {report.sessions_imported} of {total} session(s)")
         if not report.complete:
             message = f"data import failed: {report.error}; cache sync not started"
-            self._phase_end(phase, "failed", counts, report.error, [catalog.data_import_completed(
-                self.run_id, **completed, status="failed", error=report.error)])
+            self._phase_end(phase, "failed", counts, report.error, catalog.data_import_completed(
+                self.run_id, **completed, status="failed", error=report.error))
             raise PhaseFailed(message)
         with self.conn.transaction():
             self.conn.execute("UPDATE pl_pipeline_runs SET symbols_processed = %s, symbols_failed = %s"
                               " WHERE run_id = %s", (self._symbols_with_bars(), self.symbols_failed, self.run_id))
-        self._phase_end(phase, "success", counts, None, [catalog.data_import_completed(
-            self.run_id, **completed, status="completed")])
+        self._phase_end(phase, "success", counts, None, catalog.data_import_completed(
+            self.run_id, **completed, status="completed"))
 
     def _schedule_universes(self) -> list[str]:
         from tickstockpl.pipeline.schedule import get_schedule
@@ -466,11 +470,8 @@ class _Runner:
                 duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
                 phases=self.handle.phases, **({"error": error} if error else {}))]
             if status == "failed":
-                events.append(catalog.error_event(
-                    f"pipeline run {self.run_id} failed: {error}", source=catalog.SOURCE_PIPELINE,
-                    component="pipeline", context={"run_id": self.run_id,
-                                                   "session_date": self.handle.session_date.isoformat()},
-                    payload={"run_id": self.run_id}))
+                events.append(catalog.pipeline_error(self.run_id, f"pipeline run {self.run_id} failed: {error}",
+                                                     self.handle.session_date.isoformat()))
             enqueue(conn, events)
         log.log(logging.INFO if status == "success" else logging.WARNING, "pipeline run %s %s%s",
                 self.run_id, status, f": {error}" if error else "")

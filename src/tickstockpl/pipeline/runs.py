@@ -215,9 +215,7 @@ def mark_abandoned(conn, environment: str) -> list[str]:
             events.append(catalog.daily_processing_completed(
                 str(run_id), status="failed", symbols_processed=processed, symbols_failed=failed,
                 duration_seconds=seconds, error=ABANDONED))
-            events.append(catalog.error_event(f"pipeline run {run_id}: {ABANDONED}", source=catalog.SOURCE_PIPELINE,
-                                              component="pipeline", context={"run_id": str(run_id)},
-                                              payload={"run_id": str(run_id)}))
+            events.append(catalog.pipeline_error(str(run_id), f"pipeline run {run_id}: {ABANDONED}"))
         enqueue(conn, events)
     if rows:
         log.warning("marked %d abandoned pipeline run(s) failed", len(rows))
