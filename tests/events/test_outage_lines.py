@@ -41,7 +41,7 @@ def test_one_line_down_and_one_back_however_often_it_is_seen(caplog):
 def test_the_relay_says_redis_is_down_once_and_back_once(db_url, redis_process, caplog):
     from tickstockpl.events.relay import Relay
 
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="tickstockpl")  # a CLI test in this process may have set it to CRITICAL
     redis_process.stop()
     import psycopg
 
