@@ -1,8 +1,9 @@
 """`create_app(settings)`: the FastAPI application, its lifespan and its error handling.
 
-Lifespan: `Services.start` (pool, abandoned-job recovery, outbox relay, scheduler) on startup,
-`Services.close` on shutdown. Routers: one per resource in `api/routes/`, plus the pipeline's
-`tickstockpl.api.routes.processing` when that module exists.
+Lifespan: `Services.start` (pool, abandoned-job recovery, outbox relay, scheduler) and `warm_up`
+(api/warmup.py: every read-only route once, in process) on startup, `Services.close` on shutdown.
+Routers: one per resource in `api/routes/`, plus the pipeline's `tickstockpl.api.routes.processing`
+when that module exists.
 
 Errors are mapped to status codes in one place (`_install_error_handlers`); every answer is a
 JSON object with `message`, and nothing a client sends can cause a 500.
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tickstockpl import __version__
 from tickstockpl.api.auth import HEADER, AuthError, failed_key_check
 from tickstockpl.api.services import Services, optional_module
+from tickstockpl.api.warmup import warm_up
 from tickstockpl.errors import (ConfigError, DataError, JobConflict, NotFound, PhaseUnavailable,
                                 ServiceUnavailable, TickStockError)
 from tickstockpl.settings import Settings
@@ -42,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         services = app.state.services = await anyio.to_thread.run_sync(Services.start, settings)
         await services.open_async_pool()
+        await warm_up(app, settings.api_keys[0] if settings.api_keys else None)  # api/warmup.py
         try:
             yield
         finally:
