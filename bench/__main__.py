@@ -7,6 +7,8 @@
     python -m bench --sizes 2000,8000 --reps 7 --keep
     python -m bench --latency-ms 2     every figure also with 2 ms of simulated round-trip latency
     python -m bench --render-only      re-render the report and chart from <output>/perf_results.json
+    python -m bench --only-hooks first_answers   measure only those hooks (fresh databases of the plan) and
+                                                 merge their figures into <output>/perf_results.json
 
 The PostgreSQL server is the one of --admin-url (default TICKSTOCKPL_BENCH_PG, else
 postgresql://postgres@127.0.0.1:5432/postgres); each size gets a database `tspl_bench_<size>`
@@ -61,6 +63,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="sizes whose hooks include the 250-session backfill (default 12000; 'none')")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="also measure with this simulated round-trip latency to PostgreSQL (default 0 = off)")
+    parser.add_argument("--only-hooks", default="",
+                        help="measure only these hooks of bench/extra.py (comma-separated) on fresh databases of the"
+                             " plan and merge their figures into <output>/perf_results.json; the sync figures stay"
+                             " those of the run that wrote it, and the report names the merge")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: re-render the report and chart from <output>/perf_results.json")
     return parser.parse_args(argv)
@@ -116,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         _update_handback(args.output)
         return 0
     reps = args.reps or (3 if args.quick else 5)
+    if args.only_hooks:
+        return merge_hooks(args, reps, argv)
     harness.compile_sources()
     project = harness.project_command()
     if project is None:
@@ -163,6 +171,42 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(harness.result_json(results, meta), indent=1, default=str), encoding="utf-8")
     _update_handback(args.output)
     harness.log(f"measured in {meta['total_seconds']} s")
+    return 0
+
+
+def merge_hooks(args: argparse.Namespace, reps: int, argv: list[str] | None) -> int:
+    """--only-hooks: the named hooks on fresh databases of the plan, merged into the committed results."""
+    by_name = {hook.__name__: hook for hook in extra.HOOKS}
+    names = [n.strip() for n in args.only_hooks.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise SystemExit(f"unknown hook(s) {', '.join(unknown)}; hooks are {', '.join(by_name)}")
+    path = args.output / "perf_results.json"
+    results, meta = harness.results_from_json(json.loads(path.read_text(encoding="utf-8")))
+    load_start, measured = round(os.getloadavg()[0], 2), []
+    for size, sessions in plan(args):
+        result = next((r for r in results if r.db.size == size and r.db.sessions == sessions), None)
+        if result is None:
+            harness.log(f"{size} symbols x {sessions} sessions is not in {path}: skipped")
+            continue
+        db = harness.build_database(args.admin_url, size, sessions)
+        try:
+            context = extra.BenchContext(db, args.admin_url, reps, backfill=False,
+                                         backfill_note="not measured by --only-hooks")
+            figures = extra.run_hooks(context, [by_name[n] for n in names])
+        finally:
+            if not args.keep:
+                harness.drop_database(args.admin_url, db.name)
+        keys = {f["key"] for f in figures}
+        result.extra = [f for f in result.extra if f["key"] not in keys] + figures
+        measured.append(f"{size}x{sessions}")
+    meta.setdefault("merged", []).append({
+        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "hooks": names,
+        "databases": measured, "load_start": load_start, "load_end": round(os.getloadavg()[0], 2)})
+    write_outputs(results, meta, args.output)
+    path.write_text(json.dumps(harness.result_json(results, meta), indent=1, default=str), encoding="utf-8")
+    _update_handback(args.output)
     return 0
 
 

@@ -76,9 +76,14 @@ def prepare_database(admin_url: str, stocks: int, etfs: int) -> tuple[str, str]:
 
 
 class Services:
-    """redis-server and `tickstockpl serve`, both subprocesses of this benchmark."""
+    """redis-server and `tickstockpl serve`, both subprocesses of this benchmark.
 
-    def __init__(self, db_url: str):
+    Ready when /health answers healthy, or (`wait_health=False`, for first-answer figures) as soon as the
+    API port accepts a TCP connection: uvicorn opens it once the app's start-up is done, and no request has
+    been sent yet.
+    """
+
+    def __init__(self, db_url: str, wait_health: bool = True):
         self.redis_port, self.api_port = _free_port(), _free_port()
         self.dir = tempfile.mkdtemp(prefix="tspl-bench-")
         binary = shutil.which("redis-server")
@@ -95,7 +100,10 @@ class Services:
         self.log = open(os.path.join(self.dir, "serve.log"), "wb")
         self.api = subprocess.Popen([sys.executable, "-m", "tickstockpl.cli", "serve"], env=env, cwd=self.dir,
                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        if wait_health:
+            self._wait_ready()
+        else:
+            self._wait_port()
 
     @property
     def redis_url(self) -> str:
@@ -113,6 +121,18 @@ class Services:
                 pass
             time.sleep(0.2)
         raise RuntimeError("the server did not become healthy")
+
+    def _wait_port(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.api.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.api.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.api_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.005)
+        raise RuntimeError("the server did not open its port")
 
     def close(self) -> None:
         self.api.send_signal(signal.SIGTERM)
@@ -221,6 +241,70 @@ def _summary(latencies: list[float], elapsed: float, errors: int, **extra) -> di
 
     return {**extra, "requests": len(ordered), "errors": errors, "req_per_s": round(len(ordered) / elapsed, 1),
             "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": round(1000 * ordered[-1], 2)}
+
+
+# --- first answers ----------------------------------------------------------------------------
+# Every operation of the API (tests/bench/test_first_answers.py checks the list against the app's OpenAPI
+# paths), in an order that keeps each one meaningful: reads first, then the calls that change something.
+# {job_id}, {run_id}: the newest sync job and pipeline run of the database.
+FIRST_REQUESTS: tuple[tuple[str, str, dict | None], ...] = (
+    ("GET", "/health", None),
+    ("GET", "/metrics", None),
+    ("GET", "/openapi.json", None),
+    ("GET", "/api/processing/schedule", None),
+    ("GET", "/api/processing/status", None),
+    ("GET", "/api/processing/history?days=7", None),
+    ("GET", "/api/processing/runs/{run_id}", None),
+    ("GET", "/api/processing/cache-sync/status/{job_id}", None),
+    ("GET", "/api/processing/cache-sync/history?limit=10&offset=0", None),
+    ("GET", "/api/processing/cache-sync/stats", None),
+    ("GET", "/api/universes", None),
+    ("GET", "/api/universes/stock_universe/market_cap/mega_cap", None),
+    ("GET", "/api/universes/changes?limit=50", None),
+    ("DELETE", "/api/processing/cancel", None),
+    ("POST", "/api/processing/schedule", {"trigger_time": "16:10"}),
+    ("POST", "/api/processing/trigger-manual", {"skip_market_check": True, "phases": ["cache_sync"]}),
+    ("POST", "/api/processing/cache-sync/trigger", {"mode": "full", "force": False}),
+)
+
+
+def first_answer(port: int, method: str, path: str, body: dict | None) -> tuple[int, float]:
+    """(status, milliseconds) of one request on a new connection, from connecting to the last byte."""
+    import http.client
+
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"X-API-Key": KEY, **({"Content-Type": "application/json"} if payload is not None else {})}
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    return response.status, 1000 * (time.perf_counter() - started)
+
+
+def first_answers(db_url: str, ids: dict[str, str]) -> list[dict]:
+    """For each of FIRST_REQUESTS: a fresh `tickstockpl serve`, ready as soon as its port accepts a connection,
+    then that one request, timed. The database is used as it is (a copy, when its rows matter)."""
+    import httpx
+
+    measured = []
+    for method, template, body in FIRST_REQUESTS:
+        path = template.format(**ids)
+        services = Services(db_url, wait_health=False)
+        try:
+            status, ms = first_answer(services.api_port, method, path, body)
+            if method == "POST" and "trigger" in template:  # let the run or job end before the server stops
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and httpx.get(
+                        f"http://127.0.0.1:{services.api_port}/health", timeout=5).json()["processing_status"] != "idle":
+                    time.sleep(0.1)
+        finally:
+            services.close()
+        measured.append({"method": method, "path": template, "status": status, "ms": round(ms, 1)})
+    return measured
 
 
 # --- event delivery --------------------------------------------------------------------------

@@ -28,6 +28,12 @@ What the hooks measure (in this process, not as child processes: these are libra
   the limit, and concurrency hides the database's latency). The server relays
   the outbox (marks rows delivered): pl_event_outbox and pl_sync_jobs are copied before and put back
   after. Also with the server's DATABASE_URL through the proxy with --latency-ms.
+- first_answers: every operation of the API (bench.api_bench.FIRST_REQUESTS) as the first request of a freshly
+  started `tickstockpl serve`, sent as soon as its port accepts a connection (AppV2's processing client gives up
+  after 2 s; the first GET /api/processing/schedule once took 1.5-2 s): one server per request, on a copy of the
+  bench database (CREATE DATABASE ... TEMPLATE: the triggers it sends change rows), which gets one sync job and one
+  pipeline run first when it has none (their ids fill the paths). The slowest answer is judged against 100 ms at
+  every size; each answer is in the note. Direct only.
 """
 
 from __future__ import annotations
@@ -206,12 +212,51 @@ def _status_figures(ctx: BenchContext, suffix: str, connections: int, done: dict
                    done["p99_ms"], "ms", note)]
 
 
-HOOKS: list[Callable[[BenchContext], list[dict]]] = [import_one_session, backfill_sessions, status_endpoint]
+FIRST_ANSWER_TARGET = {"target": 100.0, "target_text": "≤ 100 ms for every endpoint", "target_size": None}
 
 
-def run_hooks(ctx: BenchContext) -> list[dict]:
+def first_answers(ctx: BenchContext) -> list[dict]:
+    """Each endpoint's first answer after the server started (target: every one within 100 ms)."""
+    from bench import api_bench
+    from tickstockpl.jobs.runtime import start_job
+    from tickstockpl.pipeline import coordinator
+    from tickstockpl.settings import Settings
+
+    name = f"{ctx.db.name}_first"
+    harness.drop_database(ctx.admin_url, name)
+    with psycopg.connect(ctx.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(ctx.db.name)))
+    url = harness.as_url(harness.with_database(ctx.admin_url, name))
+    try:
+        with psycopg.connect(url) as conn:
+            job = conn.execute("SELECT job_id FROM pl_sync_jobs ORDER BY created_at DESC LIMIT 1").fetchone()
+            run = conn.execute("SELECT run_id FROM pl_pipeline_runs ORDER BY start_time DESC LIMIT 1").fetchone()
+        if job is None:
+            job = (start_job(url, mode="full", triggered_by="cli", background=False).job_id,)
+        if run is None:
+            run = (coordinator.trigger_run(Settings(database_url=url), url, phases=["cache_sync"], background=False,
+                                           skip_market_check=True).run_id,)
+        measured = api_bench.first_answers(url, {"job_id": str(job[0]), "run_id": str(run[0])})
+    finally:
+        harness.drop_database(ctx.admin_url, name)
+    slowest = sorted(measured, key=lambda m: -m["ms"])
+    note = (f"{len(measured)} endpoints, each the first request of a fresh server (sent when its port opened), on a"
+            " copy of this database: " + "; ".join(f"{m['method']} {m['path']} {m['ms']:g} ms ({m['status']})"
+                                                 for m in slowest))
+    values = sorted(m["ms"] for m in measured)
+    return [figure("first_answer_max", "first answer after start, slowest endpoint", slowest[0]["ms"], "ms", note,
+                   **FIRST_ANSWER_TARGET),
+            figure("first_answer_median", "first answer after start, median endpoint", values[len(values) // 2], "ms",
+                   "the median of the answers of the figure above")]
+
+
+HOOKS: list[Callable[[BenchContext], list[dict]]] = [import_one_session, backfill_sessions, status_endpoint,
+                                                     first_answers]
+
+
+def run_hooks(ctx: BenchContext, hooks: list[Callable[[BenchContext], list[dict]]] | None = None) -> list[dict]:
     figures = []
-    for hook in HOOKS:
+    for hook in HOOKS if hooks is None else hooks:
         harness.log(f"{ctx.db.name}: {hook.__name__}")
         try:
             figures.extend(hook(ctx))
