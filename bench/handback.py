@@ -67,6 +67,14 @@ def render(results: list[SizeResult], meta: dict) -> str:
         f" | {full.events} per daily sync at 12,000 symbols, {cold.events} for a first run, {rerun.events} for a"
         " no-change rerun (job events + one `universe_updated` per changed universe + IPO and delisting events) |",
     ]
+    first = {f["key"]: f for f in main.extra if f["key"].startswith("first_answer_") and f["value"] is not None}
+    if "first_answer_max" in first:
+        lines.append(
+            "| First answer after start | the first `GET /api/processing/schedule` after PL started took 1.5–2 s"
+            " (AppV2's processing client gives up at 2 s)"
+            f" | every endpoint within **{first['first_answer_max']['value']:.0f} ms** at 12,000 symbols (median"
+            f" {first.get('first_answer_median', {}).get('value', 0):.0f} ms), each the first request of a freshly"
+            " started server |")
     lat = main.latency or {}
     slow_full, slow_base = lat.get("full_next"), lat.get(LEGACY)
     latency = (f" With {meta.get('latency_ms'):g} ms of simulated round-trip latency to the database: daily run"
