@@ -73,6 +73,8 @@ class Snapshot:
     latest_session: dt.date | None = None  # newest date with bars on or before as_of
     bars_on_latest_session: int = 0
     expected_session: dt.date | None = None  # newest closed NYSE session on or before as_of
+    previous_session: dt.date | None = None  # newest date with bars before latest_session
+    bars_on_previous_session: int | None = None  # None: not read (the coverage check then compares nothing)
 
     def by_symbol(self) -> dict[str, Security]:
         return {s.symbol: s for s in self.securities}
@@ -112,6 +114,8 @@ WITH params AS (
     WHERE session <= (SELECT as_of FROM params) AND close_utc <= %(now)s::timestamptz
 ), latest AS (
     SELECT max(date) AS day FROM ohlcv_daily WHERE date <= (SELECT as_of FROM params)
+), prior_day AS (
+    SELECT max(date) AS day FROM ohlcv_daily WHERE date < (SELECT day FROM latest)
 )"""
 
 # The common table expressions of every snapshot statement: `params`, `expected`, `latest`,
@@ -140,15 +144,19 @@ CTES = _PARAMS + """, day_bars AS (
 
 SNAPSHOT_COLUMNS = ("symbol", "name", "type", "active", "market_cap", "shares", "primary_exchange", "market",
                     "sector", "industry", "list_date", "etf_type", "issuer", "aum_millions", "close", "bar_date")
-# The header: as-of date, expected session, latest session with bars, and its number of bars.
+# The header: as-of date, expected session, latest session with bars and its number of bars, the
+# session with bars before it and its number of bars (for validation's coverage check; both counts go
+# through the index on ohlcv_daily(date): the rows of one day each).
 HEADER = ("(SELECT as_of FROM params)", "(SELECT day FROM expected)", "(SELECT day FROM latest)",
-          "(SELECT count(*) FROM day_bars)")
+          "(SELECT count(*) FROM day_bars)", "(SELECT day FROM prior_day)",
+          "(SELECT count(*) FROM ohlcv_daily o WHERE o.date = (SELECT day FROM prior_day))")
+HEADER_TYPES = ("date", "date", "date", "bigint", "date", "bigint")
 
 
 def rows_sql(where: str = "true", extra: tuple[str, ...] = (), header_extra: tuple[str, ...] = ()) -> str:
     """The body after CTES: the `snap` rows (WHERE `where`) with NULL header columns, then one
     header row (symbol NULL), last. `extra`/`header_extra`: more columns, typed in `extra`."""
-    header_nulls = ", ".join(("NULL::date",) * 3 + ("NULL::bigint",))
+    header_nulls = ", ".join(f"NULL::{t}" for t in HEADER_TYPES)
     data = ", ".join(SNAPSHOT_COLUMNS)
     return (f"SELECT {data}, {header_nulls}{''.join(', ' + e for e in extra)} FROM snap WHERE {where}\n"
             f"UNION ALL\n"
@@ -179,7 +187,8 @@ def from_rows(rows) -> Snapshot:
     rows, then the header row."""
     *data, header = rows
     start = len(SNAPSHOT_COLUMNS)
-    resolved, expected, latest_session, bars = header[start:start + len(HEADER)]
+    resolved, expected, latest_session, bars, previous_session, previous_bars = \
+        header[start:start + len(HEADER)]
     securities = []
     append = securities.append
     inf = math.inf
@@ -196,4 +205,6 @@ def from_rows(rows) -> Snapshot:
         ))
     securities.sort(key=lambda s: s.symbol)
     return Snapshot(as_of=resolved, securities=tuple(securities), latest_session=latest_session,
-                    bars_on_latest_session=int(bars or 0), expected_session=expected)
+                    bars_on_latest_session=int(bars or 0), expected_session=expected,
+                    previous_session=previous_session,
+                    bars_on_previous_session=int(previous_bars) if previous_session is not None else None)
