@@ -1,9 +1,14 @@
-"""Every sync runs as a job row in `pl_sync_jobs`, one live job at a time across all processes.
+"""Every sync runs as a job row in `pl_sync_jobs`, one live job at a time per environment across all
+processes (jobs of different environments never wait for each other).
 
 Single-flight has two locks:
-  * a session-level advisory lock (`locks.CACHE_SYNC`) taken by the connection that inserts the
-    job row and held until the job ends; it dies with the process (the connection closes);
-  * a unique partial index on live rows (`pl_sync_jobs_one_live`), should two inserts ever race.
+  * a session-level advisory lock (`locks.cache_sync(environment)`) taken by the connection that
+    inserts the job row and held until the job ends; it dies with the process (the connection closes);
+  * a unique partial index on live rows per environment (`pl_sync_jobs_one_live`), should two
+    inserts ever race.
+A refused trigger (409) names the live job of its environment. The lock's holder may not have
+committed its row yet: the claim looks again for up to CLAIM_WAIT_S; a lock held that long by a
+session that runs no job (not PL's) is reported naming that session's backend.
 Whoever gets the advisory lock and still finds a live row knows its owner died: that row is
 marked `failed` ("abandoned") — on every trigger and when a server starts (`recover_abandoned`).
 
@@ -158,15 +163,16 @@ def _fail_abandoned(conn, environment: str) -> list[str]:
 
 
 def recover_abandoned(db_url: str, environment: str) -> list[str]:
-    """If no process holds the sync lock, live rows are orphans: mark them failed."""
+    """If no process holds the environment's sync lock, its live rows are orphans: mark them failed."""
+    key = locks.cache_sync(environment)
     with connect(db_url, autocommit=True) as conn:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
         if not got:
             return []
         try:
             return _fail_abandoned(conn, environment)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 class JobHandle:
@@ -228,7 +234,7 @@ def start_job(
             handle.error = err
         finally:
             try:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.cache_sync(request.environment),))
             except psycopg.Error:
                 pass
             conn.close()
@@ -250,17 +256,19 @@ def start_job(
 def _claim(conn, request: "SyncRequest", triggered_by: str, extra: dict[str, Any]) -> str:
     from tickstockpl.sync.job import STEPS
 
+    key = locks.cache_sync(request.environment)
     deadline = time.monotonic() + CLAIM_WAIT_S
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.CACHE_SYNC,)).fetchone()[0]:
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
         live = live_job(conn, request.environment)
-        if live is not None or time.monotonic() >= deadline:
+        if live is not None:
+            raise _conflict(live)
+        if time.monotonic() >= deadline:
+            holder = _lock_holder(conn, key)
             raise JobConflict(
-                f"a cache sync is already {live.status if live else 'running'}"
-                + (f" (job {live.job_id})" if live else ""),
-                live.job_id if live else None,
-            )
-        # The holder is between taking the lock and committing its row (or is recovering an
-        # abandoned job): its row becomes visible within milliseconds.
+                f"the cache sync lock of environment {request.environment} is held by a session that runs no sync"
+                f" job ({holder}); retry when it has let go", None)
+        # The holder is between taking the lock and committing its row, or between committing the
+        # end of its job and letting go (or is recovering an abandoned job): milliseconds.
         time.sleep(0.02)
     try:
         _fail_abandoned(conn, request.environment)
@@ -275,13 +283,27 @@ def _claim(conn, request: "SyncRequest", triggered_by: str, extra: dict[str, Any
                 [catalog.cache_sync_triggered(job_id, request.mode, request.force, triggered_by, **extra)],
             )
         return job_id
-    except psycopg.errors.UniqueViolation:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+    except psycopg.errors.UniqueViolation:  # two locks for one environment: a process of an earlier version
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         live = live_job(conn, request.environment)
-        raise JobConflict("a cache sync is already live", live.job_id if live else None) from None
+        raise (_conflict(live) if live else JobConflict("a cache sync is already live", None)) from None
     except BaseException:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.CACHE_SYNC,))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         raise
+
+
+def _conflict(live: Job) -> JobConflict:
+    return JobConflict(f"a cache sync is already {live.status} in environment {live.environment}"
+                       f" (job {live.job_id})", live.job_id)
+
+
+def _lock_holder(conn, key: int) -> str:
+    """Who holds advisory lock `key`: 'backend <pid>, application <name>' (or 'unknown')."""
+    row = conn.execute(
+        "SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s LIMIT 1", (key,)).fetchone()
+    return f"backend {row[0]}, application {row[1] or '-'}" if row else "unknown"
 
 
 def _watch_client(conn) -> None:
