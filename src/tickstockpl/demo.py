@@ -37,7 +37,8 @@ THEME_LABELS = {"ai": "AI", "ev": "EV", "semi": "Semiconductors", "biotech": "Bi
 
 
 class Story:
-    """Plain lines wrapped to the terminal (at most WIDTH columns), continuation lines indented."""
+    """Plain lines wrapped to the terminal (at most WIDTH columns), continuation lines indented; a word
+    longer than a line (a long path) is kept whole, and commands to copy are never wrapped."""
 
     def __init__(self, write: Callable[[str], None] = print, width: int | None = None):
         self.write = write
@@ -47,10 +48,14 @@ class Story:
         if not text:
             self.write("")
             return
-        lines = textwrap.wrap(text, self.width, initial_indent=" " * indent,
-                              subsequent_indent=" " * (indent + hang), break_on_hyphens=False)
+        lines = textwrap.wrap(text, self.width, initial_indent=" " * indent, subsequent_indent=" " * (indent + hang),
+                              break_on_hyphens=False, break_long_words=False)  # a path is never cut
         for line in lines:
             self.write(line)
+
+    def command(self, text: str, indent: int = 5) -> None:
+        """A command to copy: one line, never wrapped, whatever its length."""
+        self.write(" " * indent + text)
 
 
 def _n(value: float) -> str:
@@ -423,10 +428,10 @@ def _tell_next(out: Story, folder: Path, keep: bool, key: str | None, env: Setti
     if keep:
         out.say(f"The data is kept in {folder}. Browse it with the API (the demo key is kept there too):", indent=3)
         port = env.port
-        out.say(f"{demo_data.serve_command(folder)}", indent=5, hang=4)
-        out.say(f"curl -s -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/universes", indent=5, hang=4)
-        out.say(f"curl -s -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/universes/stock_universe/"
-                "market_leaders/top_10_stocks", indent=5, hang=4)
+        out.command(demo_data.serve_command(folder))
+        out.command(f"curl -s -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/universes")
+        out.command(f"curl -s -H 'X-API-Key: {key}' http://127.0.0.1:{port}/api/universes/stock_universe/"
+                    "market_leaders/top_10_stocks")
         out.say("(`TICKSTOCKPL_DEMO=true tickstockpl serve` alone opens the newest kept demo.)", indent=3)
     else:
         out.say("The servers are stopped and this run's data is deleted. Run `tickstockpl demo --keep`"

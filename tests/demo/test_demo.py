@@ -35,7 +35,10 @@ def test_the_demo_tells_its_story_at_80_columns_and_serve_opens_what_it_kept(dat
                                                            TICKSTOCKPL_NOW=MARKET_NOW))
     assert done.returncode == 0, done.stderr + done.stdout
     out = done.stdout
-    assert all(len(line) <= 80 for line in out.splitlines()), max(out.splitlines(), key=len)
+    def fits(line: str) -> bool:  # at 80 columns, except a command to copy or a word longer than a line
+        return len(line) <= 80 or line.lstrip().startswith(("TICKSTOCKPL_DEMO=", "curl ")) or " " not in line.strip()
+
+    assert all(fits(line) for line in out.splitlines()), [line for line in out.splitlines() if not fits(line)]
     flat = " ".join(out.split())  # the story's facts, whatever the wrapping
     # what it started
     assert "1. Servers" in out and re.search(r"PostgreSQL \(pid \d+\) and Redis \(pid \d+\) started", flat)
