@@ -28,13 +28,19 @@ class AuthError(Exception):
 
 
 def key_matches(given: str | None, keys: tuple[str, ...]) -> bool:
+    return matching_key(given, keys) is not None
+
+
+def matching_key(given: str | None, keys: tuple[str, ...]) -> str | None:
+    """The configured key `given` equals (None if none): every key is compared, no early exit."""
     if not given or not keys:
-        return False
+        return None
     given_bytes = given.encode("utf-8", "surrogateescape")
-    matched = False
+    found = None
     for key in keys:
-        matched |= hmac.compare_digest(given_bytes, key.encode("utf-8"))
-    return matched
+        if hmac.compare_digest(given_bytes, key.encode("utf-8")):
+            found = key
+    return found
 
 
 def _check(request: Request, given: str | None) -> None:
