@@ -12,6 +12,9 @@ A server a test stops returns within the stop call (db/embedded.py waits for the
 server that reacts to its parent's death (the parent-death signal) exits asynchronously, so the
 check waits up to LEAK_WAIT_S for those: a bound on a wait, not a timed assertion.
 
+Server processes that died as adopted orphans are reaped here (only those: a Popen object's own child
+is left to its wait), so they do not linger as zombies.
+
 Long-lived servers of session fixtures that a test restarts (tests/reliability ControlledPostgres)
 are declared with `keep_running(path)`: processes whose command line names that path are not counted.
 """
@@ -80,6 +83,22 @@ def leaked_since(before: dict[int, str], wait_s: float = LEAK_WAIT_S) -> dict[in
         time.sleep(0.1)
 
 
+def reap_adopted() -> None:
+    """Collect the exit status of server processes that died as this process's adopted orphans (being a
+    subreaper makes them our children): without it they stay zombies until pytest exits."""
+    me = os.getpid()
+    try:
+        children = psutil.Process(me).children()
+    except psutil.Error:
+        return
+    for proc in children:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE and proc.name() in SERVER_NAMES:
+                os.waitpid(proc.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError, OSError):
+            pass
+
+
 def kill(pids) -> None:
     for pid in pids:
         try:
@@ -91,9 +110,11 @@ def kill(pids) -> None:
 @pytest.fixture(autouse=True)
 def no_leaked_servers(request):
     become_subreaper()
+    reap_adopted()
     before = servers()
     yield
     leaked = leaked_since(before)
+    reap_adopted()
     if leaked:
         kill(leaked)
         pytest.fail("server process(es) started by this test outlived it: "
