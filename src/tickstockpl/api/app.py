@@ -6,7 +6,9 @@ Routers: one per resource in `api/routes/`, plus the pipeline's `tickstockpl.api
 when that module exists.
 
 Errors are mapped to status codes in one place (`_install_error_handlers`); every answer is a
-JSON object with `message`, and nothing a client sends can cause a 500.
+JSON object with `message`, and nothing a client sends can cause a 500. A 503 never carries what the
+driver said (it names hosts, ports, socket paths): the body says which service is unavailable, the
+log line has the detail.
 """
 
 from __future__ import annotations
@@ -135,6 +137,13 @@ def error(status: int, message: str, **fields) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def unavailable_message(detail: str) -> str:
+    """What a 503 body says: the service, never the driver's text (hosts, ports, socket paths)."""
+    if "Redis" in detail:
+        return "Redis unavailable: try again shortly"
+    return "database unavailable: try again shortly"
+
+
 def _field_name(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) if parts else str(loc[0] if loc else "body")
@@ -189,13 +198,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, PhaseUnavailable):
             return error(400, message)
         if isinstance(exc, ServiceUnavailable):
-            return error(503, message)
+            log.warning("service unavailable during %s %s: %s", request.method, request.url.path, message)
+            return error(503, unavailable_message(message))
         return error(400, message)
 
     @app.exception_handler(psycopg.OperationalError)
     async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        log.warning("database unavailable during %s %s", request.method, request.url.path)
-        return error(503, "database unavailable")
+        log.warning("database unavailable during %s %s: %s", request.method, request.url.path,
+                    (str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
+        return error(503, unavailable_message("PostgreSQL"))
 
     @app.exception_handler(psycopg.DataError)
     async def unusable_value(request: Request, exc: psycopg.DataError) -> JSONResponse:

@@ -27,8 +27,10 @@ STATEMENT_TIMEOUT_MS = 1000
 
 
 def _database(request: Request) -> tuple[bool, bool, int | None]:
-    """(database up, a pipeline run is live, outbox rows pending)."""
+    """(database up, a pipeline run is live, outbox rows pending). Why it is down is logged (the body
+    only says `down`: the driver's text names hosts and ports)."""
     pool = request.app.state.services.pool
+    why: BaseException | None = None
     for _attempt in range(2):  # a pooled connection may have died with a restarted server: retry once
         try:
             with pool.connection(timeout=DB_WAIT_S) as conn:
@@ -36,10 +38,13 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
                     conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
                     pending = conn.execute("SELECT count(*) FROM pl_event_outbox WHERE delivered_at IS NULL").fetchone()[0]
                 return True, _pipeline_running(conn, request.app.state.settings.environment), int(pending)
-        except PoolTimeout:
-            return False, False, None
-        except psycopg.OperationalError:
+        except PoolTimeout as err:
+            why = err
+            break
+        except psycopg.OperationalError as err:
+            why = err
             continue
+    log.warning("health: database down: %s", (str(why).strip().splitlines() or [why.__class__.__name__])[0])
     return False, False, None
 
 
