@@ -297,9 +297,8 @@ def first_answers(db_url: str, ids: dict[str, str]) -> list[dict]:
         try:
             status, ms = first_answer(services.api_port, method, path, body)
             if method == "POST" and "trigger" in template:  # let the run or job end before the server stops
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline and httpx.get(
-                        f"http://127.0.0.1:{services.api_port}/health", timeout=5).json()["processing_status"] != "idle":
+                health, deadline = f"http://127.0.0.1:{services.api_port}/health", time.monotonic() + 120
+                while time.monotonic() < deadline and httpx.get(health, timeout=5).json()["processing_status"] != "idle":
                     time.sleep(0.1)
         finally:
             services.close()

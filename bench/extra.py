@@ -225,7 +225,8 @@ def first_answers(ctx: BenchContext) -> list[dict]:
     name = f"{ctx.db.name}_first"
     harness.drop_database(ctx.admin_url, name)
     with psycopg.connect(ctx.admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(ctx.db.name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                     sql.Identifier(ctx.db.name)))
     url = harness.as_url(harness.with_database(ctx.admin_url, name))
     try:
         with psycopg.connect(url) as conn:

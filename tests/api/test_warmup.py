@@ -34,7 +34,8 @@ def test_every_read_only_route_is_warmed():
     warmed = {re.sub(r"/0{8}-0{4}-4000-8000-0{12}$", "/{id}", p.split("?")[0]) for p in READS}
     templates = {re.sub(r"\{\w+\}$", "{id}", r) for r in routes if r.count("{") <= 1}
     assert templates - warmed == set()
-    assert "/api/universes/{type}/{name}/{key}" in routes and "/api/universes/stock_universe/market_cap/mega_cap" in READS
+    assert "/api/universes/{type}/{name}/{key}" in routes
+    assert "/api/universes/stock_universe/market_cap/mega_cap" in READS
 
 
 async def test_start_up_sends_each_read_once_and_opens_nothing_else(db_url):

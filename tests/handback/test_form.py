@@ -160,8 +160,8 @@ def test_the_new_files_and_the_edits_name_what_each_other_defines():
     """New file 2 imports from new file 1, the page calls new file 2's routes, and the edits import what the
     new files define; every new file says where it goes (a path that does not exist at AppV2's HEAD)."""
     service, blueprint = _defined("appv2-tickstockpl-service"), _defined("appv2-admin-blueprint")
-    imported = re.search(r"from src\.core\.services\.tickstockpl_cache_sync import \((.*?)\)", CODE["appv2-admin-blueprint"],
-                         re.S).group(1)
+    imported = re.search(r"from src\.core\.services\.tickstockpl_cache_sync import \((.*?)\)",
+                         CODE["appv2-admin-blueprint"], re.S).group(1)
     assert {n.strip() for n in imported.split(",")} <= service
     routes = set(re.findall(r"@tickstockpl_admin_bp\.route\('([^']+)'", CODE["appv2-admin-blueprint"]))
     assert "/api/admin/processing/store-event" in routes  # where processing_subscriber forwards events
