@@ -72,16 +72,26 @@ def describe(err: BaseException) -> tuple[str, int]:
         return "interrupted", 130
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(err, psycopg.Error):
-        if isinstance(err, psycopg.OperationalError):
+        if _connection_lost(psycopg, err):
             return f"PostgreSQL is unavailable: {text}", 3
         if isinstance(err, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             return (f"{text}: the database lacks a table or column PL needs (see `tickstockpl db check`;"
                     " `tickstockpl db upgrade` creates PL's tables)"), 1
         return f"PostgreSQL refused a statement: {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
     redis = sys.modules.get("redis")
-    if redis is not None and isinstance(err, redis.exceptions.ConnectionError):
+    if redis is not None and isinstance(err, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return f"Redis is unavailable: {text}", 3
     return f"unexpected {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
+
+
+def _connection_lost(psycopg, err) -> bool:
+    """The database went away (restart, crash, network) rather than refused a statement: an
+    OperationalError, a closed connection (InterfaceError), or SQLSTATE class 08 (connection exception)
+    or 57P (admin or crash shutdown, cannot connect now)."""
+    if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return True
+    state = getattr(err, "sqlstate", None) or ""
+    return state.startswith(("08", "57P"))
 
 
 class Failed(click.exceptions.Exit):
@@ -186,6 +196,9 @@ def _logging(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("tickstockpl").setLevel(logging.CRITICAL)
+        # psycopg sets its own logger to WARNING, so its lines pass the root's ERROR: a connection lost
+        # during a COPY added "WARNING psycopg: error ignored terminating <psycopg.Copy ...>" to the error.
+        logging.getLogger("psycopg").setLevel(logging.CRITICAL)
 
 
 def _connect(database_url: Optional[str]):

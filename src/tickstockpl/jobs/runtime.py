@@ -33,7 +33,7 @@ import psycopg
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect, write_until_recorded
-from tickstockpl.errors import JobConflict, NotFound, TickStockError
+from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
 
@@ -47,6 +47,7 @@ LIVE = ("pending", "running")
 RECORDED_STEPS = ("build universes", "write")  # progress rows/events between start and end
 CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
 RECORD_FAILURE_RETRY_S = 300.0  # a job that lost the database keeps trying this long to record why
+LOST_CONNECTION = "lost the connection to PostgreSQL during the sync: "
 
 # Jobs whose thread in this process has not finished. Their row is never taken for abandoned,
 # even when their session (and so the lock) is gone: after losing the database connection the
@@ -183,6 +184,7 @@ class JobHandle:
         self.thread = thread
         self.result: "SyncResult | None" = None
         self.error: BaseException | None = None
+        self.reason: str | None = None  # the job's error_details when it failed
 
     def wait(self, timeout: float | None = None) -> bool:
         if self.thread is not None:
@@ -232,6 +234,7 @@ def start_job(
             handle.result = _run(db_url, conn, job_id, request, triggered_by, extra, on_progress)
         except BaseException as err:  # recorded on the job row; re-raised for foreground runs
             handle.error = err
+            handle.reason = _reason(err, conn)
         finally:
             try:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (locks.cache_sync(request.environment),))
@@ -249,6 +252,9 @@ def start_job(
     else:
         work()
         if handle.error is not None:
+            if handle.reason is not None and handle.reason.startswith(LOST_CONNECTION):
+                # the database went away (a restart): a service outage, not a failed statement
+                raise ServiceUnavailable(f"cache sync {job_id} failed: {handle.reason}") from handle.error
             raise handle.error
     return handle
 
@@ -372,7 +378,7 @@ def _reason(err: BaseException, conn) -> str:
     """The job's error_details: the user-facing message, or what happened to the database."""
     if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and conn.broken):
         lines = str(err).strip().splitlines()
-        return "lost the connection to PostgreSQL during the sync: " + (lines[0] if lines else err.__class__.__name__)
+        return LOST_CONNECTION + (lines[0] if lines else err.__class__.__name__)
     if isinstance(err, TickStockError):
         return str(err)
     return f"{err.__class__.__name__}: {err}"
