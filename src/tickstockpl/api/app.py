@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tickstockpl import __version__
 from tickstockpl.api.auth import HEADER, AuthError, failed_key_check
@@ -137,6 +138,19 @@ def error(status: int, message: str, **fields) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this request's path (a GET route also answers HEAD)."""
+    found = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            found.append(method)
+    return found
+
+
 def unavailable_message(detail: str) -> str:
     """What a 503 body says: the service, never the driver's text (hosts, ports, socket paths)."""
     if "Redis" in detail:
@@ -178,6 +192,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = error(exc.status_code, message)
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:  # Starlette names the methods of the first route of the path only
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception_handler(AuthError)

@@ -12,6 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Mode = Literal["full", "market_cap", "themes", "ipos"]
+# YYYY-MM-DD with a real month and day number (0000-00-00 or 2026-13-01 are refused by the schema; the
+# route still refuses a day the month does not have, such as 2026-02-30).
+DATE_PATTERN = r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 JobStatusName = Literal["pending", "running", "completed", "failed", "error"]
 
 
@@ -173,7 +176,7 @@ class ProcessingTriggerRequest(BaseModel):
                               description='"all" or a subset of data_import, cache_sync, indicator_processing, '
                                           "pattern_detection; unavailable phases answer 422")
     universe: str | None = Field(None, min_length=1, max_length=100)
-    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+    date: str | None = Field(None, pattern=DATE_PATTERN,
                              description="session date YYYY-MM-DD (default: the last completed session)")
 
 
@@ -251,13 +254,20 @@ class ProcessingSchedule(BaseModel):
     market_check: bool
 
 
+def _optional(schema: dict[str, Any]) -> None:
+    """A field that may be left out but, when sent, is never null: no `default: null` in the schema
+    (the schema says what a null gets: 422)."""
+    schema.pop("default", None)
+
+
 class ProcessingScheduleUpdate(BaseModel):
-    """Only the keys being changed; values are checked by pipeline.schedule.validate_changes."""
+    """Only the keys being changed (each may be left out, none may be null); values are checked by
+    pipeline.schedule.validate_changes."""
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: StrictBool | None = None
-    trigger_time: str | None = None
-    timezone: str | None = None
-    market_check: StrictBool | None = None
-    universes: list[str] | None = None
+    enabled: StrictBool = Field(None, json_schema_extra=_optional)
+    trigger_time: str = Field(None, json_schema_extra=_optional)
+    timezone: str = Field(None, json_schema_extra=_optional)
+    market_check: StrictBool = Field(None, json_schema_extra=_optional)
+    universes: list[str] = Field(None, json_schema_extra=_optional)

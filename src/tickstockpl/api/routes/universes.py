@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import re
+
 from fastapi import APIRouter, Path, Query
+from pydantic import BeforeValidator
 
 from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers, Universes
@@ -19,6 +22,19 @@ router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[Ke
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL text cannot hold NUL)
 Part = Annotated[str, Path(min_length=1, max_length=KEY_MAX, pattern=PRINTABLE)]
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value):
+    """`since` is a date-time (format date-time), never a Unix time: '0.5' or '1700000000' are refused
+    (pydantic would read them as seconds since 1970)."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("must be an ISO-8601 date-time such as 2026-11-27T00:00:00Z, not a number")
+    return value
+
+
+Since = Annotated[dt.datetime | None, BeforeValidator(_not_a_number),
+                  Query(description="ISO-8601 date-time; changes at or after it")]
 
 
 @router.get("", response_model=Universes)
@@ -31,7 +47,7 @@ def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
 
 @router.get("/changes", response_model=UniverseChanges)
 def changes(conn: ConnDep, settings: SettingsDep,
-            since: Annotated[dt.datetime | None, Query(description="ISO-8601; changes at or after it")] = None,
+            since: Since = None,
             universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE, description='"type:name:key"')] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
             offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> UniverseChanges:
