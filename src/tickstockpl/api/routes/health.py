@@ -44,7 +44,9 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
         except psycopg.OperationalError as err:
             why = err
             continue
-    log.warning("health: database down: %s", (str(why).strip().splitlines() or [why.__class__.__name__])[0])
+    # INFO, not WARNING: the outage itself is said once down and once back (tickstockpl.outages);
+    # each /health during it only adds the driver's reason for whoever reads the INFO log.
+    log.info("health: database down: %s", (str(why).strip().splitlines() or [why.__class__.__name__])[0])
     return False, False, None
 
 
