@@ -29,7 +29,7 @@ from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
 from tickstockpl.sync import diff, fingerprint, ownership, relational, store, validate
 from tickstockpl.universes.build import build
-from tickstockpl.universes.groups import build_groups, group_name
+from tickstockpl.universes.groups import build_groups
 from tickstockpl.universes.config import apply_overrides, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
 
@@ -174,7 +174,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(5, total, STEPS[5])
     if not request.dry_run:
-        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan, owned.built))
+        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan))
         with conn.transaction():
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
                                   events=events, ownership=owned, existing=frozenset(r.universe for r in found),
@@ -207,13 +207,9 @@ def _plan_groups(conn, schema, request: SyncRequest, built, config, as_of: dt.da
     return the_plan, [*warnings, *the_plan.skipped]
 
 
-def _group_names(group_plan, built) -> dict[str, str]:
+def _group_names(group_plan) -> dict[str, str]:
     """universe -> the relational group that mirrors it (none when PL writes no groups here)."""
-    if group_plan is None:
-        return {}
-    skipped = " ".join(group_plan.skipped)
-    names = {e.universe: group_name(e.type, e.name, e.key) for e in built}
-    return {u: n for u, n in names.items() if n is not None and f"group {n} not written" not in skipped}
+    return {} if group_plan is None else dict(group_plan.groups)
 
 
 def _unique_key(schema) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ The groups' names, descriptions and metadata come from universes/groups.py.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import orjson
 import psycopg
@@ -52,6 +52,7 @@ class GroupPlan:
     remove: tuple[tuple[int, str], ...] = ()
     skipped: tuple[str, ...] = ()  # warnings: names held by AppV2's groups, names too long
     changes: tuple[Change, ...] = ()  # change-log rows of groups created and deleted
+    groups: tuple[tuple[str, str], ...] = ()  # (universe, group name) of every group PL has after the plan
 
     @property
     def is_empty(self) -> bool:
@@ -68,9 +69,7 @@ class GroupResult:
     skipped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "deleted": self.deleted,
-                "members_added": self.members_added, "members_removed": self.members_removed,
-                "skipped": self.skipped}
+        return asdict(self)
 
 
 READ_SQL = (
@@ -129,8 +128,9 @@ def plan(current: Current, groups: list[Group], families: frozenset[str], *, nam
         if name not in wanted and family in families:
             delete.append(stored)
             changes.append(Change(stored.universe, None, "deleted", f"relational group {name} deleted"))
+    kept = tuple((g.universe, g.name) for g in groups if g.name in wanted)
     return GroupPlan(tuple(create), tuple(update), tuple(delete), tuple(add), tuple(remove), tuple(skipped),
-                     tuple(changes))
+                     tuple(changes), kept)
 
 
 _DELETE_SQL = (
