@@ -430,6 +430,13 @@ def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check
                  skip_market_check=skip_market_check, as_json=as_json)
 
 
+# Issue 14: calendar overrides and the revisions pass (tickstockpl/late_cli.py).
+from tickstockpl import late_cli  # noqa: E402
+
+app.add_command(late_cli.calendar)
+pipeline.add_command(late_cli.revise)
+
+
 def main() -> None:
     app(prog_name="tickstockpl")
 

@@ -73,6 +73,11 @@ class Settings:
       TICKSTOCKPL_FLATFILES_DIR       directory of daily flat files for the flat-file provider
       TICKSTOCKPL_IMPORT_PROVIDER     rest | flatfiles (default: flatfiles when a directory is set)
       TICKSTOCKPL_DEMO                demo mode: embedded servers and a generated key are allowed
+      TICKSTOCKPL_IMPORT_MIN_RATIO    completeness gate: share of the usual bars/active symbols needed (0.9)
+      TICKSTOCKPL_IMPORT_RETRY_MINUTES   minutes between provider attempts while a session is short (10)
+      TICKSTOCKPL_IMPORT_DEADLINE     New York HH:MM on the session's date after which it is incomplete (20:00)
+      TICKSTOCKPL_MORNING_TIME        New York HH:MM of the morning catch-up and revisions pass (08:00)
+      TICKSTOCKPL_REVISION_SESSIONS   closed sessions the revisions pass re-fetches (3)
     """
 
     database_url: str | None = None
@@ -95,6 +100,11 @@ class Settings:
     flatfiles_dir: Path | None = None
     import_provider: str | None = None
     demo: bool = False
+    import_min_ratio: float = 0.9
+    import_retry_minutes: int = 10
+    import_deadline: str = "20:00"
+    morning_time: str = "08:00"
+    revision_sessions: int = 3
 
     def __repr__(self) -> str:  # never print secrets
         return (
@@ -168,6 +178,7 @@ class Settings:
             flatfiles_dir=Path(flat) if flat else None,
             import_provider=provider,
             demo=_bool("TICKSTOCKPL_DEMO", get("TICKSTOCKPL_DEMO") or "false"),
+            **_late_data_settings(get),
         )
 
 
@@ -176,3 +187,25 @@ def default_data_dir() -> Path:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return Path("/var/tmp/tickstockpl")
     return Path.home() / ".tickstockpl"
+
+
+def _late_data_settings(get) -> dict:
+    """The completeness gate's and the revisions pass's settings (issue 14; pipeline/completeness.py)."""
+    from tickstockpl.pipeline.completeness import parse_hhmm
+
+    text = get("TICKSTOCKPL_IMPORT_MIN_RATIO") or "0.9"
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 < ratio <= 1.0:
+        raise ConfigError(f"TICKSTOCKPL_IMPORT_MIN_RATIO must be a number above 0 and at most 1, got {text!r}")
+    deadline = get("TICKSTOCKPL_IMPORT_DEADLINE") or "20:00"
+    morning = get("TICKSTOCKPL_MORNING_TIME") or "08:00"
+    parse_hhmm(deadline, "TICKSTOCKPL_IMPORT_DEADLINE")
+    parse_hhmm(morning, "TICKSTOCKPL_MORNING_TIME")
+    return {"import_min_ratio": ratio,
+            "import_retry_minutes": _int("TICKSTOCKPL_IMPORT_RETRY_MINUTES",
+                                         get("TICKSTOCKPL_IMPORT_RETRY_MINUTES") or "10", 1, 720),
+            "import_deadline": deadline, "morning_time": morning,
+            "revision_sessions": _int("TICKSTOCKPL_REVISION_SESSIONS", get("TICKSTOCKPL_REVISION_SESSIONS") or "3", 1, 30)}

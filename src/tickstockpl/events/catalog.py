@@ -301,3 +301,28 @@ def data_import_completed(run_id: str, *, success_count: int, failure_count: int
 def schedule_updated(schedule: dict[str, Any], changed: list[str]) -> Event:
     return envelope(PROCESSING_SCHEDULE, EV_SCHEDULE_UPDATED, {**schedule, "changed": list(changed)},
                     SOURCE_PIPELINE)
+
+
+# --- issue 14: waiting for a late provider, revisions of imported bars ---
+DATA_REVISIONS = "tickstock:data:revisions"
+EV_DATA_REVISED = "data_revised"
+SOURCE_REVISIONS = "tickstockpl.revisions"
+
+
+def import_waiting(run_id: str, *, percentage: float, session_date: str, attempt: int, next_attempt_at: str,
+                   deadline: str, check: dict[str, Any]) -> Event:
+    """`job_progress_update` (phase data_import, `waiting: true`) while the completeness gate waits for
+    the provider to publish the whole session (pipeline/completeness.py)."""
+    return envelope(MONITORING, EV_JOB_PROGRESS, {
+        "phase": "data_import", "run_id": run_id, "percentage": round(float(percentage), 1),
+        "completed": check.get("bars", 0), "failed": 0, "current_symbol": None, "estimated_completion": None,
+        "waiting": True, "session_date": session_date, "attempt": attempt, "next_attempt_at": next_attempt_at,
+        "deadline": deadline, "completeness": check}, SOURCE_IMPORT)
+
+
+def data_revised(batch_id: str, *, sessions: list[str], revisions: int, symbols: list[str],
+                 sample: list[dict[str, Any]], trigger: str, **extra: Any) -> Event:
+    """`data_revised` on tickstock:data:revisions: the revisions pass changed imported bars."""
+    return envelope(DATA_REVISIONS, EV_DATA_REVISED, {
+        "batch_id": batch_id, "sessions": list(sessions), "revisions": revisions, "symbols": list(symbols),
+        "sample": list(sample), "trigger": trigger, **extra}, SOURCE_REVISIONS)

@@ -16,6 +16,8 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from tickstockpl.market import overrides
+
 log = logging.getLogger(__name__)
 
 CALENDAR_NAME = "XNYS"
@@ -126,8 +128,9 @@ class StoredCalendar:
             log.warning(
                 "pl_market_sessions does not cover %s .. %s (it holds %s .. %s): reading exchange_calendars;"
                 " run `tickstockpl db upgrade`", start, end, first, last)
-            return sessions_between(start, end)
-        return [Session(day, open_utc, close_utc) for _f, _l, day, open_utc, close_utc in rows if day is not None]
+            return overrides.apply(self.conn, start, end, sessions_between(start, end))
+        sessions = [Session(day, open_utc, close_utc) for _f, _l, day, open_utc, close_utc in rows if day is not None]
+        return overrides.apply(self.conn, start, end, sessions)  # ad-hoc closures and early closes first
 
     def on(self, day: dt.date) -> Session | None:
         found = self.between(day, day)

@@ -107,10 +107,10 @@ def _positive(value) -> bool:
 _PARAMS = """
 WITH params AS (
     SELECT coalesce(%(as_of)s::date,
-                    (SELECT max(session) FROM pl_market_sessions WHERE close_utc <= %(now)s::timestamptz),
+                    (SELECT max(session) FROM pl_sessions_effective WHERE close_utc <= %(now)s::timestamptz),
                     (%(now)s::timestamptz AT TIME ZONE 'America/New_York')::date) AS as_of
 ), expected AS (
-    SELECT max(session) AS day FROM pl_market_sessions
+    SELECT max(session) AS day FROM pl_sessions_effective
     WHERE session <= (SELECT as_of FROM params) AND close_utc <= %(now)s::timestamptz
 ), latest AS (
     SELECT max(date) AS day FROM ohlcv_daily WHERE date <= (SELECT as_of FROM params)

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
@@ -66,6 +66,11 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 class PhaseFailed(TickStockError):
     """A phase did not complete; the run stops and is recorded as failed with this message."""
+
+
+class SessionIncomplete(PhaseFailed):
+    """The provider never published the whole session before the deadline (pipeline/completeness.py):
+    the run is recorded `incomplete`, not failed; the morning catch-up picks the session up."""
 
 
 # --------------------------------------------------------------------------- requests
@@ -160,7 +165,7 @@ class RunHandle:
         self.phases = phases
         self.note = note  # why session_date is not the session asked for (resolve_session)
         self.thread: threading.Thread | None = None
-        self.status: str | None = None  # success | failed | cancelled once finished
+        self.status: str | None = None  # success | failed | cancelled | incomplete once finished
         self.error: str | None = None
         self.phase_counts: dict[str, dict[str, Any]] = {}
 
@@ -173,11 +178,13 @@ class RunHandle:
 
 def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_date: dt.date | None = None,
                 phases: list[str] | None = None, skip_market_check: bool = False, universe: str | None = None,
-                background: bool = True, provider: Provider | None = None) -> RunHandle:
+                background: bool = True, provider: Provider | None = None,
+                sleep: Callable[[float], None] | None = None) -> RunHandle:
     """Claim a run (JobConflict while one is live) and execute it, in a daemon thread by default.
 
     Returns once the run row is committed. `provider` replaces the configured import provider (tests,
-    the demo). "Now" for the session checks and the import is the market clock (tickstockpl.clock).
+    the demo). "Now" for the session checks and the import is the market clock (tickstockpl.clock);
+    `sleep` replaces the completeness gate's waits between provider attempts (tests advance the clock).
     """
     if trigger_type not in TRIGGER_TYPES:
         raise ConfigError(f"trigger_type must be one of {TRIGGER_TYPES}")
@@ -199,6 +206,7 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
     with ACTIVE_LOCK:
         ACTIVE.add(run_id)
     runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider)
+    runner.sleep = sleep
     if background:
         handle.thread = threading.Thread(target=runner.execute, name=f"pipeline-{run_id[:8]}", daemon=True)
         handle.thread.start()
@@ -258,6 +266,7 @@ class _Runner:
         self.started = time.perf_counter()
         self.symbols_failed = 0
         self._last_progress = 0.0
+        self.sleep: Callable[[float], None] | None = None  # the completeness gate's waits (None: real time)
 
     # --- progress ----------------------------------------------------------------
     def _percent(self, phase: str, fraction: float) -> float:
@@ -326,6 +335,8 @@ class _Runner:
                 getattr(self, f"_run_{phase}")()
         except Cancelled as err:
             status, error = "cancelled", str(err)
+        except SessionIncomplete as err:
+            status, error = "incomplete", str(err)
         except PhaseFailed as err:
             status, error = "failed", str(err)
         except BaseException as err:  # noqa: BLE001 - a run records every failure
@@ -352,7 +363,9 @@ class _Runner:
             self.run_id, universe_names=universes, sessions=sessions, provider=self.provider.name,
             sessions_left_out=missing.dropped,
             last_imported=missing.last_imported.isoformat() if missing.last_imported else None))
-        total = len(missing.sessions)
+        gate = self._completeness_gate(phase, missing.sessions)
+        sessions_now = missing.sessions if gate is None or gate.passed else missing.sessions[:-1]
+        total = len(sessions_now)
         done = [0, 0, 0]  # sessions, rows imported, rows rejected
 
         def before_commit(tx_conn, result) -> None:
@@ -366,10 +379,11 @@ class _Runner:
                 session_date=result.session.isoformat(), sessions_completed=done[0], sessions_total=total,
                 rows_imported=done[1], rows_rejected=done[2], unknown_tickers=result.unknown_tickers)])
 
-        report = import_sessions(self.conn, self.provider, missing.sessions, run_id=self.run_id,
+        report = import_sessions(self.conn, self._gated_provider(gate), sessions_now, run_id=self.run_id,
                                  before_commit=before_commit, should_cancel=self._cancel_requested)
         self.symbols_failed = report.rows_rejected
-        counts = report.counts() | {"sessions_left_out": missing.dropped, "provider": self.provider.name}
+        counts = report.counts() | {"sessions_left_out": missing.dropped, "provider": self.provider.name,
+                                    "completeness": gate.counts() if gate else None}
         completed = dict(success_count=report.sessions_imported, failure_count=report.sessions_failed,
                          duration_seconds=report.duration_seconds, rows_rejected=report.rows_rejected,
                          rows_imported=report.rows_imported, sessions=sessions)
@@ -385,8 +399,43 @@ class _Runner:
         with self.conn.transaction():
             self.conn.execute("UPDATE pl_pipeline_runs SET symbols_processed = %s, symbols_failed = %s"
                               " WHERE run_id = %s", (self._symbols_with_bars(), self.symbols_failed, self.run_id))
+        if gate is not None and gate.cancelled:
+            self._phase_end(phase, "cancelled", counts, "cancelled", catalog.data_import_completed(
+                self.run_id, **completed, status="cancelled"))
+            raise Cancelled("cancelled while waiting for the provider to publish the whole session")
+        if gate is not None and not gate.passed:
+            self._phase_end(phase, "incomplete", counts, gate.reason, catalog.data_import_completed(
+                self.run_id, **completed, status="incomplete", error=gate.reason))
+            raise SessionIncomplete(f"data import incomplete: {gate.reason}; cache sync not started")
         self._phase_end(phase, "success", counts, None, catalog.data_import_completed(
             self.run_id, **completed, status="completed"))
+
+    # --- issue 14: the completeness gate (pipeline/completeness.py) -----------------
+    def _completeness_gate(self, phase: str, sessions: list[dt.date]):
+        """Wait until the provider's answer for the newest missing session passes the gate (or the deadline)."""
+        from tickstockpl.pipeline import completeness
+
+        if not sessions:
+            return None
+        policy = completeness.Policy.from_settings(self.settings)
+
+        def on_wait(check, attempt: int, next_at: dt.datetime) -> None:
+            with self.conn.transaction():
+                percent = self._percent(phase, 0.0)
+                enqueue(self.conn, [catalog.import_waiting(
+                    self.run_id, percentage=percent, session_date=check.session.isoformat(), attempt=attempt,
+                    next_attempt_at=catalog.iso_z(next_at), deadline=catalog.iso_z(policy.deadline_for(check.session)),
+                    check=check.to_dict())])
+
+        return completeness.wait_for_session(self.conn, self.provider, sessions[-1], policy, sleep=self.sleep,
+                                             should_cancel=self._cancel_requested, on_wait=on_wait)
+
+    def _gated_provider(self, gate):
+        from tickstockpl.pipeline import completeness
+
+        if gate is None or not gate.passed:
+            return self.provider
+        return completeness.Prefetched(self.provider, {gate.session: gate.data})
 
     def _schedule_universes(self) -> list[str]:
         from tickstockpl.pipeline.schedule import get_schedule

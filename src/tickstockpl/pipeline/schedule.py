@@ -291,11 +291,28 @@ class PipelineScheduler:
                                             misfire_grace_time=max(1, int(self.catch_up.total_seconds())))
             if due is not None and now - due <= self.catch_up:
                 self.fire(due)
+            self.morning(now)
         except (TickStockError, OSError) as err:
             log.error("pipeline scheduler: could not refresh the schedule: %s", err)
         except Exception:  # a scheduler thread must never die of one bad tick
             log.exception("pipeline scheduler: refresh failed")
         return self.next_run
+
+    def morning(self, now: dt.datetime) -> None:
+        """Issue 14: after the morning time, the catch-up of an incomplete session, then the revisions
+        pass (once per New York day); both are no-ops before it, or with the schedule disabled."""
+        from tickstockpl.db.connect import connection
+        from tickstockpl.pipeline import completeness, revisions
+        from tickstockpl.pipeline.imports import provider_configured
+
+        with connection(self.db_url, autocommit=True) as conn:
+            if not get_schedule(conn).enabled:
+                return
+        started = completeness.catch_up_due(self.settings, self.db_url, now)
+        if started:
+            self.last_started = started
+        elif provider_configured(self.settings):
+            revisions.scheduled_pass_due(self.settings, self.db_url, now)
 
     def fire(self, fire_utc: dt.datetime) -> str | None:
         """Start the automatic run for the session of `fire_utc` unless some process already did."""

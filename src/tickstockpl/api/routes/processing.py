@@ -97,3 +97,9 @@ def update_schedule(request: Request, conn: ConnDep, body: ProcessingScheduleUpd
     if scheduler is not None and hasattr(scheduler, "refresh"):  # other processes pick it up on their next poll
         threading.Thread(target=scheduler.refresh, name="schedule-refresh", daemon=True).start()
     return ProcessingSchedule(**pipeline_schedule.public_schedule(conn, updated))
+
+
+# Issue 14: calendar overrides (/api/processing/calendar/overrides), behind this router's X-API-Key.
+from tickstockpl.api.routes import calendar_overrides  # noqa: E402
+
+router.include_router(calendar_overrides.router)
