@@ -330,3 +330,9 @@ def test_skip_market_check_during_the_session_is_refused_with_the_session_to_use
         co.trigger_run(market, db_url, trigger_type="automatic", session_date=WED, phases=["all"],
                        skip_market_check=True, background=False)
     assert q(db_url, "SELECT count(*) FROM pl_pipeline_runs") == [(0,)]
+
+
+def test_the_scheduled_revisions_pass_skips_days_that_are_no_session(market, db_url, feed):
+    saturday = dt.date(2026, 11, 28)
+    assert revisions.scheduled_pass_due(market, db_url, ny(saturday, 9, 0), provider=feed.provider()) is None
+    assert feed.requests == [] and q(db_url, "SELECT count(*) FROM pl_revision_passes") == [(0,)]

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from tickstockpl import clock
 from tickstockpl.errors import ConfigError, TickStockError
-from tickstockpl.pipeline.imports import Provider, SessionData
+from tickstockpl.pipeline.imports import NotPublishedYet, Provider, SessionData
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class Check:
     active_found: int
     active_expected: int
     min_ratio: float
+    note: str | None = None  # what the provider said when it had nothing (NotPublishedYet)
 
     @property
     def passed(self) -> bool:
@@ -94,7 +95,8 @@ class Check:
 
     def describe(self) -> str:
         if self.bars == 0:
-            return (f"no data from the provider for session {self.session} (the calendar calls it open: if the"
+            return (f"no data from the provider for session {self.session}" + (f" ({self.note})" if self.note else "")
+                    + " (the calendar calls it open: if the"
                     f" exchange closed that day, record it with `tickstockpl calendar close {self.session}`)")
         parts = [f"{self.bars} usable bars"
                  + (f" against a median of {self.bars_expected:g} on the previous sessions" if self.bars_expected else "")]
@@ -118,6 +120,7 @@ class Outcome:
     checks: list[Check] = field(default_factory=list)
     cancelled: bool = False
     reason: str | None = None
+    error: str | None = None  # a provider failure other than NotPublishedYet (not the gate's business)
 
     def counts(self) -> dict[str, Any]:
         return {"attempts": self.attempts, "retries": max(0, self.attempts - 1),
@@ -169,18 +172,23 @@ def wait_for_session(conn, provider: Provider, session: dt.date, policy: Policy,
     outcome = Outcome(session, False, None, 0)
     while True:
         outcome.attempts += 1
-        problem = None
         try:
             data = provider.fetch(session)
-        except TickStockError as err:
-            data, problem = None, f"the provider failed: {err}"
-        if data is not None:
-            found = check(data, expected, policy.min_ratio)
-            outcome.checks.append(found)
-            if found.passed:
-                outcome.passed, outcome.data = True, data
-                return outcome
-            problem = found.describe()
+        except NotPublishedYet as err:
+            log.info("session %s not published yet: %s", session, err)
+            data, note = SessionData(session, []), str(err)
+        except TickStockError as err:  # a real provider failure: the import reports it as before
+            outcome.error = str(err)
+            return outcome
+        else:
+            note = None
+        found = check(data, expected, policy.min_ratio)
+        found.note = note
+        outcome.checks.append(found)
+        if found.passed:
+            outcome.passed, outcome.data = True, data
+            return outcome
+        problem = found.describe()
         moment = now()
         wait = dt.timedelta(minutes=policy.retry_minutes)
         if moment + wait > deadline:
@@ -192,7 +200,7 @@ def wait_for_session(conn, provider: Provider, session: dt.date, policy: Policy,
         next_at = moment + wait
         log.info("import of %s waits for the provider (%s); next attempt at %s", session, problem,
                  next_at.isoformat())
-        if on_wait is not None and outcome.checks:
+        if on_wait is not None:
             on_wait(outcome.checks[-1], outcome.attempts, next_at)
         sleep(wait.total_seconds())
         if should_cancel is not None and should_cancel():

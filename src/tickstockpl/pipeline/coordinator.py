@@ -251,6 +251,21 @@ def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: 
 
 # --------------------------------------------------------------------------- executing
 
+def _merged(first, second):
+    """Two import reports (the older sessions, then the gated newest one) as one."""
+    first.sessions_imported += second.sessions_imported
+    first.sessions_failed += second.sessions_failed
+    first.rows_imported += second.rows_imported
+    first.rows_rejected += second.rows_rejected
+    first.results += second.results
+    if second.results:
+        first.unknown_tickers = second.unknown_tickers
+    first.error, first.cancelled = second.error, second.cancelled
+    first.failed_session = second.failed_session or first.failed_session
+    first.duration_seconds += second.duration_seconds
+    return first
+
+
 class _Runner:
     """Executes one claimed run on its own connection (which holds the pipeline lock)."""
 
@@ -363,9 +378,7 @@ class _Runner:
             self.run_id, universe_names=universes, sessions=sessions, provider=self.provider.name,
             sessions_left_out=missing.dropped,
             last_imported=missing.last_imported.isoformat() if missing.last_imported else None))
-        gate = self._completeness_gate(phase, missing.sessions)
-        sessions_now = missing.sessions if gate is None or gate.passed else missing.sessions[:-1]
-        total = len(sessions_now)
+        total = len(missing.sessions)
         done = [0, 0, 0]  # sessions, rows imported, rows rejected
 
         def before_commit(tx_conn, result) -> None:
@@ -379,8 +392,23 @@ class _Runner:
                 session_date=result.session.isoformat(), sessions_completed=done[0], sessions_total=total,
                 rows_imported=done[1], rows_rejected=done[2], unknown_tickers=result.unknown_tickers)])
 
-        report = import_sessions(self.conn, self._gated_provider(gate), sessions_now, run_id=self.run_id,
+        # The older missing sessions first, then the newest one through the completeness gate (issue 14).
+        earlier, newest = missing.sessions[:-1], missing.sessions[-1:]
+        report = import_sessions(self.conn, self.provider, earlier, run_id=self.run_id,
                                  before_commit=before_commit, should_cancel=self._cancel_requested)
+        gate = None
+        if newest and report.complete:
+            if self._cancel_requested():
+                report.cancelled = True
+            else:
+                gate = self._completeness_gate(phase, newest)
+                if gate is not None and gate.cancelled:
+                    report.cancelled = True
+                elif gate is None or gate.passed:
+                    report = _merged(report, import_sessions(
+                        self.conn, self._gated_provider(gate), newest, run_id=self.run_id,
+                        before_commit=before_commit, should_cancel=self._cancel_requested))
+        report.sessions_requested = total
         self.symbols_failed = report.rows_rejected
         counts = report.counts() | {"sessions_left_out": missing.dropped, "provider": self.provider.name,
                                     "completeness": gate.counts() if gate else None}
@@ -391,6 +419,10 @@ class _Runner:
             self._phase_end(phase, "cancelled", counts, "cancelled", catalog.data_import_completed(
                 self.run_id, **completed, status="cancelled"))
             raise Cancelled(f"cancelled during data import after {report.sessions_imported} of {total} session(s)")
+        if gate is not None and not gate.passed:  # the older sessions are written; the newest is short
+            self._phase_end(phase, "incomplete", counts, gate.reason, catalog.data_import_completed(
+                self.run_id, **completed, status="incomplete", error=gate.reason))
+            raise SessionIncomplete(f"data import incomplete: {gate.reason}; cache sync not started")
         if not report.complete:
             message = f"data import failed: {report.error}; cache sync not started"
             self._phase_end(phase, "failed", counts, report.error, catalog.data_import_completed(
@@ -399,14 +431,6 @@ class _Runner:
         with self.conn.transaction():
             self.conn.execute("UPDATE pl_pipeline_runs SET symbols_processed = %s, symbols_failed = %s"
                               " WHERE run_id = %s", (self._symbols_with_bars(), self.symbols_failed, self.run_id))
-        if gate is not None and gate.cancelled:
-            self._phase_end(phase, "cancelled", counts, "cancelled", catalog.data_import_completed(
-                self.run_id, **completed, status="cancelled"))
-            raise Cancelled("cancelled while waiting for the provider to publish the whole session")
-        if gate is not None and not gate.passed:
-            self._phase_end(phase, "incomplete", counts, gate.reason, catalog.data_import_completed(
-                self.run_id, **completed, status="incomplete", error=gate.reason))
-            raise SessionIncomplete(f"data import incomplete: {gate.reason}; cache sync not started")
         self._phase_end(phase, "success", counts, None, catalog.data_import_completed(
             self.run_id, **completed, status="completed"))
 
@@ -427,8 +451,9 @@ class _Runner:
                     next_attempt_at=catalog.iso_z(next_at), deadline=catalog.iso_z(policy.deadline_for(check.session)),
                     check=check.to_dict())])
 
-        return completeness.wait_for_session(self.conn, self.provider, sessions[-1], policy, sleep=self.sleep,
-                                             should_cancel=self._cancel_requested, on_wait=on_wait)
+        outcome = completeness.wait_for_session(self.conn, self.provider, sessions[-1], policy, sleep=self.sleep,
+                                                should_cancel=self._cancel_requested, on_wait=on_wait)
+        return None if outcome.error else outcome  # a provider failure: the import fails with it as before
 
     def _gated_provider(self, gate):
         from tickstockpl.pipeline import completeness

@@ -15,8 +15,8 @@ nothing and syncs nothing. Sessions with no data from the provider are reported 
 
 Single-flight with the pipeline: the pass holds locks.PIPELINE (JobConflict while a run is live). A
 session that has not closed is refused naming the last closed one (never imported before the close).
-The scheduler calls `scheduled_pass_due` once per New York day, within PASS_WINDOW (4 h) after the
-morning time (a process started later that day skips the day's pass; `pipeline revise` runs it by hand).
+The scheduler calls `scheduled_pass_due` once per New York session day (weekends, holidays and
+closures skipped), within PASS_WINDOW (4 h) after the morning time (a process started later that day skips the day's pass; `pipeline revise` runs it by hand).
 """
 
 from __future__ import annotations
@@ -216,6 +216,10 @@ def scheduled_pass_due(settings, db_url: str, now_utc: dt.datetime | None = None
     if not start <= local < start + PASS_WINDOW:
         return None
     with connection(db_url, autocommit=True) as conn:
+        from tickstockpl.market.calendar import StoredCalendar
+
+        if not StoredCalendar(conn).is_session(local.date()):
+            return None  # the pass runs on the mornings of sessions (overrides applied), not weekends
         if conn.execute("SELECT 1 FROM pl_revision_passes WHERE environment = %s AND market_day = %s"
                         " AND trigger = 'scheduled'", (settings.environment, local.date())).fetchone():
             return None

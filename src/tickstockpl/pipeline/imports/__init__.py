@@ -15,9 +15,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
-from tickstockpl.errors import ConfigError
+from tickstockpl.errors import ConfigError, ProviderError
 
 Row = tuple  # (ticker, open, high, low, close, volume, timestamp_ns)
+
+
+class NotPublishedYet(ProviderError):
+    """The provider has nothing for the session yet (a flat file not there yet): the completeness gate
+    waits and asks again (pipeline/completeness.py); any other ProviderError fails the run."""
 
 
 @dataclass

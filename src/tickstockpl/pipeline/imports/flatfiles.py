@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 from tickstockpl.errors import ProviderError
-from tickstockpl.pipeline.imports import SessionData
+from tickstockpl.pipeline.imports import NotPublishedYet, SessionData
 
 HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 COLUMNS = {name: i for i, name in enumerate(HEADER)}
@@ -49,7 +49,7 @@ class FlatFileProvider:
                           self.folder / f"{session.year:04d}" / f"{session.month:02d}" / f"{day}.csv.gz"):
             if candidate.is_file():
                 return candidate
-        raise ProviderError(f"no flat file for session {day} in {self.folder} (expected {day}.csv.gz)")
+        raise NotPublishedYet(f"no flat file for session {day} in {self.folder} (expected {day}.csv.gz)")
 
     def fetch(self, session: dt.date) -> SessionData:
         path = self.find(session)
