@@ -336,3 +336,78 @@ def test_the_scheduled_revisions_pass_skips_days_that_are_no_session(market, db_
     saturday = dt.date(2026, 11, 28)
     assert revisions.scheduled_pass_due(market, db_url, ny(saturday, 9, 0), provider=feed.provider()) is None
     assert feed.requests == [] and q(db_url, "SELECT count(*) FROM pl_revision_passes") == [(0,)]
+
+
+def test_overrides_over_the_processing_api_need_the_key_and_move_next_run(market, db_url, redis_process):
+    from tests.live_server import LiveServer
+
+    key = "late-data-test-key-01"
+    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(key,)) as live, live.client() as client:
+        path = "/api/processing/calendar/overrides"
+        assert client.get(path, headers={"X-API-Key": "wrong-key-000"}).status_code == 401
+        assert client.get(path).json() == {"overrides": [], "next_run": "2026-11-30T21:10:00.000Z"}
+        added = client.post(path, json={"date": "2026-11-30", "kind": "closed", "reason": "mourning"})
+        assert added.status_code == 200, added.text
+        assert added.json()["next_run"] == "2026-12-01T21:10:00.000Z"
+        assert client.get("/api/processing/schedule").json()["next_run"] == "2026-12-01T21:10:00.000Z"
+        bad = client.post(path, json={"date": "2026-12-01", "kind": "holiday"})
+        assert bad.status_code == 422 and "kind must be one of closed, early_close" in bad.json()["message"]
+        early = client.post(path, json={"date": "2026-12-01", "kind": "early_close", "close_time": "13:00"})
+        assert early.status_code == 200 and early.json()["override"]["close_time"] == "13:00"
+        assert early.json()["next_run"] == "2026-12-01T21:10:00.000Z"  # an early close still runs at 16:10
+        assert [o["date"] for o in client.get(path).json()["overrides"]] == ["2026-11-30", "2026-12-01"]
+        assert client.delete(f"{path}/2026-11-30").status_code == 200
+        assert client.delete(f"{path}/2026-11-30").status_code == 404
+        assert client.get(path).json()["next_run"] == "2026-11-30T21:10:00.000Z"
+
+
+def test_an_incomplete_run_reads_as_incomplete_over_the_api(market, db_url, redis_process):
+    """No Wednesday flat file yet at 19:55 New York: one attempt, then `incomplete` in status and history."""
+    import time
+
+    from tests.live_server import LiveServer
+
+    (market.flatfiles_dir / "2026-11-25.csv.gz").unlink()
+    key = "late-data-test-key-02"
+    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir), "TICKSTOCKPL_NOW": ny(WED, 19, 55).isoformat()}
+    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(key,), env=env) as live, live.client() as client:
+        started = client.post("/api/processing/trigger-manual", json={"phases": ["all"]})
+        assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 60
+        while client.get("/api/processing/status").json()["is_running"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = client.get("/api/processing/status").json()
+        assert status["status"] == "incomplete" and status["last_run_status"] == "incomplete"
+        assert client.get("/api/processing/history").json()["runs"][0]["status"] == "incomplete"
+        detail = client.get(f"/api/processing/runs/{started.json()['run_id']}").json()
+        assert "no data from the provider for session 2026-11-25" in detail["error"]
+        assert [p["status"] for p in detail["phase_results"]] == ["incomplete", "skipped"]
+
+
+def test_the_scheduler_catches_up_an_incomplete_session_the_next_morning(market, db_url, monkeypatch, tmp_path):
+    """Flat files: Wednesday's file is not there by the deadline (incomplete), it arrives overnight, and the
+    scheduler's morning refresh runs the session again (automatic), which succeeds."""
+    import time
+
+    from tests.pipeline.helpers import write_flat
+
+    wed_file = market.flatfiles_dir / "2026-11-25.csv.gz"
+    wed_file.unlink()
+    at(monkeypatch, ny(WED, 19, 55))
+    first = co.trigger_run(market, db_url, trigger_type="automatic", session_date=WED, phases=["all"],
+                           background=False)
+    assert first.status == "incomplete"
+    write_flat(market.flatfiles_dir, WED, good_bars(TICKERS, base=12.0))
+    at(monkeypatch, ny(dt.date(2026, 11, 26), 8, 5))  # Thanksgiving morning
+    scheduler = PipelineScheduler(market, db_url)
+    scheduler.refresh()
+    assert scheduler.last_started is not None and scheduler.last_started != first.run_id
+    deadline = time.monotonic() + 60
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while co.is_running(conn) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert q(db_url, "SELECT trigger_type, session_date, status FROM pl_pipeline_runs ORDER BY start_time") == [
+        ("automatic", WED, "incomplete"), ("automatic", WED, "success")]
+    scheduler.refresh()
+    assert q(db_url, "SELECT count(*) FROM pl_pipeline_runs") == [(2,)]  # caught up once
+    assert q(db_url, "SELECT count(*) FROM pl_revision_passes") == [(0,)]  # no pass on a holiday

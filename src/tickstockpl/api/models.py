@@ -162,7 +162,7 @@ class Health(BaseModel):
 # --- processing / daily pipeline (§2.2) -----------------------------------------------------
 # Section owned by the pipeline (issue 4); routes in api/routes/processing.py.
 PhaseName = Literal["data_import", "cache_sync", "indicator_processing", "pattern_detection", "all"]
-RunStatusName = Literal["running", "success", "failed", "cancelled"]
+RunStatusName = Literal["running", "success", "failed", "cancelled", "incomplete"]  # incomplete: issue 14
 
 
 class ProcessingTriggerRequest(BaseModel):
