@@ -30,7 +30,7 @@ def calendar() -> None:
 @calendar.command("close")
 @click.argument("date")
 @click.option("--reason", default="", help="Why (shown in `calendar list`), at most 200 characters.")
-@click.option("--database-url", default=None, metavar="URL")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def calendar_close(date: str, reason: str, database_url: Optional[str]) -> None:
     """Record that the exchange is closed on DATE (no run, no import, next_run skips it)."""
     from tickstockpl.market import overrides
@@ -45,7 +45,7 @@ def calendar_close(date: str, reason: str, database_url: Optional[str]) -> None:
 @click.argument("date")
 @click.option("--at", "at", required=True, metavar="HH:MM", help="The close, New York wall clock (e.g. 13:00).")
 @click.option("--reason", default="", help="Why, at most 200 characters.")
-@click.option("--database-url", default=None, metavar="URL")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def calendar_early_close(date: str, at: str, reason: str, database_url: Optional[str]) -> None:
     """Record that the session of DATE closes early at --at (New York)."""
     from tickstockpl.market import overrides
@@ -59,8 +59,8 @@ def calendar_early_close(date: str, at: str, reason: str, database_url: Optional
 
 @calendar.command("list")
 @click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only overrides on or after this date.")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--database-url", default=None, metavar="URL")
+@click.option("--json", "as_json", is_flag=True, help="Print the overrides as a JSON list.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def calendar_list(since: Optional[str], as_json: bool, database_url: Optional[str]) -> None:
     """The calendar overrides, oldest first."""
     from tickstockpl.market import overrides
@@ -80,7 +80,7 @@ def calendar_list(since: Optional[str], as_json: bool, database_url: Optional[st
 
 @calendar.command("remove")
 @click.argument("date")
-@click.option("--database-url", default=None, metavar="URL")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def calendar_remove(date: str, database_url: Optional[str]) -> None:
     """Drop the override of DATE (the library calendar decides that day again)."""
     from tickstockpl.market import overrides
@@ -95,8 +95,8 @@ def calendar_remove(date: str, database_url: Optional[str]) -> None:
 @click.option("--session", "sessions", multiple=True, metavar="YYYY-MM-DD",
               help="A closed session to re-fetch, repeatable (default: the last TICKSTOCKPL_REVISION_SESSIONS).")
 @click.option("--no-sync", is_flag=True, help="Record and upsert the revisions without the re-sync.")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--database-url", default=None, metavar="URL")
+@click.option("--json", "as_json", is_flag=True, help="Print the pass (revisions, sample, notes) as JSON.")
+@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
 def revise(sessions: tuple[str, ...], no_sync: bool, as_json: bool, database_url: Optional[str]) -> None:
     """Re-fetch recent sessions, upsert the bars the provider corrected, record and publish each revision."""
     from tickstockpl.cli import _logging, _parse_date, _require_db, _settings
