@@ -92,3 +92,24 @@ def test_a_session_left_without_enough_rows_writes_nothing(appv2_database):
             write_session(conn, SessionData(FRI, rows), known=None, provider="test")
         assert bars_in_db(conn, FRI) == {} and recorded(conn, FRI) is None
 
+
+
+def test_revisions_compare_prices_as_the_appv2_columns_store_them(appv2_database, tmp_path):
+    """DECIMAL(12,4): an answer with more decimals than the column keeps is no revision; a real change is."""
+    from tickstockpl.pipeline.revisions import revise
+    from tickstockpl.settings import Settings
+
+    url = appv2_database(HISTORICAL)
+    fine = [(t, o, h, l, c + 0.00001, v) for t, o, h, l, c, v in good_bars(TICKERS)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        add_symbols(conn, TICKERS)
+        write_flat(tmp_path, FRI, fine)
+        assert import_sessions(conn, FlatFileProvider(tmp_path), [FRI]).error is None
+    settings = Settings(database_url=url, flatfiles_dir=tmp_path, data_dir=tmp_path / "data")
+    now = dt.datetime(2026, 11, 30, 13, 0, tzinfo=dt.timezone.utc)
+    same = revise(settings, url, [FRI], provider=FlatFileProvider(tmp_path), now_utc=now, sync=False)
+    assert same.revisions == 0
+    write_flat(tmp_path, FRI, [(t, o, h, l, c - 0.25 if t == "AAPL" else c, v) for t, o, h, l, c, v in fine])
+    changed = revise(settings, url, [FRI], provider=FlatFileProvider(tmp_path), now_utc=now, sync=False)
+    assert changed.revisions == 1 and changed.sample[0]["symbol"] == "AAPL"
+    assert changed.sample[0]["old_close"] == 10.5 and changed.sample[0]["new_close"] == 10.25

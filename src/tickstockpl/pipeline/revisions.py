@@ -3,7 +3,7 @@
 Providers correct daily aggregates after the close. `revise` asks the provider again for recent closed
 sessions (given ones, or the last `revision_sessions`) and, per session in ONE transaction:
 
-    stage the validated answer in a temp table shaped like ohlcv_daily (so prices round as stored),
+    stage the validated answer in a temp table with ohlcv_daily's column types (prices round as stored),
     record every bar whose open/high/low/close/volume differ (and every new bar) in `pl_bar_revisions`
     (symbol, session, old -> new close and volume, the pass's batch_id), then the writer's upsert.
 
@@ -40,7 +40,10 @@ SAMPLE = 50
 PASS_WINDOW = dt.timedelta(hours=4)  # the scheduled pass starts within this long after the morning time
 TRIGGERS = ("scheduled", "cli", "api")
 
-STAGE = "CREATE TEMP TABLE pl_revise_stage (LIKE ohlcv_daily) ON COMMIT DROP"
+# The real column types of ohlcv_daily (AppV2's DECIMAL(12,4) rounds the answer as the stored bar was
+# rounded), without its constraints or other columns.
+STAGE = ("CREATE TEMP TABLE pl_revise_stage ON COMMIT DROP AS"
+         " SELECT symbol, date, open, high, low, close, volume FROM ohlcv_daily WITH NO DATA")
 DIFF = """
 INSERT INTO pl_bar_revisions (batch_id, session_date, symbol, old_close, new_close, old_volume, new_volume)
 SELECT %(batch)s, %(day)s, n.symbol, o.close, n.close, o.volume, n.volume
