@@ -411,3 +411,25 @@ def test_the_scheduler_catches_up_an_incomplete_session_the_next_morning(market,
     scheduler.refresh()
     assert q(db_url, "SELECT count(*) FROM pl_pipeline_runs") == [(2,)]  # caught up once
     assert q(db_url, "SELECT count(*) FROM pl_revision_passes") == [(0,)]  # no pass on a holiday
+
+
+def test_a_cancel_while_waiting_for_the_provider_stops_the_run(market, db_url, feed, monkeypatch):
+    feed.publish[WED] = [(None, good_bars(TICKERS, base=12.0)[:SPLIT])]
+    at(monkeypatch, ny(WED, 16, 10))
+
+    def operator_cancels(seconds: float) -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            co.cancel_current(conn)
+
+    handle = co.trigger_run(market, db_url, session_date=WED, phases=["all"], background=False,
+                            provider=feed.provider(), sleep=operator_cancels)
+    assert handle.status == "cancelled" and len(feed.requests_for(WED)) == 1
+    run, phases = co.get_run(psycopg.connect(db_url, autocommit=True), handle.run_id)
+    assert [(p["phase"], p["status"]) for p in phases] == [("data_import", "cancelled"), ("cache_sync", "skipped")]
+
+
+def test_the_default_sleeper_returns_early_on_a_cancel():
+    calls = []
+    sleep = completeness._sleeper(lambda: calls.append(1) or True)
+    sleep(3600)  # returns at once: the cancel is asked before the first step
+    assert calls == [1]
