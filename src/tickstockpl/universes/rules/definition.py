@@ -238,7 +238,9 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
         "rank": {"metric": d.rank.metric, **({"sessions": d.rank.sessions} if d.rank.sessions else {})},
         "selection": sel,
         "min_stay_sessions": d.min_stay_sessions,
-        "reconstitution": {"schedule": d.reconstitution.schedule, "months": list(d.reconstitution.months)},
+        "reconstitution": {"schedule": d.reconstitution.schedule,
+                           **({"months": list(d.reconstitution.months)} if d.reconstitution.schedule in MONTH_COUNTS
+                              else {})},
         "ipo_policy": d.ipo_policy, "ipo_window_sessions": d.ipo_window_sessions,
     }
     if d.band.ranks:
@@ -250,11 +252,20 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
     return out
 
 
+# A table whose kind changes is replaced, not merged: {"selection": {"kind": "percentile_range", ...}}
+# over a top selection must not keep its `count`.
+_KIND_FIELDS = {"selection": "kind", "reconstitution": "schedule", "rank": "metric"}
+
+
 def _merge(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in change.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("band",):
-            out[key] = _merge(out[key], value)
+        old = out.get(key)
+        kind = _KIND_FIELDS.get(key)
+        replaced = key == "band" or (kind is not None and isinstance(value, dict) and isinstance(old, dict)
+                                     and kind in value and value[kind] != old.get(kind))
+        if isinstance(value, dict) and isinstance(old, dict) and not replaced:
+            out[key] = _merge(old, value)
         else:
             out[key] = value  # a band replaces the band: {"ranks": 0} must not keep an old percentile
     return out

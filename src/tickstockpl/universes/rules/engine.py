@@ -296,7 +296,10 @@ def _screen_checks(screens: Screens, s: SymbolStats, side: str) -> list[Check]:
             out.append(Check(f"{side}.min_price", False, "no valid close"))
         else:
             ok = price >= screens.min_price
-            out.append(Check(f"{side}.min_price", ok, f"close {price_text(price)} {'≥' if ok else '<'} {price_text(screens.min_price)}"))
+            shown, bound = price_text(price), price_text(screens.min_price)
+            if shown == bound and price != screens.min_price:
+                shown, bound = f"${price:,.6f}", f"${screens.min_price:,.6f}"
+            out.append(Check(f"{side}.min_price", ok, f"close {shown} {'≥' if ok else '<'} {bound}"))
     if screens.coverage is not None:
         cov = screens.coverage
         have = s.coverage.get(cov.sessions, 0)
