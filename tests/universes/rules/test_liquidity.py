@@ -148,3 +148,46 @@ def test_refusals_and_idempotence(hostile_market):
 def test_window_stats_refuses_a_window_beyond_the_table():
     with pytest.raises(ValueError, match="253"):
         liquidity.window_stats([1.0], (253,))
+
+
+def test_statistics_of_the_sample_market_feed_the_engine(market_db_url, small_market):
+    """Snapshot + pl_symbol_liquidity -> SymbolStats -> the built-in definitions, on the real tables."""
+    from tickstockpl.market import snapshot
+    from tickstockpl.universes.rules import definition as rd
+    from tickstockpl.universes.rules.engine import run
+    from tickstockpl.universes.rules.schedule import SessionCalendar
+    from tickstockpl.universes.rules.stats import from_market
+
+    days = small_market.sessions
+    with psycopg.connect(market_db_url) as conn:
+        liquidity.rebuild(conn, days[-2])
+        liquidity.update_session(conn, days[-1])
+        snap = snapshot.load(conn, days[-1])
+        rows = liquidity.load(conn)
+        defs = rd.default_definitions()
+        # a 20-session variant of tradable_us: the sample market holds 30 sessions
+        short = rd.parse_definition("tradable_20", {**rd.to_mapping(defs["tradable_us"]), "entry": {
+            "median_dollar_volume": {"sessions": 20, "min": 2_500_000}, "min_price": 5.0,
+            "coverage": {"sessions": 20, "min_sessions": 18}, "recent_sessions": 5}})
+        stats = from_market(snap.securities, rows, short.windows(), days[-1])
+        with pytest.raises(ValueError, match="catch it up"):
+            from_market(snap.securities, rows, short.windows(), days[-2])
+    calendar = SessionCalendar(days)
+    result = run(short, {}, stats, days[-1], calendar)
+    by_symbol = {s.symbol: s for s in snap.securities}
+    assert result.members
+    for symbol in result.members:
+        s = stats[symbol]
+        assert by_symbol[symbol].type == "CS" and by_symbol[symbol].active
+        assert s.median_dollar_volume[20] >= 2_500_000 and s.price >= 5 and s.coverage[20] >= 18 and s.streak >= 5
+    inactive = [s.symbol for s in snap.securities if s.type == "CS" and not s.active]
+    assert inactive and not set(inactive) & set(result.members)
+    assert run(defs["crsp_mega"], {}, stats, days[-1], calendar).members == {}  # 11-27: no quarterly day
+    daily = rd.parse_definition("mega_daily", {**rd.to_mapping(defs["crsp_mega"]),
+                                               "reconstitution": {"schedule": "every_session"}})
+    mega = run(daily, {}, stats, days[-1], calendar)
+    caps = sorted((s.market_cap for s in stats.values() if s.market_cap and s.type == "CS" and s.active), reverse=True)
+    assert mega.members and min(stats[s].market_cap for s in mega.members) >= max(
+        stats[s].market_cap for s in set(stats) - set(mega.members) if stats[s].market_cap and stats[s].type == "CS"
+        and stats[s].active and stats[s].exchange in daily.candidates.exchanges)
+    assert sum(stats[s].market_cap for s in mega.members) <= 0.7 * sum(caps) * 1.0000001

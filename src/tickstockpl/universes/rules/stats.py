@@ -46,3 +46,32 @@ class SymbolStats:
         if value is None or not (0.0 < float(value) < float("inf")):
             return None
         return float(value)
+
+
+def from_market(securities, rows, windows, session) -> dict[str, SymbolStats]:
+    """The statistics of `session` from the snapshot's securities (market.snapshot.Security) and the rows of
+    pl_symbol_liquidity (market.liquidity.LiquidityRow), for the windows a definition reads
+    (RuleDefinition.windows()). Pure.
+
+    price = the newest valid close of the liquidity row (a close above 0 with a volume); a security without a
+    row (no bar on any session) has no price, no dollar volume, no coverage and an unknown IPO age. A row that
+    does not stand at `session` is refused (ValueError): move the table first (liquidity.catch_up).
+    """
+    from tickstockpl.market.liquidity import window_stats
+
+    by_symbol = {r.symbol: r for r in rows}
+    windows = tuple(windows)
+    out = {}
+    for sec in securities:
+        row = by_symbol.get(sec.symbol)
+        if row is not None and row.through != session:
+            raise ValueError(f"pl_symbol_liquidity stands at {row.through.isoformat()} for {sec.symbol}, "
+                             f"not at {session.isoformat()}: catch it up first")
+        w = window_stats(row.dollar_volumes, windows) if row is not None else None
+        out[sec.symbol] = SymbolStats(
+            symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange, active=bool(sec.active),
+            sector=sec.sector, price=row.last_close if row is not None else None, market_cap=sec.market_cap,
+            ipo_sessions=row.sessions_seen if row is not None else None, streak=w.streak if w else 0,
+            median_dollar_volume=w.median_dollar_volume if w else {},
+            mean_dollar_volume=w.mean_dollar_volume if w else {}, coverage=w.coverage if w else {})
+    return out
