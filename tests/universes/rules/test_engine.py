@@ -123,6 +123,9 @@ def test_ipo_fast_entry_between_reconstitution_days():
     assert _texts(r)["NEW"] == "entered: IPO fast entry at age 3 sessions, rank 1 ≤ 3 on 2026-12-02"
     assert r.changes[-1].rule == "ipo_policy"
     assert r.members["NEW"] == QUIET
+    assert r.explain("OLDER").summary == ("out: 2026-12-02 is no reconstitution day (next: 2027-01-04);"
+                                          " it would fail: rank 4 > 3")
+    assert r.explain("YOUNG").summary.startswith("out: 2026-12-02 is no reconstitution day")
     # waiting for the reconstitution day is the default
     waiting = run(rd.parse_definition("t", {**rd.to_mapping(d), "ipo_policy": "reconstitution"}), prev, market, QUIET,
                   CALENDAR)

@@ -386,7 +386,10 @@ def _explain(result: RunResult, symbol: str) -> Explanation:
                    else f"in: member since {since}; {day} is no reconstitution day (only maintenance applies)")
     else:
         failing = [c for c in checks if not c.ok]
-        if not result.reconstitution and not (d.ipo_policy == "fast_entry" and failing == []):
+        low = d.candidates.min_ipo_sessions
+        fast = (d.ipo_policy == "fast_entry" and s.ipo_sessions is not None
+                and low <= s.ipo_sessions < low + d.ipo_window_sessions)
+        if not result.reconstitution and not fast:
             nxt = _next_reconstitution(result)
             why = f"; it would fail: {failing[0].text}" if failing else "; it meets the entry rules today"
             summary = f"out: {day} is no reconstitution day (next: {nxt}){why}"
