@@ -16,7 +16,8 @@ session at a time, reading only that session's bars:
     window_stats(row, windows)  median / mean dollar volume and coverage over each window, the streak
 
 A *valid bar* has a close above 0 and below 1e15 (NaN is not) and a volume of 0 or more; its dollar volume
-is close × volume. A session without a valid bar of the symbol is a NULL in the window. A symbol's
+is close × volume, kept as a `real` (7 significant digits: a 252-session window stays inline in its row,
+about 1 KB, and the daily update rewrites rows in place). A session without a valid bar of the symbol is a NULL in the window. A symbol's
 window starts at its first bar on a session (so its length is min(sessions_seen, WINDOW)); a symbol that
 stops trading keeps its row, which fills with NULLs (it then fails every coverage screen).
 
@@ -53,30 +54,32 @@ UPDATE_SQL = f"""
 WITH bars AS (
     SELECT o.symbol,
            CASE WHEN {_VALID} THEN o.close::float8 END AS close,
-           CASE WHEN {_VALID} THEN o.close::float8 * o.volume::float8 END AS dv
+           CASE WHEN {_VALID} THEN (o.close::float8 * o.volume::float8)::real END AS dv
     FROM ohlcv_daily o
     WHERE o.date = %(day)s
-), merged AS (
-    SELECT coalesce(l.symbol, b.symbol) AS symbol, l.first_session, l.sessions_seen, l.dollar_volumes,
-           l.last_close, l.last_valid_session, b.close, b.dv
-    FROM pl_symbol_liquidity l
-    FULL JOIN bars b ON b.symbol = l.symbol
+), moved AS (
+    UPDATE pl_symbol_liquidity l SET
+        through = %(day)s,
+        sessions_seen = l.sessions_seen + 1,
+        dollar_volumes = CASE WHEN cardinality(l.dollar_volumes) >= %(window)s
+                              THEN array_append(l.dollar_volumes[cardinality(l.dollar_volumes) - %(window)s + 2:], b.dv)
+                              ELSE array_append(l.dollar_volumes, b.dv) END,
+        last_close = CASE WHEN b.dv IS NOT NULL THEN b.close ELSE l.last_close END,
+        last_valid_session = CASE WHEN b.dv IS NOT NULL THEN %(day)s::date ELSE l.last_valid_session END,
+        updated_at = now()
+    FROM pl_symbol_liquidity l0
+    LEFT JOIN bars b ON b.symbol = l0.symbol
+    WHERE l.symbol = l0.symbol
+    RETURNING 1
+), added AS (
+    INSERT INTO pl_symbol_liquidity
+           (symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session, updated_at)
+    SELECT b.symbol, %(day)s, %(day)s, 1, ARRAY[b.dv], b.close, CASE WHEN b.dv IS NOT NULL THEN %(day)s::date END, now()
+    FROM bars b
+    WHERE NOT EXISTS (SELECT 1 FROM pl_symbol_liquidity l WHERE l.symbol = b.symbol)
+    RETURNING 1
 )
-INSERT INTO pl_symbol_liquidity AS t
-       (symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session, updated_at)
-SELECT m.symbol, %(day)s, coalesce(m.first_session, %(day)s), coalesce(m.sessions_seen, 0) + 1,
-       CASE WHEN m.dollar_volumes IS NULL THEN ARRAY[m.dv]
-            WHEN cardinality(m.dollar_volumes) >= %(window)s
-                 THEN array_append(m.dollar_volumes[cardinality(m.dollar_volumes) - %(window)s + 2:], m.dv)
-            ELSE array_append(m.dollar_volumes, m.dv) END,
-       CASE WHEN m.dv IS NOT NULL THEN m.close ELSE m.last_close END,
-       CASE WHEN m.dv IS NOT NULL THEN %(day)s::date ELSE m.last_valid_session END,
-       now()
-FROM merged m
-ON CONFLICT (symbol) DO UPDATE SET
-    through = EXCLUDED.through, first_session = EXCLUDED.first_session, sessions_seen = EXCLUDED.sessions_seen,
-    dollar_volumes = EXCLUDED.dollar_volumes, last_close = EXCLUDED.last_close,
-    last_valid_session = EXCLUDED.last_valid_session, updated_at = EXCLUDED.updated_at
+SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)
 """
 
 REBUILD_SQL = f"""
@@ -93,7 +96,7 @@ WITH days AS (
     GROUP BY o.symbol
 ), recent AS (
     SELECT o.symbol, o.date,
-           CASE WHEN {_VALID} THEN o.close::float8 * o.volume::float8 END AS dv
+           CASE WHEN {_VALID} THEN (o.close::float8 * o.volume::float8)::real END AS dv
     FROM ohlcv_daily o
     WHERE o.date >= (SELECT min(session) FROM win) AND o.date <= %(day)s
 ), windows AS (
@@ -117,7 +120,8 @@ JOIN windows w ON w.symbol = f.symbol
 LEFT JOIN newest n ON n.symbol = f.symbol
 """
 
-LOAD_SQL = ("SELECT symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session"
+# real[] read as float8[]: the text form of a real is its shortest decimal, which is not always the stored value
+LOAD_SQL = ("SELECT symbol, through, first_session, sessions_seen, dollar_volumes::float8[], last_close, last_valid_session"
             " FROM pl_symbol_liquidity ORDER BY symbol")
 
 
@@ -156,7 +160,7 @@ def update_session(conn, day: dt.date) -> int:
     if high != previous:
         raise LiquidityError(f"liquidity statistics: the table stands at {high}, not at {previous} (the session "
                              f"before {day}): catch up or rebuild")
-    return conn.execute(UPDATE_SQL, {"day": day, "window": WINDOW}).rowcount
+    return conn.execute(UPDATE_SQL, {"day": day, "window": WINDOW}).fetchone()[0]
 
 
 def rebuild(conn, through: dt.date) -> int:

@@ -41,6 +41,8 @@ def test_kept_by_percentile_band_then_left_beyond_it():
     # the same stock cannot enter at 71.8 %
     r = run(d, {}, [stock("BIG", 718), stock("SMALL", 282)], RECON, CALENDAR)
     assert r.members == {} and r.explain("BIG").summary == "out: percentile 71.8% > 70%"
+    r = run(d, {}, [stock("BIG", 700.0004), stock("SMALL", 299.9996)], RECON, CALENDAR)
+    assert r.explain("BIG").summary == "out: percentile 70.00004% > 70%"
 
 
 def test_left_on_a_stay_screen_with_its_numbers():

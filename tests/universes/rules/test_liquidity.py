@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import statistics
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -39,7 +40,7 @@ def _naive(conn, through: dt.date, window: int) -> dict[str, tuple]:
         for day in span:
             close, volume = by_day.get(day, (None, None))
             valid = close is not None and not close.is_nan() and 0 < close < 10**15 and volume is not None and volume >= 0
-            values.append(float(close) * float(volume) if valid else None)
+            values.append(float(np.float32(float(close) * float(volume))) if valid else None)  # stored as real
             if valid:
                 last = (float(close), day)
         out[symbol] = (first, len(span), tuple(values[-window:]), *last)

@@ -142,10 +142,14 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
         # 3. members: stay screens and the banded selection, unless protected by the minimum stay
         for symbol in list(staying):
             s = by_symbol[symbol]
-            failing = [c for c in _screen_checks(definition.stay, s, "stay") if not c.ok]
-            sel = _selection_check(definition, ranks.get(symbol), pcts.get(symbol), member=True)
-            in_selection = _selection_check(definition, ranks.get(symbol), pcts.get(symbol), member=False)
+            rank, pct = ranks.get(symbol), pcts.get(symbol)
             served = _sessions_served(calendar, staying[symbol], session)
+            if _passes(definition.stay, s) and _in_selection(definition, rank, pct, member=False):
+                if served < definition.min_stay_sessions:
+                    protected.add(symbol)  # passes anyway; counted first under the sector cap
+                continue  # the common case: no text to build
+            failing = [c for c in _screen_checks(definition.stay, s, "stay") if not c.ok]
+            sel = _selection_check(definition, rank, pct, member=True)
             if failing or not sel.ok:
                 if served < definition.min_stay_sessions:
                     protected.add(symbol)
@@ -157,10 +161,10 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
                 fired = failing[0] if failing else sel
                 changes.append(Reason(symbol, LEFT, fired.rule, f"left: {fired.text} on reconstitution day {day}"))
                 del staying[symbol]
-            elif not in_selection.ok:
+            else:  # passes the screens and the band, not the selection itself
                 kept.append(Reason(symbol, KEPT_BY_BAND, "band", f"kept by band: {sel.text}"))
-            elif served < definition.min_stay_sessions:
-                protected.add(symbol)  # passes anyway; counted first under the sector cap
+                if served < definition.min_stay_sessions:
+                    protected.add(symbol)
         # non-members: seasoning, entry screens, selection
         for symbol, s in by_symbol.items():
             if symbol in previous:
@@ -226,10 +230,9 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
 def _rank(definition: RuleDefinition, stats: Mapping[str, SymbolStats]) -> tuple[dict[str, int], dict[str, float]]:
     metric, window = definition.rank.metric, definition.rank.sessions
     ranked = []
+    stay = definition.stay
     for symbol, s in stats.items():
-        if any(not c.ok for c in _candidate_checks(definition, s, seasoning=False)):
-            continue
-        if any(not c.ok for c in _screen_checks(definition.stay, s, "stay")):
+        if not _is_candidate(definition, s, False) or not _passes(stay, s):
             continue
         value = s.metric(metric, window)
         if value is not None:
@@ -245,9 +248,56 @@ def _rank(definition: RuleDefinition, stats: Mapping[str, SymbolStats]) -> tuple
     return ranks, pcts
 
 
+def _is_candidate(definition: RuleDefinition, s: SymbolStats, seasoning: bool) -> bool:
+    """`_candidate_checks` all ok, without building their texts (the hot path of 12,000 symbols)."""
+    c = definition.candidates
+    if s.type not in c.types or (c.exchanges and s.exchange not in c.exchanges) or (c.active and not s.active):
+        return False
+    if seasoning and c.min_ipo_sessions:
+        return s.ipo_sessions is not None and s.ipo_sessions >= c.min_ipo_sessions
+    return True
+
+
+def _passes(screens: Screens, s: SymbolStats) -> bool:
+    """`_screen_checks` all ok, without building their texts."""
+    w = screens.median_dollar_volume
+    if w is not None:
+        v = s.median_dollar_volume.get(w.sessions)
+        if v is None or not v >= w.minimum or v == math.inf:
+            return False
+    w = screens.mean_dollar_volume
+    if w is not None:
+        v = s.mean_dollar_volume.get(w.sessions)
+        if v is None or not v >= w.minimum or v == math.inf:
+            return False
+    if screens.min_price is not None and (s.price is None or not s.price >= screens.min_price or s.price == math.inf):
+        return False
+    if screens.coverage is not None and s.coverage.get(screens.coverage.sessions, 0) < screens.coverage.min_sessions:
+        return False
+    return screens.recent_sessions is None or s.streak >= screens.recent_sessions
+
+
+def _in_selection(definition: RuleDefinition, rank: int | None, pct: float | None, member: bool) -> bool:
+    """`_selection_check(...).ok` without its text."""
+    sel, band = definition.selection, definition.band
+    if sel.kind == "all":
+        return True
+    if rank is None:
+        return False
+    if sel.kind == "top":
+        return rank <= sel.count + (band.ranks if member else 0)
+    if sel.kind == "rank_range":
+        buffer = band.ranks if member else 0
+        return sel.first - buffer <= rank <= sel.last + buffer
+    width = band.percentile if member else 0.0
+    return sel.from_pct - width < pct <= sel.to_pct + width
+
+
 def _maintenance_failure(definition: RuleDefinition, s: SymbolStats | None, symbol: str, day: str) -> Check | None:
     if s is None:
         return Check("missing", False, f"no data on {day} (delisted or without bars)")
+    if _is_candidate(definition, s, False):
+        return None
     for check in _candidate_checks(definition, s, seasoning=False):
         if not check.ok:
             return Check(check.rule, False, f"{check.text} on {day}")
@@ -340,16 +390,23 @@ def _selection_check(definition: RuleDefinition, rank: int | None, pct: float | 
     lo, hi = sel.from_pct - width, sel.to_pct + width
     ok = lo < pct <= hi
     edge = sel.to_pct if pct > sel.to_pct else sel.from_pct if pct <= sel.from_pct else None
+    digits = 1
+    while edge is not None and pct != edge and float(f"{pct:.{digits}f}") == edge and digits < 12:
+        digits += 1  # 70.00004% is not "70.0% > 70%"
+    shown = f"{pct:.{digits}f}"
     if edge is None:
-        text = f"percentile {pct:.1f}% within {sel.from_pct:g}%–{sel.to_pct:g}%"
+        text = f"percentile {shown}% within {sel.from_pct:g}%–{sel.to_pct:g}%"
     elif width:
-        text = f"percentile {pct:.1f}% {'within' if ok else 'outside'} {edge:g}% ± {width:g}%"
+        text = f"percentile {shown}% {'within' if ok else 'outside'} {edge:g}% ± {width:g}%"
     else:
-        text = f"percentile {pct:.1f}% {'>' if pct > sel.to_pct else '≤'} {edge:g}%"
+        text = f"percentile {shown}% {'>' if pct > sel.to_pct else '≤'} {edge:g}%"
     return Check(rule, ok, text)
 
 
 def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct: float | None) -> tuple[bool, str]:
+    if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition, s, True)
+            and _passes(definition.entry, s)):
+        return False, ""  # (the text of a refusal is built by explain, on demand)
     for check in _candidate_checks(definition, s) + _screen_checks(definition.entry, s, "entry"):
         if not check.ok:
             return False, check.text
