@@ -6,7 +6,7 @@ row keeps the dollar volumes of its last WINDOW sessions (oldest first) and the 
 session at a time, reading only that session's bars:
 
     update_session(conn, day)   fold session `day` in: the table must stand at the session before `day`
-                                (the NYSE session before it, pl_market_sessions); one statement. Already
+                                (the NYSE session before it, pl_market_sessions); a state check and one statement. Already
                                 folded: nothing happens (returns 0). Empty table or a gap: LiquidityError
                                 (call `rebuild` or `catch_up`).
     rebuild(conn, through)      recompute every row from ohlcv_daily as of session `through` (deletes and
