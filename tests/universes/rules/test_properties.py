@@ -250,8 +250,15 @@ def replay(d, days, markets, check=True):
         result = run(d, members, market, day, CALENDAR)
         if check:
             check_step(d, members, result, market, day)
-            for symbol in list(market)[:3]:
-                assert result.explain(symbol).member == (symbol in result.members)
+            for symbol in list(market)[:3] + list(members)[:2]:
+                answer = result.explain(symbol)
+                assert answer.member == (symbol in result.members)
+                assert answer.summary.startswith(("in:", "out:", "entered:", "left:", "kept by"))
+                assert answer.summary.startswith(("in:", "entered:", "kept by")) == answer.member
+                if not answer.member and symbol in market and symbol not in members and result.reconstitution:
+                    failing = [c for c in answer.checks if not c.ok]
+                    if failing:  # the summary names the first rule that keeps it out, with its numbers
+                        assert answer.summary == f"out: {failing[0].text}"
         churn += result.churn.entered + result.churn.left
         members = dict(result.members)
     return churn
