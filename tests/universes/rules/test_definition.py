@@ -144,3 +144,18 @@ def test_bad_toml_names_the_source():
         rd.definitions_from_toml("[universe", "mine.toml")
     with pytest.raises(ConfigError, match="mine.toml: rule universe x: selection.count"):
         rd.definitions_from_toml("[universe.x]\nselection = { kind = 'top', count = 0 }\n", "mine.toml")
+
+
+def test_the_docs_name_every_built_in_and_quote_real_reasons():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "docs" / "RULE_UNIVERSES.md").read_text(encoding="utf-8")
+    for key in rd.default_definitions():
+        assert f"`{key}`" in text
+    block = text.split("```\n")[1]  # the reason examples
+    engine_tests = (root / "tests" / "universes" / "rules" / "test_engine.py").read_text(encoding="utf-8")
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 8
+    for line in lines:
+        assert line.split(" on reconstitution day")[0] in engine_tests, line
