@@ -57,6 +57,16 @@ def test_left_on_a_stay_screen_with_its_numbers():
     assert _texts(r)["A"].startswith("left: 200-session median dollar volume $2,499,999 < $2,500,000")
 
 
+def test_an_all_selection_gives_the_screens_numbers_as_the_reason():
+    d = rd.default_definitions()["tradable_us"]
+    r = run(d, {}, [stock("A", dv=3.1e6, price=20.0, coverage=195, streak=40)], RECON, CALENDAR)
+    assert _texts(r)["A"] == ("entered: 200-session median dollar volume $3.1M ≥ $2.5M, close $20.00 ≥ $5.00, valid closes"
+                              " on 195 of the last 200 sessions ≥ 180, a valid close on each of the last 20 sessions"
+                              " on reconstitution day 2026-12-01")
+    assert _texts(run(define(), {}, [stock("A")], RECON, CALENDAR))["A"] == (
+        "entered: a candidate (no screens) on reconstitution day 2026-12-01")
+
+
 def test_entry_stricter_than_stay():
     d = define(entry={"min_price": 5.0, "coverage": {"sessions": 200, "min_sessions": 180}},
                stay={"min_price": 3.0, "coverage": {"sessions": 200, "min_sessions": 150}}, reconstitution=MONTHLY)

@@ -407,9 +407,12 @@ def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct:
     if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition, s, True)
             and _passes(definition.entry, s)):
         return False, ""  # (the text of a refusal is built by explain, on demand)
-    for check in _candidate_checks(definition, s) + _screen_checks(definition.entry, s, "entry"):
+    screens = _screen_checks(definition.entry, s, "entry")
+    for check in _candidate_checks(definition, s) + screens:
         if not check.ok:
             return False, check.text
+    if definition.selection.kind == "all":  # no rank decides: the screens' numbers are the reason
+        return True, ", ".join(c.text for c in screens) or "a candidate (no screens)"
     sel = _selection_check(definition, rank, pct, member=False)
     return sel.ok, sel.text
 
