@@ -100,16 +100,12 @@ WITH days AS (
     FROM ohlcv_daily o
     WHERE o.date >= (SELECT min(session) FROM win) AND o.date <= %(day)s
 ), windows AS (
-    SELECT f.symbol, array_agg(r.dv ORDER BY w.pos) AS dollar_volumes
+    SELECT f.symbol, array_agg(r.dv ORDER BY w.pos) AS dollar_volumes,
+           max(w.session) FILTER (WHERE r.dv IS NOT NULL) AS last_valid
     FROM firsts f
     JOIN win w ON w.pos >= f.pos
     LEFT JOIN recent r ON r.symbol = f.symbol AND r.date = w.session
     GROUP BY f.symbol
-), newest AS (
-    SELECT DISTINCT ON (o.symbol) o.symbol, o.close::float8 AS close, o.date
-    FROM ohlcv_daily o JOIN days d ON d.session = o.date
-    WHERE {_VALID}
-    ORDER BY o.symbol, o.date DESC
 )
 INSERT INTO pl_symbol_liquidity
        (symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session, updated_at)
@@ -117,7 +113,16 @@ SELECT f.symbol, %(day)s, fd.session, (SELECT pos FROM last) - f.pos + 1, w.doll
 FROM firsts f
 JOIN days fd ON fd.pos = f.pos
 JOIN windows w ON w.symbol = f.symbol
-LEFT JOIN newest n ON n.symbol = f.symbol
+LEFT JOIN LATERAL (
+    -- the newest valid bar on a session: the window's, found through the (symbol, date) index; only a
+    -- symbol without one in its window looks further back
+    SELECT o.close::float8 AS close, o.date
+    FROM ohlcv_daily o
+    WHERE o.symbol = f.symbol AND o.date <= coalesce(w.last_valid, %(day)s) AND {_VALID}
+      AND EXISTS (SELECT 1 FROM pl_market_sessions m WHERE m.session = o.date)
+    ORDER BY o.date DESC
+    LIMIT 1
+) n ON true
 """
 
 # real[] read as float8[]: the text form of a real is its shortest decimal, which is not always the stored value
