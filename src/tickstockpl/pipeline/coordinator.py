@@ -114,11 +114,9 @@ def resolve_session(session_date: dt.date | None, skip_market_check: bool,
     last closed one; without a date that session is used and the note says so).
     """
     from tickstockpl.market.calendar import ExchangeCalendar
-    from tickstockpl.pipeline.schedule import MARKET_TZ
-
     calendar = calendar or ExchangeCalendar()
     now_utc = now_utc or clock.now()
-    today = now_utc.astimezone(MARKET_TZ).date()
+    today = now_utc.astimezone(clock.NEW_YORK).date()
     last = calendar.last_completed(now_utc).day
     if session_date is None:
         current = calendar.on(today) if skip_market_check else None
@@ -144,9 +142,7 @@ def resolve_session(session_date: dt.date | None, skip_market_check: bool,
 
 
 def _ny(moment: dt.datetime) -> str:
-    from tickstockpl.pipeline.schedule import MARKET_TZ
-
-    return f"{moment.astimezone(MARKET_TZ):%H:%M} New York, {catalog.iso_z(moment)}"
+    return f"{moment.astimezone(clock.NEW_YORK):%H:%M} New York, {catalog.iso_z(moment)}"
 
 
 # --------------------------------------------------------------------------- triggering
@@ -389,7 +385,7 @@ class _Runner:
             self.run_id, **completed, status="completed"))
 
     def _schedule_universes(self) -> list[str]:
-        from tickstockpl.pipeline.schedule import get_schedule
+        from tickstockpl.pipeline.schedule_store import get_schedule
 
         return list(get_schedule(self.conn).universes)
 
