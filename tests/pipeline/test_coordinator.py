@@ -350,8 +350,8 @@ def test_skip_market_check_never_chooses_a_session_that_has_not_closed():
     says why; an open session asked for by date is refused, naming the session that would be used instead."""
     choice = co.resolve_session(None, True, WED_MORNING)
     assert choice.day == TUE
-    assert choice.note == ("the 2026-11-25 session has not closed yet (it closes at 16:00 New York,"
-                           " 2026-11-25T21:00:00.000Z); processing the last closed session, 2026-11-24")
+    assert choice.note == ("the 2026-11-25 session has not closed yet (it closes at 16:00 New York time);"
+                           " processing the last closed session, 2026-11-24")
     assert co.resolve_session(None, False, WED_MORNING) == co.SessionChoice(TUE)
     for skip in (True, False):
         with pytest.raises(ConfigError) as refused:

@@ -30,16 +30,16 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from tickstockpl import clock
 from tickstockpl.db.connect import connect
 from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.jobs import single_flight as flight
+from tickstockpl.market import dates
 from tickstockpl.market.calendar import StoredCalendar
+from tickstockpl.market.dates import SessionChoice
 from tickstockpl.pipeline import PHASES
 from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
 from tickstockpl.pipeline.runs import (RUNS, Run, automatic_run_exists, cancel_current, get_run, is_running,
@@ -87,56 +87,14 @@ def resolve_phases(requested: list[str] | tuple[str, ...] | None, available: tup
     return [p for p in PHASES if p in names]
 
 
-@dataclass(frozen=True)
-class SessionChoice:
-    """The session a run processes, and why it is not the one asked for (None when it is)."""
-
-    day: dt.date
-    note: str | None = None
-
-
 def resolve_session(session_date: dt.date | None, skip_market_check: bool,
                     now_utc: dt.datetime | None = None, calendar=None) -> SessionChoice:
-    """The session a run processes. "Now" (which sessions have closed, what is the future) is `now_utc`,
-    else the market clock (tickstockpl.clock); `calendar` is a market.calendar StoredCalendar (a serving
-    process) or ExchangeCalendar (the default).
-
-    No date: the last session that has closed. A date: it must not lie in the future; it must be an NYSE
-    session unless `skip_market_check` (a weekend or holiday date then runs: its import finds nothing to
-    import); and a session must have closed. `skip_market_check` skips only the trading-day check: a session
-    that has not closed is never processed (refused naming the session that would be used instead, the
-    last closed one; without a date that session is used and the note says so).
-    """
-    from tickstockpl.market.calendar import ExchangeCalendar
-    calendar = calendar or ExchangeCalendar()
-    now_utc = now_utc or clock.now()
-    today = now_utc.astimezone(clock.NEW_YORK).date()
-    last = calendar.last_completed(now_utc).day
-    if session_date is None:
-        current = calendar.on(today) if skip_market_check else None
-        if current is not None and current.close_utc > now_utc:
-            return SessionChoice(last, f"the {today} session has not closed yet (it closes at"
-                                       f" {_ny(current.close_utc)}); processing the last closed session, {last}")
-        return SessionChoice(last)
-    if session_date > today:
-        raise ConfigError(f"{session_date} is in the future (today is {today} in New York);"
-                          f" the last closed session is {last}")
-    session = calendar.on(session_date)
-    if session is None:
-        if skip_market_check:
-            return SessionChoice(session_date)
-        raise ConfigError(f"{session_date} is not an NYSE session (weekend or holiday);"
-                          " send skip_market_check to run anyway")
-    if session.close_utc > now_utc:
-        raise ConfigError(f"the {session_date} session has not closed yet (it closes at {_ny(session.close_utc)})"
-                          f" and is never imported before it has: the last closed session is {last}; send that date"
-                          " or none" + (" (skip_market_check skips only the trading-day check)" if skip_market_check
-                                        else ""))
-    return SessionChoice(session_date)
-
-
-def _ny(moment: dt.datetime) -> str:
-    return f"{moment.astimezone(clock.NEW_YORK):%H:%M} New York, {catalog.iso_z(moment)}"
+    """The session a run processes: the one date rule (market.dates.choose_session, which the CLI's
+    --date and --as-of follow too), in the API's words (`skip_market_check` runs a weekend or holiday
+    date; it skips only the trading-day check). "Now" is `now_utc`, else the market clock; `calendar`
+    is a StoredCalendar (a serving process) or ExchangeCalendar (the default)."""
+    return dates.choose_session(session_date, calendar=calendar, now_utc=now_utc, skip=skip_market_check,
+                                skip_flag="skip_market_check")
 
 
 # --------------------------------------------------------------------------- triggering
