@@ -15,8 +15,9 @@
                             (+ `processing_error` on tickstock:errors) in one transaction
 
 Single-flight is the one runner of `jobs/single_flight.py`, shared with sync jobs (the table is
-`runs.RUNS`): the advisory lock per environment, and the unique partial index `pl_pipeline_runs_one_live`. A second index, on automatic runs per (environment, session_date), makes a
-second scheduled run of one session impossible. A live row whose lock nobody holds belongs to a process
+`runs.RUNS`): the advisory lock per environment, and the unique partial index `pl_pipeline_runs_one_live`.
+A second index, on automatic runs per (environment, session_date), makes a second scheduled run of one
+session impossible. A live row whose lock nobody holds belongs to a process
 that died: it is marked failed ("abandoned") by the next trigger, status read or cancel. Reading runs,
 cancel and that recovery live in `runs.py` (re-exported here).
 
