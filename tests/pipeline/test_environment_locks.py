@@ -62,3 +62,28 @@ def test_a_lock_held_by_a_session_without_a_run_is_refused_naming_that_session(m
         assert f"backend {pid}, application somebody-else" in str(refused.value)
         with psycopg.connect(db_url) as conn:
             assert co.live_run(conn, "OTHER") is None  # nothing was written
+
+
+def test_a_live_row_without_the_lock_but_running_here_is_refused_by_the_unique_index(market, db_url):
+    """A runner of this process that lost its connection (and so its lock) still owns its live row: the next
+    claim gets the lock, leaves that row alone (not abandoned) and its insert meets the unique index on live
+    rows: refused naming the live run, nothing written, the lock let go."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        run_id = str(conn.execute(
+            "INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, status)"
+            " VALUES (gen_random_uuid(), 'DEFAULT', 'manual', %s, '{cache_sync}', 'running') RETURNING run_id",
+            (FRI,)).fetchone()[0])
+    RUNS._enter(run_id)
+    try:
+        with pytest.raises(JobConflict) as refused:
+            co.trigger_run(market, db_url, session_date=FRI, phases=["cache_sync"], background=False)
+        assert refused.value.live_id == run_id and run_id in str(refused.value)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            assert [str(r[0]) for r in conn.execute("SELECT run_id FROM pl_pipeline_runs")] == [run_id]
+            assert co.get_run(conn, run_id)[0].status == "running"  # not taken for abandoned
+            assert conn.execute("SELECT pg_try_advisory_lock(%s)", (RUNS.lock_key("DEFAULT"),)).fetchone()[0]
+    finally:
+        RUNS._leave(run_id)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # once its runner is gone, it is abandoned
+        assert co.recover_abandoned_runs(conn, "DEFAULT") == [run_id]
+        assert co.get_run(conn, run_id)[0].error.startswith("abandoned:")
