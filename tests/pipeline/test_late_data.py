@@ -24,9 +24,10 @@ from tickstockpl.errors import ConfigError, ValidationFailed
 from tickstockpl.jobs.runtime import start_job
 from tickstockpl.market import overrides
 from tickstockpl.market.calendar import StoredCalendar
-from tickstockpl.pipeline import completeness, coordinator as co, revisions
+from tickstockpl.pipeline import catch_up, completeness, coordinator as co, revisions
 from tickstockpl.pipeline.imports.rest import RestProvider
-from tickstockpl.pipeline.schedule import PipelineScheduler, public_schedule
+from tickstockpl.pipeline.schedule_store import public_schedule
+from tickstockpl.pipeline.scheduler import PipelineScheduler
 from tests.pipeline.conftest import FRI, TICKERS, TUE, WED
 from tests.pipeline.helpers import good_bars, grouped_body
 
@@ -179,16 +180,16 @@ def test_a_provider_that_never_completes_ends_incomplete_and_the_morning_catch_u
     assert owned_universes(db_url) == before
     # before the morning time nothing is caught up; after it, the session runs again (automatic) and passes
     at(monkeypatch, ny(dt.date(2026, 11, 26), 7, 0))
-    assert completeness.catch_up_due(settings, db_url) is None
+    assert catch_up.catch_up_due(settings, db_url) is None
     feed.publish[WED].append((None, bars[SPLIT:]))
     at(monkeypatch, ny(dt.date(2026, 11, 26), 8, 5))
-    run_id = completeness.catch_up_due(settings, db_url, background=False, provider=feed.provider(), sleep=advance)
+    run_id = catch_up.catch_up_due(settings, db_url, background=False, provider=feed.provider(), sleep=advance)
     assert run_id is not None
     assert q(db_url, "SELECT status FROM pl_pipeline_runs WHERE run_id = %s", (run_id,)) == [("success",)]
     assert q(db_url, "SELECT trigger_type, session_date, status FROM pl_pipeline_runs ORDER BY start_time") == [
         ("automatic", WED, "incomplete"), ("automatic", WED, "success")]
     assert owned_universes(db_url) != before
-    assert completeness.catch_up_due(settings, db_url) is None  # once
+    assert catch_up.catch_up_due(settings, db_url) is None  # once
 
 
 def test_no_bars_on_an_open_day_is_reported_as_no_data_from_the_provider(market, db_url, feed, advance,
@@ -377,7 +378,8 @@ def test_an_incomplete_run_reads_as_incomplete_over_the_api(market, db_url, redi
         while client.get("/api/processing/status").json()["is_running"] and time.monotonic() < deadline:
             time.sleep(0.1)
         status = client.get("/api/processing/status").json()
-        assert status["status"] == "incomplete" and status["last_run_status"] == "incomplete"
+        detail = client.get(f"/api/processing/runs/{started.json()['run_id']}").json()
+        assert status["status"] == "incomplete" and status["last_run_status"] == "incomplete", detail["error"]
         assert client.get("/api/processing/history").json()["runs"][0]["status"] == "incomplete"
         detail = client.get(f"/api/processing/runs/{started.json()['run_id']}").json()
         assert "no data from the provider for session 2026-11-25" in detail["error"]

@@ -17,6 +17,7 @@ Edited with `tickstockpl calendar close|early-close|list|remove` and /api/proces
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -54,8 +55,6 @@ def apply(conn, start: dt.date, end: dt.date, sessions: list) -> list:
     found = in_range(conn, start, end)
     if not found:
         return sessions
-    from tickstockpl.market.calendar import Session
-
     out = []
     for session in sessions:
         override = found.get(session.day)
@@ -63,7 +62,7 @@ def apply(conn, start: dt.date, end: dt.date, sessions: list) -> list:
             out.append(session)
         elif override.kind == "early_close":
             close = dt.datetime.combine(session.day, override.close_time, tzinfo=NY).astimezone(dt.timezone.utc)
-            out.append(Session(session.day, session.open_utc, min(close, session.close_utc)))
+            out.append(dataclasses.replace(session, close_utc=min(close, session.close_utc)))
         # closed: left out
     return out
 

@@ -15,7 +15,7 @@ waiting progress event (`job_progress_update`, phase data_import, `waiting: true
 `retry_minutes` and asks again, until `deadline` (New York wall clock) on the session's date. Past the
 deadline the run ends `incomplete`: nothing of that session is written, the previous universes stay
 as they are (cache sync does not run), and the morning catch-up (`catch_up_due`, called by the
-scheduler after `morning_time`) runs the session again. An answer with no bars at all on a day the
+scheduler after `morning_time`, pipeline/catch_up.py) runs the session again. An answer with no bars at all on a day the
 calendar calls open says "no data from the provider" (and how to record a closure), never a silent skip.
 
 Time is injected: `now` (default the market clock, tickstockpl.clock) and `sleep` (default: real
@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from tickstockpl import clock
 from tickstockpl.errors import ConfigError, TickStockError
-from tickstockpl.pipeline.imports import NotPublishedYet, Provider, SessionData
+from tickstockpl.pipeline.imports.session import NotPublishedYet, Provider, SessionData
 
 log = logging.getLogger(__name__)
 
@@ -243,25 +243,3 @@ def sessions_to_catch_up(conn, environment: str, now_utc: dt.datetime, policy: P
         " GROUP BY session_date HAVING count(*) = 1 ORDER BY session_date",
         (environment, local.date(), environment)).fetchall()
     return [r[0] for r in rows]
-
-
-def catch_up_due(settings, db_url: str, now_utc: dt.datetime | None = None, **trigger_options: Any) -> str | None:
-    """Start the catch-up run of the oldest incomplete session (an automatic run: the import takes every
-    missing session up to it); the run id, or None when nothing is due or a run is live."""
-    from tickstockpl.db.connect import connection
-    from tickstockpl.errors import JobConflict
-    from tickstockpl.pipeline import coordinator
-
-    now_utc = now_utc or clock.now()
-    with connection(db_url, autocommit=True) as conn:
-        due = sessions_to_catch_up(conn, settings.environment, now_utc, Policy.from_settings(settings))
-    if not due:
-        return None
-    try:
-        handle = coordinator.trigger_run(settings, db_url, trigger_type="automatic", session_date=due[-1],
-                                         phases=["all"], **trigger_options)
-    except JobConflict as err:
-        log.info("catch-up of %s waits: %s", due[-1], err)
-        return None
-    log.info("pipeline catch-up: run %s for incomplete session %s", handle.run_id, due[-1])
-    return handle.run_id

@@ -32,7 +32,7 @@ class OverrideRequest(BaseModel):
 
 
 def _next_run(conn) -> Any:
-    from tickstockpl.pipeline.schedule import public_schedule
+    from tickstockpl.pipeline.schedule_store import public_schedule
 
     return public_schedule(conn).get("next_run")
 

@@ -1,0 +1,38 @@
+"""What a provider returns: one session's rows (`SessionData`), and the `Provider` protocol.
+
+A row is the tuple `(ticker, open, high, low, close, volume, timestamp_ns)`; a field the provider could
+not read is None. Re-exported by the package (`tickstockpl.pipeline.imports`); the providers and the
+writer import it from here, so the package can pick a provider without an import cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tickstockpl.errors import ProviderError
+
+Row = tuple  # (ticker, open, high, low, close, volume, timestamp_ns)
+
+
+@dataclass
+class SessionData:
+    session: dt.date
+    rows: list[Row]
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (ticker or "line N", reason)
+
+
+class NotPublishedYet(ProviderError):
+    """The provider has nothing for the session yet (a flat file not there yet): the completeness gate
+    waits and asks again (pipeline/completeness.py); any other ProviderError fails the run."""
+
+
+class Provider(Protocol):
+    """Fetches one NYSE session of daily bars for the whole US stock market."""
+
+    name: str
+
+    def fetch(self, session: dt.date) -> SessionData: ...
+
+    def close(self) -> None: ...
