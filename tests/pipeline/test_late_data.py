@@ -217,7 +217,8 @@ def test_import_settings_are_checked():
 
 # --------------------------------------------------------------------------- revisions
 
-def test_a_revision_of_30_closes_is_recorded_resynced_and_published(market, db_url, feed, monkeypatch):
+def test_a_revision_of_30_closes_is_recorded_resynced_and_published(market, db_url, feed, monkeypatch,
+                                                                      redis_process):
     handle = co.trigger_run(market, db_url, session_date=FRI, phases=["all"], background=False)
     assert handle.status == "success", handle.error
     jobs_before = q(db_url, "SELECT count(*) FROM pl_sync_jobs")[0][0]
@@ -239,6 +240,21 @@ def test_a_revision_of_30_closes_is_recorded_resynced_and_published(market, db_u
     assert event["payload"]["sync_job_id"] == report.sync_job_id
     assert {"symbol": TICKERS[0], "session_date": "2026-11-27", "old_close": 12.5, "new_close": 12.25,
             "old_volume": 1000, "new_volume": 1000} in event["payload"]["sample"]
+    # the relay delivers it to Redis: the channel's stream holds the same message
+    import redis
+
+    from tickstockpl.events import catalog
+    from tickstockpl.events.relay import relay_once
+
+    relay_once(db_url, redis_process.url)
+    client = redis.Redis.from_url(redis_process.url)
+    try:
+        streamed = [json.loads(fields[b"message"]) for _id, fields in
+                    client.xrange(catalog.stream_for(catalog.DATA_REVISIONS))
+                    if fields.get(b"channel") == catalog.DATA_REVISIONS.encode()]
+    finally:
+        client.close()
+    assert [m["event"] for m in streamed] == ["data_revised"] and streamed[0]["payload"]["revisions"] == 30
     # the same answer again: nothing revised, no sync, no event
     again = revisions.revise(market, db_url, [FRI], provider=feed.provider(), trigger="cli")
     assert again.revisions == 0 and again.sync_job_id is None
