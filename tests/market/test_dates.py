@@ -64,3 +64,10 @@ def test_without_a_date_the_last_closed_session_is_chosen_and_the_choice_says_wh
     noted = resolve_session(None, True, FRIDAY_NOON, calendar)
     assert noted.day == WED and noted.note == ("the 2026-11-27 session has not closed yet (it closes at 13:00 New York"
                                                " time); processing the last closed session, 2026-11-25")
+
+
+def test_the_first_representable_date_is_refused_not_a_crash():
+    """0001-01-01 (the API fuzzer's date) has no date ten days before it: refused, not an OverflowError."""
+    now = dt.datetime(2026, 11, 28, 15, 0, tzinfo=dt.timezone.utc)
+    with pytest.raises(ConfigError, match="0001-01-01 is not an NYSE session"):
+        dates.choose_session(dt.date(1, 1, 1), calendar=ExchangeCalendar(), now_utc=now)

@@ -27,6 +27,7 @@ READS = (
     "/metrics",
     "/api/processing/status",
     "/api/processing/schedule",
+    "/api/processing/calendar/overrides",
     "/api/processing/history?days=7",
     f"/api/processing/runs/{UNKNOWN_ID}",
     f"/api/processing/cache-sync/status/{UNKNOWN_ID}",

@@ -97,6 +97,8 @@ def set_override(conn, day: Any, kind: str, close_time: Any = None, reason: str 
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX:
         raise ConfigError(f"reason must be at most {REASON_MAX} characters")
+    if any(ord(ch) < 32 for ch in reason):
+        raise ConfigError("reason must be one line of printable text (no control characters)")
     when = None
     if kind == "early_close":
         when = _parse_time(close_time)

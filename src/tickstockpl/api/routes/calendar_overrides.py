@@ -16,10 +16,13 @@ from typing import Any, Optional
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tickstockpl.api.deps import ConnDep
+from tickstockpl.api.deps import ConnDep, ProcessingKey
+from tickstockpl.api.models import ErrorBody
 from tickstockpl.market import overrides
 
-router = APIRouter(prefix="/calendar/overrides")
+# The key check on these routes themselves too (not only the processing router's): auth.failed_key_check
+# reads the route's own dependencies, so a malformed body without a valid key answers 401, not 422.
+router = APIRouter(prefix="/calendar/overrides", dependencies=[ProcessingKey])
 
 
 class OverrideRequest(BaseModel):
@@ -48,7 +51,7 @@ def set_override(conn: ConnDep, body: OverrideRequest) -> dict[str, Any]:
     return {"override": found.to_dict(), "next_run": _next_run(conn)}
 
 
-@router.delete("/{day}")
+@router.delete("/{day}", responses={404: {"model": ErrorBody}})
 def remove_override(conn: ConnDep, day: str) -> dict[str, Any]:
     found = overrides.remove_override(conn, day)
     return {"removed": found.to_dict(), "next_run": _next_run(conn)}
