@@ -66,8 +66,13 @@ def test_without_a_date_the_last_closed_session_is_chosen_and_the_choice_says_wh
                                                " time); processing the last closed session, 2026-11-25")
 
 
-def test_the_first_representable_date_is_refused_not_a_crash():
+def test_the_first_representable_date_is_refused_not_a_crash(db_url):
     """0001-01-01 (the API fuzzer's date) has no date ten days before it: refused, not an OverflowError."""
+    import psycopg
+
+    from tickstockpl.market.calendar import StoredCalendar
+
     now = dt.datetime(2026, 11, 28, 15, 0, tzinfo=dt.timezone.utc)
-    with pytest.raises(ConfigError, match="0001-01-01 is not an NYSE session"):
-        dates.choose_session(dt.date(1, 1, 1), calendar=ExchangeCalendar(), now_utc=now)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        with pytest.raises(ConfigError, match="0001-01-01 is not an NYSE session"):
+            dates.choose_session(dt.date(1, 1, 1), calendar=StoredCalendar(conn), now_utc=now)
