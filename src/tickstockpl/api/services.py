@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from tickstockpl.errors import TickStockError
+from tickstockpl.errors import TickStockError, first_line
 from tickstockpl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Services:
         except (ServiceUnavailable, psycopg.OperationalError) as err:  # one line down, one when back
             outages.down("PostgreSQL", self.db_url, err)
         except (TickStockError, psycopg.Error) as err:
-            log.warning("abandoned-job check skipped: %s", str(err).splitlines()[0] if str(err) else err)
+            log.warning("abandoned-job check skipped: %s", first_line(err))
         else:
             outages.up("PostgreSQL", self.db_url)
 

@@ -33,7 +33,7 @@ import psycopg
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect, write_until_recorded
-from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable, TickStockError
+from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable, TickStockError, first_line
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
 
@@ -377,8 +377,7 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
 def _reason(err: BaseException, conn) -> str:
     """The job's error_details: the user-facing message, or what happened to the database."""
     if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and conn.broken):
-        lines = str(err).strip().splitlines()
-        return LOST_CONNECTION + (lines[0] if lines else err.__class__.__name__)
+        return LOST_CONNECTION + first_line(err)
     if isinstance(err, TickStockError):
         return str(err)
     return f"{err.__class__.__name__}: {err}"

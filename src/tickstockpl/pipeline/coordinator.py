@@ -39,7 +39,8 @@ import psycopg
 from tickstockpl import clock
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect, write_until_recorded
-from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
+from tickstockpl.errors import (Cancelled, ConfigError, JobConflict, PhaseFailed, PhaseUnavailable, TickStockError,
+                                first_line)
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.market.calendar import StoredCalendar
@@ -62,10 +63,6 @@ PROGRESS_MIN_INTERVAL_S = 0.2
 RECORD_END_RETRY_S = 300.0  # a run that lost the database keeps trying this long to record how it ended
 UNIVERSE_MAX = 100
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class PhaseFailed(TickStockError):
-    """A phase did not complete; the run stops and is recorded as failed with this message."""
 
 
 # --------------------------------------------------------------------------- requests
@@ -331,9 +328,7 @@ class _Runner:
         except BaseException as err:  # noqa: BLE001 - a run records every failure
             status = "failed"
             if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and self.conn.broken):
-                lines = str(err).strip().splitlines()
-                error = "lost the connection to PostgreSQL during the run: " + (lines[0] if lines else
-                                                                                err.__class__.__name__)
+                error = "lost the connection to PostgreSQL during the run: " + first_line(err)
                 log.error("pipeline run %s failed: %s", self.run_id, error)
             else:
                 error = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import orjson
 import psycopg
 
+from tickstockpl.errors import first_line
 from tickstockpl.sync.diff import Change
 from tickstockpl.universes.groups import GROUP_TYPE, Group
 from tickstockpl.universes.model import family_of
@@ -204,7 +205,7 @@ def write(conn, the_plan: GroupPlan, *, environment: str, job_id: str | None) ->
                     result.members_removed += removed
                     result.members_added += added
     except psycopg.Error as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        reason = first_line(err)
         log.warning("relational groups skipped: %s", reason)
         return GroupResult(skipped=[*the_plan.skipped, f"relational groups not written: the tables refused"
                                     f" ({err.__class__.__name__}: {reason}); cache_entries was written"])

@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from tickstockpl import __version__
 from tickstockpl.api.models import Health, ServiceStates
 from tickstockpl.api.services import optional_module
+from tickstockpl.errors import first_line
 from tickstockpl.events.catalog import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
             continue
     # INFO, not WARNING: the outage itself is said once down and once back (tickstockpl.outages);
     # each /health during it only adds the driver's reason for whoever reads the INFO log.
-    log.info("health: database down: %s", (str(why).strip().splitlines() or [why.__class__.__name__])[0])
+    log.info("health: database down: %s", first_line(why))
     return False, False, None
 
 
