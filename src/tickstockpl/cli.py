@@ -31,9 +31,9 @@ import click
 from tickstockpl import __version__
 from tickstockpl.errors import (EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, SchemaError, TickStockError,
                                 ValidationFailed, as_tickstock, first_line)
+from tickstockpl.pipeline import PHASES as PHASE_NAMES
+from tickstockpl.universes.model import MODES
 
-MODES = ("full", "market_cap", "themes", "ipos")
-PHASE_NAMES = ("data_import", "cache_sync", "indicator_processing", "pattern_detection")  # tickstockpl.pipeline.PHASES
 EPILOG = ("\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
           + "\n\nEvery failure is one line on stderr (`error: ...`); --debug shows the traceback. Dates"
           " (--as-of, --date) are New York market dates: a future date, a weekend or holiday, or a session"

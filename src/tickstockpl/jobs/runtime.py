@@ -36,6 +36,7 @@ from tickstockpl.db.connect import connect, write_until_recorded
 from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable, TickStockError, first_line
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
+from tickstockpl.settings import DEFAULT_ENVIRONMENT
 
 if TYPE_CHECKING:  # the sync engine is imported when a job runs, so the API starts without it
     from tickstockpl.sync.job import SyncRequest, SyncResult
@@ -200,7 +201,7 @@ def start_job(
     force: bool = False,
     triggered_by: str = "api",
     as_of: dt.date | None = None,
-    environment: str = "DEFAULT",
+    environment: str = DEFAULT_ENVIRONMENT,
     background: bool = True,
     extra_event_fields: dict[str, Any] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,

@@ -20,9 +20,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from tickstockpl.universes.model import IPOS, Entry, member_count, members, universe_id
+from tickstockpl.universes.model import (IPOS, IPOS_NAME, RECENT_IPOS_KEY, STOCK_UNIVERSE, Entry, member_count, members,
+                                        universe_id)
 
-IPO_UNIVERSE = "stock_universe:ipos:recent_ipos"
+IPO_UNIVERSE = universe_id(STOCK_UNIVERSE, IPOS_NAME, RECENT_IPOS_KEY)
 
 
 def same_json(stored: Any, built: Any) -> bool:

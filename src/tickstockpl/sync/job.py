@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Protocol
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
+from tickstockpl.settings import DEFAULT_ENVIRONMENT
 from tickstockpl.sync import diff, fingerprint, ownership, relational, store, validate
 from tickstockpl.universes.build import build
 from tickstockpl.universes.groups import build_groups
@@ -52,7 +53,7 @@ class SyncRequest:
     force: bool = False
     dry_run: bool = False
     as_of: dt.date | None = None
-    environment: str = "DEFAULT"
+    environment: str = DEFAULT_ENVIRONMENT
     allow_empty: bool = False  # accept data with no eligible stock (validate.empty_data), even without force
 
     def __post_init__(self) -> None:
