@@ -1,6 +1,6 @@
 """The plan of a sync (pure): what is upserted, deleted, logged and opened/closed in history."""
 
-from tickstockpl.sync.diff import StoredRow, history_changes, membership_changes, plan
+from tickstockpl.sync.diff import history_changes, membership_changes, plan
 from tickstockpl.universes.model import IPOS, MARKET_CAP, Entry
 
 
@@ -13,7 +13,7 @@ def entry(key, value, family=MARKET_CAP, name="market_cap"):
 
 
 def stored(key, value, family=MARKET_CAP, name="market_cap"):
-    return StoredRow("stock_universe", name, key, value, family)
+    return Entry("stock_universe", name, key, value, family)
 
 
 ACTIVE = frozenset("ABCDEFG")

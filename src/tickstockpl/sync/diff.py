@@ -45,19 +45,6 @@ def same_json(stored: Any, built: Any) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRow:
-    type: str
-    name: str
-    key: str
-    value: Any
-    family: str
-
-    @property
-    def universe(self) -> str:
-        return universe_id(self.type, self.name, self.key)
-
-
-@dataclass(frozen=True, slots=True)
 class Change:
     universe: str
     symbol: str | None
@@ -77,7 +64,7 @@ class UniverseDiff:
 @dataclass(frozen=True)
 class Plan:
     upserts: tuple[Entry, ...]
-    deletes: tuple[StoredRow, ...]
+    deletes: tuple[Entry, ...]
     changes: tuple[Change, ...]
     universes: tuple[UniverseDiff, ...]
     membership_open: tuple[tuple[str, str], ...] = ()  # (universe, symbol) to open as of the sync date
@@ -121,7 +108,7 @@ class Plan:
         return dict(sorted(counts.items()))
 
 
-def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
+def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
     """The plan that turns `stored` (owned rows of the families in scope) into `built`.
 
     `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
@@ -132,7 +119,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
     built_list = list(built)
     built_ids = {entry.universe for entry in built_list}
     upserts: list[Entry] = []
-    deletes: list[StoredRow] = []
+    deletes: list[Entry] = []
     changes: list[Change] = []
     diffs: list[UniverseDiff] = []
     delisted: set[str] = set()
@@ -203,7 +190,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
 
 
 def history_changes(
-    the_plan: Plan, built: Iterable[Entry], stored: Iterable[StoredRow], open_counts: Mapping[str, int]
+    the_plan: Plan, built: Iterable[Entry], stored: Iterable[Entry], open_counts: Mapping[str, int]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, list[str]]]:
     """(to open, to close, drifted) for the membership history.
 

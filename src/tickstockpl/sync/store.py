@@ -27,7 +27,7 @@ from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync.diff import Plan, StoredRow
+from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
 from tickstockpl.universes.model import OWNED_TYPES

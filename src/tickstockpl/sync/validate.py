@@ -22,7 +22,6 @@ from typing import Iterable
 
 from tickstockpl.errors import ValidationFailed
 from tickstockpl.market.snapshot import Snapshot
-from tickstockpl.sync.diff import StoredRow
 from tickstockpl.universes.model import (ALL_STOCKS_KEY, COMPLETE_NAME, IPOS, STOCK_UNIVERSE, Entry, member_count,
                                         universe_id)
 
@@ -59,7 +58,7 @@ def _percent(part: float, whole: float) -> str:
 
 def problems(
     snapshot: Snapshot,
-    stored: Iterable[StoredRow],
+    stored: Iterable[Entry],
     built: Iterable[Entry],
     eligible_now: int,
 ) -> list[str]:

@@ -15,7 +15,6 @@ from psycopg_pool import PoolTimeout
 
 from tickstockpl import __version__
 from tickstockpl.api.models import Health, ServiceStates
-from tickstockpl.api.services import optional_module
 from tickstockpl.errors import first_line
 from tickstockpl.events.catalog import utc_now_iso
 
@@ -52,11 +51,10 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
 
 
 def _pipeline_running(conn, environment: str) -> bool:
-    coordinator = optional_module("tickstockpl.pipeline.coordinator")
-    if coordinator is None or not hasattr(coordinator, "is_running"):
-        return False
+    from tickstockpl.pipeline.coordinator import is_running
+
     try:
-        return bool(coordinator.is_running(conn, environment))
+        return bool(is_running(conn, environment))
     except Exception:  # noqa: BLE001 - health must answer; the pipeline reports its own errors
         log.exception("pipeline is_running() failed")
         return False

@@ -91,7 +91,7 @@ def get_schedule(conn: ConnDep) -> ProcessingSchedule:
 def update_schedule(request: Request, conn: ConnDep, body: ProcessingScheduleUpdate) -> ProcessingSchedule:
     """Change only the keys sent; answers the whole schedule and publishes `schedule_updated`."""
     updated = pipeline_schedule.update_schedule(conn, body.model_dump(exclude_unset=True))
-    scheduler = getattr(request.app.state.services, "scheduler", None)
-    if scheduler is not None and hasattr(scheduler, "refresh"):  # other processes pick it up on their next poll
+    scheduler = request.app.state.services.scheduler
+    if scheduler is not None:  # other processes pick it up on their next poll
         threading.Thread(target=scheduler.refresh, name="schedule-refresh", daemon=True).start()
     return ProcessingSchedule(**pipeline_schedule.public_schedule(conn, updated))
