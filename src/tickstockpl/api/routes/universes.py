@@ -40,8 +40,8 @@ Since = Annotated[dt.datetime | None, BeforeValidator(_not_a_number),
 @router.get("", response_model=Universes)
 def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
     """Every universe the sync stores in this environment (type, name, key, member count, last update)."""
-    found = [Universe(universe=universe_id(t, n, k), type=t, name=n, key=k, count=c, updated_at=iso_z(u))
-             for t, n, k, c, u in stored_universes(conn, settings.environment)]
+    found = [Universe(universe=universe_id(u.type, u.name, u.key), type=u.type, name=u.name, key=u.key, count=u.count,
+                      updated_at=iso_z(u.updated_at)) for u in stored_universes(conn, settings.environment)]
     return Universes(universes=found, total=len(found))
 
 
