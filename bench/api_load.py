@@ -13,6 +13,9 @@ rounds of req/s, p50, p99 and the server's CPU milliseconds per request (from /p
 does not depend on what else the machine runs), and every round's figures.
 
 With --url: the same closed loops against that server (no CPU figure unless --pid is given).
+With --sequential N: instead of the loads, N status requests one after the other on one keep-alive
+connection (http.client, after 300 warm-up requests), per version and round: only the server's CPU
+milliseconds per request, the figure least moved by other load on the machine.
 """
 
 from __future__ import annotations
@@ -61,13 +64,40 @@ async def _levels(port: int, path: str, levels: list[int], seconds: float, pid: 
     return found
 
 
+def sequential(port: int, path: str, pid: int, count: int) -> dict:
+    import http.client
+    import socket
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    headers = {"X-API-Key": api_bench.KEY}
+
+    def one() -> None:
+        conn.request("GET", path, headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"status {answer.status}")
+
+    for _ in range(300):
+        one()
+    before = api_bench.cpu_seconds(pid)
+    for _ in range(count):
+        one()
+    used = api_bench.cpu_seconds(pid) - before
+    conn.close()
+    return {"connections": 1, "requests": count, "errors": 0,
+            "server_cpu_ms_per_request": round(1000 * used / count, 3)}
+
+
 def _median(rows: list[dict], key: str):
     values = [r[key] for r in rows if r.get(key) is not None]
     return round(statistics.median(values), 3) if values else None
 
 
 def ab(versions: list[tuple[str, str]], admin_url: str, stocks: int, etfs: int, rounds: int, seconds: float,
-       levels: list[int]) -> dict:
+       levels: list[int], sequential_count: int = 0) -> dict:
     db_url, job_id = api_bench.prepare_database(admin_url, stocks, etfs)
     path = f"/api/processing/cache-sync/status/{job_id}"
     runs: dict[str, list[list[dict]]] = {name: [] for name, _ in versions}
@@ -77,12 +107,17 @@ def ab(versions: list[tuple[str, str]], admin_url: str, stocks: int, etfs: int, 
             for name, src in order:
                 server = VersionServer(db_url, src)
                 try:
-                    runs[name].append(asyncio.run(_levels(server.api_port, path, levels, seconds, server.api.pid)))
+                    if sequential_count:
+                        runs[name].append([sequential(server.api_port, path, server.api.pid, sequential_count)])
+                    else:
+                        runs[name].append(asyncio.run(_levels(server.api_port, path, levels, seconds,
+                                                              server.api.pid)))
                 finally:
                     server.close()
                 print(f"round {round_no + 1} {name}: "
-                      + ", ".join(f"c={r['connections']} {r['req_per_s']} req/s p99 {r['p99_ms']} ms"
-                                  for r in runs[name][-1]), file=sys.stderr)
+                      + ", ".join(f"c={r['connections']} {r.get('req_per_s')} req/s p99 {r.get('p99_ms')} ms"
+                                  f" cpu {r['server_cpu_ms_per_request']} ms/req" for r in runs[name][-1]),
+                      file=sys.stderr)
     finally:
         import psycopg
 
@@ -91,7 +126,7 @@ def ab(versions: list[tuple[str, str]], admin_url: str, stocks: int, etfs: int, 
     summary = {}
     for name, _src in versions:
         summary[name] = []
-        for i, c in enumerate(levels):
+        for i, c in enumerate([1] if sequential_count else levels):
             rows = [r[i] for r in runs[name]]
             summary[name].append({"connections": c, "req_per_s": _median(rows, "req_per_s"),
                                   "p50_ms": _median(rows, "p50_ms"), "p99_ms": _median(rows, "p99_ms"),
@@ -124,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--sequential", type=int, default=0, metavar="N",
+                        help="N requests in sequence on one connection per version and round; CPU per request only")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
     if args.url:
@@ -138,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.version:
         parser.error("give --version NAME=SRC (one or more) or --url")
     versions = [tuple(v.split("=", 1)) for v in args.version]
-    figures = ab(versions, args.admin_url, args.stocks, args.etfs, args.rounds, args.seconds, levels)
+    figures = ab(versions, args.admin_url, args.stocks, args.etfs, args.rounds, args.seconds, levels,
+                 sequential_count=args.sequential)
     print(json.dumps(figures, indent=2))
     print(table(figures), file=sys.stderr)
 
