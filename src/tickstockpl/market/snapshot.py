@@ -108,7 +108,7 @@ _PARAMS = """
 WITH params AS (
     SELECT coalesce(%(as_of)s::date,
                     (SELECT max(session) FROM pl_market_sessions WHERE close_utc <= %(now)s::timestamptz),
-                    (%(now)s::timestamptz AT TIME ZONE 'America/New_York')::date) AS as_of
+                    (%(now)s::timestamptz AT TIME ZONE %(tz)s::text)::date) AS as_of
 ), expected AS (
     SELECT max(session) AS day FROM pl_market_sessions
     WHERE session <= (SELECT as_of FROM params) AND close_utc <= %(now)s::timestamptz
@@ -169,8 +169,8 @@ LOAD_SQL = CTES + "\n" + rows_sql()
 
 def params(as_of: dt.date | None) -> dict[str, object]:
     """The parameters of CTES: the as-of date (None: the newest closed session) and the market
-    clock's now (tickstockpl.clock), which decides which sessions have closed."""
-    return {"as_of": as_of, "now": clock.now()}
+    clock's now (tickstockpl.clock), which decides which sessions have closed, and the market's zone."""
+    return {"as_of": as_of, "now": clock.now(), "tz": clock.NEW_YORK_TZ}
 
 
 def load(conn, as_of: dt.date | None = None) -> Snapshot:
