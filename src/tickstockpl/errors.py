@@ -117,12 +117,15 @@ class StatementRefused(TickStockError):
 
 
 class ServiceUnavailable(TickStockError):
-    """A service cannot be reached. The answer names the service only; `public` overrides it."""
+    """A service cannot be reached. The answer names the service only; `public` overrides it.
+    `logged=False`: the API does not log it per request (an exhausted pool during an outage: the outage
+    itself is logged once down and once back, tickstockpl.outages)."""
 
     http_status, exit_code = 503, 3
 
-    def __init__(self, message: str, *, public: str | None = None):
+    def __init__(self, message: str, *, public: str | None = None, logged: bool = True):
         self.public = public
+        self.logged = logged
         super().__init__(message)
 
     def public_message(self) -> str:

@@ -127,3 +127,14 @@ async def test_the_api_body_of_an_unusable_value_and_of_an_exhausted_pool(client
 ])
 def test_first_line(value, expected):
     assert errors.first_line(value) == expected
+
+
+async def test_an_exhausted_pool_is_not_logged_per_request_a_lost_connection_is(client, caplog):
+    """As before the table: during an outage the pool's timeouts add no log lines (the outage is logged
+    once down and once back); a connection lost in a route is a warning with the driver's detail."""
+    with caplog.at_level("WARNING", logger="tickstockpl.api.app"):
+        assert (await client(PoolTimeout("couldn't get a connection"))).status_code == 503
+        assert not caplog.records
+        assert (await client(psycopg.OperationalError("server closed the connection at /tmp/.s.PGSQL.5432"))
+                ).status_code == 503
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and ".s.PGSQL" in caplog.records[0].getMessage()

@@ -189,7 +189,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: TickStockError) -> JSONResponse:
         """Every TickStockError answers its class's `http_status` (errors.py) with its public message."""
         if isinstance(exc, ServiceUnavailable):
-            log.warning("service unavailable during %s %s: %s", request.method, request.url.path, exc)
+            if exc.logged:
+                log.warning("service unavailable during %s %s: %s", request.method, request.url.path, exc)
         elif exc.http_status >= 500:  # StatementRefused: PL's or the database's fault, logged with its traceback
             return await unexpected(request, exc)
         response = error(exc.http_status, exc.public_message(), job_id=getattr(exc, "live_id", None))

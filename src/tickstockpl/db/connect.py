@@ -63,7 +63,7 @@ def translate(err: BaseException) -> TickStockError | None:
     pool = sys.modules.get("psycopg_pool")
     if pool is not None and isinstance(err, pool.PoolTimeout):
         return ServiceUnavailable(f"no database connection free: {text}",
-                                  public="database unavailable (no connection within the time limit)")
+                                  public="database unavailable (no connection within the time limit)", logged=False)
     if connection_lost(err):
         return ServiceUnavailable(f"PostgreSQL is unavailable: {text}")
     if isinstance(err, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
