@@ -29,8 +29,9 @@ from typing import Optional
 import click
 
 from tickstockpl import __version__
+from tickstockpl.db.drivers import as_tickstock
 from tickstockpl.errors import (EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, SchemaError, TickStockError,
-                                ValidationFailed, as_tickstock, first_line)
+                                ValidationFailed, first_line)
 from tickstockpl.pipeline import PHASES as PHASE_NAMES
 from tickstockpl.universes.model import MODES
 

@@ -22,7 +22,8 @@
 `http_status` with `public_message()` as the body's message (a 500 says only "internal error"), and the
 CLI (`cli.py`) prints `str(err)` on one line and exits `exit_code`; EXIT_CODES below is what
 `tickstockpl --help` lists. Driver errors (psycopg, redis) are turned into these classes once:
-`db.connect.translate` (psycopg, psycopg_pool) and `events.relay.translate` (redis).
+`db.connect.translate` (psycopg, psycopg_pool) and `events.relay.translate` (redis), both asked by
+`db.drivers.as_tickstock`.
 """
 
 from __future__ import annotations
@@ -179,25 +180,3 @@ class AddressUnavailable(TickStockError):
 
     exit_code = 5
 
-
-def as_tickstock(err: BaseException) -> BaseException:
-    """`err` as the TickStockError it stands for: a driver's exception through its one translation
-    (db.connect.translate for psycopg, events.relay.translate for redis), anything else as it is.
-    A driver that was never imported cannot have raised, so none is imported here."""
-    if isinstance(err, TickStockError):
-        return err
-    import sys
-
-    if "psycopg" in sys.modules:
-        from tickstockpl.db.connect import translate
-
-        found = translate(err)
-        if found is not None:
-            return found
-    if "redis" in sys.modules:
-        from tickstockpl.events.relay import translate as translate_redis
-
-        found = translate_redis(err)
-        if found is not None:
-            return found
-    return err

@@ -13,6 +13,7 @@ from psycopg_pool import PoolTimeout
 from tickstockpl import errors
 from tickstockpl.api.app import _install_error_handlers
 from tickstockpl.cli import describe
+from tickstockpl.db.drivers import as_tickstock
 
 
 def _classes(root=errors.TickStockError):
@@ -104,7 +105,7 @@ async def test_the_api_answers_each_class_with_its_status(client):
 ])
 async def test_a_driver_error_is_translated_once_and_both_edges_agree(client, driver_error, cls, status, code,
                                                                       message):
-    translated = errors.as_tickstock(driver_error)
+    translated = as_tickstock(driver_error)
     assert type(translated) is cls and str(translated) == message
     cli_line, exit_code = describe(driver_error)
     assert exit_code == code and cli_line.startswith(message)

@@ -28,7 +28,8 @@ from tickstockpl import __version__
 from tickstockpl.api.auth import HEADER, failed_key_check
 from tickstockpl.api.services import Services
 from tickstockpl.api.warmup import warm_up
-from tickstockpl.errors import AuthError, ServiceUnavailable, TickStockError, as_tickstock
+from tickstockpl.db.drivers import as_tickstock
+from tickstockpl.errors import AuthError, ServiceUnavailable, TickStockError
 from tickstockpl.settings import Settings
 
 log = logging.getLogger(__name__)

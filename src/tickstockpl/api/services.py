@@ -112,7 +112,7 @@ class Services:
                                    retention_hours=settings.outbox_retention_hours)
             services.relay.start()
         if settings.scheduler_enabled:
-            from tickstockpl.pipeline.schedule import start_scheduler
+            from tickstockpl.pipeline.scheduler import start_scheduler
 
             services.scheduler = start_scheduler(settings, settings.database_url)
         return services

@@ -2,7 +2,7 @@
 
 Opening: the server cannot be reached -> `ServiceUnavailable`, the URL itself is malformed -> `ConfigError`.
 Any other psycopg (or psycopg_pool) error a caller lets through -> `translate(err)`, read by the API's
-handler and the CLI alike (errors.as_tickstock)."""
+handler and the CLI alike (db.drivers.as_tickstock)."""
 
 from __future__ import annotations
 

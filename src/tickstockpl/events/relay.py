@@ -275,7 +275,7 @@ def relay_once(db_url: str, redis_url: str, *, stream_maxlen: int = 10_000, wait
 
 
 def translate(err: BaseException) -> TickStockError | None:
-    """The one translation of redis-py's errors (errors.as_tickstock): a connection refused, lost or timed
+    """The one translation of redis-py's errors (db.drivers.as_tickstock): a connection refused, lost or timed
     out -> ServiceUnavailable; None for anything else."""
     if isinstance(err, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return ServiceUnavailable(f"Redis is unavailable: {first_line(err)}")

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 
 from tickstockpl.clock import NEW_YORK
 from tickstockpl.errors import DataError
-from tickstockpl.pipeline.imports import SessionData
+from tickstockpl.pipeline.imports.session import SessionData
 from tickstockpl.universes.model import TICKER_MAX
 
 # TICKER_MAX (universes.model): PL's own bound (contract §4.1: varchar(20)); a narrower real column is read when storing
