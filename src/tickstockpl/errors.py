@@ -15,6 +15,7 @@
     ├── PhaseFailed                  400   1    a pipeline phase did not complete (the run is recorded failed)
     ├── Cancelled                    400   1    a run or job was cancelled by a user
     ├── ProviderError                400   1    an import provider failed (HTTP error, malformed body, rate limit)
+    ├── LiquidityError               400   1    pl_symbol_liquidity cannot be moved to a session incrementally
     ├── AuthError                    401   1    missing or wrong X-API-Key
     └── AddressUnavailable           400   5    `serve` cannot listen on its address (port in use)
 
@@ -163,6 +164,11 @@ class Cancelled(TickStockError):
 
 class ProviderError(TickStockError):
     pass
+
+
+class LiquidityError(TickStockError):
+    """The liquidity table (market/liquidity.py) cannot be moved to the asked session incrementally
+    (empty, a gap, or ahead of it)."""
 
 
 class AuthError(TickStockError):

@@ -16,6 +16,18 @@ from tickstockpl.cli import describe
 from tickstockpl.db.drivers import as_tickstock
 
 
+def _import_every_module() -> None:
+    """Every module of the package, so that a TickStockError subclass defined anywhere is seen."""
+    import importlib
+    import pkgutil
+
+    import tickstockpl
+
+    for info in pkgutil.walk_packages(tickstockpl.__path__, "tickstockpl."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+
 def _classes(root=errors.TickStockError):
     found = [root]
     for sub in root.__subclasses__():
@@ -38,13 +50,17 @@ EXPECTED = {  # class: (HTTP status, exit code) as the API and the CLI answered 
     errors.ValidationFailed: (422, 1), errors.UnusableValue: (422, 1), errors.SchemaError: (400, 1),
     errors.StatementRefused: (500, 1), errors.ServiceUnavailable: (503, 3), errors.JobConflict: (409, 4),
     errors.NotFound: (404, 1), errors.PhaseUnavailable: (422, 1), errors.PhaseFailed: (400, 1),
-    errors.Cancelled: (400, 1), errors.ProviderError: (400, 1), errors.AuthError: (401, 1),
+    errors.Cancelled: (400, 1), errors.ProviderError: (400, 1), errors.LiquidityError: (400, 1),
+    errors.AuthError: (401, 1),
     errors.AddressUnavailable: (400, 5),
 }
 
 
 def test_every_class_is_in_the_table_and_every_exit_code_is_documented():
     documented = dict(errors.EXIT_CODES)
+    _import_every_module()
+    elsewhere = [f"{c.__module__}.{c.__name__}" for c in _classes() if c.__module__ != errors.__name__]
+    assert not elsewhere, f"define these in errors.py, with their status and exit code: {elsewhere}"
     assert set(_classes()) == set(EXPECTED)
     for cls in _classes():
         assert (cls.http_status, cls.exit_code) == EXPECTED[cls], cls
