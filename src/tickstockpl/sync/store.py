@@ -20,63 +20,90 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple
 
 import orjson
+import psycopg
+from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync.diff import Plan, StoredRow
+from tickstockpl.sync import fingerprint
+from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
 from tickstockpl.universes.model import OWNED_TYPES
 
 
-def read_cache_rows(conn, environment: str) -> tuple[list[FoundRow], list[ConfigRow]]:
-    """One statement: every row of our environment with a universe type, with what the ledger
-    says about it (see sync/ownership.py), and the cache_config rows.
+class _StoredRead(NamedTuple):
+    """A row of READ_SQL: a cache_entries row with the ledger's word on it, or (type NULL) the number
+    of open history rows of one universe."""
 
-    A row counts as edited when its version (xmin) is not the one PL left and its value's digest
-    differs from the one PL wrote; the digest is only computed for rows whose version changed."""
+    type: str | None
+    name: str
+    key: str | None
+    value: Any
+    ledger_family: str | None
+    edited: bool | None
+    open_rows: int | None
+
+
+# Every row of the environment with a universe type, with what the ledger says about it (see
+# sync/ownership.py), the cache_config rows, and the number of open history rows per universe. A row
+# counts as edited when its version (xmin) is not the one PL left and its value's digest differs from
+# the one PL wrote; the digest is only computed for rows whose version changed.
+READ_SQL = (
+    "SELECT c.type, c.name, c.key, c.value, l.family AS ledger_family,"
+    " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false) AS edited,"
+    " NULL::bigint AS open_rows"
+    " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
+    "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+    " WHERE c.environment = %(env)s AND c.type = ANY(%(types)s)"
+    " UNION ALL SELECT NULL, m.universe, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
+    "  WHERE m.environment = %(env)s AND m.valid_to IS NULL GROUP BY m.universe"
+    " ORDER BY 1, 2, 3")
+
+OPEN_MEMBERS_SQL = (
+    "SELECT universe, symbol FROM pl_universe_membership"
+    " WHERE environment = %(env)s AND valid_to IS NULL AND universe = ANY(%(universes)s)")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the environment holds: universe rows (with the ledger's word), config rows, open history counts."""
+
+    found: tuple[FoundRow, ...]
+    config: tuple[ConfigRow, ...]
+    open_counts: Mapping[str, int]
+
+
+def read_stored(conn, environment: str) -> Stored:
+    """One statement (READ_SQL)."""
     found: list[FoundRow] = []
     config: list[ConfigRow] = []
-    with conn.cursor() as cur:
+    counts: dict[str, int] = {}
+    with conn.cursor(row_factory=class_row(_StoredRead)) as cur:
         set_json_loads(_loads, cur)
-        cur.execute(
-            "SELECT c.type, c.name, c.key, c.value, l.family,"
-            " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false)"
-            " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
-            "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
-            " WHERE c.environment = %s AND c.type = ANY(%s)"
-            " ORDER BY c.type, c.name, c.key",
-            (environment, [*OWNED_TYPES, CONFIG_TYPE]),
-        )
-        for type_, name, key, value, ledger_family, edited in cur:
-            if type_ == CONFIG_TYPE:
-                config.append(ConfigRow(name, key, value))
+        cur.execute(READ_SQL, {"env": environment, "types": [*OWNED_TYPES, CONFIG_TYPE]})
+        for row in cur:
+            if row.type is None:
+                counts[row.name] = row.open_rows
+            elif row.type == CONFIG_TYPE:
+                config.append(ConfigRow(row.name, row.key, row.value))
             else:
-                found.append(FoundRow(type_, name, key, value, ledger_family, edited))
-    return found, config
-
-
-def read_open_counts(conn, environment: str) -> dict[str, int]:
-    """Universe -> number of open history rows (one small aggregate row per universe)."""
-    return dict(conn.execute(
-        "SELECT universe, count(*) FROM pl_universe_membership WHERE environment = %s AND valid_to IS NULL"
-        " GROUP BY universe", (environment,)).fetchall())
+                found.append(FoundRow(row.type, row.name, row.key, row.value, row.ledger_family, row.edited))
+    return Stored(tuple(found), tuple(config), MappingProxyType(counts))
 
 
 def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
+    """Universe -> its members with an open history row, for `universes`."""
     out: dict[str, set[str]] = defaultdict(set)
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT universe, symbol FROM pl_universe_membership"
-            " WHERE environment = %s AND valid_to IS NULL AND universe = ANY(%s)",
-            (environment, sorted(universes)),
-        )
-        for universe, symbol in cur.fetchall():
-            out[universe].add(symbol)
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        cur.execute(OPEN_MEMBERS_SQL, {"env": environment, "universes": sorted(universes)})
+        for row in cur.fetchall():
+            out[row.universe].add(row.symbol)
     return {u: frozenset(s) for u, s in out.items()}
 
 
@@ -152,7 +179,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
           then: Callable[[], Any] | None = None) -> WriteResult:
     """Write the plan, the ledger and the events inside the caller's transaction (it commits).
 
-    `existing`: universes that have a row now (read by `read_cache_rows`); `ownership` names the
+    `existing`: universes that have a row now (read by `read_stored`); `ownership` names the
     universes to record in the ledger although their value is unchanged (taken over, restored);
     `then`: more writes of the same transaction (the relational groups), run after the cache rows with
     the same session settings; its result is `WriteResult.groups`."""
@@ -208,17 +235,34 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             )
             result.rows += len(plan.membership_close)
         if plan.membership_open:
-            cur.execute(
-                "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
-                " SELECT %s, u.universe, u.symbol, %s, %s FROM unnest(%b::text[], %b::text[]) AS u(universe, symbol)"
-                " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id",
-                (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
-            )
+            _open_history(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id)
             result.rows += len(plan.membership_open)
     if then is not None:
         result.groups = then()
+    result.outputs_digest = fingerprint.outputs_digest(conn, environment)
     result.rows += enqueue(conn, events)
     return result
+
+
+# Opening history rows: a plain INSERT, under a savepoint. Only when one of the pairs already has a row
+# that started on the sync date (closed since by a sync of a later date, then a sync of this date again)
+# does it fail, and the upsert runs instead, which reopens that row. The upsert alone cost about 1.6 times
+# the plain insert for the 30,000 rows of a first run at 12,000 symbols (speculative insertion, measured
+# 210 ms against 130 ms on this machine, A/B in one process); the result is the same rows either way.
+OPEN_HISTORY_SQL = (
+    "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
+    " SELECT %(env)s, u.universe, u.symbol, %(d)s, %(job)s FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)")
+REOPEN_HISTORY_SQL = OPEN_HISTORY_SQL + (
+    " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id")
+
+
+def _open_history(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
+    params = {"env": environment, "d": as_of, "job": job_id, "u": [u for u, _ in pairs], "s": [s for _, s in pairs]}
+    try:
+        with conn.transaction():
+            cur.execute(OPEN_HISTORY_SQL, params)
+    except psycopg.errors.UniqueViolation:
+        cur.execute(REOPEN_HISTORY_SQL, params)
 
 
 @dataclass
@@ -226,6 +270,7 @@ class WriteResult:
     rows: int = 0
     warnings: list[str] = field(default_factory=list)
     groups: Any = None  # what `then` returned
+    outputs_digest: str | None = None  # the outputs fingerprint after the writes (sync/fingerprint.py)
 
 
 def _ledger_only(ownership: Ownership | None) -> list[tuple[str, str, str, str]]:
