@@ -3,7 +3,8 @@
     python -m bench.ab --before /tmp/main/src [--sizes 12000] [--reps 5] [--output DIR]
 
 A is the `tickstockpl` package in the folder of --before (for instance `git archive <commit> src` unpacked
-somewhere), put first on the measured processes' PYTHONPATH; B is the package of this checkout. Both run on
+somewhere), put first on the measured processes' PYTHONPATH; B is the package of --after the same way
+(default: the package of this checkout). Both run on
 the same database, built once per size as `python -m bench` builds it, with the same interpreter and
 dependencies. Within every repetition each scenario is measured for A and for B back to back, their order
 swapped from one repetition to the next, and the legacy baseline once: so the ratios B/A and X/baseline
@@ -33,6 +34,8 @@ DEFAULT_KEYS = ("legacy", "full_cold", "full_legacy", "full_next", "rerun", "rer
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="src folder of version A (holds tickstockpl/)")
+    parser.add_argument("--after", type=Path, default=None,
+                        help="src folder of version B (default: this checkout's src, as installed)")
     parser.add_argument("--sizes", default="12000", help="comma-separated symbol counts (default 12000)")
     parser.add_argument("--sessions", type=int, default=250)
     parser.add_argument("--reps", type=int, default=5)
@@ -50,7 +53,7 @@ def _same(a: harness.Run, b: harness.Run) -> bool:
 
 def run_size(db: harness.BenchDb, args, project: list[str], keys: list[str]) -> dict:
     runners = {"A": harness.Runner(db, args.admin_url, project, source=str(args.before.resolve())),
-               "B": harness.Runner(db, args.admin_url, project)}
+               "B": harness.Runner(db, args.admin_url, project, source=str(args.after.resolve()) if args.after else None)}
     scenarios = [k for k in keys if k != harness.LEGACY]
     times = {k: {"A": [], "B": []} for k in scenarios}
     legacy: list[float] = []
@@ -92,7 +95,7 @@ def run_size(db: harness.BenchDb, args, project: list[str], keys: list[str]) -> 
 
 def markdown(results: list[dict], meta: dict) -> str:
     out = ["# A/B run of the sync benchmark", "",
-           f"`{meta['command']}` on {meta['date']}; A = `{meta['before']}`, B = this checkout;"
+           f"`{meta['command']}` on {meta['date']}; A = `{meta['before']}`, B = `{meta['after']}`;"
            f" {meta['reps']} repetitions, A and B alternating (order swapped each repetition), load average"
            f" {meta['load_start']} at start, {meta['load_end']} at end.", ""]
     for result in results:
@@ -120,14 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     import datetime as dt
 
     args = parse(argv)
-    if not (args.before / "tickstockpl").is_dir():
-        raise SystemExit(f"--before {args.before}: no tickstockpl package there")
     keys = [k.strip() for k in args.keys.split(",") if k.strip()]
     unknown = [k for k in keys if k != harness.LEGACY and k not in {s.key for s in harness.SCENARIOS}]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}")
     harness.compile_sources()
-    compileall.compile_dir(str(args.before), quiet=1)
+    for folder in (args.before, args.after):
+        if folder is not None:
+            if not (folder / "tickstockpl").is_dir():
+                raise SystemExit(f"{folder}: no tickstockpl package there")
+            compileall.compile_dir(str(folder), quiet=1)
     project = harness.project_command()
     if project is None:
         raise SystemExit("`tickstockpl cache-sync` is not available beside this interpreter")
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 harness.drop_database(args.admin_url, db.name)
     meta = {"command": "python -m bench.ab " + " ".join(sys.argv[1:] if argv is None else argv),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "before": str(args.before),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "before": str(args.before), "after": str(args.after or "this checkout"),
             "reps": args.reps, "load_start": load_start, "load_end": round(os.getloadavg()[0], 2)}
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "ab_results.json").write_text(json.dumps({"meta": meta, "sizes": results}, indent=1),

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from tickstockpl.market.snapshot import Snapshot
-from tickstockpl.sync import fingerprint, relational, store
+from tickstockpl.sync import fingerprint, history as sync_history, relational, store
 from tickstockpl.sync.ownership import FoundRow
 from tickstockpl.universes.config import ConfigRow
 from tickstockpl.universes.model import member_count
@@ -76,7 +76,7 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
     if history:
         drifted = drift(stored.found, stored.open_counts)
         if drifted:
-            open_members = MappingProxyType(store.read_open_membership(conn, environment, drifted))
+            open_members = MappingProxyType(sync_history.open_members(conn, environment, drifted))
     return Inputs(
         loaded.inputs_digest, snapshot=loaded.snapshot, found=stored.found, config=stored.config,
         history=History(stored.open_counts, open_members),

@@ -1,4 +1,6 @@
-"""Everything a sync reads from and writes to PostgreSQL, with as few statements as possible.
+"""Everything a sync reads from and writes to PostgreSQL, with as few statements as possible: the
+statements on cache_entries and pl_cache_ledger are here, those on the change log and the history in
+sync/changelog.py and sync/history.py (this module sends them, inside its transaction).
 
 Readers take a connection; `apply` writes a whole plan inside the caller's transaction and never
 commits (the job runtime owns the transaction, so the job row and the events commit with it).
@@ -18,19 +20,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple
 
 import orjson
-import psycopg
-from psycopg.rows import class_row, namedtuple_row
+from psycopg.rows import class_row
 from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync import fingerprint
+from tickstockpl.sync import changelog, fingerprint, history
 from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
@@ -61,13 +61,8 @@ READ_SQL = (
     " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
     "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
     " WHERE c.environment = %(env)s AND c.type = ANY(%(types)s)"
-    " UNION ALL SELECT NULL, m.universe, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
-    "  WHERE m.environment = %(env)s AND m.valid_to IS NULL GROUP BY m.universe"
+    f" UNION ALL {history.OPEN_COUNTS_SQL}"
     " ORDER BY 1, 2, 3")
-
-OPEN_MEMBERS_SQL = (
-    "SELECT universe, symbol FROM pl_universe_membership"
-    " WHERE environment = %(env)s AND valid_to IS NULL AND universe = ANY(%(universes)s)")
 
 
 @dataclass(frozen=True)
@@ -95,16 +90,6 @@ def read_stored(conn, environment: str) -> Stored:
             else:
                 found.append(FoundRow(row.type, row.name, row.key, row.value, row.ledger_family, row.edited))
     return Stored(tuple(found), tuple(config), MappingProxyType(counts))
-
-
-def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
-    """Universe -> its members with an open history row, for `universes`."""
-    out: dict[str, set[str]] = defaultdict(set)
-    with conn.cursor(row_factory=namedtuple_row) as cur:
-        cur.execute(OPEN_MEMBERS_SQL, {"env": environment, "universes": sorted(universes)})
-        for row in cur.fetchall():
-            out[row.universe].add(row.symbol)
-    return {u: frozenset(s) for u, s in out.items()}
 
 
 # Session settings of the write transaction, both transaction-local: TimeZone UTC, so that now()
@@ -208,61 +193,18 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                     f"{to_insert - inserted} new universe(s) not written: a row with the same unique key"
                     " appeared after the sync read the table (written by someone else); left as is")
         if plan.changes:
-            with cur.copy(
-                "COPY pl_sync_changes (job_id, environment, universe, symbol, action, reason) FROM STDIN"
-            ) as copy:
-                for ch in plan.changes:
-                    copy.write_row((job_id, environment, ch.universe, ch.symbol, ch.action, ch.reason))
-            result.rows += len(plan.changes)
+            result.rows += changelog.write(cur, job_id, environment, plan.changes)
         if plan.membership_close:
-            # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the
-            # lookup per pair whatever the table's statistics say: with stale ones the planner
-            # hashed every open row of the environment, 27 ms instead of 3 ms for 200 pairs),
-            # then changed by ctid. An interval that would close on (or before) the day it opened
-            # is dropped instead. Only one sync writes at a time (single-flight).
-            cur.execute(
-                "WITH open AS (SELECT o.ctid AS tid, o.valid_from"
-                "  FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)"
-                "  CROSS JOIN LATERAL (SELECT m.ctid, m.valid_from FROM pl_universe_membership m"
-                "   WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
-                "   AND m.valid_to IS NULL LIMIT 1) o),"
-                " gone AS (DELETE FROM pl_universe_membership m"
-                "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s)))"
-                " UPDATE pl_universe_membership m SET valid_to = %(d)s"
-                " WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s))",
-                {"u": [u for u, _ in plan.membership_close], "s": [s for _, s in plan.membership_close],
-                 "env": environment, "d": as_of},
-            )
+            history.close(cur, plan.membership_close, environment=environment, as_of=as_of)
             result.rows += len(plan.membership_close)
         if plan.membership_open:
-            _open_history(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id)
+            history.open_(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id)
             result.rows += len(plan.membership_open)
     if then is not None:
         result.groups = then()
     result.outputs_digest = fingerprint.outputs_digest(conn, environment)
     result.rows += enqueue(conn, events)
     return result
-
-
-# Opening history rows: a plain INSERT, under a savepoint. Only when one of the pairs already has a row
-# that started on the sync date (closed since by a sync of a later date, then a sync of this date again)
-# does it fail, and the upsert runs instead, which reopens that row. The upsert alone cost about 1.6 times
-# the plain insert for the 30,000 rows of a first run at 12,000 symbols (speculative insertion, measured
-# 210 ms against 130 ms on this machine, A/B in one process); the result is the same rows either way.
-OPEN_HISTORY_SQL = (
-    "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
-    " SELECT %(env)s, u.universe, u.symbol, %(d)s, %(job)s FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)")
-REOPEN_HISTORY_SQL = OPEN_HISTORY_SQL + (
-    " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id")
-
-
-def _open_history(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
-    params = {"env": environment, "d": as_of, "job": job_id, "u": [u for u, _ in pairs], "s": [s for _, s in pairs]}
-    try:
-        with conn.transaction():
-            cur.execute(OPEN_HISTORY_SQL, params)
-    except psycopg.errors.UniqueViolation:
-        cur.execute(REOPEN_HISTORY_SQL, params)
 
 
 @dataclass
