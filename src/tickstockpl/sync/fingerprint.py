@@ -40,6 +40,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from psycopg.rows import namedtuple_row
+
 from tickstockpl.jobs.reports import LAST_FINGERPRINT_SQL
 from tickstockpl.market import snapshot as market_snapshot
 from tickstockpl.universes.config import CONFIG_TYPE
@@ -133,4 +135,6 @@ def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: 
 def outputs_digest(conn, environment: str) -> str:
     """The outputs fingerprint now (called by the store after a sync's writes, in its transaction:
     the xmin of rewritten rows is then the job's own)."""
-    return conn.execute(f"SELECT {OUTPUTS_SQL}", {"env": environment, "owned": list(OWNED_TYPES)}).fetchone()[0]
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        cur.execute(f"SELECT {OUTPUTS_SQL} AS digest", {"env": environment, "owned": list(OWNED_TYPES)})
+        return cur.fetchone().digest

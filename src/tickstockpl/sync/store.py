@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple
 
 import orjson
-from psycopg.rows import class_row
+from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
@@ -97,8 +97,8 @@ def read_stored(conn, environment: str) -> Stored:
 # database's TimeZone (AppV2 has both, contract §10.3); lz4 for new TOAST values (a no-op on a
 # server built without lz4: the setting then does not list it).
 WRITE_SETTINGS = (
-    "SELECT set_config('TimeZone', 'UTC', true), (SELECT set_config('default_toast_compression', 'lz4', true)"
-    " FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))")
+    "SELECT set_config('TimeZone', 'UTC', true) AS timezone, (SELECT set_config('default_toast_compression', 'lz4',"
+    " true) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) AS compression")
 
 # Deletes only rows the ledger holds: a delete of a row PL did not write is impossible here,
 # whatever the plan says. The ledger forgets them, and any entry whose row someone else deleted.
@@ -110,7 +110,7 @@ DELETE_SQL = (
     " , forgot AS (DELETE FROM pl_cache_ledger l WHERE l.environment = %(env)s AND (EXISTS (SELECT 1 FROM gone g"
     "  WHERE g.type = l.type AND g.name = l.name AND g.key = l.key) OR NOT EXISTS (SELECT 1 FROM cache_entries c"
     "  WHERE c.environment = l.environment AND c.type = l.type AND c.name = l.name AND c.key = l.key)))"
-    " SELECT count(*) FROM gone")
+    " SELECT count(*) AS deleted FROM gone")
 
 # Writes the built universes and records them in the ledger, in one statement that names no
 # unique constraint (AppV2 has tables unique on (type, name, key, environment) and on
@@ -140,7 +140,8 @@ UPSERT_SQL = (
     "  ON CONFLICT (environment, type, name, key) DO UPDATE SET family = EXCLUDED.family,"
     "  value_digest = EXCLUDED.value_digest, row_xmin = EXCLUDED.row_xmin, job_id = EXCLUDED.job_id,"
     "  written_at = EXCLUDED.written_at)"
-    " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins), (SELECT count(*) FROM u WHERE NOT existing)")
+    " SELECT (SELECT count(*) FROM upd) AS updated, (SELECT count(*) FROM ins) AS inserted,"
+    " (SELECT count(*) FROM u WHERE NOT existing) AS to_insert")
 
 
 def _loads(data):
@@ -170,14 +171,14 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
     the same session settings; its result is `WriteResult.groups`."""
     result = WriteResult()
     keep = _ledger_only(ownership)
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=namedtuple_row) as cur:
         if plan.upserts or plan.deletes or keep or then is not None:
             cur.execute(WRITE_SETTINGS)
         if plan.deletes:
             cur.execute(DELETE_SQL, {
                 "t": [d.type for d in plan.deletes], "n": [d.name for d in plan.deletes],
                 "k": [d.key for d in plan.deletes], "env": environment})
-            result.rows += cur.fetchone()[0]
+            result.rows += cur.fetchone().deleted
         if plan.upserts or keep:
             ups = plan.upserts
             cur.execute(UPSERT_SQL, {
@@ -186,7 +187,8 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                 "x": [e.universe in existing for e in ups],
                 "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
                 "lf": [k[3] for k in keep], "env": environment, "job": job_id})
-            updated, inserted, to_insert = cur.fetchone()
+            counts = cur.fetchone()
+            updated, inserted, to_insert = counts.updated, counts.inserted, counts.to_insert
             result.rows += updated + inserted
             if inserted < to_insert:
                 result.warnings.append(
