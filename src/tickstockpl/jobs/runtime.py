@@ -245,7 +245,6 @@ def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
 
 def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
          on_progress) -> "SyncResult":
-    from tickstockpl.sync import fingerprint
     from tickstockpl.sync.job import STEPS, run_sync
 
     started = time.perf_counter()
@@ -274,10 +273,9 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
         doc = _progress_doc(len(STEPS), len(STEPS), "done")
         execute_with_events(
             tx_conn,
-            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s, "
-            + fingerprint.RECORD_SQL + " WHERE job_id = %s",
-            (json.dumps(result.to_dict()), json.dumps(doc),
-             *fingerprint.record_params(request.environment, result.inputs_digest), job_id),
+            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s,"
+            " inputs_digest = %s, outputs_digest = %s WHERE job_id = %s",
+            (json.dumps(result.to_dict()), json.dumps(doc), *result.fingerprints(), job_id),
             [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
             + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
                                            time.perf_counter() - started, result.universes_updated, **extra))
