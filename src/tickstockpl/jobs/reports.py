@@ -8,16 +8,10 @@ from typing import NamedTuple
 
 from psycopg.rows import class_row, namedtuple_row
 
-from tickstockpl.jobs.runtime import JOB_COLUMNS, Job
+from tickstockpl.jobs.table import JOB_COLUMNS, Job
 
 STATS_WINDOW_DAYS = 7
 
-# The fingerprints of the newest completed, non-forced job of a mode (sync/fingerprint.py uses it as a
-# CTE of the snapshot statement, so a rerun decides in one round trip). Parameters %(env)s, %(mode)s.
-LAST_FINGERPRINT_SQL = (
-    "SELECT job_id, inputs_digest, outputs_digest, result FROM pl_sync_jobs"
-    " WHERE environment = %(env)s AND mode = %(mode)s AND status = 'completed' AND NOT force"
-    " AND inputs_digest IS NOT NULL ORDER BY end_time DESC NULLS LAST LIMIT 1")
 
 
 def job_history(conn, environment: str, *, limit: int, offset: int) -> tuple[list[Job], int]:

@@ -24,7 +24,7 @@ back as usual, the inputs digest in the header row; the store reads the outputs 
 writes (`outputs_digest`, in the sync's transaction: the xmin of rewritten rows is the job's own) and
 the job runtime records both values on the job row in its final statement (plain parameters: no
 statement of this module is spliced into the job table's SQL). The previous job's fingerprints come
-from the job table's own statement (`jobs.reports.LAST_FINGERPRINT_SQL`), used as a CTE here.
+from the job table's own statement (`jobs.table.LAST_FINGERPRINT_SQL`), used as a CTE here.
 
 `force` and dry runs never skip. A forced job records its fingerprints but is never the job a
 later rerun is matched against (it skipped validation); a dry run records nothing.
@@ -42,7 +42,7 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 
-from tickstockpl.jobs.reports import LAST_FINGERPRINT_SQL
+from tickstockpl.jobs.table import LAST_FINGERPRINT_SQL
 from tickstockpl.market import snapshot as market_snapshot
 from tickstockpl.universes.config import CONFIG_TYPE
 from tickstockpl.universes.model import OWNED_TYPES
@@ -84,7 +84,7 @@ OUTPUTS_SQL = (
 )
 
 # The gate of the sync's snapshot statement: the inputs digest, and the verdict against the newest
-# completed, non-forced job of the mode (jobs.reports.LAST_FINGERPRINT_SQL, the job table's statement).
+# completed, non-forced job of the mode (jobs.table.LAST_FINGERPRINT_SQL, the job table's statement).
 GATE = market_snapshot.Gate(
     ctes=f""",
 inputs AS (
