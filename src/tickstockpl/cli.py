@@ -1,7 +1,7 @@
 """The `tickstockpl` command. Thin: parses options, calls the package, prints; heavy modules load lazily.
 
-Exit codes (EXIT_CODES, shown by `tickstockpl --help`): 0 success; 1 the job failed or was refused, or
-the schema check failed (one-line reason on stderr); 2 usage or configuration error; 3 a service
+Exit codes (errors.EXIT_CODES; each error class carries its `exit_code`; shown by `tickstockpl --help`):
+0 success; 1 the job failed or was refused, or the schema check failed (one-line reason on stderr); 2 usage or configuration error; 3 a service
 (PostgreSQL, Redis) is unavailable; 4 conflict (a job is live); 5 `serve` cannot listen on its address;
 130 interrupted; 143 the demo was stopped by SIGTERM.
 
@@ -29,21 +29,12 @@ from typing import Optional
 import click
 
 from tickstockpl import __version__
-from tickstockpl.errors import (AddressUnavailable, ConfigError, JobConflict, SchemaError, ServiceUnavailable,
-                                TickStockError, ValidationFailed)
+from tickstockpl.db.drivers import as_tickstock
+from tickstockpl.errors import (EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, SchemaError, TickStockError,
+                                ValidationFailed, first_line)
+from tickstockpl.pipeline import PHASES as PHASE_NAMES
+from tickstockpl.universes.model import MODES
 
-MODES = ("full", "market_cap", "themes", "ipos")
-PHASE_NAMES = ("data_import", "cache_sync", "indicator_processing", "pattern_detection")  # tickstockpl.pipeline.PHASES
-EXIT_CODES = (
-    ("0", "success"),
-    ("1", "the job failed or was refused (validation, a phase, the schema check)"),
-    ("2", "usage or configuration error (option, date, variable, database URL)"),
-    ("3", "PostgreSQL or Redis unavailable (unreachable, no database, refused)"),
-    ("4", "conflict: a sync job or pipeline run is already live"),
-    ("5", "serve cannot listen on its address (the port is in use)"),
-    ("130", "interrupted (Ctrl-C)"),
-    ("143", "the demo was stopped by SIGTERM"),
-)
 EPILOG = ("\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
           + "\n\nEvery failure is one line on stderr (`error: ...`); --debug shows the traceback. Dates"
           " (--as-of, --date) are New York market dates: a future date, a weekend or holiday, or a session"
@@ -56,42 +47,16 @@ def _debugging() -> bool:
     return bool(ctx is not None and ctx.find_root().params.get("debug"))
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def describe(err: BaseException) -> tuple[str, int]:
-    """(one-line message, exit code) for any exception a command lets through."""
-    text = _first_line(str(err))
-    if isinstance(err, TickStockError):
-        code = 2 if isinstance(err, ConfigError) else 3 if isinstance(err, ServiceUnavailable) else \
-            4 if isinstance(err, JobConflict) else 5 if isinstance(err, AddressUnavailable) else 1
-        return text or err.__class__.__name__, code
+    """(one-line message, exit code) for any exception a command lets through: the class's `exit_code`
+    (errors.py, driver errors translated there too), 130 for Ctrl-C, 1 for anything unexpected."""
     if isinstance(err, KeyboardInterrupt):
-        return "interrupted", 130
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is not None and isinstance(err, psycopg.Error):
-        if _connection_lost(psycopg, err):
-            return f"PostgreSQL is unavailable: {text}", 3
-        if isinstance(err, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
-            return (f"{text}: the database lacks a table or column PL needs (see `tickstockpl db check`;"
-                    " `tickstockpl db upgrade` creates PL's tables)"), 1
-        return f"PostgreSQL refused a statement: {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
-    redis = sys.modules.get("redis")
-    if redis is not None and isinstance(err, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        return f"Redis is unavailable: {text}", 3
+        return "interrupted", EXIT_INTERRUPTED
+    err = as_tickstock(err)
+    text = first_line(str(err))
+    if isinstance(err, TickStockError):
+        return (text or err.__class__.__name__) + (DEBUG_HINT if err.debug_hint else ""), err.exit_code
     return f"unexpected {err.__class__.__name__}: {text}{DEBUG_HINT}", 1
-
-
-def _connection_lost(psycopg, err) -> bool:
-    """The database went away (restart, crash, network) rather than refused a statement: an
-    OperationalError, a closed connection (InterfaceError), or SQLSTATE class 08 (connection exception)
-    or 57P (admin or crash shutdown, cannot connect now)."""
-    if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
-        return True
-    state = getattr(err, "sqlstate", None) or ""
-    return state.startswith(("08", "57P"))
 
 
 class Failed(click.exceptions.Exit):
@@ -125,11 +90,11 @@ class _App(click.Group):
         except click.ClickException as err:  # usage errors: one line, with where to find help
             ctx = getattr(err, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            click.echo(f"error: {_first_line(err.format_message())}{where}", err=True)
+            click.echo(f"error: {first_line(err.format_message())}{where}", err=True)
             sys.exit(err.exit_code)
         except click.exceptions.Abort:
             click.echo("error: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -386,7 +351,7 @@ def demo(stocks: int, etfs: int, sessions: int, market_kind: str, keep: bool) ->
     from tickstockpl import lifecycle
     from tickstockpl.demo import run_demo
 
-    lifecycle.exit_on_signals(143, interrupt=True)  # Ctrl-C: 130, SIGTERM: 143; the servers are stopped first
+    lifecycle.exit_on_signals(EXIT_TERMINATED, interrupt=True)  # Ctrl-C: 130, SIGTERM: 143; the servers are stopped first
     run_demo(stocks=stocks, etfs=etfs, sessions=sessions, keep=keep, market_kind=market_kind)
 
 

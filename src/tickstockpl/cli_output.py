@@ -61,11 +61,3 @@ def _ownership_lines(result) -> None:
             if len(universes) > 40:
                 console.print(f"  … {len(universes) - 40} more", emoji=False, markup=False)
 
-
-def print_universes(rows) -> None:
-    table = Table("type", "name", "key", "members")
-    for column in table.columns[:3]:
-        column.overflow = "fold"
-    for type_, name, key, count in rows:
-        table.add_row(escape(type_), escape(name), escape(key), str(count))
-    console.print(table)

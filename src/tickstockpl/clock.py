@@ -34,7 +34,8 @@ from zoneinfo import ZoneInfo
 from tickstockpl.errors import ConfigError
 
 ENV = "TICKSTOCKPL_NOW"
-NEW_YORK = ZoneInfo("America/New_York")
+NEW_YORK_TZ = "America/New_York"  # the market's zone: the one place it is named
+NEW_YORK = ZoneInfo(NEW_YORK_TZ)
 UTC = dt.timezone.utc
 
 

@@ -16,6 +16,8 @@ import re
 import threading
 import time
 
+from tickstockpl.errors import first_line
+
 log = logging.getLogger("tickstockpl.outages")
 _lock = threading.Lock()
 _down_since: dict[tuple[str, str], float] = {}
@@ -46,11 +48,6 @@ def redis_where(client) -> str:
     return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
-def _first_line(err: BaseException | str) -> str:
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    return lines[0] if lines else err.__class__.__name__
-
-
 def down(what: str, where: str, err: BaseException | str) -> bool:
     """Record an outage; logs one warning when it starts. Returns whether this call started it."""
     key = (what, redact(where))
@@ -59,7 +56,7 @@ def down(what: str, where: str, err: BaseException | str) -> bool:
             return False
         _down_since[key] = time.monotonic()
     log.warning("%s at %s is unavailable (%s); retrying quietly, one more line when it is back",
-                what, key[1], _first_line(err))
+                what, key[1], first_line(err))
     return True
 
 

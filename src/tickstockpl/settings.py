@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tickstockpl.errors import ConfigError
 
+DEFAULT_ENVIRONMENT = "DEFAULT"  # cache_entries.environment when TICKSTOCKPL_ENVIRONMENT is not set
+
 ENVIRONMENT_MAX = 10  # cache_entries.environment is varchar(10)
 
 
@@ -83,7 +85,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     api_keys: tuple[str, ...] = ()
-    environment: str = "DEFAULT"
+    environment: str = DEFAULT_ENVIRONMENT
     host: str = "0.0.0.0"
     port: int = 8080
     max_connections: int = 1000
@@ -149,7 +151,7 @@ class Settings:
         for key in keys:
             if len(key) < 8:
                 raise ConfigError("every key in TICKSTOCKPL_API_KEYS must be at least 8 characters long")
-        environment = get("TICKSTOCKPL_ENVIRONMENT") or "DEFAULT"
+        environment = get("TICKSTOCKPL_ENVIRONMENT") or DEFAULT_ENVIRONMENT
         if len(environment) > ENVIRONMENT_MAX:
             raise ConfigError(f"TICKSTOCKPL_ENVIRONMENT must be at most {ENVIRONMENT_MAX} characters")
         provider = get("TICKSTOCKPL_IMPORT_PROVIDER")

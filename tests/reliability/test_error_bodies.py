@@ -65,7 +65,10 @@ def test_503_bodies_name_the_service_not_its_address(controlled_pg, rel_db):
 
 
 def test_the_message_of_a_503_never_carries_the_drivers_text():
-    from tickstockpl.api.app import unavailable_message
+    from tickstockpl.errors import ServiceUnavailable
+
+    def unavailable_message(detail: str) -> str:  # what a 503 body says for a ServiceUnavailable with this text
+        return ServiceUnavailable(detail).public_message()
 
     driver = ('cannot connect to PostgreSQL: connection failed: connection to server at "10.0.0.7", port 5433'
               ' failed: Connection refused')

@@ -2,10 +2,10 @@
 
 Lifespan: `Services.start` (pool, abandoned-job recovery, outbox relay, scheduler) and `warm_up`
 (api/warmup.py: every read-only route once, in process) on startup, `Services.close` on shutdown.
-Routers: one per resource in `api/routes/`, plus the pipeline's `tickstockpl.api.routes.processing`
-when that module exists.
+Routers: one per resource in `api/routes/`.
 
-Errors are mapped to status codes in one place (`_install_error_handlers`); every answer is a
+Errors are mapped to status codes in one place (`_install_error_handlers`), from the table the classes
+of errors.py carry (`http_status`; driver errors through their one translation); every answer is a
 JSON object with `message`, and nothing a client sends can cause a 500. A 503 never carries what the
 driver said (it names hosts, ports, socket paths): the body says which service is unavailable, the
 log line has the detail.
@@ -21,16 +21,15 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tickstockpl import __version__
-from tickstockpl.api.auth import HEADER, AuthError, failed_key_check
-from tickstockpl.api.services import Services, optional_module
+from tickstockpl.api.auth import HEADER, failed_key_check
+from tickstockpl.api.services import Services
 from tickstockpl.api.warmup import warm_up
-from tickstockpl.errors import (ConfigError, DataError, JobConflict, NotFound, PhaseUnavailable,
-                                ServiceUnavailable, TickStockError)
+from tickstockpl.db.drivers import as_tickstock
+from tickstockpl.errors import AuthError, ServiceUnavailable, TickStockError
 from tickstockpl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,15 +61,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
 
-    from tickstockpl.api.routes import cache_sync, health, metrics, universes
+    from tickstockpl.api.routes import cache_sync, health, metrics, processing, universes
 
     app.include_router(cache_sync.router)
     app.include_router(universes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    processing = optional_module("tickstockpl.api.routes.processing")
-    if processing is not None:
-        app.include_router(processing.router)
+    app.include_router(processing.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -151,13 +148,6 @@ def allowed_methods(request: Request) -> list[str]:
     return found
 
 
-def unavailable_message(detail: str) -> str:
-    """What a 503 body says: the service, never the driver's text (hosts, ports, socket paths)."""
-    if "Redis" in detail:
-        return "Redis unavailable: try again shortly"
-    return "database unavailable: try again shortly"
-
-
 def _field_name(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) if parts else str(loc[0] if loc else "body")
@@ -196,41 +186,28 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
-    @app.exception_handler(AuthError)
-    async def unauthorized(request: Request, exc: AuthError) -> JSONResponse:
-        response = error(401, exc.message)
-        response.headers["WWW-Authenticate"] = HEADER
-        return response
-
     @app.exception_handler(TickStockError)
     async def domain_error(request: Request, exc: TickStockError) -> JSONResponse:
-        message = str(exc) or exc.__class__.__name__
-        if isinstance(exc, JobConflict):
-            return error(409, message, job_id=exc.live_id)
-        if isinstance(exc, NotFound):
-            return error(404, message)
-        if isinstance(exc, (ConfigError, DataError)):
-            return error(422, message)
-        if isinstance(exc, PhaseUnavailable):
-            return error(400, message)
+        """Every TickStockError answers its class's `http_status` (errors.py) with its public message."""
         if isinstance(exc, ServiceUnavailable):
-            log.warning("service unavailable during %s %s: %s", request.method, request.url.path, message)
-            return error(503, unavailable_message(message))
-        return error(400, message)
+            if exc.logged:
+                log.warning("service unavailable during %s %s: %s", request.method, request.url.path, exc)
+        elif exc.http_status >= 500:  # StatementRefused: PL's or the database's fault, logged with its traceback
+            return await unexpected(request, exc)
+        response = error(exc.http_status, exc.public_message(), job_id=getattr(exc, "live_id", None))
+        if isinstance(exc, AuthError):
+            response.headers["WWW-Authenticate"] = HEADER
+        return response
 
-    @app.exception_handler(psycopg.OperationalError)
-    async def database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        log.warning("database unavailable during %s %s: %s", request.method, request.url.path,
-                    (str(exc).strip().splitlines() or [exc.__class__.__name__])[0])
-        return error(503, unavailable_message("PostgreSQL"))
+    unauthorized = domain_error
 
-    @app.exception_handler(psycopg.DataError)
-    async def unusable_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
-        return error(422, "a value in the request cannot be used: " + str(exc).splitlines()[0])
-
-    @app.exception_handler(PoolTimeout)
-    async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
-        return error(503, "database unavailable (no connection within the time limit)")
+    @app.exception_handler(psycopg.Error)  # also psycopg_pool's PoolTimeout (an OperationalError)
+    async def driver_error(request: Request, exc: psycopg.Error) -> JSONResponse:
+        """A driver error no route turned into a TickStockError: its one translation (db.connect.translate)."""
+        translated = as_tickstock(exc)
+        if isinstance(translated, TickStockError):
+            return await domain_error(request, translated)
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,19 +12,13 @@ import hmac
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
+from tickstockpl.errors import AuthError  # noqa: F401 - raised here; errors.py holds it (401)
+
 HEADER = "X-API-Key"
 
 # Declares the scheme in /openapi.json (so clients and schemathesis know the header);
-# auto_error=False: the 401 body is ours (see AuthError in api/app.py).
+# auto_error=False: the 401 body is ours (AuthError, errors.py; answered by api/app.py).
 api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="One of TICKSTOCKPL_API_KEYS.")
-
-
-class AuthError(Exception):
-    """Missing or wrong key; the API answers 401 with a JSON body."""
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
 
 
 def key_matches(given: str | None, keys: tuple[str, ...]) -> bool:

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-Mode = Literal["full", "market_cap", "themes", "ipos"]
+from tickstockpl.universes.model import MODES
+
+Mode = Literal[MODES]
 # YYYY-MM-DD with a real month and day number (0000-00-00 or 2026-13-01 are refused by the schema; the
 # route still refuses a day the month does not have, such as 2026-02-30).
 DATE_PATTERN = r"^(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"

@@ -4,7 +4,7 @@
     2. recovery of jobs abandoned by a process that died (jobs.runtime.recover_abandoned),
        at start and then every ABANDONED_CHECK_S, since the lock may be freed at any time
     3. the outbox relay thread (events/relay.py); an embedded Redis when the demo has none
-    4. the daily scheduler, when the pipeline provides one and settings.scheduler_enabled
+    4. the daily scheduler, when settings.scheduler_enabled
 
 A database that cannot be reached at start does not stop the server: /health answers 503 and
 the pool keeps trying; recovery runs on the next check.
@@ -12,7 +12,6 @@ the pool keeps trying; recovery runs on the next check.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import select
 import threading
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from tickstockpl.errors import TickStockError
+from tickstockpl.errors import TickStockError, first_line
 from tickstockpl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +37,6 @@ REDIS_PROBE_TIMEOUT_S = 0.5
 # gives up and the next request starts a fresh series: after an outage of any length the database is
 # found again within a few seconds (psycopg_pool's default, 300 s, let the delay grow past a minute).
 RECONNECT_TIMEOUT_S = 10.0
-
-
-def optional_module(name: str):
-    """A module another part of the package may not provide yet (pipeline); None when absent."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name is not None and name.startswith(err.name):
-            return None
-        raise
 
 
 def _server_spoke(conn) -> bool:
@@ -122,9 +111,10 @@ class Services:
             services.relay = Relay(settings.database_url, redis_url, stream_maxlen=settings.stream_maxlen,
                                    retention_hours=settings.outbox_retention_hours)
             services.relay.start()
-        schedule = optional_module("tickstockpl.pipeline.scheduler")
-        if settings.scheduler_enabled and schedule is not None and hasattr(schedule, "start_scheduler"):
-            services.scheduler = schedule.start_scheduler(settings, settings.database_url)
+        if settings.scheduler_enabled:
+            from tickstockpl.pipeline.scheduler import start_scheduler
+
+            services.scheduler = start_scheduler(settings, settings.database_url)
         return services
 
     async def open_async_pool(self) -> None:
@@ -152,7 +142,7 @@ class Services:
         except (ServiceUnavailable, psycopg.OperationalError) as err:  # one line down, one when back
             outages.down("PostgreSQL", self.db_url, err)
         except (TickStockError, psycopg.Error) as err:
-            log.warning("abandoned-job check skipped: %s", str(err).splitlines()[0] if str(err) else err)
+            log.warning("abandoned-job check skipped: %s", first_line(err))
         else:
             outages.up("PostgreSQL", self.db_url)
 

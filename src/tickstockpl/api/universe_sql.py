@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
+
+from psycopg.rows import class_row
 
 
 # Number of members of a cache_entries.value, in SQL: the same rule as universes.model.members
@@ -17,13 +20,19 @@ MEMBER_COUNT_SQL = """(CASE jsonb_typeof(value)
       AND jsonb_typeof(coalesce(i->'ticker', i->'symbol')) = 'string')
   ELSE 0 END)::int"""
 
+class StoredUniverse(NamedTuple):
+    type: str
+    name: str
+    key: str
+    count: int
+    updated_at: dt.datetime | None
 
 
-def stored_universes(conn, environment: str) -> list[tuple[str, str, str, int, dt.datetime | None]]:
-    """(type, name, key, member count, updated_at) of every universe PL wrote in `environment` (its
-    ledger, contract §5.5: AppV2's own rows of the same types are not PL's universes)."""
-    return conn.execute(
-        f"SELECT c.type, c.name, c.key, {MEMBER_COUNT_SQL}, c.updated_at FROM cache_entries c"
+def stored_universes(conn, environment: str) -> list[StoredUniverse]:
+    """Every universe PL wrote in `environment` (its ledger, contract §5.5: AppV2's own rows of the
+    same types are not PL's universes), with its member count and last update."""
+    return conn.cursor(row_factory=class_row(StoredUniverse)).execute(
+        f"SELECT c.type, c.name, c.key, {MEMBER_COUNT_SQL} AS count, c.updated_at FROM cache_entries c"
         " JOIN pl_cache_ledger l ON l.environment = c.environment AND l.type = c.type AND l.name = c.name"
         "  AND l.key = c.key"
         " WHERE c.environment = %s ORDER BY c.type, c.name, c.key",

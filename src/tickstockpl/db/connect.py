@@ -1,16 +1,21 @@
-"""Opening connections. Driver errors become `ServiceUnavailable` (the server cannot be reached) or
-`ConfigError` (the URL itself is malformed) here, once."""
+"""Opening connections, and the one translation of psycopg's errors into TickStockPL's (errors.py).
+
+Opening: the server cannot be reached -> `ServiceUnavailable`, the URL itself is malformed -> `ConfigError`.
+Any other psycopg (or psycopg_pool) error a caller lets through -> `translate(err)`, read by the API's
+handler and the CLI alike (db.drivers.as_tickstock)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import psycopg
 
-from tickstockpl.errors import ConfigError, ServiceUnavailable, TickStockError
+from tickstockpl.errors import (ConfigError, ServiceUnavailable, StatementRefused, TickStockError, UnusableValue,
+                                first_line)
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,9 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "tick
             application_name=application_name,
         )
     except psycopg.OperationalError as err:
-        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {_first_line(err)}") from None
+        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {first_line(err)}") from None
     except psycopg.ProgrammingError as err:  # the connection string itself cannot be parsed
-        raise ConfigError(f"invalid database URL: {_first_line(err)}") from None
+        raise ConfigError(f"invalid database URL: {first_line(err)}") from None
 
 
 @contextmanager
@@ -40,9 +45,33 @@ def connection(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connec
         conn.close()
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else err.__class__.__name__
+def connection_lost(err: BaseException) -> bool:
+    """The database went away (restart, crash, network) rather than refused a statement: an
+    OperationalError, a closed connection (InterfaceError), or SQLSTATE class 08 (connection exception)
+    or 57P (admin or crash shutdown, cannot connect now)."""
+    if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return True
+    state = getattr(err, "sqlstate", None) or ""
+    return state.startswith(("08", "57P"))
+
+
+def translate(err: BaseException) -> TickStockError | None:
+    """The TickStockError a psycopg or psycopg_pool error stands for (None for any other exception)."""
+    if not isinstance(err, psycopg.Error):
+        return None
+    text = first_line(err)
+    pool = sys.modules.get("psycopg_pool")
+    if pool is not None and isinstance(err, pool.PoolTimeout):
+        return ServiceUnavailable(f"no database connection free: {text}",
+                                  public="database unavailable (no connection within the time limit)", logged=False)
+    if connection_lost(err):
+        return ServiceUnavailable(f"PostgreSQL is unavailable: {text}")
+    if isinstance(err, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
+        return StatementRefused(f"{text}: the database lacks a table or column PL needs (see `tickstockpl db check`;"
+                                " `tickstockpl db upgrade` creates PL's tables)", debug_hint=False)
+    if isinstance(err, psycopg.DataError):
+        return UnusableValue(err.__class__.__name__, text)
+    return StatementRefused(f"PostgreSQL refused a statement: {err.__class__.__name__}: {text}")
 
 
 def write_until_recorded(conn: psycopg.Connection, url: str, write: Callable[[psycopg.Connection], None], *,
@@ -65,7 +94,7 @@ def write_until_recorded(conn: psycopg.Connection, url: str, write: Callable[[ps
                 return True
             except (psycopg.Error, TickStockError) as err:
                 if time.monotonic() >= deadline:
-                    log.error("could not record %s: %s", what, _first_line(err))
+                    log.error("could not record %s: %s", what, first_line(err))
                     return False
                 log.warning("recording %s: database unavailable, retrying in %.1fs", what, delay)
                 time.sleep(delay)

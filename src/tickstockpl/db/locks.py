@@ -9,6 +9,8 @@ only make them share one lock: 2^-48).
 
 import hashlib
 
+from tickstockpl.settings import DEFAULT_ENVIRONMENT
+
 MIGRATIONS = 0x5453_504C_0000_0001
 CACHE_SYNC = 0x5453_504C_0000_0002  # per environment (`cache_sync`): held for the whole life of a live sync job
 OUTBOX_RELAY = 0x5453_504C_0000_0003  # one relay publishes at a time, in id order
@@ -16,7 +18,6 @@ PIPELINE = 0x5453_504C_0000_0004  # held for the whole life of a live pipeline r
 SCHEDULER_TICK = 0x5453_504C_0000_0005
 OUTBOX_WRITE = 0x5453_504C_0000_0006  # transaction lock of outbox writers: ids become visible in id order
 
-DEFAULT_ENVIRONMENT = "DEFAULT"
 
 
 def for_environment(base: int, environment: str) -> int:

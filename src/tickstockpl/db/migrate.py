@@ -123,10 +123,3 @@ def heal(conn: psycopg.Connection, migration: Migration) -> list[str]:
             rebuilt.append(f"{migration.label} (index {name} was invalid: rebuilt)")
     return rebuilt
 
-
-def current_version(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT coalesce(max(version), 0) FROM pl_schema_migrations"
-        " WHERE to_regclass('pl_schema_migrations') IS NOT NULL"
-    ).fetchone()
-    return int(row[0]) if row else 0

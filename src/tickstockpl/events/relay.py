@@ -44,7 +44,7 @@ import redis
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect
-from tickstockpl.errors import ServiceUnavailable
+from tickstockpl.errors import ServiceUnavailable, TickStockError, first_line
 from tickstockpl.events.catalog import stream_for
 from tickstockpl.events.outbox import NOTIFY_CHANNEL
 
@@ -269,11 +269,14 @@ def relay_once(db_url: str, redis_url: str, *, stream_maxlen: int = 10_000, wait
         with connect(db_url, autocommit=True, application_name="tickstockpl-relay") as conn:
             return relay.drain(conn, wait_busy_s=wait_busy_s)
     except redis.RedisError as err:
-        raise ServiceUnavailable(f"cannot publish events to Redis: {_first_line(err)}") from None
+        raise ServiceUnavailable(f"cannot publish events to Redis: {first_line(err)}") from None
     finally:
         relay.redis.close()
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else err.__class__.__name__
+def translate(err: BaseException) -> TickStockError | None:
+    """The one translation of redis-py's errors (db.drivers.as_tickstock): a connection refused, lost or timed
+    out -> ServiceUnavailable; None for anything else."""
+    if isinstance(err, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return ServiceUnavailable(f"Redis is unavailable: {first_line(err)}")
+    return None

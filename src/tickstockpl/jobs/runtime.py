@@ -21,7 +21,6 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 
@@ -31,6 +30,8 @@ from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
 from tickstockpl.jobs import single_flight as flight
+from tickstockpl.jobs.table import GET_JOB_SQL, JOB_COLUMNS, Job  # noqa: F401 (re-exported)
+from tickstockpl.settings import DEFAULT_ENVIRONMENT
 
 if TYPE_CHECKING:  # the sync engine is imported when a job runs, so the API starts without it
     from tickstockpl.sync.job import SyncRequest, SyncResult
@@ -46,50 +47,6 @@ LOST_CONNECTION = flight.LOST_CONNECTION + "the sync: "
 JOBS = flight.LiveTable(kind="cache sync", table="pl_sync_jobs", id_column="job_id", error_column="error_details",
                         live_statuses=LIVE, lock_base=locks.CACHE_SYNC, abandoned=ABANDONED)
 
-# `result` is read as a summary: the stored per-universe list and symbol lists (kilobytes for a
-# full sync, and the bulk of a status request's cost) become counts; the detail is in the change log.
-RESULT_SUMMARY = (
-    "CASE WHEN result IS NULL THEN NULL ELSE (result - 'universes' - 'new_ipos' - 'delisted')"
-    " || jsonb_build_object('new_ipos', coalesce(jsonb_array_length(result->'new_ipos'), 0),"
-    " 'delisted', coalesce(jsonb_array_length(result->'delisted'), 0)) END"
-)
-JOB_COLUMNS = (
-    "job_id, mode, force, triggered_by, status, as_of, created_at, start_time, end_time,"
-    f" error_details, {RESULT_SUMMARY}, progress, environment"
-)
-
-
-@dataclass
-class Job:
-    job_id: str
-    mode: str
-    force: bool
-    triggered_by: str
-    status: str
-    as_of: dt.date | None
-    created_at: dt.datetime
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
-    error_details: str | None
-    result: dict[str, Any] | None  # summary: counts (see RESULT_SUMMARY)
-    progress: dict[str, Any] | None
-    environment: str
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.start_time is None:
-            return None
-        end = self.end_time or dt.datetime.now(dt.timezone.utc)
-        return round((end - self.start_time).total_seconds(), 3)
-
-    @classmethod
-    def from_row(cls, row) -> "Job":
-        values = list(row)
-        values[0] = str(values[0])
-        return cls(*values)
-
-
-GET_JOB_SQL = f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE job_id = %s"
 
 
 def _job_id(job_id: str) -> str:
@@ -166,7 +123,7 @@ def start_job(
     force: bool = False,
     triggered_by: str = "api",
     as_of: dt.date | None = None,
-    environment: str = "DEFAULT",
+    environment: str = DEFAULT_ENVIRONMENT,
     background: bool = True,
     extra_event_fields: dict[str, Any] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
@@ -244,7 +201,6 @@ def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
 
 def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
          on_progress) -> "SyncResult":
-    from tickstockpl.sync import fingerprint
     from tickstockpl.sync.job import STEPS, run_sync
 
     started = time.perf_counter()
@@ -273,10 +229,9 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
         doc = _progress_doc(len(STEPS), len(STEPS), "done")
         execute_with_events(
             tx_conn,
-            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s, "
-            + fingerprint.RECORD_SQL + " WHERE job_id = %s",
-            (json.dumps(result.to_dict()), json.dumps(doc),
-             *fingerprint.record_params(request.environment, result.inputs_digest), job_id),
+            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s,"
+            " inputs_digest = %s, outputs_digest = %s WHERE job_id = %s",
+            (json.dumps(result.to_dict()), json.dumps(doc), *result.fingerprints(), job_id),
             [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
             + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
                                            time.perf_counter() - started, result.universes_updated, **extra))

@@ -44,7 +44,7 @@ from psycopg import sql
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import write_until_recorded
-from tickstockpl.errors import JobConflict, TickStockError
+from tickstockpl.errors import JobConflict, TickStockError, first_line
 from tickstockpl.events.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -270,8 +270,7 @@ def failure_reason(err: BaseException, conn, during: str) -> str:
     """The recorded error: what happened to the database (`LOST_CONNECTION` + `during`), the
     user-facing message of a TickStockError, or the exception's class and text."""
     if is_lost_connection(err, conn):
-        lines = str(err).strip().splitlines()
-        return f"{LOST_CONNECTION}{during}: " + (lines[0] if lines else err.__class__.__name__)
+        return f"{LOST_CONNECTION}{during}: " + first_line(err)
     if isinstance(err, TickStockError):
         return str(err)
     return f"{err.__class__.__name__}: {err}"

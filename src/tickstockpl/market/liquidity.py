@@ -33,13 +33,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable
 
-from tickstockpl.errors import TickStockError
+from tickstockpl.errors import LiquidityError  # noqa: F401 - raised here; errors.py holds it
 
 WINDOW = 252  # sessions kept per symbol (one trading year; universes/rules/definition.MAX_WINDOW)
-
-
-class LiquidityError(TickStockError):
-    """The table cannot be moved to the asked session incrementally (empty, a gap, or ahead of it)."""
 
 
 _VALID = "o.close > 0 AND o.close < 1e15 AND o.volume >= 0"

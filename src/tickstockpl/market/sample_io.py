@@ -23,6 +23,7 @@ import numpy as np
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from tickstockpl.clock import NEW_YORK
 from tickstockpl.market.sample_data import BAR_COLUMNS, FLAT_FILE_COLUMNS, SYMBOL_COLUMNS
 from tickstockpl.market.sample_model import NextSession, SampleMarket
 
@@ -32,7 +33,6 @@ _FLAT_HEADER = ",".join(FLAT_FILE_COLUMNS) + "\n"
 _PG_EPOCH = dt.date(2000, 1, 1)
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _COPY_TRAILER = b"\xff\xff"
-_NEW_YORK = "America/New_York"
 
 
 def write(conn, market: SampleMarket) -> None:
@@ -118,12 +118,10 @@ def write_flat_files(market: SampleMarket, folder: Path | str, sessions: Iterabl
     `ticker,volume,open,close,high,low,window_start,transactions`, rows sorted by ticker;
     window_start = the session date at 00:00 America/New_York in epoch nanoseconds.
     The files are byte-identical for the same market (gzip mtime 0)."""
-    from zoneinfo import ZoneInfo
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index = {day: j for j, day in enumerate(market.sessions)}
-    tz = ZoneInfo(_NEW_YORK)
+    tz = NEW_YORK
     paths = []
     for day in sessions:
         if day not in index:

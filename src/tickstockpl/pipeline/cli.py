@@ -16,7 +16,8 @@ from tickstockpl.errors import Cancelled, ConfigError
 
 def run_from_cli(settings, date: dt.date | None, phases: list[str], skip_market_check: bool,
                  as_json: bool, *, provider=None) -> dict[str, Any]:
-    from tickstockpl.pipeline.coordinator import PhaseFailed, get_run, trigger_run
+    from tickstockpl.errors import PhaseFailed
+    from tickstockpl.pipeline.coordinator import get_run, trigger_run
 
     if not settings.database_url:
         raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to try everything on embedded servers)")

@@ -34,7 +34,7 @@ import uuid
 from typing import Any, Callable
 
 from tickstockpl.db.connect import connect
-from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
+from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseFailed, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.jobs import single_flight as flight
@@ -57,10 +57,6 @@ log = logging.getLogger(__name__)
 TRIGGER_TYPES = ("automatic", "manual")
 EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
 UNIVERSE_MAX = 100
-
-
-class PhaseFailed(TickStockError):
-    """A phase did not complete; the run stops and is recorded as failed with this message."""
 
 
 class SessionIncomplete(PhaseFailed):

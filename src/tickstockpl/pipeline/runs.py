@@ -34,6 +34,7 @@ from tickstockpl.errors import ConfigError, NotFound
 from tickstockpl.events import catalog
 from tickstockpl.jobs import single_flight as flight
 from tickstockpl.pipeline import PHASES
+from tickstockpl.settings import DEFAULT_ENVIRONMENT
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Run:
         }
 
 
-def live_run(conn, environment: str = "DEFAULT") -> Run | None:
+def live_run(conn, environment: str = DEFAULT_ENVIRONMENT) -> Run | None:
     row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
                        (environment,)).fetchone()
     return Run.from_row(row) if row else None
@@ -124,7 +125,7 @@ def automatic_run_exists(conn, environment: str, session_date: dt.date) -> bool:
                         " AND trigger_type = 'automatic'", (environment, session_date)).fetchone() is not None
 
 
-def run_history(conn, days: int = 7, environment: str = "DEFAULT") -> list[dict[str, Any]]:
+def run_history(conn, days: int = 7, environment: str = DEFAULT_ENVIRONMENT) -> list[dict[str, Any]]:
     if not 1 <= int(days) <= 3650:
         raise ConfigError(f"days must be between 1 and 3650, got {days}")
     rows = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
@@ -133,7 +134,7 @@ def run_history(conn, days: int = 7, environment: str = "DEFAULT") -> list[dict[
     return [Run.from_row(r).to_history() for r in rows]
 
 
-def processing_status(conn, environment: str = "DEFAULT") -> dict[str, Any]:
+def processing_status(conn, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, Any]:
     """The body of GET /api/processing/status: the live run, else the latest run with current_phase idle."""
     recover_abandoned_runs(conn, environment)
     run = live_run(conn, environment)
@@ -159,7 +160,7 @@ def processing_status(conn, environment: str = "DEFAULT") -> dict[str, Any]:
     }
 
 
-def cancel_current(conn, environment: str = "DEFAULT") -> dict[str, Any]:
+def cancel_current(conn, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, Any]:
     """Ask the live run to stop (it does so between phases or import sessions); NotFound when none is live."""
     recover_abandoned_runs(conn, environment)
     row = conn.execute("UPDATE pl_pipeline_runs SET cancel_requested = true WHERE environment = %s"
@@ -172,7 +173,7 @@ def cancel_current(conn, environment: str = "DEFAULT") -> dict[str, Any]:
                        + (f" of {phase}" if phase else ""), "run_id": run_id, "success": True}
 
 
-def recover_abandoned_runs(conn, environment: str = "DEFAULT") -> list[str]:
+def recover_abandoned_runs(conn, environment: str = DEFAULT_ENVIRONMENT) -> list[str]:
     """Live runs whose lock nobody holds lost their process: mark them failed (with their events)."""
     return flight.recover(conn, RUNS, environment, lambda c: mark_abandoned(c, environment))
 

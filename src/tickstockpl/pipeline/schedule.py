@@ -46,11 +46,11 @@ def parse_trigger_time(text: Any) -> dt.time:
 
 def zone(name: Any) -> ZoneInfo:
     if not isinstance(name, str) or not name or len(name) > 64:
-        raise ConfigError(f"timezone must be an IANA zone name such as America/New_York, got {name!r}")
+        raise ConfigError(f"timezone must be an IANA zone name such as {market_clock.NEW_YORK_TZ}, got {name!r}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone must be an IANA zone name such as America/New_York, got {name!r}") from None
+        raise ConfigError(f"timezone must be an IANA zone name such as {market_clock.NEW_YORK_TZ}, got {name!r}") from None
 
 
 def nyse_is_session(day: dt.date) -> bool:
@@ -72,7 +72,7 @@ def _fires(moment_utc: dt.datetime, market_check: bool, is_session: IsSession) -
     return not market_check or is_session(moment_utc.astimezone(MARKET_TZ).date())
 
 
-def next_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = "America/New_York",
+def next_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = market_clock.NEW_YORK_TZ,
              market_check: bool = True, is_session: IsSession = nyse_is_session) -> dt.datetime:
     """The first firing strictly after `now_utc`, in UTC."""
     now_utc = _aware(now_utc)
@@ -83,7 +83,7 @@ def next_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = "Ameri
     raise ConfigError(f"no NYSE session in the {LOOKAHEAD_DAYS} days after {catalog.iso_z(now_utc)}")
 
 
-def previous_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = "America/New_York",
+def previous_run(now_utc: dt.datetime, trigger_time: str = "16:10", tz: str = market_clock.NEW_YORK_TZ,
                  market_check: bool = True, is_session: IsSession = nyse_is_session) -> dt.datetime | None:
     """The latest firing at or before `now_utc` (None if none in the lookahead window)."""
     now_utc = _aware(now_utc)
@@ -125,7 +125,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 class Schedule:
     enabled: bool = True
     trigger_time: str = "16:10"
-    timezone: str = "America/New_York"
+    timezone: str = market_clock.NEW_YORK_TZ
     market_check: bool = True
     universes: tuple[str, ...] = ()
 

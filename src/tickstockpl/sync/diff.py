@@ -8,10 +8,11 @@ For every universe of the families in scope:
   same members and order, other value -> upsert; one `updated` row (metadata changed)
   identical value      -> nothing (a rerun on unchanged data writes no row)
 
-Membership history is planned separately (`history_changes`): from the plan for universes whose
+Membership history is planned by `with_history` (`history_changes`): from the plan for universes whose
 count of open rows in `pl_universe_membership` agrees with what was stored, and, for any other
 (drifted) universe, against its open rows (`membership_changes`), so the history heals itself if it
-and `cache_entries` ever disagree, without reading history rows on a run where they agree.
+and `cache_entries` ever disagree, without reading history rows on a run where they agree (the counts,
+and the open rows of universes whose counts disagree, come with the sync's one read: sync/inputs.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from tickstockpl.universes.model import IPOS, Entry, member_count, members, universe_id
+from tickstockpl.universes.model import (IPOS, IPOS_NAME, RECENT_IPOS_KEY, STOCK_UNIVERSE, Entry, member_count, members,
+                                        universe_id)
 
-IPO_UNIVERSE = "stock_universe:ipos:recent_ipos"
+IPO_UNIVERSE = universe_id(STOCK_UNIVERSE, IPOS_NAME, RECENT_IPOS_KEY)
 
 
 def same_json(stored: Any, built: Any) -> bool:
@@ -41,19 +43,6 @@ def same_json(stored: Any, built: Any) -> bool:
     if isinstance(built, list):
         return isinstance(stored, list) and len(stored) == len(built) and all(map(same_json, stored, built))
     return stored == built
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRow:
-    type: str
-    name: str
-    key: str
-    value: Any
-    family: str
-
-    @property
-    def universe(self) -> str:
-        return universe_id(self.type, self.name, self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +65,7 @@ class UniverseDiff:
 @dataclass(frozen=True)
 class Plan:
     upserts: tuple[Entry, ...]
-    deletes: tuple[StoredRow, ...]
+    deletes: tuple[Entry, ...]
     changes: tuple[Change, ...]
     universes: tuple[UniverseDiff, ...]
     membership_open: tuple[tuple[str, str], ...] = ()  # (universe, symbol) to open as of the sync date
@@ -120,7 +109,7 @@ class Plan:
         return dict(sorted(counts.items()))
 
 
-def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
+def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
     """The plan that turns `stored` (owned rows of the families in scope) into `built`.
 
     `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
@@ -131,7 +120,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
     built_list = list(built)
     built_ids = {entry.universe for entry in built_list}
     upserts: list[Entry] = []
-    deletes: list[StoredRow] = []
+    deletes: list[Entry] = []
     changes: list[Change] = []
     diffs: list[UniverseDiff] = []
     delisted: set[str] = set()
@@ -202,7 +191,7 @@ def plan(stored: Iterable[StoredRow], built: Iterable[Entry], *, active_symbols:
 
 
 def history_changes(
-    the_plan: Plan, built: Iterable[Entry], stored: Iterable[StoredRow], open_counts: Mapping[str, int]
+    the_plan: Plan, built: Iterable[Entry], stored: Iterable[Entry], open_counts: Mapping[str, int]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, list[str]]]:
     """(to open, to close, drifted) for the membership history.
 
@@ -247,3 +236,16 @@ def membership_changes(
         opened.extend((universe, s) for s in sorted(target - current))
         closed.extend((universe, s) for s in sorted(current - target))
     return opened, closed
+
+
+def with_history(the_plan: Plan, built: Iterable[Entry], stored: Iterable[Entry],
+                 open_counts: Mapping[str, int], open_members: Mapping[str, frozenset[str]]) -> Plan:
+    """The plan with its membership history: `history_changes`, and `membership_changes` for the
+    drifted universes against their open rows (`open_members`, read with the sync's inputs for every
+    universe whose counts disagree: sync/inputs.py). Pure."""
+    built = list(built)
+    opened, closed, drifted = history_changes(the_plan, built, stored, open_counts)
+    if drifted:
+        healed = membership_changes(drifted, open_members)
+        opened, closed = sorted(opened + healed[0]), sorted(closed + healed[1])
+    return the_plan.with_membership(opened, closed)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from tickstockpl.sync.diff import Change, StoredRow
+from tickstockpl.sync.diff import Change
 from tickstockpl.universes.model import Entry, family_of, universe_id
 
 FULL_KEY = ("type", "name", "key")
@@ -48,7 +48,7 @@ class FoundRow:
 
 @dataclass(frozen=True)
 class Ownership:
-    touchable: tuple[StoredRow, ...]  # what the diff may change: rows of built keys + PL's rows in scope
+    touchable: tuple[Entry, ...]  # what the diff may change: rows of built keys + PL's rows in scope
     built: tuple[Entry, ...]  # the universes to write (blocked ones left out)
     adopted: tuple[str, ...]  # built universes whose existing row PL had not written: taken over
     restored: tuple[str, ...]  # PL's rows edited by someone else, put back because PL builds them
@@ -78,7 +78,7 @@ def split(found: Iterable[FoundRow], built: Sequence[Entry], families: frozenset
     """Classify the stored rows of one environment against the universes built (see module doc)."""
     rows = {row.universe: row for row in found}
     built_ids = {entry.universe: entry for entry in built}
-    touchable: list[StoredRow] = []
+    touchable: list[Entry] = []
     adopted: list[str] = []
     restored: list[str] = []
     edited: list[str] = []
@@ -88,7 +88,7 @@ def split(found: Iterable[FoundRow], built: Sequence[Entry], families: frozenset
     for universe, row in sorted(rows.items()):
         entry = built_ids.get(universe)
         if entry is not None:
-            touchable.append(StoredRow(row.type, row.name, row.key, row.value, entry.family))
+            touchable.append(Entry(row.type, row.name, row.key, row.value, entry.family))
             if row.ledger_family is None:
                 adopted.append(universe)
             elif row.edited:
@@ -104,7 +104,7 @@ def split(found: Iterable[FoundRow], built: Sequence[Entry], families: frozenset
             edited.append(universe)
             staying.append(row)
         else:
-            touchable.append(StoredRow(row.type, row.name, row.key, row.value, family))
+            touchable.append(Entry(row.type, row.name, row.key, row.value, family))
 
     writable, blocked = _fit_unique_key(built, rows, staying, unique_key)
     return Ownership(tuple(touchable), tuple(writable), tuple(adopted), tuple(restored), tuple(edited),

@@ -22,10 +22,10 @@ from typing import Iterable
 
 from tickstockpl.errors import ValidationFailed
 from tickstockpl.market.snapshot import Snapshot
-from tickstockpl.sync.diff import StoredRow
-from tickstockpl.universes.model import IPOS, Entry, member_count
+from tickstockpl.universes.model import (ALL_STOCKS_KEY, COMPLETE_NAME, IPOS, STOCK_UNIVERSE, Entry, member_count,
+                                        universe_id)
 
-ALL_STOCKS = "stock_universe:complete:all_stocks"
+ALL_STOCKS = universe_id(STOCK_UNIVERSE, COMPLETE_NAME, ALL_STOCKS_KEY)
 # Rule 4. A complete day measured at 98.9-99.2 % of the previous day's bars and 98.9-99 % of the eligible
 # stocks with a bar (the sample and realistic markets of market/, 30-60 sessions); 95 % or 99.9 % of the
 # bars missing is far below.
@@ -58,7 +58,7 @@ def _percent(part: float, whole: float) -> str:
 
 def problems(
     snapshot: Snapshot,
-    stored: Iterable[StoredRow],
+    stored: Iterable[Entry],
     built: Iterable[Entry],
     eligible_now: int,
 ) -> list[str]:

@@ -43,12 +43,12 @@ from typing import Any, Iterable
 
 from tickstockpl.errors import ConfigError
 from tickstockpl.universes import naming
+from tickstockpl.universes.model import TICKER_MAX
 
 BANDS = ("mega_cap", "large_cap", "mid_cap", "small_cap", "micro_cap")
 COMPLETE_LIMIT_KEYS = ("stocks_full_metadata_limit", "etfs_full_metadata_limit")
 EXTRA_NAMES = ("industry_groups", "sic_mapping", "sic_ranges")
 LIMIT_MAX = 100_000
-TICKER_MAX = 20  # symbols.symbol is varchar(20)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ _STOCK_UNIVERSE_NAMES = {
 }
 
 KEY_MAX = 100  # cache_entries.key / name are varchar(100)
+TICKER_MAX = 20  # symbols.symbol is varchar(20) (contract §4.1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,8 +77,8 @@ def stats(conn: ConnDep, settings: SettingsDep) -> SyncStats:
     rows = stored_universes(conn, settings.environment)
     js = reports.job_stats(conn, settings.environment)
     return SyncStats(
-        universes=[UniverseStat(universe=universe_id(t, n, k), type=t, symbol_count=c, last_updated=iso_z(u))
-                   for t, n, k, c, u in rows],
+        universes=[UniverseStat(universe=universe_id(u.type, u.name, u.key), type=u.type, symbol_count=u.count,
+                                last_updated=iso_z(u.updated_at)) for u in rows],
         job_statistics=JobStatistics(total_jobs_7d=js.total, successful_jobs_7d=js.successful,
                                      failed_jobs_7d=js.failed, avg_duration_seconds=js.avg_duration_seconds),
     )

@@ -15,7 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from tickstockpl import __version__
 from tickstockpl.api.models import Health, ServiceStates
-from tickstockpl.api.services import optional_module
+from tickstockpl.errors import first_line
 from tickstockpl.events.catalog import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -46,16 +46,15 @@ def _database(request: Request) -> tuple[bool, bool, int | None]:
             continue
     # INFO, not WARNING: the outage itself is said once down and once back (tickstockpl.outages);
     # each /health during it only adds the driver's reason for whoever reads the INFO log.
-    log.info("health: database down: %s", (str(why).strip().splitlines() or [why.__class__.__name__])[0])
+    log.info("health: database down: %s", first_line(why))
     return False, False, None
 
 
 def _pipeline_running(conn, environment: str) -> bool:
-    coordinator = optional_module("tickstockpl.pipeline.coordinator")
-    if coordinator is None or not hasattr(coordinator, "is_running"):
-        return False
+    from tickstockpl.pipeline.coordinator import is_running
+
     try:
-        return bool(coordinator.is_running(conn, environment))
+        return bool(is_running(conn, environment))
     except Exception:  # noqa: BLE001 - health must answer; the pipeline reports its own errors
         log.exception("pipeline is_running() failed")
         return False

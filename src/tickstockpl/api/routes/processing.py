@@ -2,8 +2,9 @@
 
 X-API-Key is checked when settings.require_key_processing (on by default outside the demo).
 A triggered run executes in a background thread of this process; the request returns once the
-run row is committed. Errors: 409 while a run is live, 422 for unknown or unavailable phases and
-bad dates or schedule values, 404 for cancel with nothing running or an unknown run id.
+run row is committed. Errors (each status is its error class's, errors.py): 409 while a run is live,
+422 for unknown or unavailable phases and bad dates or schedule values, 404 for cancel with nothing
+running or an unknown run id.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import logging
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from tickstockpl.api.deps import ConnDep, ProcessingKey, SettingsDep
 from tickstockpl.api.models import (ErrorBody, ProcessingCancelled, ProcessingHistory, ProcessingRun,
                                     ProcessingRunDetail, ProcessingSchedule, ProcessingScheduleUpdate,
                                     ProcessingStatus, ProcessingTriggerAccepted, ProcessingTriggerRequest)
 from tickstockpl.api.ratelimit import limit_triggers
-from tickstockpl.errors import ConfigError, PhaseUnavailable
+from tickstockpl.errors import ConfigError
 from tickstockpl.pipeline import coordinator
 from tickstockpl.pipeline import schedule_store as pipeline_schedule
 
@@ -42,12 +43,9 @@ def trigger_manual(request: Request, settings: SettingsDep,
         session = dt.date.fromisoformat(body.date) if body.date else None
     except ValueError:
         raise ConfigError(f"date must be a real date YYYY-MM-DD, got {body.date!r}") from None
-    try:
-        handle = coordinator.trigger_run(settings, request.app.state.services.db_url, trigger_type="manual",
-                                         session_date=session, phases=body.phases,
-                                         skip_market_check=body.skip_market_check, universe=body.universe)
-    except PhaseUnavailable as err:
-        raise HTTPException(status_code=422, detail=str(err)) from None
+    handle = coordinator.trigger_run(settings, request.app.state.services.db_url, trigger_type="manual",
+                                     session_date=session, phases=body.phases,
+                                     skip_market_check=body.skip_market_check, universe=body.universe)
     return ProcessingTriggerAccepted(
         run_id=handle.run_id, session_date=handle.session_date.isoformat(), phases=handle.phases,
         message=(f"{handle.note}; " if handle.note else "")
@@ -93,8 +91,8 @@ def get_schedule(conn: ConnDep) -> ProcessingSchedule:
 def update_schedule(request: Request, conn: ConnDep, body: ProcessingScheduleUpdate) -> ProcessingSchedule:
     """Change only the keys sent; answers the whole schedule and publishes `schedule_updated`."""
     updated = pipeline_schedule.update_schedule(conn, body.model_dump(exclude_unset=True))
-    scheduler = getattr(request.app.state.services, "scheduler", None)
-    if scheduler is not None and hasattr(scheduler, "refresh"):  # other processes pick it up on their next poll
+    scheduler = request.app.state.services.scheduler
+    if scheduler is not None:  # other processes pick it up on their next poll
         threading.Thread(target=scheduler.refresh, name="schedule-refresh", daemon=True).start()
     return ProcessingSchedule(**pipeline_schedule.public_schedule(conn, updated))
 

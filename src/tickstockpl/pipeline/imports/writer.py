@@ -28,17 +28,17 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
-from zoneinfo import ZoneInfo
 
+from tickstockpl.clock import NEW_YORK
 from tickstockpl.errors import DataError
 from tickstockpl.pipeline.imports.session import SessionData
+from tickstockpl.universes.model import TICKER_MAX
 
-TICKER_MAX = 20  # PL's own bound (contract §4.1: varchar(20)); a narrower real column is read when storing
+# TICKER_MAX (universes.model): PL's own bound (contract §4.1: varchar(20)); a narrower real column is read when storing
 BIGINT_MAX = 2**63 - 1
 REJECTION_SAMPLE = 100
 UNKNOWN_SAMPLE = 100
 MAX_REJECT_RATIO = 0.5
-_NY = ZoneInfo("America/New_York")
 
 STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS pl_ohlcv_stage (symbol text, date date, open numeric, high numeric,"
@@ -99,7 +99,7 @@ class SessionResult:
 def session_window_ns(session: dt.date) -> tuple[int, int]:
     """[start, end) in epoch ns of instants whose New York or UTC calendar date is `session`."""
     utc_start = dt.datetime.combine(session, dt.time(), tzinfo=dt.timezone.utc)
-    ny_end = dt.datetime.combine(session + dt.timedelta(days=1), dt.time(), tzinfo=_NY)
+    ny_end = dt.datetime.combine(session + dt.timedelta(days=1), dt.time(), tzinfo=NEW_YORK)
     return int(utc_start.timestamp()) * 1_000_000_000, int(ny_end.timestamp()) * 1_000_000_000
 
 

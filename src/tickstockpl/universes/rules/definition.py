@@ -44,6 +44,7 @@ from importlib import resources
 from typing import Any, Iterable, Mapping
 
 from tickstockpl.errors import ConfigError
+from tickstockpl.universes.config import decode_value
 
 ROWS_NAME = "rule_universes"  # cache_config rows of this name override definitions
 MAX_WINDOW = 252  # the longest window of pl_symbol_liquidity (market/liquidity.WINDOW)
@@ -202,7 +203,7 @@ def apply_overrides(definitions: Mapping[str, RuleDefinition], rows: Iterable[An
             continue
         key = str(row.key)
         where = f"cache_config row {ROWS_NAME}/{key}: rule universe {key}"
-        value = _decode(row.value)
+        value = decode_value(row.value)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a JSON object, got {_show(value)}")
         merged = _merge(raw.get(key, {}), value)
@@ -269,17 +270,6 @@ def _merge(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]
         else:
             out[key] = value  # a band replaces the band: {"ranks": 0} must not keep an old percentile
     return out
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 # --- parsing and validation ----------------------------------------------------------------------
