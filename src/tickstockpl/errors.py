@@ -13,8 +13,10 @@
     ├── NotFound                     404   1    an unknown job, run or universe
     ├── PhaseUnavailable             422   1    a pipeline phase that this installation does not provide
     ├── PhaseFailed                  400   1    a pipeline phase did not complete (the run is recorded failed)
+    │   └── SessionIncomplete        400   1    the provider never published the whole session by the deadline
     ├── Cancelled                    400   1    a run or job was cancelled by a user
     ├── ProviderError                400   1    an import provider failed (HTTP error, malformed body, rate limit)
+    │   └── NotPublishedYet          400   1    the provider has nothing for the session yet (waited for)
     ├── LiquidityError               400   1    pl_symbol_liquidity cannot be moved to a session incrementally
     ├── AuthError                    401   1    missing or wrong X-API-Key
     └── AddressUnavailable           400   5    `serve` cannot listen on its address (port in use)
@@ -158,12 +160,22 @@ class PhaseFailed(TickStockError):
     """A phase did not complete; the run stops and is recorded as failed with this message."""
 
 
+class SessionIncomplete(PhaseFailed):
+    """The provider never published the whole session before the deadline (pipeline/completeness.py):
+    the run is recorded `incomplete`, not failed; the morning catch-up picks the session up."""
+
+
 class Cancelled(TickStockError):
     pass
 
 
 class ProviderError(TickStockError):
     pass
+
+
+class NotPublishedYet(ProviderError):
+    """The provider has nothing for the session yet (a flat file not there yet): the completeness gate
+    waits and asks again (pipeline/completeness.py); any other ProviderError fails the run."""
 
 
 class LiquidityError(TickStockError):

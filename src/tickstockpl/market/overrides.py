@@ -22,11 +22,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
-
+from tickstockpl.clock import NEW_YORK as NY
 from tickstockpl.errors import ConfigError, NotFound
 
-NY = ZoneInfo("America/New_York")
 KINDS = ("closed", "early_close")
 REASON_MAX = 200
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -32,15 +32,13 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
-
 from tickstockpl import clock
 from tickstockpl.errors import ConfigError, TickStockError
 from tickstockpl.pipeline.imports.session import NotPublishedYet, Provider, SessionData
 
 log = logging.getLogger(__name__)
 
-NY = ZoneInfo("America/New_York")
+NY = clock.NEW_YORK
 HISTORY_SESSIONS = 5
 SLEEP_STEP_S = 5.0
 

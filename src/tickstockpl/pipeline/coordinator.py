@@ -34,7 +34,8 @@ import uuid
 from typing import Any, Callable
 
 from tickstockpl.db.connect import connect
-from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseFailed, PhaseUnavailable, TickStockError
+from tickstockpl.errors import (Cancelled, ConfigError, JobConflict, PhaseFailed, PhaseUnavailable, SessionIncomplete,
+                                TickStockError)
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
 from tickstockpl.jobs import single_flight as flight
@@ -57,11 +58,6 @@ log = logging.getLogger(__name__)
 TRIGGER_TYPES = ("automatic", "manual")
 EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
 UNIVERSE_MAX = 100
-
-
-class SessionIncomplete(PhaseFailed):
-    """The provider never published the whole session before the deadline (pipeline/completeness.py):
-    the run is recorded `incomplete`, not failed; the morning catch-up picks the session up."""
 
 
 # --------------------------------------------------------------------------- requests

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tickstockpl.errors import ProviderError
+from tickstockpl.errors import NotPublishedYet  # noqa: F401 - re-exported (pipeline.imports)
 
 Row = tuple  # (ticker, open, high, low, close, volume, timestamp_ns)
 
@@ -21,11 +21,6 @@ class SessionData:
     session: dt.date
     rows: list[Row]
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (ticker or "line N", reason)
-
-
-class NotPublishedYet(ProviderError):
-    """The provider has nothing for the session yet (a flat file not there yet): the completeness gate
-    waits and asks again (pipeline/completeness.py); any other ProviderError fails the run."""
 
 
 class Provider(Protocol):
