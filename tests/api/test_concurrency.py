@@ -13,7 +13,8 @@ TRIGGER = "/api/processing/cache-sync/trigger"
 CALLERS = 20
 
 
-def test_twenty_simultaneous_triggers_start_exactly_one_job(server, db_url, market):
+def test_twenty_simultaneous_triggers_start_exactly_one_job(live, db_url, market):
+    server = live  # twenty connections at once to a real server
     barrier = threading.Barrier(CALLERS)
     answers: list[httpx.Response] = []
     lock = threading.Lock()
