@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.live_server import LiveServer
 from tests.support.asgi import InProcessServer
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 
 
 def test_killed_server_leaves_an_abandoned_job_that_the_next_start_fails(live, db_url, market):

@@ -8,7 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 from tickstockpl.sync.job import STEPS
 
 TRIGGER = "/api/processing/cache-sync/trigger"

@@ -7,7 +7,8 @@ import threading
 import httpx
 import psycopg
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 
 TRIGGER = "/api/processing/cache-sync/trigger"
 CALLERS = 20

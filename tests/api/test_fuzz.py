@@ -14,7 +14,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  status_code_conformance)
 
 from tests.api.conftest import KEYS
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.servers import RedisProcess

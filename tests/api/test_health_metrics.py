@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.api.support import wait_status
+from tests.support.waiting import wait_status
 
 
 def test_health_is_healthy_then_degraded_while_redis_is_down(client, redis_process):

@@ -21,12 +21,13 @@ import json
 
 import psycopg
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer
 from tests.support.asgi import InProcessServer
 from tests.pipeline.helpers import ScriptedServer, csv_text, grouped_body, ny_midnight_ns
-from tests.reliability.support import (checksum, job_events, move_newest_session_to_a_flat_file,
-                                       wait_pipeline_idle)
+from tests.reliability.support import checksum, job_events, move_newest_session_to_a_flat_file
+from tests.support.waiting import wait_pipeline_idle
 from tickstockpl.events import catalog
 from tickstockpl.pipeline.imports.flatfiles import session_file
 

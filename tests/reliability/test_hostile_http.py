@@ -14,7 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.reliability.support import checksum

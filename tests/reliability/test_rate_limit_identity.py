@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.support.asgi import InProcessServer
 from tickstockpl.api.ratelimit import MAX_IDENTITIES, SlidingWindow
 

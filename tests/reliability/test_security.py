@@ -17,7 +17,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer, as_url
 from tests.support.asgi import InProcessServer
 from tickstockpl.api import auth
