@@ -9,6 +9,7 @@ import pytest
 from tests.support.markets import load_market
 from tests.live_server import LiveServer
 from tests.support.asgi import InProcessServer
+from tests.support.databases import fresh_database
 
 KEYS = ("test-key-primary-0001", "test-key-rotated-0002")
 
@@ -49,12 +50,10 @@ def shared_api(pg, schema_template):
     from tests.conftest import MARKET_NOW
     from tickstockpl import clock
 
-    name = pg.create_database("shared_api", template=schema_template)
-    with pytest.MonkeyPatch.context() as patch:
+    with fresh_database(pg, schema_template, "api") as url, pytest.MonkeyPatch.context() as patch:
         patch.setenv(clock.ENV, MARKET_NOW)
-        with InProcessServer(pg.url(name), api_keys=KEYS) as server:
+        with InProcessServer(url, api_keys=KEYS) as server:
             yield server
-    pg.drop_database(name)
 
 
 @pytest.fixture
