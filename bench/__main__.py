@@ -10,6 +10,12 @@
     python -m bench --only-hooks first_answers   measure only those hooks (fresh databases of the plan) and
                                                  merge their figures into <output>/perf_results.json
 
+    python -m bench.ab --before DIR    an A/B run: another version's src (DIR) against this one, alternating
+                                       (bench/ab.py)
+
+TICKSTOCKPL_BENCH_DB_PREFIX (default tspl_bench) names the databases: two benchmarks on one server need
+their own prefix.
+
 The PostgreSQL server is the one of --admin-url (default TICKSTOCKPL_BENCH_PG, else
 postgresql://postgres@127.0.0.1:5432/postgres); each size gets a database `tspl_bench_<size>`
 that is created fresh and dropped at the end unless --keep.

@@ -45,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = Path(__file__).resolve().parent / "_instrument"
 OWNED_TYPES = ["stock_universe", "etf_universe", "themes", "stock_etf_combo", "stock_stats"]
 PL_TABLES = ["pl_sync_changes", "pl_universe_membership", "pl_event_outbox", "pl_sync_jobs"]
+LEDGERS = ["pl_cache_ledger", "pl_group_ledger"]
+# The bench databases are named <prefix>_<size>...: several benchmarks on one server need their own prefix.
+DB_PREFIX = os.environ.get("TICKSTOCKPL_BENCH_DB_PREFIX", "tspl_bench")
 LEGACY = "legacy"
 
 
@@ -52,12 +55,15 @@ LEGACY = "legacy"
 class Scenario:
     key: str
     label: str
-    prepare: str  # "cold": no owned rows; "previous": synced as of the session before END; "synced": as of END
+    prepare: str  # "cold": no owned rows; "previous": synced as of the session before END; "synced": as of END;
+    #               "legacy": the legacy rebuild's rows, with no ledger and no history (PL's first run after it)
     args: tuple[str, ...]
 
 
 SCENARIOS = (
     Scenario("full_cold", "full sync, empty cache (first run)", "cold", ("--mode", "full")),
+    Scenario("full_legacy", "full sync, first run into the legacy rebuild's rows (every universe rewritten)", "legacy",
+             ("--mode", "full")),
     Scenario("full_next", "full sync, one new session (daily run)", "previous", ("--mode", "full")),
     Scenario("rerun", "no-change rerun", "synced", ("--mode", "full")),
     Scenario("rerun_forced", "no-change rerun with --force (builds and compares everything)", "synced",
@@ -161,7 +167,7 @@ def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
     """A fresh database with the schema and the sample market of `size` symbols (a fifth ETFs)."""
     from tickstockpl.market import realistic, sample
 
-    name = f"tspl_bench_{size}" + ("" if sessions == 250 else f"_{sessions}s") + ("_real" if MARKET == "real" else "")
+    name = f"{DB_PREFIX}_{size}" + ("" if sessions == 250 else f"_{sessions}s") + ("_real" if MARKET == "real" else "")
     url = create_database(admin_url, name)
     started = time.perf_counter()
     generate = realistic.generate if MARKET == "real" else sample.generate
@@ -210,12 +216,14 @@ def drop_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def reset_owned(url: str) -> None:
-    """No owned cache_entries rows and empty PL job tables: the state before a first sync."""
+def reset_owned(url: str, ledgers: bool = False) -> None:
+    """No owned cache_entries rows and empty PL job tables: the state before a first sync (`ledgers`:
+    the ledgers emptied too, as in a database PL has never written)."""
+    tables = PL_TABLES + (LEDGERS if ledgers else [])
     with psycopg.connect(url) as conn:
         conn.execute("DELETE FROM cache_entries WHERE type = ANY(%s)", (OWNED_TYPES,))
         present = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)", (PL_TABLES,))]
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)", (tables,))]
         if present:
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, present))))
         conn.commit()
@@ -363,26 +371,37 @@ class Runner:
     """Runs the baseline and the scenarios of one database. A run's `database_url`, when given, is what
     the measured process connects to (the latency proxy); preparations and statistics reads go direct."""
 
-    def __init__(self, db: BenchDb, admin_url: str, project: list[str] | None):
+    def __init__(self, db: BenchDb, admin_url: str, project: list[str] | None, source: str | None = None):
         self.db, self.admin_url, self.project = db, admin_url, project
+        self.source = source  # another version's src folder, put first on the project's PYTHONPATH (bench/ab.py)
+
+    def env(self, count_file: str | None = None, database_url: str | None = None) -> dict[str, str]:
+        env = child_env(self.db, count_file, database_url)
+        if self.source:
+            env["PYTHONPATH"] = os.pathsep.join([self.source, env["PYTHONPATH"]])
+        return env
 
     def project_args(self, scenario: Scenario, as_of: str | None = None) -> list[str]:
         return [*self.project, "cache-sync", "--json", "--as-of", as_of or self.db.end, *scenario.args]
 
     def prepare(self, scenario: Scenario) -> str | None:
         """Bring the database into the scenario's starting state; returns an error line or None."""
-        reset_owned(self.db.url)
+        reset_owned(self.db.url, ledgers=scenario.prepare == "legacy")
         if scenario.prepare == "cold":
             return None
-        as_of = self.db.previous if scenario.prepare == "previous" else self.db.end
-        done = subprocess.run(self.project_args(SCENARIOS[0], as_of), capture_output=True, text=True,
-                              env=child_env(self.db), cwd=ROOT)
+        if scenario.prepare == "legacy":
+            done = subprocess.run(legacy_command(self.db), capture_output=True, text=True, env=child_env(self.db),
+                                  cwd=ROOT)
+        else:
+            as_of = self.db.previous if scenario.prepare == "previous" else self.db.end
+            done = subprocess.run(self.project_args(SCENARIOS[0], as_of), capture_output=True, text=True,
+                                  env=self.env(), cwd=ROOT)
         if done.returncode != 0:
             return f"preparation failed (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}"
         return None
 
     def run(self, key: str, count_file: str | None = None, database_url: str | None = None) -> Run:
-        env = child_env(self.db, count_file, database_url)
+        env = self.env(count_file, database_url)
         if key == LEGACY:
             return measure(legacy_command(self.db, database_url), self.db, self.admin_url, env)
         scenario = next(s for s in SCENARIOS if s.key == key)

@@ -14,7 +14,7 @@ The clock decides *market time*:
   - which NYSE session has closed: the default as-of date and the expected session of a sync
     (market/snapshot.py), the session a pipeline run processes and whether a date is in the future
     (pipeline/coordinator.py), the sessions an import finds missing (pipeline/imports/importer.py);
-  - the schedule's next run and the scheduler's catch-up (pipeline/schedule.py);
+  - the schedule's next run and the scheduler's catch-up (pipeline/schedule.py, pipeline/scheduler.py);
   - the last session of the sample market and of the demo (market/sample.py, demo.py).
 Bookkeeping keeps using real time: job and run start/end times (written by the database's now()),
 durations, ETAs, event timestamps, retention, Retry-After waits, and the scheduler's timer, which

@@ -350,14 +350,12 @@ def _natural(item) -> tuple:
 
 def _tell_changes(out: Story, db_url: str, nxt) -> None:
     from tickstockpl.db.connect import connection
+    from tickstockpl.jobs import reports
+    from tickstockpl.sync import changelog
 
     with connection(db_url, autocommit=True) as conn:
-        job_id, result = conn.execute(
-            "SELECT job_id, result FROM pl_sync_jobs WHERE status = 'completed' ORDER BY end_time DESC LIMIT 1"
-        ).fetchone()
-        changes = conn.execute(
-            "SELECT universe, symbol, action, reason FROM pl_sync_changes WHERE job_id = %s"
-            " AND symbol IS NOT NULL ORDER BY universe, action, symbol", (job_id,)).fetchall()
+        job_id, result = reports.latest_completed(conn)
+        changes = changelog.of_job(conn, job_id)
     by_symbol: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for universe, symbol, action, reason in changes:
         type_, name, key = universe.split(":", 2)

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from tickstockpl.jobs import reports
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 STATUSES = ("pending", "running", "completed", "failed")
@@ -32,24 +34,9 @@ class _Snapshot:
         return iter(self._families)
 
 
-def _bucket_sql() -> str:
-    return ", ".join(f"count(*) FILTER (WHERE d <= {float(b)})" for b in DURATION_BUCKETS)
-
-
 def render(conn, environment: str, relay=None) -> bytes:
-    counts = dict(conn.execute(
-        "SELECT status, count(*) FROM pl_sync_jobs WHERE environment = %s GROUP BY status", (environment,)
-    ).fetchall())
-    row = conn.execute(
-        f"WITH j AS (SELECT extract(epoch FROM end_time - start_time)::float8 AS d FROM pl_sync_jobs"
-        f"  WHERE environment = %s AND status = 'completed' AND start_time IS NOT NULL AND end_time IS NOT NULL)"
-        f" SELECT count(*), coalesce(sum(d), 0), {_bucket_sql()} FROM j",
-        (environment,),
-    ).fetchone()
-    last_ok = conn.execute(
-        "SELECT coalesce(extract(epoch FROM max(end_time)), 0)::float8 FROM pl_sync_jobs"
-        " WHERE environment = %s AND status = 'completed'", (environment,)
-    ).fetchone()[0]
+    view = reports.metrics_view(conn, environment, DURATION_BUCKETS)
+    counts, last_ok = view.by_status, view.last_completed_epoch
     pending, oldest = conn.execute(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8"
         " FROM pl_event_outbox WHERE delivered_at IS NULL"
@@ -58,7 +45,7 @@ def render(conn, environment: str, relay=None) -> bytes:
     jobs = GaugeMetricFamily("tickstockpl_sync_jobs", "Cache sync jobs by status", labels=["status"])
     for status in STATUSES:
         jobs.add_metric([status], counts.get(status, 0))
-    total, total_sum, *cumulative = row
+    total, total_sum, cumulative = view.durations
     buckets = [(str(b), c) for b, c in zip(DURATION_BUCKETS, cumulative)] + [("+Inf", total)]
     families = [
         jobs,

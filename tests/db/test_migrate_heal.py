@@ -93,8 +93,11 @@ def test_ctrl_c_during_the_concurrent_build_leaves_an_invalid_index_that_the_nex
     writer = Writer(db_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKSTOCKPL_", "DATABASE_"))}
     env["DATABASE_URL"] = as_url(db_url)
+    # as from a terminal: SIGINT at its default (a test run started in the background, `cmd &` in a
+    # non-interactive shell, hands its children SIGINT ignored, and Python then installs no Ctrl-C handler)
     proc = subprocess.Popen([sys.executable, "-m", "tickstockpl.cli", "db", "upgrade"], env=env, cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: _build_waiting(db_url), 60, "db upgrade's index build waiting for the writer")
         proc.send_signal(signal.SIGINT)  # Ctrl-C

@@ -16,7 +16,7 @@ from tickstockpl.errors import ConfigError, JobConflict, NotFound, PhaseUnavaila
 from tickstockpl.events import catalog
 from tickstockpl.pipeline import coordinator as co
 from tickstockpl.pipeline.imports.flatfiles import FlatFileProvider
-from tickstockpl.pipeline.schedule import PipelineScheduler
+from tickstockpl.pipeline.scheduler import PipelineScheduler
 from tickstockpl.settings import Settings
 from tests.pipeline.conftest import FRI, NOW, TUE, WED
 
@@ -256,7 +256,8 @@ def test_the_scheduler_catches_up_on_a_missed_firing_and_places_the_next_one(mar
 
 def test_start_scheduler_places_the_daily_job_and_shuts_down(market, db_url, monkeypatch):
     """The timer is real time: with the real clock the date job waits for the next run."""
-    from tickstockpl.pipeline.schedule import JOB_ID, next_run, start_scheduler
+    from tickstockpl.pipeline.schedule import next_run
+    from tickstockpl.pipeline.scheduler import JOB_ID, start_scheduler
 
     monkeypatch.delenv(clock.ENV)
     before = dt.datetime.now(UTC)
@@ -276,7 +277,7 @@ def test_start_scheduler_places_the_daily_job_and_shuts_down(market, db_url, mon
 def test_a_scheduler_frozen_in_the_past_reports_the_next_run_and_waits_for_none(market, db_url):
     """TICKSTOCKPL_NOW at NOW (a Saturday): the next run is Monday's 16:10 in market time; that instant
     has passed in real time, so no date job is placed (a past firing is the catch-up's, see above)."""
-    from tickstockpl.pipeline.schedule import JOB_ID, start_scheduler
+    from tickstockpl.pipeline.scheduler import JOB_ID, start_scheduler
 
     scheduler = start_scheduler(market, db_url, catch_up=dt.timedelta(0))
     try:
@@ -349,8 +350,8 @@ def test_skip_market_check_never_chooses_a_session_that_has_not_closed():
     says why; an open session asked for by date is refused, naming the session that would be used instead."""
     choice = co.resolve_session(None, True, WED_MORNING)
     assert choice.day == TUE
-    assert choice.note == ("the 2026-11-25 session has not closed yet (it closes at 16:00 New York,"
-                           " 2026-11-25T21:00:00.000Z); processing the last closed session, 2026-11-24")
+    assert choice.note == ("the 2026-11-25 session has not closed yet (it closes at 16:00 New York time);"
+                           " processing the last closed session, 2026-11-24")
     assert co.resolve_session(None, False, WED_MORNING) == co.SessionChoice(TUE)
     for skip in (True, False):
         with pytest.raises(ConfigError) as refused:

@@ -11,6 +11,7 @@ import pytest
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
 from tickstockpl.pipeline import schedule as sched
+from tickstockpl.pipeline import schedule_store
 
 UTC = dt.timezone.utc
 
@@ -118,7 +119,7 @@ def test_bad_schedule_values_raise_config_error_naming_the_field(changes, field)
 
 def test_default_schedule_is_16_10_new_york_on_trading_days(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        current = sched.get_schedule(conn)
+        current = schedule_store.get_schedule(conn)
     assert current == sched.Schedule(True, "16:10", "America/New_York", True, ())
     body = current.to_public(utc(2026, 11, 25, 21, 10))
     assert body == {"enabled": True, "trigger_time": "16:10", "timezone": "America/New_York",
@@ -127,9 +128,9 @@ def test_default_schedule_is_16_10_new_york_on_trading_days(db_url):
 
 def test_update_schedule_persists_and_publishes_the_whole_schedule(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        updated = sched.update_schedule(conn, {"trigger_time": "17:05", "universes": ["sp500", "nasdaq100"]},
+        updated = schedule_store.update_schedule(conn, {"trigger_time": "17:05", "universes": ["sp500", "nasdaq100"]},
                                         now_utc=utc(2026, 11, 25, 12))
-        assert sched.get_schedule(conn) == updated
+        assert schedule_store.get_schedule(conn) == updated
         assert updated.trigger_time == "17:05" and updated.universes == ("sp500", "nasdaq100")
         assert updated.enabled and updated.market_check and updated.timezone == "America/New_York"
         rows = conn.execute("SELECT channel, event, message FROM pl_event_outbox ORDER BY id").fetchall()
@@ -143,12 +144,12 @@ def test_update_schedule_persists_and_publishes_the_whole_schedule(db_url):
 def test_a_rejected_update_changes_nothing(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         with pytest.raises(ConfigError):
-            sched.update_schedule(conn, {"trigger_time": "17:05", "timezone": "Nowhere/Land"})
-        assert sched.get_schedule(conn).trigger_time == "16:10"
+            schedule_store.update_schedule(conn, {"trigger_time": "17:05", "timezone": "Nowhere/Land"})
+        assert schedule_store.get_schedule(conn).trigger_time == "16:10"
         assert conn.execute("SELECT count(*) FROM pl_event_outbox").fetchone()[0] == 0
 
 
 def test_disabled_schedule_has_no_next_run(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        updated = sched.update_schedule(conn, {"enabled": False})
+        updated = schedule_store.update_schedule(conn, {"enabled": False})
     assert updated.to_public()["next_run"] is None

@@ -19,7 +19,7 @@ def main() -> int:
     db_url, now_iso, go_file = sys.argv[1:4]
     from tickstockpl.db.connect import connection
     from tickstockpl.pipeline import coordinator
-    from tickstockpl.pipeline.schedule import PipelineScheduler
+    from tickstockpl.pipeline.scheduler import PipelineScheduler
     from tickstockpl.settings import Settings
 
     os.environ["TICKSTOCKPL_NOW"] = now_iso  # the process's market clock

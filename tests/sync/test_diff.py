@@ -111,3 +111,17 @@ def test_ticker_arrays_and_empty_universes():
     p = plan([], [etf, empty], active_symbols=frozenset({"VUG"}))
     assert {(c.universe, c.symbol, c.action) for c in p.changes} == {
         ("etf_universe:Growth ETFs:etf_growth", "VUG", "added"), ("themes:Crypto:list", None, "created")}
+
+
+def test_drift_names_every_universe_whose_open_history_does_not_number_its_stored_members():
+    from tickstockpl.sync.inputs import drift
+    from tickstockpl.sync.ownership import FoundRow
+
+    found = (FoundRow("stock_universe", "market_cap", "mega_cap", {"count": 2, "stocks": [{"ticker": "A"}, {"ticker": "B"}]},
+                      "market_cap"),
+             FoundRow("themes", "AI", "list", ["A"], "themes"))
+    assert drift(found, {"stock_universe:market_cap:mega_cap": 2, "themes:AI:list": 1}) == set()
+    assert drift(found, {"stock_universe:market_cap:mega_cap": 1, "themes:AI:list": 1}) == {
+        "stock_universe:market_cap:mega_cap"}
+    assert drift(found, {}) == {"stock_universe:market_cap:mega_cap", "themes:AI:list"}  # stored, no history
+    assert drift((), {"themes:Gone:list": 3}) == {"themes:Gone:list"}  # history, no stored row

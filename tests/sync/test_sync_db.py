@@ -11,6 +11,7 @@ import pytest
 from tickstockpl.errors import ConfigError, JobConflict, ValidationFailed
 from tickstockpl.jobs.runtime import get_job, start_job
 from tickstockpl.sync.job import SyncRequest, run_sync
+from tickstockpl.universes.model import members
 
 AS_OF = dt.date(2026, 11, 27)
 
@@ -199,3 +200,31 @@ def test_failed_job_is_recorded_and_the_next_succeeds(market_db_url):
     with psycopg.connect(market_db_url) as conn:
         job = get_job(conn, ok.job_id)
     assert job.status == "completed" and job.result["total_changes"] == ok.total_changes
+
+
+def test_a_sync_of_an_earlier_date_again_reopens_the_history_rows_it_had_opened(market_db_url, small_market):
+    """History is opened with a plain insert; a pair whose row started on the sync date (closed since by
+    a later sync) makes it fail and the upsert reopens that row instead (sync/history.py): the open rows
+    then match the stored members again, with no duplicate interval."""
+    earlier = small_market.sessions[-8]
+    first = sync(market_db_url, as_of=earlier, force=True)
+    later = sync(market_db_url)
+    closed_query = ("SELECT universe, symbol FROM pl_universe_membership WHERE valid_from = %s AND valid_to IS NOT NULL")
+    with psycopg.connect(market_db_url) as conn:
+        closed = set(conn.execute(closed_query, (earlier,)).fetchall())
+    again = sync(market_db_url, as_of=earlier, force=True)
+    assert later.total_changes > 0 and again.total_changes > 0 and closed
+    with psycopg.connect(market_db_url) as conn:
+        reopened = set(conn.execute(
+            "SELECT universe, symbol FROM pl_universe_membership WHERE valid_from = %s AND valid_to IS NULL AND job_id = %s",
+            (earlier, again.job_id)).fetchall()) & closed
+        stored = {f"{t}:{n}:{k}": v for t, n, k, v in conn.execute(
+            "SELECT c.type, c.name, c.key, c.value FROM cache_entries c JOIN pl_cache_ledger l USING"
+            " (environment, type, name, key) WHERE c.environment = 'DEFAULT'")}
+        open_rows: dict[str, set[str]] = {}
+        for universe, symbol in conn.execute(
+                "SELECT universe, symbol FROM pl_universe_membership WHERE environment = 'DEFAULT' AND valid_to IS NULL"):
+            open_rows.setdefault(universe, set()).add(symbol)
+    assert reopened  # rows of the first job, closed by the later one, are open again (the upsert ran)
+    assert {u: set(members(v)) for u, v in stored.items() if members(v)} == open_rows
+    assert first.job_id != again.job_id

@@ -122,7 +122,7 @@ class Services:
             services.relay = Relay(settings.database_url, redis_url, stream_maxlen=settings.stream_maxlen,
                                    retention_hours=settings.outbox_retention_hours)
             services.relay.start()
-        schedule = optional_module("tickstockpl.pipeline.schedule")
+        schedule = optional_module("tickstockpl.pipeline.scheduler")
         if settings.scheduler_enabled and schedule is not None and hasattr(schedule, "start_scheduler"):
             services.scheduler = schedule.start_scheduler(settings, settings.database_url)
         return services

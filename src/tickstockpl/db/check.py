@@ -32,10 +32,10 @@ never upgraded, see `read_catalog`); `evaluate` is pure. Callers:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from tickstockpl.db.versions import latest_version
 from tickstockpl.errors import SchemaError
 from tickstockpl.universes.groups import GROUP_TYPE
 
@@ -314,14 +314,6 @@ def check_for_upgrade(conn) -> Report:
     if not report.ok:
         raise SchemaError(report.summary(), report)
     return report
-
-
-@lru_cache(maxsize=1)
-def latest_version() -> int:
-    """The newest packaged migration (the version a sync needs)."""
-    from tickstockpl.db.migrate import available
-
-    return max(m.version for m in available())
 
 
 def evaluate(catalog: Catalog, *, creating: bool = False, environment: str | None = None,

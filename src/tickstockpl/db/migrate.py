@@ -18,21 +18,13 @@ After the files, the NYSE sessions table is (re)filled from the calendar.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
-
 import psycopg
 from psycopg import sql
 
 from tickstockpl.db import locks
 from tickstockpl.db.connect import connect
+from tickstockpl.db.versions import _CONCURRENT_INDEX, Migration, _statements, available  # noqa: F401 - names of this module too
 from tickstockpl.errors import TickStockError
-
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_CONCURRENT_INDEX = re.compile(
-    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)\s+ON\s",
-    re.IGNORECASE)
 
 # (valid, the backend building it now or NULL) of the index `name` found on the search path; no row
 # when there is none.
@@ -40,51 +32,6 @@ INDEX_STATE_SQL = (
     "SELECT i.indisvalid, (SELECT p.pid FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid"
     " AND p.pid <> pg_backend_pid() LIMIT 1) FROM pg_index i WHERE i.indexrelid = to_regclass(%s)"
 )
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def transactional(self) -> bool:
-        return not self.sql.lstrip().startswith("-- no-transaction")
-
-    @property
-    def label(self) -> str:
-        return f"{self.version:04d}_{self.name}"
-
-    def concurrent_indexes(self) -> list[tuple[str, str]]:
-        """(index name, statement) of every CREATE INDEX CONCURRENTLY of a no-transaction migration."""
-        if self.transactional:
-            return []
-        found = []
-        for statement in _statements(self.sql):
-            match = _CONCURRENT_INDEX.match(statement)
-            if match:
-                found.append((match.group(1).lower(), statement))
-        return found
-
-
-def available() -> list[Migration]:
-    folder = resources.files("tickstockpl.db") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number: {versions}")
-    return found
-
-
-def _statements(sql: str) -> list[str]:
-    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]
 
 
 def upgrade(url: str, *, fill_calendar: bool = True, on_report=None) -> list[str]:

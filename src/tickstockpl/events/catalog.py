@@ -267,7 +267,9 @@ def data_import_started(run_id: str, *, universe_names: list[str], sessions: lis
     (processing_subscriber), the same message."""
     payload = {"run_id": run_id, "universe_names": list(universe_names), "timeframes": ["daily"],
                "lookback_days": len(sessions), "sessions": list(sessions), **extra}
-    return [envelope(channel, EV_IMPORT_STARTED, payload, SOURCE_IMPORT) for channel in (IMPORT_STARTED, IMPORT_STATUS)]
+    stamp = utc_now_iso()  # one event on two channels: one timestamp
+    return [envelope(channel, EV_IMPORT_STARTED, payload, SOURCE_IMPORT, timestamp=stamp)
+            for channel in (IMPORT_STARTED, IMPORT_STATUS)]
 
 
 def import_progress(run_id: str, *, percentage: float, completed: int, failed: int, estimated_completion: str | None,
@@ -294,7 +296,8 @@ def data_import_completed(run_id: str, *, success_count: int, failure_count: int
     """On tickstock:import:completed and tickstock:data:import:status, the same message."""
     payload = {"run_id": run_id, "success_count": success_count, "failure_count": failure_count,
                "duration_seconds": round(float(duration_seconds), 3), "rows_rejected": rows_rejected, **extra}
-    return [envelope(channel, EV_IMPORT_COMPLETED, payload, SOURCE_IMPORT)
+    stamp = utc_now_iso()  # one event on two channels: one timestamp
+    return [envelope(channel, EV_IMPORT_COMPLETED, payload, SOURCE_IMPORT, timestamp=stamp)
             for channel in (IMPORT_COMPLETED, IMPORT_STATUS)]
 
 

@@ -1,16 +1,14 @@
 """Every sync runs as a job row in `pl_sync_jobs`, one live job at a time per environment across all
 processes (jobs of different environments never wait for each other).
 
-Single-flight has two locks:
-  * a session-level advisory lock (`locks.cache_sync(environment)`) taken by the connection that
-    inserts the job row and held until the job ends; it dies with the process (the connection closes);
-  * a unique partial index on live rows per environment (`pl_sync_jobs_one_live`), should two
-    inserts ever race.
-A refused trigger (409) names the live job of its environment. The lock's holder may not have
-committed its row yet: the claim looks again for up to CLAIM_WAIT_S; a lock held that long by a
-session that runs no job (not PL's) is reported naming that session's backend.
-Whoever gets the advisory lock and still finds a live row knows its owner died: that row is
-marked `failed` ("abandoned") — on every trigger and when a server starts (`recover_abandoned`).
+Single-flight is the one runner of `jobs/single_flight.py` (shared with pipeline runs): the
+advisory lock `locks.cache_sync(environment)` held by the connection that inserts the job row until
+the job ends, the unique partial index `pl_sync_jobs_one_live`, the claim, abandoned recovery, the
+handle and end recording live there. This module supplies the table (`JOBS`), the work (the sync
+engine, `sync.job.run_sync`) and the events (`cache_sync_*`). A refused trigger (409) names the live
+job of its environment; a lock held by a session that runs no job is reported naming that session.
+Whoever gets the lock and still finds a live row knows its owner died: that row is marked `failed`
+("abandoned") — on every trigger and when a server starts (`recover_abandoned`).
 
 Status: pending -> running -> completed | failed. The job row's final update and the
 `cache_sync_completed` event commit in the same transaction as the universes they describe.
@@ -21,21 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import psycopg
 
 from tickstockpl.db import locks
-from tickstockpl.db.connect import connect, write_until_recorded
-from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable, TickStockError
+from tickstockpl.db.connect import connect
+from tickstockpl.errors import JobConflict, NotFound, ServiceUnavailable
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue, execute_with_events
+from tickstockpl.jobs import single_flight as flight
 
 if TYPE_CHECKING:  # the sync engine is imported when a job runs, so the API starts without it
     from tickstockpl.sync.job import SyncRequest, SyncResult
@@ -45,16 +40,11 @@ log = logging.getLogger(__name__)
 TRIGGERS = ("api", "scheduler", "pipeline", "cli")
 LIVE = ("pending", "running")
 RECORDED_STEPS = ("build universes", "write")  # progress rows/events between start and end
-CLAIM_WAIT_S = 2.0  # how long a refused trigger waits for the live job's row to become visible
-RECORD_FAILURE_RETRY_S = 300.0  # a job that lost the database keeps trying this long to record why
-LOST_CONNECTION = "lost the connection to PostgreSQL during the sync: "
+ABANDONED = "abandoned: the process running this job stopped before it finished"
+LOST_CONNECTION = flight.LOST_CONNECTION + "the sync: "
 
-# Jobs whose thread in this process has not finished. Their row is never taken for abandoned,
-# even when their session (and so the lock) is gone: after losing the database connection the
-# thread is still there, waiting to record the real reason.
-_ACTIVE: set[str] = set()
-_ACTIVE_LOCK = threading.Lock()
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+JOBS = flight.LiveTable(kind="cache sync", table="pl_sync_jobs", id_column="job_id", error_column="error_details",
+                        live_statuses=LIVE, lock_base=locks.CACHE_SYNC, abandoned=ABANDONED)
 
 # `result` is read as a summary: the stored per-universe list and symbol lists (kilobytes for a
 # full sync, and the bulk of a status request's cost) become counts; the detail is in the change log.
@@ -136,61 +126,37 @@ def live_job(conn, environment: str) -> Job | None:
     return Job.from_row(row) if row else None
 
 
-def _active_ids() -> list[str]:
-    with _ACTIVE_LOCK:
-        return sorted(_ACTIVE)
-
-
 def _fail_abandoned(conn, environment: str) -> list[str]:
-    """Mark live rows failed; call only while holding the advisory lock (their owner is gone)."""
-    with conn.transaction():
-        rows = conn.execute(
-            "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(),"
-            " error_details = 'abandoned: the process running this job stopped before it finished'"
-            " WHERE environment = %s AND status = ANY(%s) AND NOT job_id = ANY(%s::uuid[])"
-            " RETURNING job_id, mode, coalesce(extract(epoch FROM now() - start_time), 0)::float8",
-            (environment, list(LIVE), _active_ids()),
-        ).fetchall()
-        events = []
+    """Mark live rows failed; call only while holding the environment's lock (their owner is gone)."""
+
+    def events(conn, rows) -> list[catalog.Event]:
+        found = []
         for job_id, mode, seconds in rows:
-            events += catalog.cache_sync_completed(
-                str(job_id), mode, "failed", 0, seconds, 0,
-                error="abandoned: the process running this job stopped before it finished")
-        enqueue(conn, events)
-    ids = [str(r[0]) for r in rows]
-    if ids:
-        log.warning("marked %d abandoned sync job(s) failed: %s", len(ids), ", ".join(ids))
-    return ids
+            found += catalog.cache_sync_completed(str(job_id), mode, "failed", 0, seconds, 0, error=ABANDONED)
+        return found
+
+    return flight.mark_abandoned(conn, JOBS, environment, events=events,
+                                 returning="mode, coalesce(extract(epoch FROM now() - start_time), 0)::float8")
 
 
 def recover_abandoned(db_url: str, environment: str) -> list[str]:
     """If no process holds the environment's sync lock, its live rows are orphans: mark them failed."""
-    key = locks.cache_sync(environment)
     with connect(db_url, autocommit=True) as conn:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
-        if not got:
-            return []
-        try:
-            return _fail_abandoned(conn, environment)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return flight.recover(conn, JOBS, environment, lambda c: _fail_abandoned(c, environment))
 
 
-class JobHandle:
+class JobHandle(flight.Handle):
     """A started job: its id, and (when run in the background) the thread running it."""
 
-    def __init__(self, job_id: str, thread: threading.Thread | None = None):
-        self.job_id = job_id
-        self.thread = thread
+    def __init__(self, job_id: str):
+        super().__init__(job_id)
         self.result: "SyncResult | None" = None
         self.error: BaseException | None = None
         self.reason: str | None = None  # the job's error_details when it failed
 
-    def wait(self, timeout: float | None = None) -> bool:
-        if self.thread is not None:
-            self.thread.join(timeout)
-            return not self.thread.is_alive()
-        return True
+    @property
+    def job_id(self) -> str:
+        return self.id
 
 
 def start_job(
@@ -220,37 +186,23 @@ def start_job(
     extra = dict(extra_event_fields or {})
     conn = connect(db_url, autocommit=True)
     try:
-        _watch_client(conn)
+        flight.watch_client(conn)
         job_id = _claim(conn, request, triggered_by, extra)
     except BaseException:
         conn.close()
         raise
     handle = JobHandle(job_id)
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(job_id)
 
-    def work() -> None:
+    def body() -> None:
         try:
             handle.result = _run(db_url, conn, job_id, request, triggered_by, extra, on_progress)
         except BaseException as err:  # recorded on the job row; re-raised for foreground runs
             handle.error = err
             handle.reason = _reason(err, conn)
-        finally:
-            try:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.cache_sync(request.environment),))
-            except psycopg.Error:
-                pass
-            conn.close()
-            with _ACTIVE_LOCK:
-                _ACTIVE.discard(job_id)
-            if on_done is not None:
-                on_done(handle)
 
-    if background:
-        handle.thread = threading.Thread(target=work, name=f"sync-{job_id[:8]}", daemon=True)
-        handle.thread.start()
-    else:
-        work()
+    flight.launch(conn, JOBS, request.environment, handle, body, background=background, thread_name="sync",
+                  after=None if on_done is None else lambda: on_done(handle))
+    if not background:
         if handle.error is not None:
             if handle.reason is not None and handle.reason.startswith(LOST_CONNECTION):
                 # the database went away (a restart): a service outage, not a failed statement
@@ -262,63 +214,27 @@ def start_job(
 def _claim(conn, request: "SyncRequest", triggered_by: str, extra: dict[str, Any]) -> str:
     from tickstockpl.sync.job import STEPS
 
-    key = locks.cache_sync(request.environment)
-    deadline = time.monotonic() + CLAIM_WAIT_S
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-        live = live_job(conn, request.environment)
-        if live is not None:
-            raise _conflict(live)
-        if time.monotonic() >= deadline:
-            holder = _lock_holder(conn, key)
-            raise JobConflict(
-                f"the cache sync lock of environment {request.environment} is held by a session that runs no sync"
-                f" job ({holder}); retry when it has let go", None)
-        # The holder is between taking the lock and committing its row, or between committing the
-        # end of its job and letting go (or is recovering an abandoned job): milliseconds.
-        time.sleep(0.02)
-    try:
-        _fail_abandoned(conn, request.environment)
+    def insert(conn) -> str:
         job_id = str(uuid.uuid4())
         with conn.transaction():
             execute_with_events(
                 conn,
                 "INSERT INTO pl_sync_jobs (job_id, environment, mode, force, triggered_by, status, as_of, owner, progress)"
                 " VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
-                (job_id, request.environment, request.mode, request.force, triggered_by, request.as_of, OWNER,
+                (job_id, request.environment, request.mode, request.force, triggered_by, request.as_of, flight.OWNER,
                  json.dumps(_progress_doc(0, len(STEPS), "queued"))),
                 [catalog.cache_sync_triggered(job_id, request.mode, request.force, triggered_by, **extra)],
             )
         return job_id
-    except psycopg.errors.UniqueViolation:  # two locks for one environment: a process of an earlier version
-        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        live = live_job(conn, request.environment)
-        raise (_conflict(live) if live else JobConflict("a cache sync is already live", None)) from None
-    except BaseException:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        raise
+
+    return flight.claim(conn, JOBS, request.environment, insert=insert,
+                        live=lambda c: live_job(c, request.environment), conflict=_conflict,
+                        abandon=lambda c: _fail_abandoned(c, request.environment))
 
 
 def _conflict(live: Job) -> JobConflict:
     return JobConflict(f"a cache sync is already {live.status} in environment {live.environment}"
                        f" (job {live.job_id})", live.job_id)
-
-
-def _lock_holder(conn, key: int) -> str:
-    """Who holds advisory lock `key`: 'backend <pid>, application <name>' (or 'unknown')."""
-    row = conn.execute(
-        "SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-        " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s LIMIT 1", (key,)).fetchone()
-    return f"backend {row[0]}, application {row[1] or '-'}" if row else "unknown"
-
-
-def _watch_client(conn) -> None:
-    """Let the server notice within a second that this process died, even in the middle of a
-    statement, so the advisory lock (and the job) are released (PostgreSQL 14+, Linux)."""
-    try:
-        conn.execute("SET client_connection_check_interval = '1s'")
-    except psycopg.Error:
-        pass
 
 
 def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
@@ -328,7 +244,6 @@ def _progress_doc(completed: int, total: int, task: str) -> dict[str, Any]:
 
 def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: str, extra: dict[str, Any],
          on_progress) -> "SyncResult":
-    from tickstockpl.sync import fingerprint
     from tickstockpl.sync.job import STEPS, run_sync
 
     started = time.perf_counter()
@@ -339,15 +254,14 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
             (json.dumps(first), job_id),
             [catalog.cache_sync_started(job_id, request.mode, triggered_by, **extra),
              catalog.cache_sync_progress(job_id, request.mode, first, **extra)])
-    recorded = {STEPS.index(name) for name in RECORDED_STEPS}
+    policy = flight.StepProgress(STEPS, RECORDED_STEPS)
 
     def progress(completed: int, total: int, task: str) -> None:
         if on_progress is not None:
             on_progress(completed, total, task)
         # The running row already shows step 0 and finish() records the end with the result. In
-        # between, the steps that start long work are recorded: a fixed number of statements per
-        # sync, whatever its size (a time-based throttle made the count depend on the machine).
-        if completed >= total or completed not in recorded:
+        # between, the steps that start long work are recorded (flight.StepProgress).
+        if not policy.due(completed, total):
             return
         doc = _progress_doc(completed, total, task)
         with conn.transaction():
@@ -358,10 +272,9 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
         doc = _progress_doc(len(STEPS), len(STEPS), "done")
         execute_with_events(
             tx_conn,
-            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s, "
-            + fingerprint.RECORD_SQL + " WHERE job_id = %s",
-            (json.dumps(result.to_dict()), json.dumps(doc),
-             *fingerprint.record_params(request.environment, result.inputs_digest), job_id),
+            "UPDATE pl_sync_jobs SET status = 'completed', end_time = now(), result = %s, progress = %s,"
+            " inputs_digest = %s, outputs_digest = %s WHERE job_id = %s",
+            (json.dumps(result.to_dict()), json.dumps(doc), *result.fingerprints(), job_id),
             [catalog.cache_sync_progress(job_id, request.mode, doc, **extra)]
             + catalog.cache_sync_completed(job_id, request.mode, "completed", result.total_changes,
                                            time.perf_counter() - started, result.universes_updated, **extra))
@@ -376,33 +289,19 @@ def _run(db_url: str, conn, job_id: str, request: "SyncRequest", triggered_by: s
 
 def _reason(err: BaseException, conn) -> str:
     """The job's error_details: the user-facing message, or what happened to the database."""
-    if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and conn.broken):
-        lines = str(err).strip().splitlines()
-        return LOST_CONNECTION + (lines[0] if lines else err.__class__.__name__)
-    if isinstance(err, TickStockError):
-        return str(err)
-    return f"{err.__class__.__name__}: {err}"
+    return flight.failure_reason(err, conn, "the sync")
 
 
 def _record_failure(db_url, conn, job_id, request, message, seconds, extra) -> None:
     """Mark the job failed with its reason and announce it, in one transaction. When the job's
     own connection is gone (the database restarted), keep trying on fresh connections for up to
-    RECORD_FAILURE_RETRY_S; only a process that dies leaves the job to abandoned-job recovery."""
-    write_until_recorded(conn, db_url, lambda target: _write_failure(target, job_id, request, message, seconds, extra),
-                         what=f"the failure of job {job_id}", retry_s=RECORD_FAILURE_RETRY_S)
+    flight.RECORD_END_RETRY_S; only a process that dies leaves the job to abandoned-job recovery."""
 
-
-def _write_failure(conn, job_id, request, message, seconds, extra) -> None:
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.rollback()
-    with conn.transaction():
-        updated = conn.execute(
-            "UPDATE pl_sync_jobs SET status = 'failed', end_time = now(), error_details = %s"
-            " WHERE job_id = %s AND status = ANY(%s)",
-            (message, job_id, list(LIVE)),
-        ).rowcount
-        if updated == 0:  # another process already ended it (abandoned): it announced that itself
-            return
+    def write(conn) -> None:
+        if not flight.end_row(conn, JOBS, job_id, "failed", message):
+            return  # another process already ended it (abandoned): it announced that itself
         enqueue(conn, catalog.cache_sync_completed(job_id, request.mode, "failed", 0, seconds, 0,
                                                    error=message, **extra)
                 + [catalog.cache_sync_error(job_id, request.mode, f"cache sync {job_id} failed: {message}", **extra)])
+
+    flight.record_end(conn, db_url, f"the failure of job {job_id}", write)

@@ -1,6 +1,8 @@
 """The daily pipeline (contract §7): schedule, Phase 2 data import, Phase 2.5 cache sync, runs.
 
-    schedule.py      pure schedule maths (NYSE sessions, DST), the stored schedule, the APScheduler loop
+    schedule.py      pure schedule maths (NYSE sessions, DST) and the schedule as a value
+    schedule_store.py  the stored schedule (pl_pipeline_schedule) and its `schedule_updated` event
+    scheduler.py     the APScheduler loop of a `serve` process (starts automatic runs)
     imports/         providers (REST grouped daily, flat files), row validation and the atomic writer
     coordinator.py   runs: phases in order, single-flight, events through the outbox
     runs.py          stored runs: status, history, cancel, abandoned-run recovery

@@ -5,17 +5,19 @@
                             (unknown -> ConfigError; indicator/pattern phases -> PhaseUnavailable)
       2. resolve_session    the session date: an NYSE session that has closed (skip_market_check skips only
                             the trading-day check), from pl_market_sessions (market.calendar.StoredCalendar)
-      3. _claim             advisory lock PIPELINE on the run's own connection, held for the run's life;
-                            run + phase rows and `daily_processing_started` in one transaction
+      3. _claim             the environment's PIPELINE lock on the run's own connection, held for the run's
+                            life (jobs.single_flight.claim); run + phase rows and `daily_processing_started`
+                            in one transaction
       4. _Runner.execute    data_import (imports.importer) -> cache_sync (jobs.runtime.start_job);
                             a failed or incomplete import stops the run before cache sync;
                             cancellation is checked between phases and between import sessions
       5. _Runner._finish    status success|failed|cancelled and `daily_processing_completed`
                             (+ `processing_error` on tickstock:errors) in one transaction
 
-Single-flight has two locks, as for sync jobs: the advisory lock, and the unique partial index
-`pl_pipeline_runs_one_live`. A second index, on automatic runs per (environment, session_date), makes a
-second scheduled run of one session impossible. A live row whose lock nobody holds belongs to a process
+Single-flight is the one runner of `jobs/single_flight.py`, shared with sync jobs (the table is
+`runs.RUNS`): the advisory lock per environment, and the unique partial index `pl_pipeline_runs_one_live`.
+A second index, on automatic runs per (environment, session_date), makes a second scheduled run of one
+session impossible. A live row whose lock nobody holds belongs to a process
 that died: it is marked failed ("abandoned") by the next trigger, status read or cancel. Reading runs,
 cancel and that recovery live in `runs.py` (re-exported here).
 
@@ -25,28 +27,24 @@ Every state change writes its outbox events in the same transaction (contract §
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import os
-import socket
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
-from tickstockpl import clock
-from tickstockpl.db import locks
-from tickstockpl.db.connect import connect, write_until_recorded
+from tickstockpl.db.connect import connect
 from tickstockpl.errors import Cancelled, ConfigError, JobConflict, PhaseUnavailable, TickStockError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
+from tickstockpl.jobs import single_flight as flight
+from tickstockpl.market import dates
 from tickstockpl.market.calendar import StoredCalendar
+from tickstockpl.market.dates import SessionChoice
 from tickstockpl.pipeline import PHASES
 from tickstockpl.pipeline.imports import Provider, provider_configured, provider_from_settings
-from tickstockpl.pipeline.runs import (ACTIVE, ACTIVE_LOCK, mark_abandoned, automatic_run_exists, cancel_current,
-                                       get_run, is_running, live_run, processing_status, recover_abandoned_runs,
+from tickstockpl.pipeline.runs import (RUNS, Run, automatic_run_exists, cancel_current, get_run, is_running,
+                                       live_run, mark_abandoned, processing_status, recover_abandoned_runs,
                                        run_history)
 
 # The API, /health, the scheduler and the CLI use these names from here.
@@ -58,10 +56,7 @@ log = logging.getLogger(__name__)
 
 TRIGGER_TYPES = ("automatic", "manual")
 EXTENSION_PHASES = ("indicator_processing", "pattern_detection")
-PROGRESS_MIN_INTERVAL_S = 0.2
-RECORD_END_RETRY_S = 300.0  # a run that lost the database keeps trying this long to record how it ended
 UNIVERSE_MAX = 100
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class PhaseFailed(TickStockError):
@@ -93,82 +88,33 @@ def resolve_phases(requested: list[str] | tuple[str, ...] | None, available: tup
     return [p for p in PHASES if p in names]
 
 
-@dataclass(frozen=True)
-class SessionChoice:
-    """The session a run processes, and why it is not the one asked for (None when it is)."""
-
-    day: dt.date
-    note: str | None = None
-
-
 def resolve_session(session_date: dt.date | None, skip_market_check: bool,
                     now_utc: dt.datetime | None = None, calendar=None) -> SessionChoice:
-    """The session a run processes. "Now" (which sessions have closed, what is the future) is `now_utc`,
-    else the market clock (tickstockpl.clock); `calendar` is a market.calendar StoredCalendar (a serving
-    process) or ExchangeCalendar (the default).
-
-    No date: the last session that has closed. A date: it must not lie in the future; it must be an NYSE
-    session unless `skip_market_check` (a weekend or holiday date then runs: its import finds nothing to
-    import); and a session must have closed. `skip_market_check` skips only the trading-day check: a session
-    that has not closed is never processed (refused naming the session that would be used instead, the
-    last closed one; without a date that session is used and the note says so).
-    """
-    from tickstockpl.market.calendar import ExchangeCalendar
-    from tickstockpl.pipeline.schedule import MARKET_TZ
-
-    calendar = calendar or ExchangeCalendar()
-    now_utc = now_utc or clock.now()
-    today = now_utc.astimezone(MARKET_TZ).date()
-    last = calendar.last_completed(now_utc).day
-    if session_date is None:
-        current = calendar.on(today) if skip_market_check else None
-        if current is not None and current.close_utc > now_utc:
-            return SessionChoice(last, f"the {today} session has not closed yet (it closes at"
-                                       f" {_ny(current.close_utc)}); processing the last closed session, {last}")
-        return SessionChoice(last)
-    if session_date > today:
-        raise ConfigError(f"{session_date} is in the future (today is {today} in New York);"
-                          f" the last closed session is {last}")
-    session = calendar.on(session_date)
-    if session is None:
-        if skip_market_check:
-            return SessionChoice(session_date)
-        raise ConfigError(f"{session_date} is not an NYSE session (weekend or holiday);"
-                          " send skip_market_check to run anyway")
-    if session.close_utc > now_utc:
-        raise ConfigError(f"the {session_date} session has not closed yet (it closes at {_ny(session.close_utc)})"
-                          f" and is never imported before it has: the last closed session is {last}; send that date"
-                          " or none" + (" (skip_market_check skips only the trading-day check)" if skip_market_check
-                                        else ""))
-    return SessionChoice(session_date)
-
-
-def _ny(moment: dt.datetime) -> str:
-    from tickstockpl.pipeline.schedule import MARKET_TZ
-
-    return f"{moment.astimezone(MARKET_TZ):%H:%M} New York, {catalog.iso_z(moment)}"
+    """The session a run processes: the one date rule (market.dates.choose_session, which the CLI's
+    --date and --as-of follow too), in the API's words (`skip_market_check` runs a weekend or holiday
+    date; it skips only the trading-day check). "Now" is `now_utc`, else the market clock; `calendar`
+    is a StoredCalendar (a serving process) or ExchangeCalendar (the default)."""
+    return dates.choose_session(session_date, calendar=calendar, now_utc=now_utc, skip=skip_market_check,
+                                skip_flag="skip_market_check")
 
 
 # --------------------------------------------------------------------------- triggering
 
-class RunHandle:
+class RunHandle(flight.Handle):
     """A claimed run: its id, and (in the background) the thread executing it."""
 
     def __init__(self, run_id: str, session_date: dt.date, phases: list[str], note: str | None = None):
-        self.run_id = run_id
+        super().__init__(run_id)
         self.session_date = session_date
         self.phases = phases
         self.note = note  # why session_date is not the session asked for (resolve_session)
-        self.thread: threading.Thread | None = None
         self.status: str | None = None  # success | failed | cancelled once finished
         self.error: str | None = None
         self.phase_counts: dict[str, dict[str, Any]] = {}
 
-    def wait(self, timeout: float | None = None) -> bool:
-        if self.thread is not None:
-            self.thread.join(timeout)
-            return not self.thread.is_alive()
-        return True
+    @property
+    def run_id(self) -> str:
+        return self.id
 
 
 def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_date: dt.date | None = None,
@@ -187,6 +133,7 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
     chosen = resolve_phases(phases, available)
     conn = connect(db_url, autocommit=True)
     try:
+        flight.watch_client(conn)
         choice = resolve_session(session_date, skip_market_check, calendar=StoredCalendar(conn))
         if "data_import" in chosen and provider is None:
             provider = provider_from_settings(settings)
@@ -194,34 +141,23 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
     except BaseException:
         conn.close()
         raise
-    session = choice.day
-    handle = RunHandle(run_id, session, chosen, choice.note)
-    with ACTIVE_LOCK:
-        ACTIVE.add(run_id)
+    handle = RunHandle(run_id, choice.day, chosen, choice.note)
     runner = _Runner(conn, settings, db_url, handle, trigger_type, universe, provider)
-    if background:
-        handle.thread = threading.Thread(target=runner.execute, name=f"pipeline-{run_id[:8]}", daemon=True)
-        handle.thread.start()
-    else:
-        runner.execute()
+    flight.launch(conn, RUNS, settings.environment, handle, runner.execute, background=background,
+                  thread_name="pipeline", after=runner.close_provider)
     return handle
 
 
 def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: list[str],
            universe: str | None) -> str:
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
-        live = live_run(conn, environment)
-        raise JobConflict("a pipeline run is already running" + (f" (run {live.run_id})" if live else ""),
-                          live.run_id if live else None)
-    try:
-        mark_abandoned(conn, environment)
+    def insert(conn) -> str:
         run_id = str(uuid.uuid4())
         total = conn.execute("SELECT count(*) FROM symbols WHERE coalesce(active, false)").fetchone()[0]
         with conn.transaction():
             conn.execute(
                 "INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, universe,"
                 " status, current_phase, symbols_total, owner) VALUES (%s, %s, %s, %s, %s, %s, 'running', %s, %s, %s)",
-                (run_id, environment, trigger_type, session, phases, universe, phases[0], total, OWNER))
+                (run_id, environment, trigger_type, session, phases, universe, phases[0], total, flight.OWNER))
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO pl_pipeline_phases (run_id, phase, position, status)"
                                 " VALUES (%s, %s, %s, 'pending')",
@@ -230,15 +166,18 @@ def _claim(conn, environment: str, trigger_type: str, session: dt.date, phases: 
                 run_id, total_symbols=total, trigger_type=trigger_type, phases=phases,
                 session_date=session.isoformat(), universe=universe)])
         return run_id
-    except psycopg.errors.UniqueViolation as err:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
-        if "one_automatic" in str(err):
-            raise JobConflict(f"session {session} already had its automatic run", None) from None
-        live = live_run(conn, environment)
-        raise JobConflict("a pipeline run is already running", live.run_id if live else None) from None
-    except BaseException:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
-        raise
+
+    def automatic_again(err) -> JobConflict | None:
+        return JobConflict(f"session {session} already had its automatic run", None) if "one_automatic" in str(err) \
+            else None
+
+    return flight.claim(conn, RUNS, environment, insert=insert, live=lambda c: live_run(c, environment),
+                        conflict=_conflict, abandon=lambda c: mark_abandoned(c, environment),
+                        unique_conflict=automatic_again)
+
+
+def _conflict(live: Run) -> JobConflict:
+    return JobConflict(f"a pipeline run is already running (run {live.run_id})", live.run_id)
 
 
 # --------------------------------------------------------------------------- executing
@@ -257,21 +196,18 @@ class _Runner:
         self.provider = provider
         self.started = time.perf_counter()
         self.symbols_failed = 0
-        self._last_progress = 0.0
 
     # --- progress ----------------------------------------------------------------
     def _percent(self, phase: str, fraction: float) -> float:
         phases = self.handle.phases
         return min(100.0, 100.0 * (phases.index(phase) + max(0.0, min(1.0, fraction))) / len(phases))
 
-    def _progress(self, conn, phase: str, fraction: float, symbols_completed: int | None = None, *,
-                  force: bool = False) -> tuple[float, int, str | None] | None:
+    def _progress(self, conn, phase: str, fraction: float,
+                  symbols_completed: int | None = None) -> tuple[float, int, str | None]:
         """Update the run row and enqueue daily_processing_progress, on `conn`'s current transaction;
-        returns (percent, symbols completed, estimated completion) as published, None when throttled."""
-        now = time.monotonic()
-        if not force and now - self._last_progress < PROGRESS_MIN_INTERVAL_S:
-            return None
-        self._last_progress = now
+        returns (percent, symbols completed, estimated completion) as published. Recorded at steps
+        (the one policy, jobs.single_flight.StepProgress): a phase's start and end, each imported
+        session, and the cache sync's recorded steps and end."""
         percent = self._percent(phase, fraction)
         elapsed = time.perf_counter() - self.started
         eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=elapsed * (100 - percent) / percent)
@@ -290,20 +226,18 @@ class _Runner:
         with self.conn.transaction():
             self.conn.execute("UPDATE pl_pipeline_phases SET status = 'running', start_time = now()"
                               " WHERE run_id = %s AND phase = %s", (self.run_id, phase))
-            self._progress(self.conn, phase, 0.0, force=True)
+            self._progress(self.conn, phase, 0.0)
             enqueue(self.conn, list(events))
 
     def _phase_end(self, phase: str, status: str, counts: dict[str, Any], error: str | None,
                    events: list[catalog.Event] = ()) -> None:
-        import json
-
         self.handle.phase_counts[phase] = counts
         with self.conn.transaction():
             self.conn.execute("UPDATE pl_pipeline_phases SET status = %s, end_time = now(), counts = %s::jsonb,"
                               " error = %s WHERE run_id = %s AND phase = %s",
                               (status, json.dumps(counts, default=str), error, self.run_id, phase))
             if status == "success":
-                self._progress(self.conn, phase, 1.0, force=True)
+                self._progress(self.conn, phase, 1.0)
             enqueue(self.conn, list(events))
 
     def _cancel_requested(self) -> bool:
@@ -329,14 +263,10 @@ class _Runner:
         except PhaseFailed as err:
             status, error = "failed", str(err)
         except BaseException as err:  # noqa: BLE001 - a run records every failure
-            status = "failed"
-            if isinstance(err, psycopg.OperationalError) or (isinstance(err, psycopg.Error) and self.conn.broken):
-                lines = str(err).strip().splitlines()
-                error = "lost the connection to PostgreSQL during the run: " + (lines[0] if lines else
-                                                                                err.__class__.__name__)
+            status, error = "failed", flight.failure_reason(err, self.conn, "the run")
+            if flight.is_lost_connection(err, self.conn):
                 log.error("pipeline run %s failed: %s", self.run_id, error)
             else:
-                error = str(err) if isinstance(err, TickStockError) else f"{err.__class__.__name__}: {err}"
                 log.exception("pipeline run %s failed unexpectedly", self.run_id)
         finally:
             self._finish(status, error)
@@ -359,8 +289,7 @@ class _Runner:
             done[0] += 1
             done[1] += result.rows_imported
             done[2] += result.rows_rejected
-            percent, completed, eta = self._progress(tx_conn, phase, done[0] / total, result.known_imported,
-                                                     force=True)
+            percent, completed, eta = self._progress(tx_conn, phase, done[0] / total, result.known_imported)
             enqueue(tx_conn, [catalog.import_progress(
                 self.run_id, percentage=percent, completed=completed, failed=done[2], estimated_completion=eta,
                 session_date=result.session.isoformat(), sessions_completed=done[0], sessions_total=total,
@@ -389,19 +318,22 @@ class _Runner:
             self.run_id, **completed, status="completed"))
 
     def _schedule_universes(self) -> list[str]:
-        from tickstockpl.pipeline.schedule import get_schedule
+        from tickstockpl.pipeline.schedule_store import get_schedule
 
         return list(get_schedule(self.conn).universes)
 
     def _run_cache_sync(self) -> None:
-        from tickstockpl.jobs.runtime import start_job
+        from tickstockpl.jobs.runtime import RECORDED_STEPS, start_job
+        from tickstockpl.sync.job import STEPS
 
         phase = "cache_sync"
         self._phase_start(phase)
+        policy = flight.StepProgress(STEPS, RECORDED_STEPS)
 
         def on_progress(completed: int, total: int, task: str) -> None:
-            with self.conn.transaction():
-                self._progress(self.conn, phase, completed / total if total else 0.0, force=completed == total)
+            if policy.due(completed, total) or completed == total:  # the steps the sync job records, and its end
+                with self.conn.transaction():
+                    self._progress(self.conn, phase, completed / total if total else 0.0)
 
         try:
             handle = start_job(self.db_url, mode="full", triggered_by="pipeline", as_of=self.handle.session_date,
@@ -425,53 +357,41 @@ class _Runner:
         raise PhaseFailed(message)
 
     def _finish(self, status: str, error: str | None) -> None:
-        """Record the end; when the run's own connection is gone (the database restarted), keep trying
-        on fresh connections for up to RECORD_END_RETRY_S, so the run ends with its real reason."""
-        conn = self.conn
+        """Record the end (flight.record_end: on fresh connections once the run's own is gone, so the
+        run ends with its real reason); the runner releases the lock and the connection afterwards."""
         self.handle.status, self.handle.error = status, error
         seconds = time.perf_counter() - self.started
-        try:
-            write_until_recorded(conn, self.db_url, lambda target: self._record_end(target, status, error, seconds),
-                                 what=f"the end of pipeline run {self.run_id}", retry_s=RECORD_END_RETRY_S)
-        finally:
-            with ACTIVE_LOCK:
-                ACTIVE.discard(self.run_id)
+        flight.record_end(self.conn, self.db_url, f"the end of pipeline run {self.run_id}",
+                          lambda target: self._record_end(target, status, error, seconds))
+
+    def close_provider(self) -> None:
+        if self.provider is not None:
             try:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
-            except psycopg.Error:
-                pass
-            conn.close()
-            if self.provider is not None:
-                try:
-                    self.provider.close()
-                except Exception:  # noqa: BLE001
-                    log.exception("closing the import provider failed")
+                self.provider.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the import provider failed")
 
     def _record_end(self, conn, status: str, error: str | None, seconds: float) -> None:
-        """Status, phases and the end events in one transaction; nothing when the run is no longer live."""
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        with conn.transaction():
-            processed = self._symbols_with_bars(conn)
-            ended = conn.execute(
-                "UPDATE pl_pipeline_runs SET status = %s, end_time = now(), error = %s, current_phase = NULL,"
-                " estimated_completion = NULL, symbols_processed = %s, symbols_failed = %s,"
-                " progress = CASE WHEN %s = 'success' THEN 100 ELSE progress END"
-                " WHERE run_id = %s AND status = 'running'",
-                (status, error, processed, self.symbols_failed, status, self.run_id)).rowcount
-            if not ended:  # another process took it for abandoned meanwhile, and announced that
-                return
-            conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN %s"
-                         " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
-                         " WHERE run_id = %s AND status IN ('pending', 'running')",
-                         ("cancelled" if status == "cancelled" else "failed", self.run_id))
-            events = [catalog.daily_processing_completed(
-                self.run_id, status=status, symbols_processed=processed, symbols_failed=self.symbols_failed,
-                duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
-                phases=self.handle.phases, **({"error": error} if error else {}))]
-            if status == "failed":
-                events.append(catalog.pipeline_error(self.run_id, f"pipeline run {self.run_id} failed: {error}",
-                                                     self.handle.session_date.isoformat()))
-            enqueue(conn, events)
+        """Status, phases and the end events (in record_end's transaction); nothing when the run is no
+        longer live."""
+        processed = self._symbols_with_bars(conn)
+        ended = flight.end_row(conn, RUNS, self.run_id, status, error, current_phase=None,
+                               estimated_completion=None, symbols_processed=processed,
+                               symbols_failed=self.symbols_failed, **({"progress": 100} if status == "success"
+                                                                      else {}))
+        if not ended:  # another process took it for abandoned meanwhile, and announced that
+            return
+        conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN %s"
+                     " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
+                     " WHERE run_id = %s AND status IN ('pending', 'running')",
+                     ("cancelled" if status == "cancelled" else "failed", self.run_id))
+        events = [catalog.daily_processing_completed(
+            self.run_id, status=status, symbols_processed=processed, symbols_failed=self.symbols_failed,
+            duration_seconds=seconds, session_date=self.handle.session_date.isoformat(),
+            phases=self.handle.phases, **({"error": error} if error else {}))]
+        if status == "failed":
+            events.append(catalog.pipeline_error(self.run_id, f"pipeline run {self.run_id} failed: {error}",
+                                                 self.handle.session_date.isoformat()))
+        enqueue(conn, events)
         log.log(logging.INFO if status == "success" else logging.WARNING, "pipeline run %s %s%s",
                 self.run_id, status, f": {error}" if error else "")

@@ -5,10 +5,13 @@ per phase in `pl_pipeline_phases`. `coordinator.py` creates and executes runs; t
 read them through the names re-exported there (`is_running`, `processing_status`, `run_history`,
 `cancel_current`, `get_run`).
 
-A live row whose advisory lock (locks.PIPELINE) nobody holds lost its process: `recover_abandoned_runs`
-marks it failed, with its `daily_processing_completed` and `processing_error` events. Runs whose
-runner thread is alive in this process (`ACTIVE`) are never taken for abandoned here: a runner that
-lost its database connection (and so its lock) is still there, waiting to record the real reason.
+Runs are single-flight work of the one runner (`jobs/single_flight.py`); `RUNS` is their table. The
+lock is `locks.PIPELINE` per environment (`RUNS.lock_key(environment)`: DEFAULT keeps the id of earlier
+versions, runs of different environments never wait for one another). A live row whose lock nobody
+holds lost its process: `recover_abandoned_runs` marks it failed, with its `daily_processing_completed`
+and `processing_error` events. Runs whose runner thread is alive in this process (`RUNS.running()`) are
+never taken for abandoned here: a runner that lost its database connection (and so its lock) is still
+there, waiting to record the real reason.
 
 The lock is the owner's liveness, so a run becomes abandoned when the owner's database session has
 ended, not when its client let go: PostgreSQL releases a session's advisory locks as the backend
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,20 +32,15 @@ from typing import Any
 from tickstockpl.db import locks
 from tickstockpl.errors import ConfigError, NotFound
 from tickstockpl.events import catalog
-from tickstockpl.events.outbox import enqueue
+from tickstockpl.jobs import single_flight as flight
 from tickstockpl.pipeline import PHASES
 
 log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned: the process running this run stopped before it finished"
 
-ACTIVE: set[str] = set()  # run ids whose runner thread in this process has not finished
-ACTIVE_LOCK = threading.Lock()
-
-
-def active_ids() -> list[str]:
-    with ACTIVE_LOCK:
-        return sorted(ACTIVE)
+RUNS = flight.LiveTable(kind="pipeline run", table="pl_pipeline_runs", id_column="run_id", error_column="error",
+                        live_statuses=("running",), lock_base=locks.PIPELINE, abandoned=ABANDONED)
 
 RUN_COLUMNS = ("run_id, trigger_type, session_date, phases, universe, status, current_phase, progress,"
                " symbols_total, symbols_processed, symbols_failed, start_time, end_time, estimated_completion,"
@@ -93,27 +90,16 @@ class Run:
         }
 
 
-def _lock_held(conn, key: int) -> bool:
-    """Whether any session holds the advisory lock `key` in this database (read-only, via pg_locks)."""
-    return bool(conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND classid = %s AND objid = %s AND objsubid = 1)",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()[0])
-
-
 def live_run(conn, environment: str = "DEFAULT") -> Run | None:
     row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
                        (environment,)).fetchone()
     return Run.from_row(row) if row else None
 
 
-def is_running(conn, environment: str | None = None) -> bool:
-    """A run is live and its process is alive (holds the pipeline lock). Read-only; used by /health."""
-    row = conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE status = 'running'"
-                       + (" AND environment = %s" if environment else ""),
-                       (environment,) if environment else ()).fetchone()
-    return row is not None and _lock_held(conn, locks.PIPELINE)
+def is_running(conn, environment: str = locks.DEFAULT_ENVIRONMENT) -> bool:
+    """A run of `environment` is live and its process is alive (holds the environment's pipeline lock).
+    Read-only; used by /health."""
+    return flight.has_live(conn, RUNS, environment) and flight.lock_held(conn, RUNS.lock_key(environment))
 
 
 def get_run(conn, run_id: str) -> tuple[Run, list[dict[str, Any]]]:
@@ -188,35 +174,24 @@ def cancel_current(conn, environment: str = "DEFAULT") -> dict[str, Any]:
 
 def recover_abandoned_runs(conn, environment: str = "DEFAULT") -> list[str]:
     """Live runs whose lock nobody holds lost their process: mark them failed (with their events)."""
-    if conn.execute("SELECT 1 FROM pl_pipeline_runs WHERE environment = %s AND status = 'running'",
-                    (environment,)).fetchone() is None:
-        return []
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
-        return []
-    try:
-        return mark_abandoned(conn, environment)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (locks.PIPELINE,))
+    return flight.recover(conn, RUNS, environment, lambda c: mark_abandoned(c, environment))
 
 
 def mark_abandoned(conn, environment: str) -> list[str]:
-    """Mark every live run failed; call only while holding locks.PIPELINE (their owner is gone)."""
-    with conn.transaction():
-        rows = conn.execute(
-            "UPDATE pl_pipeline_runs SET status = 'failed', end_time = now(), error = %s, estimated_completion = NULL"
-            " WHERE environment = %s AND status = 'running' AND NOT run_id = ANY(%s::uuid[])"
-            " RETURNING run_id, symbols_processed, symbols_failed, extract(epoch FROM now() - start_time)::float8",
-            (ABANDONED, environment, active_ids())).fetchall()
-        events = []
+    """Mark every live run failed; call only while holding the environment's lock (their owner is gone)."""
+
+    def events(conn, rows) -> list[catalog.Event]:
+        found = []
         for run_id, processed, failed, seconds in rows:
             conn.execute("UPDATE pl_pipeline_phases SET status = CASE WHEN status = 'running' THEN 'failed'"
                          " ELSE 'skipped' END, end_time = coalesce(end_time, now())"
                          " WHERE run_id = %s AND status IN ('pending', 'running')", (run_id,))
-            events.append(catalog.daily_processing_completed(
+            found.append(catalog.daily_processing_completed(
                 str(run_id), status="failed", symbols_processed=processed, symbols_failed=failed,
                 duration_seconds=seconds, error=ABANDONED))
-            events.append(catalog.pipeline_error(str(run_id), f"pipeline run {run_id}: {ABANDONED}"))
-        enqueue(conn, events)
-    if rows:
-        log.warning("marked %d abandoned pipeline run(s) failed", len(rows))
-    return [str(r[0]) for r in rows]
+            found.append(catalog.pipeline_error(str(run_id), f"pipeline run {run_id}: {ABANDONED}"))
+        return found
+
+    return flight.mark_abandoned(
+        conn, RUNS, environment, events=events, also={"estimated_completion": None},
+        returning="symbols_processed, symbols_failed, extract(epoch FROM now() - start_time)::float8")

@@ -1,48 +1,32 @@
-"""When the daily pipeline runs: pure schedule maths, the stored schedule, and the scheduler loop.
+"""When the daily pipeline runs: the pure schedule maths and the schedule as a value (no database, no timer).
 
-Maths (pure, table-tested): `next_run` is the first `trigger_time` in `timezone` strictly after
-`now` whose New York date is an NYSE session (when `market_check` is on; every day when off).
-Half days are sessions (they run), holidays are not (skipped); local wall-clock time is kept
-across DST changes because the candidate is built in the zone and converted to UTC last.
+`next_run` is the first `trigger_time` in `timezone` strictly after `now` whose New York date is an NYSE
+session (when `market_check` is on; every day when off). Half days are sessions (they run), holidays are
+not (skipped); local wall-clock time is kept across DST changes because the candidate is built in the zone
+and converted to UTC last. `session_for_fire` is the session a firing processes. `Schedule` is the stored
+schedule's value and `validate_changes` checks a partial update (ConfigError naming the field).
 
-Storage: one row in `pl_pipeline_schedule`; `update_schedule` validates the changed keys
-(ConfigError on bad values) and writes the row and the `schedule_updated` event together.
-
-Scheduler: `start_scheduler` runs an APScheduler BackgroundScheduler in a `serve` process. It
-holds one date job at the computed next run and re-reads the schedule every `REFRESH_SECONDS`
-(so an edit made through another process is picked up), catching up on a run missed within
-`CATCH_UP` (a restart across 16:10).
-
-"Now" is the market clock (`tickstockpl.clock`): it decides the next run, the catch-up and the
-session a firing processes. The timer itself runs on real time,
-so the date job is placed only when the next run lies in the real future; with TICKSTOCKPL_NOW
-frozen in the past the scheduler reports its next run and fires through the catch-up alone. Every firing goes through `_fire`, which is idempotent:
-the SCHEDULER_TICK advisory lock serialises processes, and the unique index on automatic runs
-per (environment, session_date) makes a second run of one session impossible.
+The schedule is cut in three, each importing only the one before it:
+    schedule.py         this module: pure maths and the value (table-tested)
+    schedule_store.py   the one row of `pl_pipeline_schedule`: read, public body, update + `schedule_updated`
+    scheduler.py        the APScheduler loop of a `serve` process, which starts runs through the coordinator
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tickstockpl import clock as market_clock
-from tickstockpl.errors import ConfigError, JobConflict, TickStockError
+from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
-from tickstockpl.events.outbox import enqueue
 
-log = logging.getLogger(__name__)
-
-MARKET_TZ = ZoneInfo("America/New_York")
+MARKET_TZ = market_clock.NEW_YORK
 UTC = dt.timezone.utc
 LOOKAHEAD_DAYS = 31  # longer than any run of NYSE closures
-REFRESH_SECONDS = 30
-CATCH_UP = dt.timedelta(hours=2)
 UNIVERSES_MAX = 100
 UNIVERSE_NAME_MAX = 100
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -135,7 +119,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(UTC)
 
 
-# --------------------------------------------------------------------------- stored schedule
+# --------------------------------------------------------------------------- the schedule as a value
 
 @dataclass(frozen=True)
 class Schedule:
@@ -192,146 +176,3 @@ def validate_changes(changes: Any) -> dict[str, Any]:
                               f" of at most {UNIVERSE_NAME_MAX} characters")
         clean["universes"] = tuple(dict.fromkeys(u.strip() for u in value))
     return clean
-
-
-_SELECT = "SELECT enabled, trigger_time, timezone, market_check, universes FROM pl_pipeline_schedule WHERE id = 1"
-
-
-def get_schedule(conn) -> Schedule:
-    row = conn.execute(_SELECT).fetchone()
-    if row is None:  # the migration inserts the row; recreate it if someone deleted it
-        return Schedule()
-    enabled, trigger_time, timezone, market_check, universes = row
-    return Schedule(enabled, trigger_time, timezone, market_check, tuple(universes or ()))
-
-
-def public_schedule(conn, schedule: Schedule | None = None) -> dict[str, Any]:
-    """The body of GET /api/processing/schedule, its next run from the stored NYSE sessions."""
-    from tickstockpl.market.calendar import StoredCalendar
-
-    return (schedule or get_schedule(conn)).to_public(is_session=StoredCalendar(conn).is_session)
-
-
-def update_schedule(conn, changes: Any, now_utc: dt.datetime | None = None) -> Schedule:
-    """Apply the changed keys; the row and the `schedule_updated` event commit together."""
-    import json
-
-    clean = validate_changes(changes)
-    if not clean:
-        return get_schedule(conn)
-    with conn.transaction():
-        conn.execute("INSERT INTO pl_pipeline_schedule (id) VALUES (1) ON CONFLICT (id) DO NOTHING")
-        current = get_schedule(conn)
-        merged = Schedule(**{**current.__dict__, **clean})
-        conn.execute(
-            "UPDATE pl_pipeline_schedule SET enabled = %s, trigger_time = %s, timezone = %s, market_check = %s,"
-            " universes = %s::jsonb, updated_at = now() WHERE id = 1",
-            (merged.enabled, merged.trigger_time, merged.timezone, merged.market_check,
-             json.dumps(list(merged.universes))),
-        )
-        from tickstockpl.market.calendar import StoredCalendar
-
-        public = merged.to_public(now_utc, StoredCalendar(conn).is_session)
-        enqueue(conn, [catalog.schedule_updated(public, sorted(clean))])
-    return merged
-
-
-# --------------------------------------------------------------------------- scheduler loop
-
-JOB_ID = "pipeline-daily"
-
-
-class PipelineScheduler:
-    """The daily trigger inside one `serve` process; see the module docstring."""
-
-    def __init__(self, settings, db_url: str, *, refresh_seconds: float = REFRESH_SECONDS,
-                 catch_up: dt.timedelta = CATCH_UP):
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        self.settings = settings
-        self.db_url = db_url
-        self.refresh_seconds = refresh_seconds
-        self.catch_up = catch_up
-        self.next_run: dt.datetime | None = None
-        self.last_started: str | None = None  # run id of the last run this process started
-        self._lock = threading.Lock()
-        self._scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
-
-    def start(self) -> "PipelineScheduler":
-        self._scheduler.start()
-        self._scheduler.add_job(self.refresh, "interval", seconds=self.refresh_seconds, id="pipeline-refresh",
-                                next_run_time=dt.datetime.now(UTC))
-        return self
-
-    def shutdown(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-
-    def refresh(self) -> dt.datetime | None:
-        """Re-read the schedule, (re)place the date job, and catch up on a missed firing."""
-        from tickstockpl.db.connect import connection
-        from tickstockpl.market.calendar import StoredCalendar
-
-        try:
-            now = market_clock.now()  # market time; the APScheduler timer runs on real time
-            with connection(self.db_url, autocommit=True) as conn:
-                schedule = get_schedule(conn)
-                is_session = StoredCalendar(conn).is_session
-                upcoming = schedule.next_run(now, is_session)
-                due = (previous_run(now, schedule.trigger_time, schedule.timezone, schedule.market_check, is_session)
-                       if schedule.enabled else None)
-            with self._lock:
-                self.next_run = upcoming
-                if self.next_run is None or self.next_run <= dt.datetime.now(UTC):
-                    if self._scheduler.get_job(JOB_ID):  # nothing to wait for (past: the catch-up's)
-                        self._scheduler.remove_job(JOB_ID)
-                elif self._scheduler.running:
-                    self._scheduler.add_job(self.fire, "date", run_date=self.next_run, args=[self.next_run],
-                                            id=JOB_ID, replace_existing=True,
-                                            misfire_grace_time=max(1, int(self.catch_up.total_seconds())))
-            if due is not None and now - due <= self.catch_up:
-                self.fire(due)
-        except (TickStockError, OSError) as err:
-            log.error("pipeline scheduler: could not refresh the schedule: %s", err)
-        except Exception:  # a scheduler thread must never die of one bad tick
-            log.exception("pipeline scheduler: refresh failed")
-        return self.next_run
-
-    def fire(self, fire_utc: dt.datetime) -> str | None:
-        """Start the automatic run for the session of `fire_utc` unless some process already did."""
-        from tickstockpl.db import locks
-        from tickstockpl.db.connect import connection
-        from tickstockpl.market.calendar import StoredCalendar
-        from tickstockpl.pipeline import coordinator
-
-        try:
-            with connection(self.db_url, autocommit=True) as conn:
-                if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.SCHEDULER_TICK,)).fetchone()[0]:
-                    return None  # another process is handling this tick
-                try:
-                    schedule = get_schedule(conn)
-                    if not schedule.enabled:
-                        return None
-                    session = session_for_fire(fire_utc, schedule.market_check, StoredCalendar(conn))
-                    if coordinator.automatic_run_exists(conn, self.settings.environment, session):
-                        return None
-                    handle = coordinator.trigger_run(
-                        self.settings, self.db_url, trigger_type="automatic", session_date=session,
-                        phases=["all"], skip_market_check=not schedule.market_check)
-                    self.last_started = handle.run_id
-                    log.info("pipeline scheduler: started run %s for session %s", handle.run_id, session)
-                    return handle.run_id
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (locks.SCHEDULER_TICK,))
-        except JobConflict as err:
-            log.warning("pipeline scheduler: %s; the automatic run will be retried", err)
-        except TickStockError as err:
-            log.error("pipeline scheduler: automatic run not started: %s", err)
-        except Exception:
-            log.exception("pipeline scheduler: firing failed")
-        return None
-
-
-def start_scheduler(settings, db_url: str, **options: Any) -> PipelineScheduler:
-    """Start the daily trigger in this process; call `.shutdown()` on exit."""
-    return PipelineScheduler(settings, db_url, **options).start()

@@ -8,10 +8,11 @@ For every universe of the families in scope:
   same members and order, other value -> upsert; one `updated` row (metadata changed)
   identical value      -> nothing (a rerun on unchanged data writes no row)
 
-Membership history is planned separately (`history_changes`): from the plan for universes whose
+Membership history is planned by `with_history` (`history_changes`): from the plan for universes whose
 count of open rows in `pl_universe_membership` agrees with what was stored, and, for any other
 (drifted) universe, against its open rows (`membership_changes`), so the history heals itself if it
-and `cache_entries` ever disagree, without reading history rows on a run where they agree.
+and `cache_entries` ever disagree, without reading history rows on a run where they agree (the counts,
+and the open rows of universes whose counts disagree, come with the sync's one read: sync/inputs.py).
 """
 
 from __future__ import annotations
@@ -247,3 +248,16 @@ def membership_changes(
         opened.extend((universe, s) for s in sorted(target - current))
         closed.extend((universe, s) for s in sorted(current - target))
     return opened, closed
+
+
+def with_history(the_plan: Plan, built: Iterable[Entry], stored: Iterable[StoredRow],
+                 open_counts: Mapping[str, int], open_members: Mapping[str, frozenset[str]]) -> Plan:
+    """The plan with its membership history: `history_changes`, and `membership_changes` for the
+    drifted universes against their open rows (`open_members`, read with the sync's inputs for every
+    universe whose counts disagree: sync/inputs.py). Pure."""
+    built = list(built)
+    opened, closed, drifted = history_changes(the_plan, built, stored, open_counts)
+    if drifted:
+        healed = membership_changes(drifted, open_members)
+        opened, closed = sorted(opened + healed[0]), sorted(closed + healed[1])
+    return the_plan.with_membership(opened, closed)

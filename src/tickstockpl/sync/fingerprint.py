@@ -20,8 +20,11 @@ versions about 3 ms; a rewrite that keeps a value (a re-imported bar) only costs
 When both match, the statement returns only its header row, naming that job, and the sync ends
 without building: it reports what that job built, writes no cache row, and records the same
 fingerprints on its own job row (so a later rerun still matches). Otherwise the snapshot rows come
-back as usual, the inputs digest in the header row, and the completed job records both fingerprints
-(`RECORD_SQL`, in its final statement, after the writes: the xmin of rewritten rows is the job's own).
+back as usual, the inputs digest in the header row; the store reads the outputs digest after its
+writes (`outputs_digest`, in the sync's transaction: the xmin of rewritten rows is the job's own) and
+the job runtime records both values on the job row in its final statement (plain parameters: no
+statement of this module is spliced into the job table's SQL). The previous job's fingerprints come
+from the job table's own statement (`jobs.reports.LAST_FINGERPRINT_SQL`), used as a CTE here.
 
 `force` and dry runs never skip. A forced job records its fingerprints but is never the job a
 later rerun is matched against (it skipped validation); a dry run records nothing.
@@ -37,10 +40,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from psycopg.rows import namedtuple_row
+
+from tickstockpl.jobs.reports import LAST_FINGERPRINT_SQL
 from tickstockpl.market import snapshot as market_snapshot
 from tickstockpl.universes.config import CONFIG_TYPE
 from tickstockpl.universes.model import OWNED_TYPES
-_HEADER_END = len(market_snapshot.SNAPSHOT_COLUMNS) + len(market_snapshot.HEADER)  # then digest, job, result
 
 # The parts of the package whose code decides what a sync writes.
 _CODE = {
@@ -68,45 +73,39 @@ def digest_of(root) -> str:
     return digest.hexdigest()
 
 
-_OUTPUTS = (
+# The fingerprint of what the environment holds of PL's outputs (see the module docstring).
+OUTPUTS_SQL = (
     "(SELECT md5(coalesce(string_agg(c.type || '/' || c.name || '/' || c.key || '@' || c.xmin::text, ','"
     " ORDER BY c.type, c.name, c.key), '')) || ':' || (SELECT count(*) FROM pl_universe_membership m"
-    " WHERE m.environment = {env} AND m.valid_to IS NULL)"
+    " WHERE m.environment = %(env)s AND m.valid_to IS NULL)"
     " || ':' || (to_regclass('definition_groups') IS NOT NULL)::text"
-    " || ':' || (SELECT count(*) FROM pl_group_ledger gl WHERE gl.environment = {env})"
-    " FROM cache_entries c WHERE c.environment = {env} AND c.type = ANY({owned}))"
+    " || ':' || (SELECT count(*) FROM pl_group_ledger gl WHERE gl.environment = %(env)s)"
+    " FROM cache_entries c WHERE c.environment = %(env)s AND c.type = ANY(%(owned)s))"
 )
-OUTPUTS_SQL = _OUTPUTS.format(env="%(env)s", owned="%(owned)s")
 
-CHECK_SQL = market_snapshot.CTES + f""",
+# The gate of the sync's snapshot statement: the inputs digest, and the verdict against the newest
+# completed, non-forced job of the mode (jobs.reports.LAST_FINGERPRINT_SQL, the job table's statement).
+GATE = market_snapshot.Gate(
+    ctes=f""",
 inputs AS (
     SELECT md5(concat_ws('/', (SELECT sum(version) FROM snap), (SELECT count(*) FROM snap),
-                         {", ".join(market_snapshot.HEADER)},
+                         {", ".join(expression for expression, _ in market_snapshot.HEADER.values())},
                          (SELECT string_agg(name || '/' || key || '=' || value::text, ',' ORDER BY name, key)
                           FROM cache_entries WHERE environment = %(env)s AND type = '{CONFIG_TYPE}'),
                          %(code)s::text, %(mode)s::text)) AS digest
 ),
-previous AS (
-    SELECT job_id, inputs_digest, outputs_digest, result FROM pl_sync_jobs
-    WHERE environment = %(env)s AND mode = %(mode)s AND status = 'completed' AND NOT force
-      AND inputs_digest IS NOT NULL
-    ORDER BY end_time DESC NULLS LAST
-    LIMIT 1
-),
+previous AS ({LAST_FINGERPRINT_SQL}),
 verdict AS (
     SELECT coalesce(%(may_skip)s AND p.inputs_digest = i.digest AND p.outputs_digest = {OUTPUTS_SQL}, false)
-           AS unchanged, p.job_id, p.result
+           AS unchanged, p.job_id, p.result, p.outputs_digest
     FROM inputs i LEFT JOIN previous p ON true
-)
-""" + market_snapshot.rows_sql(
+)""",
     where="NOT (SELECT unchanged FROM verdict)",
-    extra=("NULL::text", "NULL::uuid", "NULL::jsonb"),
-    header_extra=("(SELECT digest FROM inputs)", "(SELECT job_id FROM verdict WHERE unchanged)",
-                  "(SELECT result FROM verdict WHERE unchanged)"))
-
-# The completed job's fingerprints: a fragment of the job runtime's final UPDATE, with
-# positional parameters (`record_params`).
-RECORD_SQL = "inputs_digest = %s, outputs_digest = " + _OUTPUTS.format(env="%s", owned="%s")
+    header={"h_digest": ("(SELECT digest FROM inputs)", "text"),
+            "h_unchanged_job": ("(SELECT job_id FROM verdict WHERE unchanged)", "uuid"),
+            "h_previous_result": ("(SELECT result FROM verdict WHERE unchanged)", "jsonb"),
+            "h_previous_outputs": ("(SELECT outputs_digest FROM verdict WHERE unchanged)", "text")})
+CHECK_SQL = market_snapshot.rows_sql(GATE)
 
 
 @dataclass(frozen=True)
@@ -117,23 +116,25 @@ class Loaded:
     snapshot: market_snapshot.Snapshot | None = None
     unchanged_since: str | None = None  # job id of the completed sync with the same fingerprints
     previous_result: dict[str, Any] | None = None
+    outputs_digest: str | None = None  # when unchanged: the outputs digest that job recorded (still true)
 
 
 def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: bool) -> Loaded:
     """One statement: the snapshot with the inputs digest, or (may_skip and nothing changed since
     the last completed sync of this mode) the marker naming that sync."""
-    params = {**market_snapshot.params(as_of), "env": environment, "mode": mode, "code": code_digest(),
-              "may_skip": may_skip, "owned": list(OWNED_TYPES)}
-    with conn.cursor(binary=True) as cur:  # binary results: 12,000 rows convert faster (measured)
-        cur.execute(CHECK_SQL, params)
-        rows = cur.fetchall()
-    header = rows[-1]
-    digest, unchanged_since, previous_result = header[_HEADER_END:_HEADER_END + 3]
-    if unchanged_since is not None:
-        return Loaded(digest, unchanged_since=str(unchanged_since), previous_result=previous_result or {})
-    return Loaded(digest, snapshot=market_snapshot.from_rows(rows))
+    read = market_snapshot.read(conn, as_of, sql=CHECK_SQL, extra={
+        "env": environment, "mode": mode, "code": code_digest(), "may_skip": may_skip, "owned": list(OWNED_TYPES)})
+    header = read.header
+    if read.snapshot is None:
+        return Loaded(header["h_digest"], unchanged_since=str(header["h_unchanged_job"]),
+                      previous_result=header["h_previous_result"] or {},
+                      outputs_digest=header["h_previous_outputs"])
+    return Loaded(header["h_digest"], snapshot=read.snapshot)
 
 
-def record_params(environment: str, inputs_digest: str | None) -> list[Any]:
-    """The parameters of RECORD_SQL, in order."""
-    return [inputs_digest, environment, environment, environment, list(OWNED_TYPES)]
+def outputs_digest(conn, environment: str) -> str:
+    """The outputs fingerprint now (called by the store after a sync's writes, in its transaction:
+    the xmin of rewritten rows is then the job's own)."""
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        cur.execute(f"SELECT {OUTPUTS_SQL} AS digest", {"env": environment, "owned": list(OWNED_TYPES)})
+        return cur.fetchone().digest

@@ -1,15 +1,19 @@
 """`run_sync`: one cache sync from start to commit.
 
-    1. fingerprint.load(conn, ...)                symbols + latest closes + dates, one statement,
-                                                  or "unchanged since job X": the sync ends there
-       store.read_cache_rows                      the environment's universe rows with what the ledger
-                                                  says of each + cache_config rows, one statement
+    1. inputs.read(conn, ...)                      THE read, one immutable value: snapshot + fingerprint
+                                                  verdict (or "unchanged since job X": the sync ends
+                                                  there), stored rows with the ledger's word, config
+                                                  rows, open history counts (and the open rows of
+                                                  drifted universes), PL's relational groups
     2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
     3. universes.build(snapshot, config, families) pure
        ownership.split(found, built, families)    pure: which rows this sync may change (contract §5.5)
     4. validate.check(...)                         unless force
-    5. diff.plan(stored, built, ...)               pure
-    6. store.apply(conn, plan, events)             ONE transaction, with the caller's `before_commit`
+    5. diff.plan(...) + diff.with_history(...)     pure: rows, change log, membership history
+       relational.plan(...)                        pure: the groups
+    6. store.apply(conn, plan, events)             ONE transaction (the store sends every statement of
+                                                  it, the outputs fingerprint last), with the caller's
+                                                  `before_commit` (the job row)
 The caller (jobs/runtime.py) owns the job row; the relay publishes the outbox after commit.
 Progress is reported through the `Progress` hook between steps (a no-op by default).
 """
@@ -27,7 +31,7 @@ from typing import Any, Callable, Iterator, Protocol
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
-from tickstockpl.sync import diff, fingerprint, ownership, relational, store, validate
+from tickstockpl.sync import diff, inputs as sync_inputs, ownership, relational, store, validate
 from tickstockpl.universes.build import build
 from tickstockpl.universes.groups import build_groups
 from tickstockpl.universes.config import apply_overrides, default_config
@@ -85,11 +89,16 @@ class SyncResult:
     groups: dict[str, Any] | None = None  # relational groups written (None: no definition_groups here)
     unchanged_since: str | None = None  # set when the inputs matched this completed job: nothing was built
     inputs_digest: str | None = field(default=None, repr=False)  # recorded on the job row, not reported
+    outputs_digest: str | None = field(default=None, repr=False)  # the same (sync/fingerprint.py)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        del out["inputs_digest"]
+        del out["inputs_digest"], out["outputs_digest"]
         return out
+
+    def fingerprints(self) -> tuple[str | None, str | None]:
+        """(inputs digest, outputs digest) for the job row (None, None: a dry run records nothing)."""
+        return self.inputs_digest, self.outputs_digest
 
 
 BeforeCommit = Callable[[Any, SyncResult], None]
@@ -124,20 +133,20 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(0, total, STEPS[0])
     schema = check_for_sync(conn, request.environment)  # one catalog statement; SchemaError when PL cannot work
-    loaded = fingerprint.load(conn, as_of=request.as_of, environment=request.environment, mode=request.mode,
-                              may_skip=not (request.force or request.dry_run))
-    if loaded.snapshot is None:
-        return _unchanged(conn, request, loaded, job_id, started, progress, before_commit)
-    snap = loaded.snapshot
+    inputs = sync_inputs.read(conn, as_of=request.as_of, environment=request.environment, mode=request.mode,
+                              may_skip=not (request.force or request.dry_run),
+                              groups=schema.groups_skipped is None, history=not request.dry_run)
+    if inputs.snapshot is None:
+        return _unchanged(conn, request, inputs, job_id, started, progress, before_commit)
+    snap = inputs.snapshot
     as_of = snap.as_of
-    found, config_rows = store.read_cache_rows(conn, request.environment)
 
     progress(1, total, STEPS[1])
-    config = apply_overrides(default_config(), config_rows)
+    config = apply_overrides(default_config(), list(inputs.config))
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    owned = ownership.split(found, built.entries, families, unique_key=_unique_key(schema))
+    owned = ownership.split(inputs.found, built.entries, families, unique_key=_unique_key(schema))
     stored = owned.touchable
 
     progress(3, total, STEPS[3])
@@ -147,17 +156,12 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)
-    group_plan, group_warnings = _plan_groups(conn, schema, request, owned.built, config, as_of, families)
+    group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, families)
     the_plan = diff.plan(stored, owned.built, active_symbols=active).with_changes(
         [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
     if not request.dry_run:
-        opened, closed, drifted = diff.history_changes(the_plan, owned.built, stored,
-                                                       store.read_open_counts(conn, request.environment))
-        if drifted:
-            healed = diff.membership_changes(
-                drifted, store.read_open_membership(conn, request.environment, set(drifted)))
-            opened, closed = sorted(opened + healed[0]), sorted(closed + healed[1])
-        the_plan = the_plan.with_membership(opened, closed)
+        the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
+                                     inputs.history.open_members)
 
     result = SyncResult(
         job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,
@@ -167,7 +171,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         warnings=[*(f.line() for f in schema.warnings), *built.warnings, *owned.warnings(), *group_warnings],
         eligible_stocks=eligible,
         adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
-        foreign=list(owned.foreign), inputs_digest=loaded.inputs_digest,
+        foreign=list(owned.foreign), inputs_digest=inputs.inputs_digest,
     )
     for warning in result.warnings:
         log.warning("cache sync: %s", warning)
@@ -177,10 +181,11 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan))
         with conn.transaction():
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
-                                  events=events, ownership=owned, existing=frozenset(r.universe for r in found),
+                                  events=events, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                                   then=None if group_plan is None else lambda: relational.write(
                                       conn, group_plan, environment=request.environment, job_id=job_id))
             result.rows_written = written.rows
+            result.outputs_digest = written.outputs_digest
             result.warnings.extend(written.warnings)
             if written.groups is not None:
                 result.groups = written.groups.to_dict()
@@ -194,16 +199,16 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     return result
 
 
-def _plan_groups(conn, schema, request: SyncRequest, built, config, as_of: dt.date, families
+def _plan_groups(current: relational.Current | None, schema, built, config, as_of: dt.date, families
                  ) -> tuple[relational.GroupPlan | None, list[str]]:
     """The relational groups' plan (None where PL cannot write them: the schema report says why; a
-    warning unless the tables simply do not exist) and the warnings of building them."""
-    if schema.groups_skipped is not None:
-        missing = schema.groups_skipped.startswith("no table")
+    warning unless the tables simply do not exist) and the warnings of building them. Pure: `current`
+    are PL's stored groups, read with the sync's inputs."""
+    if schema.groups_skipped is not None or current is None:
+        missing = schema.groups_skipped is None or schema.groups_skipped.startswith("no table")
         return None, [] if missing else [f"relational groups skipped: {schema.groups_skipped}"]
     wanted, warnings = build_groups(built, config, as_of.isoformat())
-    the_plan = relational.plan(relational.read(conn, request.environment), wanted, families,
-                               name_width=schema.group_name_width)
+    the_plan = relational.plan(current, wanted, families, name_width=schema.group_name_width)
     return the_plan, [*warnings, *the_plan.skipped]
 
 
@@ -217,7 +222,7 @@ def _unique_key(schema) -> tuple[str, ...]:
     return ownership.TYPE_KEY if schema.cache_key == KEY3 else ownership.FULL_KEY
 
 
-def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: str | None, started: float,
+def _unchanged(conn, request: SyncRequest, loaded: sync_inputs.Inputs, job_id: str | None, started: float,
                progress: Progress, before_commit: BeforeCommit | None) -> SyncResult:
     """The result of a sync whose inputs and outputs match those of a completed one: what that
     sync built is still what would be built, so no universe changed (and nothing is written)."""
@@ -229,7 +234,7 @@ def _unchanged(conn, request: SyncRequest, loaded: fingerprint.Loaded, job_id: s
         universes_unchanged=built, warnings=list(previous.get("warnings", ())),
         eligible_stocks=previous.get("eligible_stocks", 0), unchanged_since=loaded.unchanged_since,
         edited=list(previous.get("edited", ())), foreign=list(previous.get("foreign", ())),
-        inputs_digest=loaded.inputs_digest,
+        inputs_digest=loaded.inputs_digest, outputs_digest=loaded.previous_outputs,
     )
     log.info("cache sync: inputs unchanged since job %s, nothing to build", loaded.unchanged_since)
     result.duration_seconds = round(time.perf_counter() - started, 3)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from tickstockpl.errors import ConfigError
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
+from tickstockpl.sync import changelog
+from tickstockpl.sync.diff import Change
 from tickstockpl.universes.model import OWNED_TYPES, members
 
 # The old job's documented keys (contract §5, §5.3): (type, lower-case name or None for any, key pattern).
@@ -130,10 +132,8 @@ def _delete(conn, environment: str, result: PruneResult, members_of: dict[str, l
             ([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], environment)).fetchall()
         gone = sorted(u for (u,) in deleted)
         why = {row["universe"]: row["why"] for row in result.rows}
-        with conn.cursor().copy(
-                "COPY pl_sync_changes (job_id, environment, universe, symbol, action, reason) FROM STDIN") as copy:
-            for universe in gone:
-                copy.write_row((result.prune_id, environment, universe, None, "pruned",
-                                f"removed by the operator (cache prune): {why[universe]}"))
+        changelog.write(conn.cursor(), result.prune_id, environment, [
+            Change(universe, None, "pruned", f"removed by the operator (cache prune): {why[universe]}")
+            for universe in gone])
         enqueue(conn, [catalog.universe_updated(result.prune_id, u, "deleted", [], members_of.get(u, [])) for u in gone])
     result.rows = [row for row in result.rows if row["universe"] in set(gone)]

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import orjson
 import psycopg
+from psycopg.rows import class_row
 
 from tickstockpl.sync.diff import Change
 from tickstockpl.universes.groups import GROUP_TYPE, Group
@@ -75,20 +77,34 @@ class GroupResult:
 READ_SQL = (
     "SELECT g.id, g.name, l.universe, l.family, g.description, g.metadata,"
     " CASE WHEN l.group_id IS NULL THEN NULL ELSE"
-    "  ARRAY(SELECT m.symbol FROM group_memberships m WHERE m.group_id = g.id) END"
+    "  ARRAY(SELECT m.symbol FROM group_memberships m WHERE m.group_id = g.id) END AS symbols"
     " FROM definition_groups g LEFT JOIN pl_group_ledger l ON l.environment = %(env)s AND l.group_id = g.id"
     " WHERE g.environment = %(env)s AND (g.type = %(type)s OR l.group_id IS NOT NULL)")
+
+
+class _GroupRead(NamedTuple):
+    """A row of READ_SQL: a group of the environment; universe NULL when PL's ledger does not hold it."""
+
+    id: int
+    name: str
+    universe: str | None
+    family: str | None
+    description: str | None
+    metadata: object
+    symbols: list[str] | None
 
 
 def read(conn, environment: str) -> Current:
     ours: dict[str, StoredGroup] = {}
     foreign: set[str] = set()
-    for gid, name, universe, family, description, metadata, symbols in conn.execute(
-            READ_SQL, {"env": environment, "type": GROUP_TYPE}):
-        if universe is None:
-            foreign.add(name)
-        else:
-            ours[name] = StoredGroup(gid, name, universe, family, description, metadata, frozenset(symbols or ()))
+    with conn.cursor(row_factory=class_row(_GroupRead)) as cur:
+        cur.execute(READ_SQL, {"env": environment, "type": GROUP_TYPE})
+        for row in cur:
+            if row.universe is None:
+                foreign.add(row.name)
+            else:
+                ours[row.name] = StoredGroup(row.id, row.name, row.universe, row.family, row.description,
+                                             row.metadata, frozenset(row.symbols or ()))
     return Current(ours, frozenset(foreign))
 
 

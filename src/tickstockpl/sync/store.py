@@ -1,4 +1,6 @@
-"""Everything a sync reads from and writes to PostgreSQL, with as few statements as possible.
+"""Everything a sync reads from and writes to PostgreSQL, with as few statements as possible: the
+statements on cache_entries and pl_cache_ledger are here, those on the change log and the history in
+sync/changelog.py and sync/history.py (this module sends them, inside its transaction).
 
 Readers take a connection; `apply` writes a whole plan inside the caller's transaction and never
 commits (the job runtime owns the transaction, so the job row and the events commit with it).
@@ -18,66 +20,76 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple
 
 import orjson
+from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync.diff import Plan, StoredRow
+from tickstockpl.sync import changelog, fingerprint, history
+from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
 from tickstockpl.universes.model import OWNED_TYPES
 
 
-def read_cache_rows(conn, environment: str) -> tuple[list[FoundRow], list[ConfigRow]]:
-    """One statement: every row of our environment with a universe type, with what the ledger
-    says about it (see sync/ownership.py), and the cache_config rows.
+class _StoredRead(NamedTuple):
+    """A row of READ_SQL: a cache_entries row with the ledger's word on it, or (type NULL) the number
+    of open history rows of one universe."""
 
-    A row counts as edited when its version (xmin) is not the one PL left and its value's digest
-    differs from the one PL wrote; the digest is only computed for rows whose version changed."""
+    type: str | None
+    name: str
+    key: str | None
+    value: Any
+    ledger_family: str | None
+    edited: bool | None
+    open_rows: int | None
+
+
+# Every row of the environment with a universe type, with what the ledger says about it (see
+# sync/ownership.py), the cache_config rows, and the number of open history rows per universe. A row
+# counts as edited when its version (xmin) is not the one PL left and its value's digest differs from
+# the one PL wrote; the digest is only computed for rows whose version changed.
+READ_SQL = (
+    "SELECT c.type, c.name, c.key, c.value, l.family AS ledger_family,"
+    " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false) AS edited,"
+    " NULL::bigint AS open_rows"
+    " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
+    "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+    " WHERE c.environment = %(env)s AND c.type = ANY(%(types)s)"
+    f" UNION ALL {history.OPEN_COUNTS_SQL}"
+    " ORDER BY 1, 2, 3")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the environment holds: universe rows (with the ledger's word), config rows, open history counts."""
+
+    found: tuple[FoundRow, ...]
+    config: tuple[ConfigRow, ...]
+    open_counts: Mapping[str, int]
+
+
+def read_stored(conn, environment: str) -> Stored:
+    """One statement (READ_SQL)."""
     found: list[FoundRow] = []
     config: list[ConfigRow] = []
-    with conn.cursor() as cur:
+    counts: dict[str, int] = {}
+    with conn.cursor(row_factory=class_row(_StoredRead)) as cur:
         set_json_loads(_loads, cur)
-        cur.execute(
-            "SELECT c.type, c.name, c.key, c.value, l.family,"
-            " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false)"
-            " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
-            "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
-            " WHERE c.environment = %s AND c.type = ANY(%s)"
-            " ORDER BY c.type, c.name, c.key",
-            (environment, [*OWNED_TYPES, CONFIG_TYPE]),
-        )
-        for type_, name, key, value, ledger_family, edited in cur:
-            if type_ == CONFIG_TYPE:
-                config.append(ConfigRow(name, key, value))
+        cur.execute(READ_SQL, {"env": environment, "types": [*OWNED_TYPES, CONFIG_TYPE]})
+        for row in cur:
+            if row.type is None:
+                counts[row.name] = row.open_rows
+            elif row.type == CONFIG_TYPE:
+                config.append(ConfigRow(row.name, row.key, row.value))
             else:
-                found.append(FoundRow(type_, name, key, value, ledger_family, edited))
-    return found, config
-
-
-def read_open_counts(conn, environment: str) -> dict[str, int]:
-    """Universe -> number of open history rows (one small aggregate row per universe)."""
-    return dict(conn.execute(
-        "SELECT universe, count(*) FROM pl_universe_membership WHERE environment = %s AND valid_to IS NULL"
-        " GROUP BY universe", (environment,)).fetchall())
-
-
-def read_open_membership(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
-    out: dict[str, set[str]] = defaultdict(set)
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT universe, symbol FROM pl_universe_membership"
-            " WHERE environment = %s AND valid_to IS NULL AND universe = ANY(%s)",
-            (environment, sorted(universes)),
-        )
-        for universe, symbol in cur.fetchall():
-            out[universe].add(symbol)
-    return {u: frozenset(s) for u, s in out.items()}
+                found.append(FoundRow(row.type, row.name, row.key, row.value, row.ledger_family, row.edited))
+    return Stored(tuple(found), tuple(config), MappingProxyType(counts))
 
 
 # Session settings of the write transaction, both transaction-local: TimeZone UTC, so that now()
@@ -85,8 +97,8 @@ def read_open_membership(conn, environment: str, universes: set[str]) -> dict[st
 # database's TimeZone (AppV2 has both, contract §10.3); lz4 for new TOAST values (a no-op on a
 # server built without lz4: the setting then does not list it).
 WRITE_SETTINGS = (
-    "SELECT set_config('TimeZone', 'UTC', true), (SELECT set_config('default_toast_compression', 'lz4', true)"
-    " FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))")
+    "SELECT set_config('TimeZone', 'UTC', true) AS timezone, (SELECT set_config('default_toast_compression', 'lz4',"
+    " true) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) AS compression")
 
 # Deletes only rows the ledger holds: a delete of a row PL did not write is impossible here,
 # whatever the plan says. The ledger forgets them, and any entry whose row someone else deleted.
@@ -98,7 +110,7 @@ DELETE_SQL = (
     " , forgot AS (DELETE FROM pl_cache_ledger l WHERE l.environment = %(env)s AND (EXISTS (SELECT 1 FROM gone g"
     "  WHERE g.type = l.type AND g.name = l.name AND g.key = l.key) OR NOT EXISTS (SELECT 1 FROM cache_entries c"
     "  WHERE c.environment = l.environment AND c.type = l.type AND c.name = l.name AND c.key = l.key)))"
-    " SELECT count(*) FROM gone")
+    " SELECT count(*) AS deleted FROM gone")
 
 # Writes the built universes and records them in the ledger, in one statement that names no
 # unique constraint (AppV2 has tables unique on (type, name, key, environment) and on
@@ -128,7 +140,8 @@ UPSERT_SQL = (
     "  ON CONFLICT (environment, type, name, key) DO UPDATE SET family = EXCLUDED.family,"
     "  value_digest = EXCLUDED.value_digest, row_xmin = EXCLUDED.row_xmin, job_id = EXCLUDED.job_id,"
     "  written_at = EXCLUDED.written_at)"
-    " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins), (SELECT count(*) FROM u WHERE NOT existing)")
+    " SELECT (SELECT count(*) FROM upd) AS updated, (SELECT count(*) FROM ins) AS inserted,"
+    " (SELECT count(*) FROM u WHERE NOT existing) AS to_insert")
 
 
 def _loads(data):
@@ -152,20 +165,20 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
           then: Callable[[], Any] | None = None) -> WriteResult:
     """Write the plan, the ledger and the events inside the caller's transaction (it commits).
 
-    `existing`: universes that have a row now (read by `read_cache_rows`); `ownership` names the
+    `existing`: universes that have a row now (read by `read_stored`); `ownership` names the
     universes to record in the ledger although their value is unchanged (taken over, restored);
     `then`: more writes of the same transaction (the relational groups), run after the cache rows with
     the same session settings; its result is `WriteResult.groups`."""
     result = WriteResult()
     keep = _ledger_only(ownership)
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=namedtuple_row) as cur:
         if plan.upserts or plan.deletes or keep or then is not None:
             cur.execute(WRITE_SETTINGS)
         if plan.deletes:
             cur.execute(DELETE_SQL, {
                 "t": [d.type for d in plan.deletes], "n": [d.name for d in plan.deletes],
                 "k": [d.key for d in plan.deletes], "env": environment})
-            result.rows += cur.fetchone()[0]
+            result.rows += cur.fetchone().deleted
         if plan.upserts or keep:
             ups = plan.upserts
             cur.execute(UPSERT_SQL, {
@@ -174,49 +187,24 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
                 "x": [e.universe in existing for e in ups],
                 "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
                 "lf": [k[3] for k in keep], "env": environment, "job": job_id})
-            updated, inserted, to_insert = cur.fetchone()
+            counts = cur.fetchone()
+            updated, inserted, to_insert = counts.updated, counts.inserted, counts.to_insert
             result.rows += updated + inserted
             if inserted < to_insert:
                 result.warnings.append(
                     f"{to_insert - inserted} new universe(s) not written: a row with the same unique key"
                     " appeared after the sync read the table (written by someone else); left as is")
         if plan.changes:
-            with cur.copy(
-                "COPY pl_sync_changes (job_id, environment, universe, symbol, action, reason) FROM STDIN"
-            ) as copy:
-                for ch in plan.changes:
-                    copy.write_row((job_id, environment, ch.universe, ch.symbol, ch.action, ch.reason))
-            result.rows += len(plan.changes)
+            result.rows += changelog.write(cur, job_id, environment, plan.changes)
         if plan.membership_close:
-            # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the
-            # lookup per pair whatever the table's statistics say: with stale ones the planner
-            # hashed every open row of the environment, 27 ms instead of 3 ms for 200 pairs),
-            # then changed by ctid. An interval that would close on (or before) the day it opened
-            # is dropped instead. Only one sync writes at a time (single-flight).
-            cur.execute(
-                "WITH open AS (SELECT o.ctid AS tid, o.valid_from"
-                "  FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)"
-                "  CROSS JOIN LATERAL (SELECT m.ctid, m.valid_from FROM pl_universe_membership m"
-                "   WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
-                "   AND m.valid_to IS NULL LIMIT 1) o),"
-                " gone AS (DELETE FROM pl_universe_membership m"
-                "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s)))"
-                " UPDATE pl_universe_membership m SET valid_to = %(d)s"
-                " WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s))",
-                {"u": [u for u, _ in plan.membership_close], "s": [s for _, s in plan.membership_close],
-                 "env": environment, "d": as_of},
-            )
+            history.close(cur, plan.membership_close, environment=environment, as_of=as_of)
             result.rows += len(plan.membership_close)
         if plan.membership_open:
-            cur.execute(
-                "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
-                " SELECT %s, u.universe, u.symbol, %s, %s FROM unnest(%b::text[], %b::text[]) AS u(universe, symbol)"
-                " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id",
-                (environment, as_of, job_id, [u for u, _ in plan.membership_open], [s for _, s in plan.membership_open]),
-            )
+            history.open_(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id)
             result.rows += len(plan.membership_open)
     if then is not None:
         result.groups = then()
+    result.outputs_digest = fingerprint.outputs_digest(conn, environment)
     result.rows += enqueue(conn, events)
     return result
 
@@ -226,6 +214,7 @@ class WriteResult:
     rows: int = 0
     warnings: list[str] = field(default_factory=list)
     groups: Any = None  # what `then` returned
+    outputs_digest: str | None = None  # the outputs fingerprint after the writes (sync/fingerprint.py)
 
 
 def _ledger_only(ownership: Ownership | None) -> list[tuple[str, str, str, str]]:

@@ -22,7 +22,7 @@ from tickstockpl.api.models import (ErrorBody, ProcessingCancelled, ProcessingHi
 from tickstockpl.api.ratelimit import limit_triggers
 from tickstockpl.errors import ConfigError, PhaseUnavailable
 from tickstockpl.pipeline import coordinator
-from tickstockpl.pipeline import schedule as pipeline_schedule
+from tickstockpl.pipeline import schedule_store as pipeline_schedule
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, Universe
 from tickstockpl.api.universe_sql import stored_universes
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
+from tickstockpl.sync import changelog, history
 from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, members, universe_id
 
 router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[KeyRequired],
@@ -54,16 +55,10 @@ def changes(conn: ConnDep, settings: SettingsDep,
     """The change log (added / removed / updated / reordered per symbol and universe), oldest first."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.timezone.utc)
-    rows = conn.execute(
-        "SELECT id, job_id, universe, symbol, action, reason, created_at FROM pl_sync_changes"
-        " WHERE environment = %s AND (%s::timestamptz IS NULL OR created_at >= %s::timestamptz)"
-        " AND (%s::text IS NULL OR universe = %s::text)"
-        " ORDER BY id LIMIT %s OFFSET %s",
-        (settings.environment, since, since, universe, universe, limit, offset),
-    ).fetchall()
+    rows = changelog.page(conn, settings.environment, since=since, universe=universe, limit=limit, offset=offset)
     return UniverseChanges(
-        changes=[UniverseChange(id=i, job_id=str(j), universe=u, symbol=s, action=a, reason=r, created_at=iso_z(c))
-                 for i, j, u, s, a, r, c in rows],
+        changes=[UniverseChange(id=r.id, job_id=r.job_id, universe=r.universe, symbol=r.symbol, action=r.action,
+                                reason=r.reason, created_at=iso_z(r.created_at)) for r in rows],
         count=len(rows), limit=limit, offset=offset,
     )
 
@@ -88,17 +83,8 @@ def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings:
         symbols = members(row[0])
         updated = iso_z(row[1])
     else:
-        symbols = [r[0] for r in conn.execute(
-            "SELECT symbol FROM pl_universe_membership WHERE environment = %s AND universe = %s"
-            " AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s) ORDER BY symbol",
-            (settings.environment, uid, as_of, as_of),
-        )]
-        known = symbols or conn.execute(
-            "SELECT 1 FROM pl_universe_membership WHERE environment = %s AND universe = %s"
-            " UNION ALL SELECT 1 FROM pl_cache_ledger WHERE environment = %s AND type = %s AND name = %s AND key = %s"
-            " LIMIT 1",
-            (settings.environment, uid, settings.environment, type, name, key),
-        ).fetchone()
+        symbols = history.members_on(conn, settings.environment, uid, as_of)
+        known = symbols or history.known(conn, settings.environment, type, name, key)
         if not known:
             raise NotFound(f"no universe {uid}")
         updated = None

@@ -1,6 +1,7 @@
 """Phase 2, data import: providers fetch one session for the whole market; the writer stores it.
 
     Provider.fetch(session) -> SessionData      rest.RestProvider (grouped daily), flatfiles.FlatFileProvider
+                                                (the types in session.py, which the providers import)
     writer.write_session(conn, ...)             validate rows, COPY into staging, ONE upsert into ohlcv_daily
     importer.missing_sessions / import_sessions the sessions after the last imported one, in order
 
@@ -11,31 +12,12 @@ split into fields are returned in `SessionData.rejected` with their reason; noth
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Optional
 
 from tickstockpl.errors import ConfigError
+from tickstockpl.pipeline.imports.session import Provider, Row, SessionData
 
-Row = tuple  # (ticker, open, high, low, close, volume, timestamp_ns)
-
-
-@dataclass
-class SessionData:
-    session: dt.date
-    rows: list[Row]
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (ticker or "line N", reason)
-
-
-class Provider(Protocol):
-    """Fetches one NYSE session of daily bars for the whole US stock market."""
-
-    name: str
-
-    def fetch(self, session: dt.date) -> SessionData: ...
-
-    def close(self) -> None: ...
-
+__all__ = ["Provider", "Row", "SessionData", "provider_configured", "provider_from_settings"]
 
 def provider_from_settings(settings) -> Optional[Provider]:
     """The configured provider, or None when none is configured (the data_import phase is then unavailable).

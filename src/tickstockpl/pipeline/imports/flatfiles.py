@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 
 from tickstockpl.errors import ProviderError
-from tickstockpl.pipeline.imports import SessionData
+from tickstockpl.pipeline.imports.session import SessionData
 
 HEADER = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 COLUMNS = {name: i for i, name in enumerate(HEADER)}

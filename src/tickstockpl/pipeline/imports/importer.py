@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from tickstockpl import clock
 from tickstockpl.errors import DataError, TickStockError
-from tickstockpl.pipeline.imports import Provider
+from tickstockpl.pipeline.imports.session import Provider
 from tickstockpl.pipeline.imports.writer import BeforeCommit, Prepared, SessionResult, prepare, store
 
 log = logging.getLogger(__name__)

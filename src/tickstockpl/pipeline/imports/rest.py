@@ -25,7 +25,7 @@ from typing import Any, Callable
 import httpx
 
 from tickstockpl.errors import ProviderError
-from tickstockpl.pipeline.imports import SessionData
+from tickstockpl.pipeline.imports.session import SessionData
 
 log = logging.getLogger(__name__)
 

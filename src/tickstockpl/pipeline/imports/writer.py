@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from tickstockpl.errors import DataError
-from tickstockpl.pipeline.imports import SessionData
+from tickstockpl.pipeline.imports.session import SessionData
 
 TICKER_MAX = 20  # PL's own bound (contract §4.1: varchar(20)); a narrower real column is read when storing
 BIGINT_MAX = 2**63 - 1

@@ -1,0 +1,67 @@
+"""`python -m bench.liquidity_bench [--symbols 12000] [--sessions 250]`: the cost of pl_symbol_liquidity.
+
+Builds a sample market in a fresh database `tspl_liq_bench` (dropped at the end) on the server of
+TICKSTOCKPL_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres), then measures
+`liquidity.rebuild` through the last session and `liquidity.update_session` of the last session
+(from the table rebuilt through the session before), each in its own transaction, rolled back.
+Prints wall times (median of --reps) and the rows written. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import psycopg
+
+from tickstockpl.db.migrate import upgrade
+from tickstockpl.market import liquidity
+from tickstockpl.market.sample import generate, write
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--symbols", type=int, default=12_000)
+    parser.add_argument("--sessions", type=int, default=250)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    admin = os.environ.get("TICKSTOCKPL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = "tspl_liq_bench"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        upgrade(url)
+        etfs = args.symbols // 6
+        market = generate(stocks=args.symbols - etfs, etfs=etfs, sessions=args.sessions, seed=11)
+        with psycopg.connect(url) as conn:
+            write(conn, market)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE ohlcv_daily")
+        days = market.sessions
+        rebuilds, updates, rows = [], [], 0
+        for _ in range(args.reps):
+            with psycopg.connect(url) as conn:
+                start = time.perf_counter()
+                rows = liquidity.rebuild(conn, days[-1])
+                rebuilds.append(time.perf_counter() - start)
+                conn.rollback()
+            with psycopg.connect(url) as conn:
+                liquidity.rebuild(conn, days[-2])
+                start = time.perf_counter()
+                liquidity.update_session(conn, days[-1])
+                updates.append(time.perf_counter() - start)
+                conn.rollback()
+        print(f"{market.bar_count:,} bars, {rows:,} symbols, {len(days)} sessions")
+        print(f"rebuild through {days[-1]}: {statistics.median(rebuilds):.3f} s (median of {args.reps})")
+        print(f"update_session {days[-1]}: {statistics.median(updates):.3f} s (median of {args.reps})")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+if __name__ == "__main__":
+    main()

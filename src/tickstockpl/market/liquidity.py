@@ -1,0 +1,209 @@
+"""Per-symbol rolling liquidity statistics (`pl_symbol_liquidity`, migration 0009), maintained at import time.
+
+The rule universes screen on "200-session median dollar volume", "valid close on 180 of the last 200
+sessions" and the like. Reading 200 sessions of bars per sync would cost every sync; instead each symbol's
+row keeps the dollar volumes of its last WINDOW sessions (oldest first) and the table is moved forward one
+session at a time, reading only that session's bars:
+
+    update_session(conn, day)   fold session `day` in: the table must stand at the session before `day`
+                                (the NYSE session before it, pl_market_sessions); a state check and one statement. Already
+                                folded: nothing happens (returns 0). Empty table or a gap: LiquidityError
+                                (call `rebuild` or `catch_up`).
+    rebuild(conn, through)      recompute every row from ohlcv_daily as of session `through` (deletes and
+                                refills the table, PL's own; one transaction of the caller's)
+    catch_up(conn, through)     rebuild when the table is empty, else fold each missing session in order
+    load(conn)                  every row as a LiquidityRow
+    window_stats(row, windows)  median / mean dollar volume and coverage over each window, the streak
+
+A *valid bar* has a close above 0 and below 1e15 (NaN is not) and a volume of 0 or more; its dollar volume
+is close × volume, kept as a `real` (7 significant digits: a 252-session window stays inline in its row,
+about 1 KB, and the daily update rewrites rows in place). A session without a valid bar of the symbol is a NULL in the window. A symbol's
+window starts at its first bar on a session (so its length is min(sessions_seen, WINDOW)); a symbol that
+stops trading keeps its row, which fills with NULLs (it then fails every coverage screen).
+
+Re-importing a session already folded in (corrected bars) is not picked up by update_session: call
+`rebuild(conn, through)` after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Iterable
+
+from tickstockpl.errors import TickStockError
+
+WINDOW = 252  # sessions kept per symbol (one trading year; universes/rules/definition.MAX_WINDOW)
+
+
+class LiquidityError(TickStockError):
+    """The table cannot be moved to the asked session incrementally (empty, a gap, or ahead of it)."""
+
+
+_VALID = "o.close > 0 AND o.close < 1e15 AND o.volume >= 0"
+
+STATE_SQL = (
+    "SELECT (SELECT max(session) FROM pl_market_sessions WHERE session < %(day)s),"
+    " EXISTS (SELECT 1 FROM pl_market_sessions WHERE session = %(day)s),"
+    " (SELECT min(through) FROM pl_symbol_liquidity), (SELECT max(through) FROM pl_symbol_liquidity)"
+)
+
+UPDATE_SQL = f"""
+WITH bars AS (
+    SELECT o.symbol,
+           CASE WHEN {_VALID} THEN o.close::float8 END AS close,
+           CASE WHEN {_VALID} THEN (o.close::float8 * o.volume::float8)::real END AS dv
+    FROM ohlcv_daily o
+    WHERE o.date = %(day)s
+), moved AS (
+    UPDATE pl_symbol_liquidity l SET
+        through = %(day)s,
+        sessions_seen = l.sessions_seen + 1,
+        dollar_volumes = CASE WHEN cardinality(l.dollar_volumes) >= %(window)s
+                              THEN array_append(l.dollar_volumes[cardinality(l.dollar_volumes) - %(window)s + 2:], b.dv)
+                              ELSE array_append(l.dollar_volumes, b.dv) END,
+        last_close = CASE WHEN b.dv IS NOT NULL THEN b.close ELSE l.last_close END,
+        last_valid_session = CASE WHEN b.dv IS NOT NULL THEN %(day)s::date ELSE l.last_valid_session END,
+        updated_at = now()
+    FROM pl_symbol_liquidity l0
+    LEFT JOIN bars b ON b.symbol = l0.symbol
+    WHERE l.symbol = l0.symbol
+    RETURNING 1
+), added AS (
+    INSERT INTO pl_symbol_liquidity
+           (symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session, updated_at)
+    SELECT b.symbol, %(day)s, %(day)s, 1, ARRAY[b.dv], b.close, CASE WHEN b.dv IS NOT NULL THEN %(day)s::date END, now()
+    FROM bars b
+    WHERE NOT EXISTS (SELECT 1 FROM pl_symbol_liquidity l WHERE l.symbol = b.symbol)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)
+"""
+
+REBUILD_SQL = f"""
+WITH days AS (
+    SELECT session, row_number() OVER (ORDER BY session) AS pos
+    FROM pl_market_sessions WHERE session <= %(day)s
+), last AS (
+    SELECT max(pos) AS pos FROM days
+), win AS (
+    SELECT session, pos FROM days WHERE pos > (SELECT pos FROM last) - %(window)s
+), firsts AS (
+    SELECT o.symbol, min(d.pos) AS pos
+    FROM ohlcv_daily o JOIN days d ON d.session = o.date
+    GROUP BY o.symbol
+), recent AS (
+    SELECT o.symbol, o.date,
+           CASE WHEN {_VALID} THEN (o.close::float8 * o.volume::float8)::real END AS dv
+    FROM ohlcv_daily o
+    WHERE o.date >= (SELECT min(session) FROM win) AND o.date <= %(day)s
+), windows AS (
+    SELECT f.symbol, array_agg(r.dv ORDER BY w.pos) AS dollar_volumes,
+           max(w.session) FILTER (WHERE r.dv IS NOT NULL) AS last_valid
+    FROM firsts f
+    JOIN win w ON w.pos >= f.pos
+    LEFT JOIN recent r ON r.symbol = f.symbol AND r.date = w.session
+    GROUP BY f.symbol
+)
+INSERT INTO pl_symbol_liquidity
+       (symbol, through, first_session, sessions_seen, dollar_volumes, last_close, last_valid_session, updated_at)
+SELECT f.symbol, %(day)s, fd.session, (SELECT pos FROM last) - f.pos + 1, w.dollar_volumes, n.close, n.date, now()
+FROM firsts f
+JOIN days fd ON fd.pos = f.pos
+JOIN windows w ON w.symbol = f.symbol
+LEFT JOIN LATERAL (
+    -- the newest valid bar on a session: the window's, found through the (symbol, date) index; only a
+    -- symbol without one in its window looks further back
+    SELECT o.close::float8 AS close, o.date
+    FROM ohlcv_daily o
+    WHERE o.symbol = f.symbol AND o.date <= coalesce(w.last_valid, %(day)s) AND {_VALID}
+      AND EXISTS (SELECT 1 FROM pl_market_sessions m WHERE m.session = o.date)
+    ORDER BY o.date DESC
+    LIMIT 1
+) n ON true
+"""
+
+# real[] read as float8[]: the text form of a real is its shortest decimal, which is not always the stored value
+LOAD_SQL = ("SELECT symbol, through, first_session, sessions_seen, dollar_volumes::float8[], last_close, last_valid_session"
+            " FROM pl_symbol_liquidity ORDER BY symbol")
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidityRow:
+    symbol: str
+    through: dt.date
+    first_session: dt.date
+    sessions_seen: int
+    dollar_volumes: tuple[float | None, ...]
+    last_close: float | None
+    last_valid_session: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    median_dollar_volume: dict[int, float | None]
+    mean_dollar_volume: dict[int, float | None]
+    coverage: dict[int, int]
+    streak: int
+
+
+def update_session(conn, day: dt.date) -> int:
+    """Fold session `day` into the table (see the module docstring); returns the rows written."""
+    previous, is_session, low, high = conn.execute(STATE_SQL, {"day": day}).fetchone()
+    if not is_session:
+        raise LiquidityError(f"liquidity statistics: {day.isoformat()} is not an NYSE session (pl_market_sessions)")
+    if high is None:
+        raise LiquidityError("liquidity statistics: pl_symbol_liquidity is empty: rebuild it first")
+    if low != high:
+        raise LiquidityError(f"liquidity statistics: rows stand at different sessions ({low} .. {high}): rebuild")
+    if high >= day:
+        if high == day:
+            return 0
+        raise LiquidityError(f"liquidity statistics: the table already stands at {high}, after {day}: rebuild")
+    if high != previous:
+        raise LiquidityError(f"liquidity statistics: the table stands at {high}, not at {previous} (the session "
+                             f"before {day}): catch up or rebuild")
+    return conn.execute(UPDATE_SQL, {"day": day, "window": WINDOW}).fetchone()[0]
+
+
+def rebuild(conn, through: dt.date) -> int:
+    """Every row recomputed from ohlcv_daily as of session `through`; returns the rows written."""
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM pl_market_sessions WHERE session = %s)", (through,)).fetchone()[0]:
+        raise LiquidityError(f"liquidity statistics: {through.isoformat()} is not an NYSE session (pl_market_sessions)")
+    conn.execute("DELETE FROM pl_symbol_liquidity")
+    return conn.execute(REBUILD_SQL, {"day": through, "window": WINDOW}).rowcount
+
+
+def catch_up(conn, through: dt.date) -> int:
+    """Bring the table to `through`: rebuild when it is empty or ahead, else fold each missing session."""
+    high = conn.execute("SELECT max(through) FROM pl_symbol_liquidity").fetchone()[0]
+    if high is None or high > through:
+        return rebuild(conn, through)
+    days = [r[0] for r in conn.execute(
+        "SELECT session FROM pl_market_sessions WHERE session > %s AND session <= %s ORDER BY session", (high, through))]
+    return sum(update_session(conn, day) for day in days)
+
+
+def load(conn) -> list[LiquidityRow]:
+    return [LiquidityRow(s, t, f, n, tuple(v), c, lv) for s, t, f, n, v, c, lv in conn.execute(LOAD_SQL)]
+
+
+def window_stats(dollar_volumes: Iterable[float | None], windows: Iterable[int]) -> WindowStats:
+    """The statistics of the last N sessions for each N in `windows` (N <= WINDOW), from a row's window."""
+    values = list(dollar_volumes)
+    streak = 0
+    for v in reversed(values):
+        if v is None:
+            break
+        streak += 1
+    median, mean, coverage = {}, {}, {}
+    for n in windows:
+        if not 1 <= n <= WINDOW:
+            raise ValueError(f"window of {n} sessions: expected 1 to {WINDOW}")
+        valid = [v for v in values[-n:] if v is not None and math.isfinite(v)]
+        coverage[n] = len(valid)
+        median[n] = statistics.median(valid) if valid else None
+        mean[n] = math.fsum(valid) / len(valid) if valid else None
+    return WindowStats(median, mean, coverage, streak)

@@ -1,0 +1,109 @@
+"""The membership history (`pl_universe_membership`): every statement on it.
+
+One row per (environment, universe, symbol, interval): `valid_from` the sync date it was opened,
+`valid_to` (exclusive) the sync date it was closed, NULL while open. Readers and writers:
+
+    OPEN_COUNTS_SQL (a part of store.READ_SQL)    open rows per universe, with the sync's stored rows
+    open_members(conn, environment, universes)    the open rows of drifted universes (sync/inputs.py)
+    close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
+    members_on(conn, environment, universe, day)  GET /api/universes/{type}/{name}/{key}?as_of=
+    known(conn, environment, type, name, key)     whether the history (or the ledger) knows the universe
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import NamedTuple
+
+import psycopg
+from psycopg.rows import class_row
+
+# Rows shaped like store.READ_SQL's (type NULL, the universe as name, the count as open_rows).
+OPEN_COUNTS_SQL = (
+    "SELECT NULL, m.universe, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
+    " WHERE m.environment = %(env)s AND m.valid_to IS NULL GROUP BY m.universe")
+
+OPEN_MEMBERS_SQL = (
+    "SELECT universe, symbol FROM pl_universe_membership"
+    " WHERE environment = %(env)s AND valid_to IS NULL AND universe = ANY(%(universes)s)")
+
+# Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the lookup per pair
+# whatever the table's statistics say: with stale ones the planner hashed every open row of the
+# environment, 27 ms instead of 3 ms for 200 pairs), then changed by ctid. An interval that would close
+# on (or before) the day it opened is dropped instead. Only one sync writes at a time (single-flight).
+CLOSE_SQL = (
+    "WITH open AS (SELECT o.ctid AS tid, o.valid_from"
+    "  FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)"
+    "  CROSS JOIN LATERAL (SELECT m.ctid, m.valid_from FROM pl_universe_membership m"
+    "   WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
+    "   AND m.valid_to IS NULL LIMIT 1) o),"
+    " gone AS (DELETE FROM pl_universe_membership m"
+    "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s)))"
+    " UPDATE pl_universe_membership m SET valid_to = %(d)s"
+    " WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s))")
+
+# Opening rows: a plain INSERT, under a savepoint. Only when one of the pairs already has a row that
+# started on the sync date (closed since by a sync of a later date, then a sync of this date again)
+# does it fail, and the upsert runs instead, which reopens that row. The upsert alone cost about 1.6
+# times the plain insert for the 30,000 rows of a first run at 12,000 symbols (speculative insertion:
+# 210 ms against 130 ms on this machine, alternating in one process); the rows are the same either way.
+OPEN_SQL = (
+    "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
+    " SELECT %(env)s, u.universe, u.symbol, %(d)s, %(job)s FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)")
+REOPEN_SQL = OPEN_SQL + (
+    " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id")
+
+MEMBERS_ON_SQL = (
+    "SELECT symbol FROM pl_universe_membership WHERE environment = %(env)s AND universe = %(universe)s"
+    " AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s) ORDER BY symbol")
+
+# Whether the history has a row of the universe, or PL's ledger the universe (one statement).
+KNOWN_SQL = (
+    "SELECT 1 FROM pl_universe_membership WHERE environment = %(env)s AND universe = %(universe)s"
+    " UNION ALL SELECT 1 FROM pl_cache_ledger WHERE environment = %(env)s AND type = %(t)s AND name = %(n)s"
+    " AND key = %(k)s LIMIT 1")
+
+
+class Member(NamedTuple):
+    universe: str
+    symbol: str
+
+
+class Symbol(NamedTuple):
+    symbol: str
+
+
+def open_members(conn, environment: str, universes: set[str]) -> dict[str, frozenset[str]]:
+    """Universe -> its members with an open history row, for `universes`."""
+    out: dict[str, set[str]] = defaultdict(set)
+    with conn.cursor(row_factory=class_row(Member)) as cur:
+        cur.execute(OPEN_MEMBERS_SQL, {"env": environment, "universes": sorted(universes)})
+        for row in cur.fetchall():
+            out[row.universe].add(row.symbol)
+    return {u: frozenset(s) for u, s in out.items()}
+
+
+def close(cur, pairs, *, environment: str, as_of: dt.date) -> None:
+    cur.execute(CLOSE_SQL, {"u": [u for u, _ in pairs], "s": [s for _, s in pairs], "env": environment, "d": as_of})
+
+
+def open_(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
+    params = {"env": environment, "d": as_of, "job": job_id, "u": [u for u, _ in pairs], "s": [s for _, s in pairs]}
+    try:
+        with conn.transaction():
+            cur.execute(OPEN_SQL, params)
+    except psycopg.errors.UniqueViolation:
+        cur.execute(REOPEN_SQL, params)
+
+
+def members_on(conn, environment: str, universe: str, day: dt.date) -> list[str]:
+    with conn.cursor(row_factory=class_row(Symbol)) as cur:
+        cur.execute(MEMBERS_ON_SQL, {"env": environment, "universe": universe, "day": day})
+        return [row.symbol for row in cur.fetchall()]
+
+
+def known(conn, environment: str, type_: str, name: str, key: str) -> bool:
+    """Whether the history has any row of the universe, or PL's ledger holds it."""
+    params = {"env": environment, "universe": f"{type_}:{name}:{key}", "t": type_, "n": name, "k": key}
+    return conn.execute(KNOWN_SQL, params).fetchone() is not None

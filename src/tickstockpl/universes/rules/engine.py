@@ -1,0 +1,491 @@
+"""The rule engine (pure): one session of one rule universe.
+
+    run(definition, previous, stats, session, calendar) -> RunResult
+
+`previous` maps each member of the previous session to its entry date; `stats` holds the session's
+SymbolStats (one per symbol; a symbol without one has no data that day: delisted or without bars);
+`calendar` is a SessionCalendar holding `session`. The order of a run:
+
+1. Maintenance, every session: a member without statistics, inactive (when the definition asks for
+   active candidates), or no longer of a candidate type or exchange leaves at once.
+2. Ranking: the candidates (type, exchange, active) that pass the *stay* screens and have a positive
+   metric, ordered by the metric (largest first, ties by symbol). Rank 1 is the largest; a symbol's
+   percentile is the cumulative share of the metric's total down to and including it.
+3. On a reconstitution day: a member stays when it passes the stay screens and lies within the selection
+   widened by the band (a member inside the band but outside the selection is "kept by band"); a member
+   of fewer than `min_stay_sessions` sessions stays whatever its screens and rank ("kept by minimum
+   stay"). A non-member enters when it is seasoned (`min_ipo_sessions`), passes the entry screens and lies
+   within the selection. Then the sector cap keeps, per sector (a missing sector counts as one sector),
+   the members protected by the minimum stay first and then the best-ranked, up to floor(cap × size).
+4. Between reconstitution days nothing else changes, except that with ipo_policy = "fast_entry" a symbol
+   whose IPO age lies in [min_ipo_sessions, min_ipo_sessions + ipo_window_sessions) enters when it meets
+   every entry rule (selection and sector cap included) that session.
+
+Every change and every member kept by band or by minimum stay gets a Reason whose text carries the
+numbers (e.g. "entered: rank 412 ≤ 450 on reconstitution day 2026-12-01"); `RunResult.explain(symbol)`
+says why a symbol is in or out; `RunResult.churn` is the run's turnover.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from tickstockpl.universes.rules.definition import RuleDefinition, Screens
+from tickstockpl.universes.rules.schedule import SessionCalendar
+from tickstockpl.universes.rules.stats import SymbolStats
+
+NO_SECTOR = "(no sector)"
+
+ENTERED, LEFT, KEPT_BY_BAND, KEPT_BY_MIN_STAY = "entered", "left", "kept_by_band", "kept_by_min_stay"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why `symbol` entered, left or was kept; `rule` names the rule that fired (a field path of the
+    definition, e.g. "stay.median_dollar_volume", "selection", "band", "sector_cap", or "missing")."""
+
+    symbol: str
+    action: str
+    rule: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    rule: str
+    ok: bool
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Churn:
+    """Turnover of one run: (entered + left) / (members before + members after); 0 when both are 0."""
+
+    before: int
+    after: int
+    entered: int
+    left: int
+
+    @property
+    def turnover(self) -> float:
+        total = self.before + self.after
+        return (self.entered + self.left) / total if total else 0.0
+
+    def to_dict(self) -> dict:
+        return {"before": self.before, "after": self.after, "entered": self.entered, "left": self.left,
+                "turnover": round(self.turnover, 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    symbol: str
+    member: bool
+    summary: str
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    definition: RuleDefinition
+    session: dt.date
+    reconstitution: bool
+    members: Mapping[str, dt.date]  # symbol -> entry date, in rank order (unranked members last)
+    changes: tuple[Reason, ...]  # every entry and exit
+    kept: tuple[Reason, ...]  # every member kept by band or by minimum stay
+    churn: Churn
+    ranks: Mapping[str, int]
+    percentiles: Mapping[str, float]
+    previous: Mapping[str, dt.date] = field(repr=False)
+    stats: Mapping[str, SymbolStats] = field(repr=False)
+    calendar: SessionCalendar = field(repr=False)
+
+    def reason(self, symbol: str) -> Reason | None:
+        for reason in self.changes + self.kept:
+            if reason.symbol == symbol:
+                return reason
+        return None
+
+    def explain(self, symbol: str) -> Explanation:
+        """Why `symbol` is in or out of the universe after this run, with every rule's numbers."""
+        return _explain(self, symbol)
+
+
+def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iterable[SymbolStats] | Mapping[str, SymbolStats],
+        session: dt.date, calendar: SessionCalendar) -> RunResult:
+    """One session of `definition` (see the module docstring)."""
+    by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
+    by_symbol = MappingProxyType(dict(by_symbol))
+    previous = MappingProxyType(dict(previous))
+    recon = calendar.is_reconstitution(session, definition.reconstitution)
+    ranks, pcts = _rank(definition, by_symbol)
+    changes: list[Reason] = []
+    kept: list[Reason] = []
+    day = session.isoformat()
+
+    # 1. maintenance
+    staying: dict[str, dt.date] = {}
+    for symbol, entered in previous.items():
+        failed = _maintenance_failure(definition, by_symbol.get(symbol), symbol, day)
+        if failed:
+            changes.append(Reason(symbol, LEFT, failed.rule, f"left: {failed.text}"))
+        else:
+            staying[symbol] = entered
+
+    protected: set[str] = set()
+    entrants: dict[str, Reason] = {}
+    cap_exempt = False
+    if recon:
+        # 3. members: stay screens and the banded selection, unless protected by the minimum stay
+        for symbol in list(staying):
+            s = by_symbol[symbol]
+            rank, pct = ranks.get(symbol), pcts.get(symbol)
+            served = _sessions_served(calendar, staying[symbol], session)
+            if _passes(definition.stay, s) and _in_selection(definition, rank, pct, member=False):
+                if served < definition.min_stay_sessions:
+                    protected.add(symbol)  # passes anyway; counted first under the sector cap
+                continue  # the common case: no text to build
+            failing = [c for c in _screen_checks(definition.stay, s, "stay") if not c.ok]
+            sel = _selection_check(definition, rank, pct, member=True)
+            if failing or not sel.ok:
+                if served < definition.min_stay_sessions:
+                    protected.add(symbol)
+                    why = (failing[0] if failing else sel).text
+                    kept.append(Reason(symbol, KEPT_BY_MIN_STAY, "min_stay_sessions",
+                                       f"kept by minimum stay: member for {served} of {definition.min_stay_sessions}"
+                                       f" sessions (otherwise: {why})"))
+                    continue
+                fired = failing[0] if failing else sel
+                changes.append(Reason(symbol, LEFT, fired.rule, f"left: {fired.text} on reconstitution day {day}"))
+                del staying[symbol]
+            else:  # passes the screens and the band, not the selection itself
+                kept.append(Reason(symbol, KEPT_BY_BAND, "band", f"kept by band: {sel.text}"))
+                if served < definition.min_stay_sessions:
+                    protected.add(symbol)
+        # non-members: seasoning, entry screens, selection
+        for symbol, s in by_symbol.items():
+            if symbol in previous:
+                continue
+            ok, text = _entry_ok(definition, s, ranks.get(symbol), pcts.get(symbol))
+            if ok:
+                entrants[symbol] = Reason(symbol, ENTERED, "selection", f"entered: {text} on reconstitution day {day}")
+    elif definition.ipo_policy == "fast_entry":
+        low = definition.candidates.min_ipo_sessions
+        high = low + definition.ipo_window_sessions
+        for symbol, s in by_symbol.items():
+            if symbol in previous or s.ipo_sessions is None or not (low <= s.ipo_sessions < high):
+                continue
+            ok, text = _entry_ok(definition, s, ranks.get(symbol), pcts.get(symbol))
+            if ok:
+                entrants[symbol] = Reason(symbol, ENTERED, "ipo_policy",
+                                          f"entered: IPO fast entry at age {s.ipo_sessions} sessions, {text} on {day}")
+    else:
+        cap_exempt = True  # nothing can enter: the cap has nothing to decide
+
+    # the sector cap, over members kept and entrants together
+    limit = definition.sector_cap_count()
+    if limit is not None and not cap_exempt:
+        def order(symbol: str) -> tuple:
+            return (symbol not in protected, ranks.get(symbol, math.inf), symbol)
+
+        counts: dict[str, int] = {}
+        if not recon:  # between reconstitution days members are not re-ranked: they fill their sectors first
+            for symbol in staying:
+                sector = by_symbol[symbol].sector or NO_SECTOR
+                counts[sector] = counts.get(sector, 0) + 1
+            pool = sorted(entrants, key=order)
+        else:
+            pool = sorted(list(staying) + list(entrants), key=order)
+        size = definition.selection.size
+        for symbol in pool:
+            sector = by_symbol[symbol].sector or NO_SECTOR
+            if counts.get(sector, 0) < limit:
+                counts[sector] = counts.get(sector, 0) + 1
+                continue
+            text = (f"sector {sector} at its cap of {limit} ({definition.sector_cap * 100:g}% of {size}),"
+                    f" rank {ranks.get(symbol, '-')}")
+            if symbol in entrants:
+                del entrants[symbol]
+            else:
+                del staying[symbol]
+                kept[:] = [r for r in kept if r.symbol != symbol]
+                changes.append(Reason(symbol, LEFT, "sector_cap", f"left: {text} on reconstitution day {day}"))
+
+    new = dict(staying)
+    for symbol in entrants:
+        new[symbol] = session
+    changes.extend(entrants.values())
+    ordered = dict(sorted(new.items(), key=lambda kv: (ranks.get(kv[0], math.inf), kv[0])))
+    entered = sum(1 for r in changes if r.action == ENTERED)
+    churn = Churn(before=len(previous), after=len(ordered), entered=entered, left=len(changes) - entered)
+    return RunResult(definition, session, recon, MappingProxyType(ordered), tuple(changes), tuple(kept), churn,
+                     MappingProxyType(ranks), MappingProxyType(pcts), previous, by_symbol, calendar)
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+def _rank(definition: RuleDefinition, stats: Mapping[str, SymbolStats]) -> tuple[dict[str, int], dict[str, float]]:
+    metric, window = definition.rank.metric, definition.rank.sessions
+    ranked = []
+    stay = definition.stay
+    for symbol, s in stats.items():
+        if not _is_candidate(definition, s, False) or not _passes(stay, s):
+            continue
+        value = s.metric(metric, window)
+        if value is not None:
+            ranked.append((-value, symbol))
+    ranked.sort()
+    total = math.fsum(-v for v, _ in ranked)
+    ranks, pcts = {}, {}
+    running = 0.0
+    for i, (value, symbol) in enumerate(ranked, 1):
+        running += -value
+        ranks[symbol] = i
+        pcts[symbol] = min(100.0, running / total * 100.0) if total > 0 else 100.0
+    return ranks, pcts
+
+
+def _is_candidate(definition: RuleDefinition, s: SymbolStats, seasoning: bool) -> bool:
+    """`_candidate_checks` all ok, without building their texts (the hot path of 12,000 symbols)."""
+    c = definition.candidates
+    if s.type not in c.types or (c.exchanges and s.exchange not in c.exchanges) or (c.active and not s.active):
+        return False
+    if seasoning and c.min_ipo_sessions:
+        return s.ipo_sessions is not None and s.ipo_sessions >= c.min_ipo_sessions
+    return True
+
+
+def _passes(screens: Screens, s: SymbolStats) -> bool:
+    """`_screen_checks` all ok, without building their texts."""
+    w = screens.median_dollar_volume
+    if w is not None:
+        v = s.median_dollar_volume.get(w.sessions)
+        if v is None or not v >= w.minimum or v == math.inf:
+            return False
+    w = screens.mean_dollar_volume
+    if w is not None:
+        v = s.mean_dollar_volume.get(w.sessions)
+        if v is None or not v >= w.minimum or v == math.inf:
+            return False
+    if screens.min_price is not None and (s.price is None or not s.price >= screens.min_price or s.price == math.inf):
+        return False
+    if screens.coverage is not None and s.coverage.get(screens.coverage.sessions, 0) < screens.coverage.min_sessions:
+        return False
+    return screens.recent_sessions is None or s.streak >= screens.recent_sessions
+
+
+def _in_selection(definition: RuleDefinition, rank: int | None, pct: float | None, member: bool) -> bool:
+    """`_selection_check(...).ok` without its text."""
+    sel, band = definition.selection, definition.band
+    if sel.kind == "all":
+        return True
+    if rank is None:
+        return False
+    if sel.kind == "top":
+        return rank <= sel.count + (band.ranks if member else 0)
+    if sel.kind == "rank_range":
+        buffer = band.ranks if member else 0
+        return sel.first - buffer <= rank <= sel.last + buffer
+    width = band.percentile if member else 0.0
+    return sel.from_pct - width < pct <= sel.to_pct + width
+
+
+def _maintenance_failure(definition: RuleDefinition, s: SymbolStats | None, symbol: str, day: str) -> Check | None:
+    if s is None:
+        return Check("missing", False, f"no data on {day} (delisted or without bars)")
+    if _is_candidate(definition, s, False):
+        return None
+    for check in _candidate_checks(definition, s, seasoning=False):
+        if not check.ok:
+            return Check(check.rule, False, f"{check.text} on {day}")
+    return None
+
+
+def _candidate_checks(definition: RuleDefinition, s: SymbolStats, seasoning: bool = True) -> list[Check]:
+    c = definition.candidates
+    out = [Check("candidates.types", s.type in c.types,
+                 f"type {s.type or 'unknown'} {'in' if s.type in c.types else 'not in'} {', '.join(c.types)}")]
+    if c.exchanges:
+        inside = s.exchange in c.exchanges
+        out.append(Check("candidates.exchanges", inside,
+                         f"exchange {s.exchange or 'unknown'} {'in' if inside else 'not in'} {', '.join(c.exchanges)}"))
+    if c.active:
+        out.append(Check("candidates.active", bool(s.active), "active" if s.active else "inactive (delisted)"))
+    if seasoning and c.min_ipo_sessions:
+        age = s.ipo_sessions
+        if age is None:
+            out.append(Check("candidates.min_ipo_sessions", False, f"IPO age unknown (needs {c.min_ipo_sessions} sessions)"))
+        else:
+            ok = age >= c.min_ipo_sessions
+            out.append(Check("candidates.min_ipo_sessions", ok,
+                             f"IPO age {age} sessions {'≥' if ok else '<'} {c.min_ipo_sessions}"))
+    return out
+
+
+def _screen_checks(screens: Screens, s: SymbolStats, side: str) -> list[Check]:
+    out = []
+    for name, label, values in (("median_dollar_volume", "median", s.median_dollar_volume),
+                                ("mean_dollar_volume", "mean", s.mean_dollar_volume)):
+        window = getattr(screens, name)
+        if window is None:
+            continue
+        value = values.get(window.sessions)
+        what = f"{window.sessions}-session {label} dollar volume"
+        if value is None or not math.isfinite(value):
+            out.append(Check(f"{side}.{name}", False, f"{what} unknown (no valid bar in the window)"))
+        else:
+            ok = value >= window.minimum
+            shown, bound = money_pair(value, window.minimum)
+            out.append(Check(f"{side}.{name}", ok, f"{what} {shown} {'≥' if ok else '<'} {bound}"))
+    if screens.min_price is not None:
+        price = s.price
+        if price is None or not math.isfinite(price):
+            out.append(Check(f"{side}.min_price", False, "no valid close"))
+        else:
+            ok = price >= screens.min_price
+            shown, bound = price_text(price), price_text(screens.min_price)
+            if shown == bound and price != screens.min_price:
+                shown, bound = f"${price:,.6f}", f"${screens.min_price:,.6f}"
+            out.append(Check(f"{side}.min_price", ok, f"close {shown} {'≥' if ok else '<'} {bound}"))
+    if screens.coverage is not None:
+        cov = screens.coverage
+        have = s.coverage.get(cov.sessions, 0)
+        ok = have >= cov.min_sessions
+        out.append(Check(f"{side}.coverage", ok, f"valid closes on {have} of the last {cov.sessions} sessions "
+                                                 f"{'≥' if ok else '<'} {cov.min_sessions}"))
+    if screens.recent_sessions is not None:
+        m = screens.recent_sessions
+        ok = s.streak >= m
+        text = (f"a valid close on each of the last {m} sessions" if ok
+                else f"a valid close on only the last {s.streak} of the last {m} sessions")
+        out.append(Check(f"{side}.recent_sessions", ok, text))
+    return out
+
+
+def _selection_check(definition: RuleDefinition, rank: int | None, pct: float | None, *, member: bool) -> Check:
+    sel, band = definition.selection, definition.band
+    if sel.kind == "all":
+        return Check("selection", True, "every candidate passing the screens")
+    if rank is None:
+        return Check("rank.metric", False, f"not ranked ({definition.rank.metric.replace('_', ' ')} unknown, "
+                                           "or a stay screen or candidate rule fails)")
+    rule = "band" if member and band.active else "selection"
+    buffer = band.ranks if member else 0
+    if sel.kind in ("top", "rank_range"):
+        first, last = (1, sel.count) if sel.kind == "top" else (sel.first, sel.last)
+        lo, hi = max(1, first - buffer), last + buffer
+        ok = lo <= rank <= hi
+        edge = "" if not buffer else f" + {buffer}"
+        if sel.kind == "top" or first == 1:
+            text = f"rank {rank} {'≤' if ok else '>'} {last}{edge}"
+        elif ok:
+            text = f"rank {rank} within {first}..{last}" + (f" ± {buffer}" if buffer else "")
+        else:
+            text = f"rank {rank} outside {first}..{last}" + (f" ± {buffer}" if buffer else "")
+        return Check(rule, ok, text)
+    width = band.percentile if member else 0.0
+    lo, hi = sel.from_pct - width, sel.to_pct + width
+    ok = lo < pct <= hi
+    edge = sel.to_pct if pct > sel.to_pct else sel.from_pct if pct <= sel.from_pct else None
+    digits = 1
+    while edge is not None and pct != edge and float(f"{pct:.{digits}f}") == edge and digits < 12:
+        digits += 1  # 70.00004% is not "70.0% > 70%"
+    shown = f"{pct:.{digits}f}"
+    if edge is None:
+        text = f"percentile {shown}% within {sel.from_pct:g}%–{sel.to_pct:g}%"
+    elif width:
+        text = f"percentile {shown}% {'within' if ok else 'outside'} {edge:g}% ± {width:g}%"
+    else:
+        text = f"percentile {shown}% {'>' if pct > sel.to_pct else '≤'} {edge:g}%"
+    return Check(rule, ok, text)
+
+
+def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct: float | None) -> tuple[bool, str]:
+    if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition, s, True)
+            and _passes(definition.entry, s)):
+        return False, ""  # (the text of a refusal is built by explain, on demand)
+    screens = _screen_checks(definition.entry, s, "entry")
+    for check in _candidate_checks(definition, s) + screens:
+        if not check.ok:
+            return False, check.text
+    if definition.selection.kind == "all":  # no rank decides: the screens' numbers are the reason
+        return True, ", ".join(c.text for c in screens) or "a candidate (no screens)"
+    sel = _selection_check(definition, rank, pct, member=False)
+    return sel.ok, sel.text
+
+
+def _sessions_served(calendar: SessionCalendar, entered: dt.date, session: dt.date) -> int:
+    """Sessions a member has been in before `session` (entered on the previous session: 1)."""
+    return max(0, calendar.sessions_since(entered, session) - 1)
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+def _explain(result: RunResult, symbol: str) -> Explanation:
+    d, day = result.definition, result.session.isoformat()
+    member = symbol in result.members
+    s = result.stats.get(symbol)
+    reason = result.reason(symbol)
+    if s is None:
+        checks = (Check("missing", False, f"no data on {day} (delisted, unknown or without bars)"),)
+        summary = reason.text if reason else f"out: no data on {day}"
+        return Explanation(symbol, member, summary, checks)
+    was = symbol in result.previous
+    rank, pct = result.ranks.get(symbol), result.percentiles.get(symbol)
+    checks = _candidate_checks(d, s, seasoning=not was)
+    checks += _screen_checks(d.stay if was else d.entry, s, "stay" if was else "entry")
+    checks.append(_selection_check(d, rank, pct, member=was))
+    if reason is not None:
+        summary = reason.text
+    elif member:
+        since = result.members[symbol].isoformat()
+        summary = (f"in: member since {since}; passes the stay rules on reconstitution day {day}" if result.reconstitution
+                   else f"in: member since {since}; {day} is no reconstitution day (only maintenance applies)")
+    else:
+        failing = [c for c in checks if not c.ok]
+        low = d.candidates.min_ipo_sessions
+        fast = (d.ipo_policy == "fast_entry" and s.ipo_sessions is not None
+                and low <= s.ipo_sessions < low + d.ipo_window_sessions)
+        if not result.reconstitution and not fast:
+            nxt = _next_reconstitution(result)
+            why = f"; it would fail: {failing[0].text}" if failing else "; it meets the entry rules today"
+            summary = f"out: {day} is no reconstitution day (next: {nxt}){why}"
+        elif failing:
+            summary = f"out: {failing[0].text}"
+        else:
+            summary = f"out: sector {s.sector or NO_SECTOR} is at its cap of {d.sector_cap_count()}"
+    return Explanation(symbol, member, summary, tuple(checks))
+
+
+def _next_reconstitution(result: RunResult) -> str:
+    cal = result.calendar
+    later = [day for day in cal.days if day > result.session]
+    found = next((day for day in later if cal.is_reconstitution(day, result.definition.reconstitution)), None)
+    return found.isoformat() if found else "beyond the calendar"
+
+
+# --- numbers in words ----------------------------------------------------------------------------
+
+def money(value: float) -> str:
+    """$1.9M, $2.5M, $950K, $12.3B, $1.2T, $310."""
+    for size, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= size:
+            return f"${value / size:.1f}{unit}"
+    return f"${value:,.0f}"
+
+
+def money_pair(value: float, bound: float) -> tuple[str, str]:
+    """Both amounts in words, with more digits when the short forms of two different amounts agree
+    ("$2,499,999 < $2,500,000" rather than "$2.5M < $2.5M")."""
+    a, b = money(value), money(bound)
+    if a == b and value != bound:
+        return f"${value:,.0f}" if abs(value - bound) >= 1 else f"${value:,.2f}", \
+            f"${bound:,.0f}" if abs(value - bound) >= 1 else f"${bound:,.2f}"
+    return a, b
+
+
+def price_text(value: float) -> str:
+    return f"${value:,.2f}"
