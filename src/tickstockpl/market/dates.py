@@ -64,7 +64,8 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
     if session is None:
         if skip:
             return SessionChoice(day)
-        before = calendar.between(day - dt.timedelta(days=10), day - dt.timedelta(days=1))
+        reach = min(day - dt.date.min, dt.timedelta(days=10))  # the first days of the calendar have no days before
+        before = calendar.between(day - reach, day - dt.timedelta(days=1)) if reach.days else []
         after = calendar.between(day + dt.timedelta(days=1), day + dt.timedelta(days=10))
         around = []
         if before:
