@@ -1,7 +1,8 @@
 """Shared fixtures: a real PostgreSQL and a real Redis, a fresh database per test.
 
 A template database with every migration applied is made once per run; each test that asks for
-`db_url` gets its own copy (CREATE DATABASE ... TEMPLATE), so no test sees another's rows.
+`db_url` gets its own copy (CREATE DATABASE ... TEMPLATE), so no test sees another's rows. The
+databases, dates, markets and waits behind these fixtures are in tests/support/.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import psycopg
 import pytest
 
 from tests.servers import PostgresHandle, RedisProcess, local_redis_url
+from tests.support.databases import fresh_database, migrated_template
+from tests.support.markets import MARKET_NOW  # noqa: F401 - also imported from here by the tests
 
 pytest_plugins = ("tests.processes",)  # no_leaked_servers: every test, no server it started may outlive it
 
 # The small sample market of `market_template` / `market_db_url` (see `small_market`).
 SMALL_MARKET = {"stocks": 400, "etfs": 100, "sessions": 30, "end": dt.date(2026, 11, 27), "seed": 7}
-# The instant the tests' fixed markets are seen from (the market clock, TICKSTOCKPL_NOW): a Saturday,
-# so the newest closed NYSE session is the half day of 2026-11-27, the last session of every fixed market.
-MARKET_NOW = "2026-11-28T15:00:00Z"
+# MARKET_NOW (tests/support/markets.py): the instant the tests' fixed markets are seen from (the market
+# clock, TICKSTOCKPL_NOW), a Saturday: the newest closed NYSE session is the half day of 2026-11-27.
 
 
 @pytest.fixture
@@ -43,19 +45,14 @@ def pg() -> PostgresHandle:
 @pytest.fixture(scope="session")
 def schema_template(pg: PostgresHandle) -> str:
     """Name of a database holding the full schema (and the NYSE sessions table), no data."""
-    from tickstockpl.db.migrate import upgrade
-
-    name = pg.create_database("schema")
-    upgrade(pg.url(name))
-    return name
+    return migrated_template(pg)
 
 
 @pytest.fixture
-def db_url(pg: PostgresHandle, schema_template: str, request) -> str:
+def db_url(pg: PostgresHandle, schema_template: str) -> str:
     """A fresh database with the schema applied, dropped after the test."""
-    name = pg.create_database(f"d{abs(hash(request.node.nodeid)) % 10**8}_{id(request)}"[:40], template=schema_template)
-    yield pg.url(name)
-    pg.drop_database(name)
+    with fresh_database(pg, schema_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -92,15 +89,14 @@ def market_template(pg: PostgresHandle, schema_template: str, small_market) -> s
 
 
 @pytest.fixture
-def market_db_url(pg: PostgresHandle, market_template: str, request, market_clock) -> str:
+def market_db_url(pg: PostgresHandle, market_template: str, market_clock) -> str:
     """A fresh copy of `market_template` (schema + the small sample market), dropped after the test.
 
     Nothing is in cache_entries; see `small_market` for what the market contains. The market clock
     stands at MARKET_NOW (`market_clock`).
     """
-    name = pg.create_database(f"m{abs(hash(request.node.nodeid)) % 10**8}_{id(request)}"[:40], template=market_template)
-    yield pg.url(name)
-    pg.drop_database(name)
+    with fresh_database(pg, market_template, "m") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,28 @@ def as_url(dsn: str) -> str:
     return f"postgresql://{auth}{host}{':' + str(port) if port and host else ''}/{dbname}{query}"
 
 
+def server_environ(db_url: str | None, *, redis_url: str | None = None, api_keys: tuple[str, ...] = (DEFAULT_KEY,),
+                   scheduler: bool = False, env: dict[str, str] | None = None, port: int | None = None) -> dict[str, str]:
+    """The environment of a test's server (live or in process, tests/support/asgi.py): this process's,
+    without its TICKSTOCKPL_/DATABASE_/REDIS_ variables but the market clock (TICKSTOCKPL_NOW), plus these."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "REDIS_")) or k == "TICKSTOCKPL_NOW"}
+    base.update({
+        "TICKSTOCKPL_API_KEYS": ",".join(api_keys),
+        "TICKSTOCKPL_SCHEDULER": "true" if scheduler else "false",
+        "TICKSTOCKPL_HOST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if db_url:
+        base["DATABASE_URL"] = as_url(db_url)
+    if port:
+        base["TICKSTOCKPL_PORT"] = str(port)
+    if redis_url:
+        base["REDIS_URL"] = redis_url
+    base.update(env or {})
+    return base
+
+
 class LiveServer:
     def __init__(self, db_url: str, *, redis_url: str | None = None, api_keys: tuple[str, ...] = (DEFAULT_KEY,),
                  scheduler: bool = False, env: dict[str, str] | None = None, port: int | None = None):
@@ -56,20 +78,8 @@ class LiveServer:
         self.api_keys = api_keys
         self.proc: subprocess.Popen | None = None
         self._log = Path(tempfile.mkstemp(prefix="tspl-serve-", suffix=".log")[1])
-        base = {k: v for k, v in os.environ.items()  # the market clock (TICKSTOCKPL_NOW) is passed on
-                if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "REDIS_")) or k == "TICKSTOCKPL_NOW"}
-        base.update({
-            "DATABASE_URL": as_url(db_url),
-            "TICKSTOCKPL_API_KEYS": ",".join(api_keys),
-            "TICKSTOCKPL_SCHEDULER": "true" if scheduler else "false",
-            "TICKSTOCKPL_HOST": "127.0.0.1",
-            "TICKSTOCKPL_PORT": str(self.port),
-            "PYTHONUNBUFFERED": "1",
-        })
-        if redis_url:
-            base["REDIS_URL"] = redis_url
-        base.update(env or {})
-        self.env = base
+        self.env = server_environ(db_url, redis_url=redis_url, api_keys=api_keys, scheduler=scheduler, env=env,
+                                  port=self.port)
 
     @property
     def headers(self) -> dict[str, str]:

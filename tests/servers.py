@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.support.databases import Cluster, with_database  # noqa: F401 - with_database: re-exported
+
 LOCAL_PG = os.environ.get("TICKSTOCKPL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 LOCAL_REDIS_HOST, LOCAL_REDIS_PORT = "127.0.0.1", 6379
 
@@ -32,17 +34,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def with_database(url: str, dbname: str) -> str:
-    """Same server, another database (works for host:port URLs and socket URLs)."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
-
-
-class PostgresHandle:
-    """An admin URL to a server, plus the embedded handle when we started one."""
+class PostgresHandle(Cluster):
+    """An admin URL to a server, plus the embedded handle when we started one (tests/support/databases.py)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.embedded = None
         self.tempdir: str | None = None
         try:
@@ -55,38 +51,9 @@ class PostgresHandle:
             self.tempdir = tempfile.mkdtemp(prefix="tspl-pg-", dir="/var/tmp" if os.geteuid() == 0 else None)
             self.embedded, self.admin_url = start_postgres(Path(self.tempdir), cleanup="delete")
         self.prefix = f"tspl_t{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self._created: list[str] = []
-
-    def create_database(self, suffix: str, template: str | None = None) -> str:
-        name = f"{self.prefix}_{suffix}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-            for attempt in range(20):
-                try:
-                    conn.execute(sql)
-                    break
-                except psycopg.errors.ObjectInUse:  # template still has a session closing
-                    time.sleep(0.1 * (attempt + 1))
-            else:
-                conn.execute(sql)
-        self._created.append(name)
-        return name
-
-    def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if name in self._created:
-            self._created.remove(name)
-
-    def url(self, name: str) -> str:
-        return with_database(self.admin_url, name)
 
     def close(self) -> None:
-        for name in list(reversed(self._created)):
-            try:
-                self.drop_database(name)
-            except psycopg.Error:
-                pass
+        self.drop_created()
         if self.embedded is not None:
             self.embedded.cleanup()
         if self.tempdir:

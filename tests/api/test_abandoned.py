@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 
 
-def test_killed_server_leaves_an_abandoned_job_that_the_next_start_fails(server, db_url, market):
+def test_killed_server_leaves_an_abandoned_job_that_the_next_start_fails(live, db_url, market):
+    server = live  # a process to kill or stop
     with SymbolsLocked(db_url) as held, server.client() as c:
         job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "full"}).json()["job_id"]
         wait_status(c, job_id, ("running",))
@@ -31,7 +33,8 @@ def test_killed_server_leaves_an_abandoned_job_that_the_next_start_fails(server,
     assert len(events) == 1 and '"status":"failed"' in events[0][0] and "abandoned" in events[0][0]
 
 
-def test_a_stopping_server_lets_the_running_sync_finish(server, db_url, market):
+def test_a_stopping_server_lets_the_running_sync_finish(live, db_url, market):
+    server = live  # a process to kill or stop
     import signal
 
     with SymbolsLocked(db_url) as held, server.client() as c:

@@ -1,4 +1,4 @@
-"""Cache-sync endpoints (contract §2.1) against a running server: 202, status, 404, 409, 422, history, stats."""
+"""Cache-sync endpoints (contract §2.1), the app in process (tests/support/asgi.py): 202, status, 404, 409, 422, history, stats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 from tickstockpl.sync.job import STEPS
 
 TRIGGER = "/api/processing/cache-sync/trigger"
@@ -71,7 +72,8 @@ def test_validation_failure_fails_the_job_and_force_skips_it(client, db_url, mar
     assert forced["status"] == "completed", forced
 
 
-def test_unknown_job_is_404(client):
+def test_unknown_job_is_404(keyed):
+    client = keyed
     for job_id in (str(uuid.uuid4()), "not-a-uuid", "1" * 300):
         response = client.get(STATUS + job_id)
         assert response.status_code == 404
@@ -85,7 +87,8 @@ def test_unknown_job_is_404(client):
     ({"mode": "full", "force": 1}, "force"),
     ({"mode": None}, "mode"),
 ])
-def test_bad_trigger_bodies_are_422_naming_the_field(client, body, field):
+def test_bad_trigger_bodies_are_422_naming_the_field(keyed, body, field):
+    client = keyed
     response = client.post(TRIGGER, json=body)
     assert response.status_code == 422, response.text
     data = response.json()
@@ -94,7 +97,8 @@ def test_bad_trigger_bodies_are_422_naming_the_field(client, body, field):
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"full"', b"null", b"\xff\xfe", b"\t\x81\x15"])
-def test_malformed_or_non_object_json_is_422(client, raw):
+def test_malformed_or_non_object_json_is_422(keyed, raw):
+    client = keyed
     response = client.post(TRIGGER, content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert response.json()["success"] is False and "body" in response.json()["message"]
@@ -125,7 +129,8 @@ def test_history_pages_newest_first(client, db_url, market):
 @pytest.mark.parametrize("params, field", [
     ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"offset": -1}, "offset"), ({"limit": "ten"}, "limit"),
 ])
-def test_history_rejects_out_of_range_paging(client, params, field):
+def test_history_rejects_out_of_range_paging(keyed, params, field):
+    client = keyed
     response = client.get(HISTORY, params=params)
     assert response.status_code == 422 and field in response.json()["message"]
 
@@ -148,10 +153,10 @@ def test_stats_lists_universes_and_seven_day_job_statistics(client, market):
 
 
 def test_triggers_beyond_the_rate_limit_are_429(db_url, redis_process, market):
-    from tests.live_server import LiveServer
+    from tests.support.asgi import InProcessServer
 
-    with LiveServer(db_url, redis_url=redis_process.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "2"}) as live:
-        with live.client() as c:
+    with InProcessServer(db_url, redis_url=redis_process.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "2"}) as api:
+        with api.client() as c:
             codes = [c.post(TRIGGER, json={"mode": "ipos"}).status_code for _ in range(3)]
             limited = c.post(TRIGGER, json={"mode": "ipos"})
     assert codes[:2].count(202) + codes[:2].count(409) == 2 and codes[2] == 429

@@ -7,13 +7,15 @@ import threading
 import httpx
 import psycopg
 
-from tests.api.support import SymbolsLocked, wait_status
+from tests.support.databases import SymbolsLocked
+from tests.support.waiting import wait_status
 
 TRIGGER = "/api/processing/cache-sync/trigger"
 CALLERS = 20
 
 
-def test_twenty_simultaneous_triggers_start_exactly_one_job(server, db_url, market):
+def test_twenty_simultaneous_triggers_start_exactly_one_job(live, db_url, market):
+    server = live  # twenty connections at once to a real server
     barrier = threading.Barrier(CALLERS)
     answers: list[httpx.Response] = []
     lock = threading.Lock()

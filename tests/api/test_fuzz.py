@@ -14,10 +14,11 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  status_code_conformance)
 
 from tests.api.conftest import KEYS
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.servers import RedisProcess
+from tests.support.databases import fresh_database
 from tickstockpl.api.app import create_app
 from tickstockpl.settings import Settings
 
@@ -30,16 +31,16 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress
 
 @pytest.fixture(scope="module")
 def fuzz_server(pg, schema_template):
-    name = pg.create_database("fuzz", template=schema_template)
-    load_market(pg.url(name))
-    redis = RedisProcess().start()
-    # a generous trigger limit, so that fuzzed triggers reach the handler (429 is tested elsewhere)
-    live = LiveServer(pg.url(name), redis_url=redis.url, api_keys=KEYS,
-                      env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000", "TICKSTOCKPL_NOW": MARKET_NOW}).start()
-    yield live
-    live.close()
-    redis.close()
-    pg.drop_database(name)
+    """One live server for the module: the fuzzed requests change nothing another case relies on."""
+    with fresh_database(pg, schema_template, "fuzz") as url:
+        load_market(url)
+        redis = RedisProcess().start()
+        # a generous trigger limit, so that fuzzed triggers reach the handler (429 is tested elsewhere)
+        live = LiveServer(url, redis_url=redis.url, api_keys=KEYS,
+                          env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000", "TICKSTOCKPL_NOW": MARKET_NOW}).start()
+        yield live
+        live.close()
+        redis.close()
 
 
 def test_the_server_serves_the_fuzzed_document(fuzz_server):

@@ -1,4 +1,5 @@
-"""/health (healthy, degraded without Redis, 503 without the database) and /metrics."""
+"""/health (healthy, degraded without Redis, 503 without the database) and /metrics, the app in process
+(tests/support/asgi.py); the demo's embedded Redis, started and stopped by `serve`, needs the process."""
 
 from __future__ import annotations
 
@@ -8,53 +9,52 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.api.support import wait_status
+from tests.support.waiting import wait_status
 
 
-def test_health_is_healthy_then_degraded_while_redis_is_down(server, redis_process):
-    body = httpx.get(server.url + "/health", timeout=5).json()
+def test_health_is_healthy_then_degraded_while_redis_is_down(client, redis_process):
+    body = client.get("/health").json()
     assert body["status"] == "healthy"
     assert body["services"] == {"database": "up", "redis": "up", "api": "up"}
     assert body["processing_status"] == "idle" and body["version"]
 
     redis_process.stop()
-    down = httpx.get(server.url + "/health", timeout=5)
+    down = client.get("/health")
     assert down.status_code == 200
     assert down.json()["status"] == "degraded" and down.json()["services"]["redis"] == "down"
 
     redis_process.start()
-    assert httpx.get(server.url + "/health", timeout=5).json()["status"] == "healthy"
+    assert client.get("/health").json()["status"] == "healthy"
 
 
-def test_api_keeps_working_while_redis_is_down_and_events_wait(server, redis_process, market):
+def test_api_keeps_working_while_redis_is_down_and_events_wait(client, redis_process, market):
     redis_process.stop()
-    with server.client() as c:
-        job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "ipos"}).json()["job_id"]
-        assert wait_status(c, job_id, ("completed", "failed"))["status"] == "completed"
-    body = httpx.get(server.url + "/health", timeout=5).json()
+    job_id = client.post("/api/processing/cache-sync/trigger", json={"mode": "ipos"}).json()["job_id"]
+    assert wait_status(client, job_id, ("completed", "failed"))["status"] == "completed"
+    body = client.get("/health").json()
     assert body["status"] == "degraded" and body["outbox_pending"] > 0
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = client.get("/metrics").text
     assert "tickstockpl_outbox_pending_events 0.0" not in metrics
 
 
-def test_health_is_503_when_the_database_is_gone(server, db_url, pg):
+def test_health_is_503_when_the_database_is_gone(api, db_url, pg):
+    anonymous = api.client(key=False)
     pg.drop_database(psycopg.conninfo.conninfo_to_dict(db_url)["dbname"])  # WITH (FORCE): connections die too
-    response = httpx.get(server.url + "/health", timeout=10)
+    response = anonymous.get("/health")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unhealthy" and body["services"]["database"] == "down"
     assert body["services"]["api"] == "up"
-    assert httpx.get(server.url + "/health", timeout=10).status_code == 503  # and stays so, without hanging
+    assert anonymous.get("/health").status_code == 503  # and stays so, without hanging
     for path in ("/api/universes", "/api/processing/cache-sync/status/00000000-0000-4000-8000-000000000000"):
-        answer = httpx.get(server.url + path, headers=server.headers, timeout=15)
+        answer = api.client().get(path)
         assert answer.status_code == 503 and answer.json()["success"] is False, (path, answer.text)
 
 
-def test_metrics_report_jobs_durations_and_the_outbox(server, market):
-    with server.client() as c:
-        job_id = c.post("/api/processing/cache-sync/trigger", json={"mode": "full"}).json()["job_id"]
-        wait_status(c, job_id, ("completed",))
-    response = httpx.get(server.url + "/metrics")
+def test_metrics_report_jobs_durations_and_the_outbox(client, market):
+    job_id = client.post("/api/processing/cache-sync/trigger", json={"mode": "full"}).json()["job_id"]
+    wait_status(client, job_id, ("completed",))
+    response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert 'tickstockpl_sync_jobs{status="completed"} 1.0' in text
@@ -66,22 +66,22 @@ def test_metrics_report_jobs_durations_and_the_outbox(server, market):
     assert "tickstockpl_outbox_pending_events" in text
 
 
-def test_health_reports_a_live_pipeline_run(server, db_url):
+def test_health_reports_a_live_pipeline_run(client, db_url):
     from tickstockpl.db import locks
 
     with psycopg.connect(db_url, autocommit=True) as owner:
         owner.execute("SELECT pg_advisory_lock(%s)", (locks.PIPELINE,))
         owner.execute("INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, status)"
                       " VALUES (gen_random_uuid(), 'DEFAULT', 'manual', current_date, ARRAY['data_import'], 'running')")
-        assert httpx.get(server.url + "/health", timeout=5).json()["processing_status"] == "running"
-    assert httpx.get(server.url + "/health", timeout=5).json()["processing_status"] == "idle"  # owner gone
+        assert client.get("/health").json()["processing_status"] == "running"
+    assert client.get("/health").json()["processing_status"] == "idle"  # owner gone
 
 
 def test_without_redis_outside_the_demo_the_server_runs_degraded(db_url):
-    from tests.live_server import LiveServer
+    from tests.support.asgi import InProcessServer
 
-    with LiveServer(db_url, redis_url=None) as live:
-        body = httpx.get(live.url + "/health", timeout=5).json()
+    with InProcessServer(db_url, redis_url=None) as api:
+        body = api.client().get("/health").json()
         assert body["status"] == "degraded" and body["services"]["redis"] == "down"
 
 

@@ -1,22 +1,22 @@
-"""The OpenAPI document and the answers agree (the nits schemathesis found), against a live server.
+"""The OpenAPI document and the answers agree (the nits schemathesis found).
 
 `since` is a date-time, never a Unix time (`0.5` was read as 1970-01-01T00:00:00.5Z); the schedule
 update's fields may be left out but are not nullable, and a null answers 422 (the document said
 nullable); the trigger's date pattern refuses `0000-00-00` and months or days that do not exist; a
 method a path does not have answers 405 with every method it does have in `Allow` (`OPTIONS
-/api/processing/schedule` named GET only).
+/api/processing/schedule` named GET only). The app runs in process (tests/support/asgi.py); the checks that
+change nothing share one per module (`keyed`).
 """
 
 from __future__ import annotations
 
 import re
 
-import httpx
-
 from tickstockpl.api.models import DATE_PATTERN
 
 
-def test_since_is_a_date_time_not_an_epoch(client, market):
+def test_since_is_a_date_time_not_an_epoch(keyed):
+    client = keyed
     for number in ("0.5", "1700000000", "-1", "1e9", ".5"):
         answer = client.get("/api/universes/changes", params={"since": number})
         assert answer.status_code == 422, (number, answer.text)
@@ -25,8 +25,8 @@ def test_since_is_a_date_time_not_an_epoch(client, market):
         assert client.get("/api/universes/changes", params={"since": good}).status_code == 200, good
 
 
-def test_schedule_fields_are_optional_never_null(client, server, market):
-    document = httpx.get(server.url + "/openapi.json", timeout=10).json()
+def test_schedule_fields_are_optional_never_null(client, market):
+    document = client.get("/openapi.json").json()
     schema = document["components"]["schemas"]["ProcessingScheduleUpdate"]
     for name, field in schema["properties"].items():
         assert "anyOf" not in field and field.get("type") != "null" and "default" not in field, (name, field)
@@ -39,8 +39,9 @@ def test_schedule_fields_are_optional_never_null(client, server, market):
     assert client.post("/api/processing/schedule", json={"enabled": False}).json()["enabled"] is False
 
 
-def test_the_date_pattern_takes_only_real_looking_dates(client, server, market):
-    document = httpx.get(server.url + "/openapi.json", timeout=10).json()
+def test_the_date_pattern_takes_only_real_looking_dates(keyed):
+    client = keyed
+    document = client.get("/openapi.json").json()
     pattern = document["components"]["schemas"]["ProcessingTriggerRequest"]["properties"]["date"]["anyOf"][0]["pattern"]
     assert pattern == DATE_PATTERN
     for bad in ("0000-00-00", "2026-00-10", "2026-13-01", "2026-11-00", "2026-11-32", "0000-11-27", "2026-1-27"):
@@ -54,8 +55,9 @@ def test_the_date_pattern_takes_only_real_looking_dates(client, server, market):
     assert answer.status_code == 422 and "date" in answer.json()["message"], answer.text
 
 
-def test_a_405_lists_every_method_of_the_path(client, server):
-    document = httpx.get(server.url + "/openapi.json", timeout=10).json()
+def test_a_405_lists_every_method_of_the_path(keyed):
+    client = keyed
+    document = client.get("/openapi.json").json()
     for path, operations in document["paths"].items():
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         documented = sorted(m.upper() for m in operations)

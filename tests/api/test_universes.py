@@ -6,7 +6,8 @@ import datetime as dt
 
 import psycopg
 
-from tests.api.support import delist, stock_symbol, wait_status
+from tests.support.markets import delist, stock_symbol
+from tests.support.waiting import wait_status
 from tickstockpl.jobs.runtime import start_job
 
 TOP10 = "/api/universes/stock_universe/market_leaders/top_10_stocks"

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.live_server import as_url
-from tests.reliability.support import wait_until
+from tests.support.waiting import wait_until
 from tickstockpl.db.migrate import index_state, upgrade
 from tickstockpl.errors import TickStockError
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.demo.support import alive, cli_env, new_data_root, postgres_pid, redis_pid, remove, run_cli
 from tests.live_server import LiveServer
-from tests.reliability.support import wait_until
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

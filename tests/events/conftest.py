@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.support import Subscriber, load_market
+from tests.support.events import Subscriber
+from tests.support.markets import load_market
 from tickstockpl.events import catalog
 
 ALL_CHANNELS = (

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.reliability.support import wait_until
+from tests.support.waiting import wait_until
 from tickstockpl import outages
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue

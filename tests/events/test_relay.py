@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.api.support import Subscriber
+from tests.support.events import Subscriber
 from tickstockpl.db import locks
 from tickstockpl.errors import ServiceUnavailable
 from tickstockpl.events import catalog

@@ -7,7 +7,8 @@ import re
 import psycopg
 import pytest
 
-from tests.api.support import IPO_SYMBOL, completed, delist
+from tests.support.events import completed
+from tests.support.markets import IPO_SYMBOL, delist
 from tickstockpl.errors import ValidationFailed
 from tickstockpl.jobs.runtime import start_job
 

@@ -12,6 +12,7 @@ import pytest
 from tests.handback import market
 from tests.live_server import LiveServer
 from tests.servers import RedisProcess
+from tests.support.databases import fresh_database
 
 KEY = "test-key-0123456789"
 SECOND_KEY = "rotated-key-9876543210"
@@ -25,12 +26,10 @@ def handback_redis() -> RedisProcess:
 
 
 @pytest.fixture(scope="module")
-def handback_db(pg, schema_template, request) -> str:
-    name = pg.create_database(f"hb_{request.module.__name__.rsplit('.', 1)[-1][:20]}", template=schema_template)
-    url = pg.url(name)
-    market.load(url)
-    yield url
-    pg.drop_database(name)
+def handback_db(pg, schema_template) -> str:
+    with fresh_database(pg, schema_template, "hb") as url:
+        market.load(url)
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ names exercise the ETF categories (a "Biotechnology" fund that must not land und
 one listing three days before the newest session (an IPO), and one bar per symbol on each of two
 fixed NYSE sessions (SESSIONS: the two newest closed at NOW). Everything is fixed, dates included:
 the scenario's server runs with its market clock at NOW (TICKSTOCKPL_NOW, the Saturday the form was
-captured), so every run on any day gives the same universes, sessions and as-of dates.
+captured), so every run on any day gives the same universes, sessions and as-of dates. The dates and
+the writer are the tests' own (tests/support/markets.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
+
+from tests.support.markets import MARKET_NOW, SESSIONS, write_market
 
 NY = ZoneInfo("America/New_York")
 
@@ -66,44 +69,35 @@ DELIST = "S24"  # the scenario delists it between two syncs
 PRICE = 100.0
 
 
-NOW = "2026-11-28T15:00:00Z"  # the market clock of the hand-back servers: a Saturday
-SESSIONS = (dt.date(2026, 11, 27), dt.date(2026, 11, 25))  # the two newest closed at NOW, newest first
+NOW = MARKET_NOW  # the market clock of the hand-back servers: a Saturday; SESSIONS: the two newest closed at NOW
 SERVER_ENV = {"TICKSTOCKPL_NOW": NOW}  # tickstockpl.clock.ENV
 
 
+COLUMNS = ("symbol", "name", "type", "active", "market_cap", "sector", "industry", "primary_exchange", "list_date",
+           "market")
+
+
 def symbol_rows(newest: dt.date) -> list[tuple]:
-    rows = [(t, n, "CS", True, int(cap), s, i, "XNAS", dt.date(2005, 1, 3)) for t, n, s, i, cap in KNOWN]
+    rows = [(t, n, "CS", True, int(cap), s, i, "XNAS", dt.date(2005, 1, 3), "stocks") for t, n, s, i, cap in KNOWN]
     sector_names = list(SECTORS)
     for k in range(SYNTHETIC):
         sector = sector_names[k % len(sector_names)]
         industry = SECTORS[sector][(k // len(sector_names)) % 2]
         rows.append((f"S{k + 1:02d}", f"Sample Company {k + 1}", "CS", True, int(40e9 * 0.75 ** k), sector,
-                     industry, "XNYS", dt.date(2012, 6, 1)))
+                     industry, "XNYS", dt.date(2012, 6, 1), "stocks"))
     ticker, name, sector, industry, cap = IPO
-    rows.append((ticker, name, "CS", True, int(cap), sector, industry, "XNAS", newest - dt.timedelta(days=3)))
+    rows.append((ticker, name, "CS", True, int(cap), sector, industry, "XNAS", newest - dt.timedelta(days=3), "stocks"))
     for ticker, name in ETFS.items():
-        rows.append((ticker, name, "ETF", True, None, None, None, "ARCX", dt.date(2001, 1, 2)))
+        rows.append((ticker, name, "ETF", True, None, None, None, "ARCX", dt.date(2001, 1, 2), "stocks"))
     return rows
 
 
 def load(db_url: str) -> list[dt.date]:
     """Write the market into an empty schema; returns the two sessions with bars (SESSIONS), newest first."""
-    days = list(SESSIONS)
-    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO symbols (symbol, name, type, active, market_cap, sector, industry, primary_exchange,"
-            " list_date, market) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'stocks')",
-            symbol_rows(days[0]),
-        )
-        cur.execute("UPDATE symbols SET aum_millions = 500 + 10 * length(name), issuer = split_part(name, ' ', 1),"
-                    " etf_type = 'ETF' WHERE type = 'ETF'")
-        for day in days:
-            cur.execute(
-                "INSERT INTO ohlcv_daily (symbol, date, open, high, low, close, volume)"
-                " SELECT symbol, %s, %s, %s, %s, %s, 1000000 FROM symbols",
-                (day, PRICE, PRICE * 1.01, PRICE * 0.99, PRICE),
-            )
-    return days
+    return write_market(
+        db_url, COLUMNS, symbol_rows(SESSIONS[0]), bar=(PRICE, PRICE * 1.01, PRICE * 0.99, PRICE, 1_000_000),
+        etf_sql="UPDATE symbols SET aum_millions = 500 + 10 * length(name), issuer = split_part(name, ' ', 1),"
+                " etf_type = 'ETF' WHERE type = 'ETF'")
 
 
 def move_session_to_flat_file(db_url: str, day: dt.date, folder: Path) -> Path:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +34,7 @@ import psycopg
 
 from tests.handback import market
 from tests.live_server import LiveServer
+from tests.support.waiting import wait_until
 from tickstockpl.client import CacheEventListener
 from tickstockpl.events import catalog
 
@@ -87,14 +87,7 @@ def table_locked(db_url: str, table: str):
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    return wait_until(check, timeout, what)
 
 
 class Session:

@@ -13,7 +13,8 @@ import threading
 import psycopg
 import pytest
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer
 from tickstockpl.db import locks
 from tickstockpl.errors import JobConflict

@@ -8,8 +8,9 @@ import uuid
 import psycopg
 import pytest
 
-from tests.api.support import SymbolsLocked, load_market
-from tests.reliability.support import wait_until
+from tests.support.databases import SymbolsLocked
+from tests.support.markets import load_market
+from tests.support.waiting import wait_until
 from tickstockpl.db import locks
 from tickstockpl.errors import ConfigError, JobConflict, NotFound, ValidationFailed
 from tickstockpl.jobs import reports, runtime
@@ -27,12 +28,7 @@ def _job(db_url, job_id):
 
 
 def _wait_running(db_url, job_id):
-    import time
-
-    deadline = time.monotonic() + 30
-    while _job(db_url, job_id).status != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: _job(db_url, job_id).status == "running", 30, f"job {job_id} running", every=0.02)
 
 
 def test_a_foreground_job_records_its_life(db_url, market):

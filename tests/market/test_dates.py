@@ -33,6 +33,10 @@ CASES = [  # (day, now, skip, chosen or the fragment of the refusal)
     (THANKSGIVING, SATURDAY, True, THANKSGIVING),
     (SUNDAY, SATURDAY, False, "is not an NYSE session (a weekend)"),
     (SUNDAY, SATURDAY, True, SUNDAY),
+    (dt.date(1, 1, 1), SATURDAY, False, "is before 2000-01-01, the first day of the NYSE calendar PL holds; the last"
+                                        " closed NYSE session is 2026-11-27"),  # the fuzzer's date: no overflow
+    (dt.date(1990, 1, 2), SATURDAY, True, "is before 2000-01-01, the first day of the NYSE calendar PL holds"),
+    (dt.date(2000, 1, 1), SATURDAY, False, "is not an NYSE session (a weekend); the session after it is 2000-01-03"),
     (dt.date(2026, 12, 1), SATURDAY, True, "is in the future (today is 2026-11-28 in New York); the last closed"
                                            " NYSE session is 2026-11-27"),
 ]

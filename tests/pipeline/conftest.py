@@ -13,10 +13,12 @@ import pytest
 from tickstockpl import clock
 from tickstockpl.settings import Settings
 from tests.pipeline.helpers import add_symbols, good_bars, write_flat
+from tests.support.markets import MARKET_NOW, SESSIONS
 
 UTC = dt.timezone.utc
-TUE, WED, FRI = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 27)
-NOW = dt.datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # a Saturday: Friday's half day has closed
+FRI, WED = SESSIONS  # the two newest sessions closed at MARKET_NOW (tests/support/markets.py)
+TUE = dt.date(2026, 11, 24)
+NOW = dt.datetime.fromisoformat(MARKET_NOW.replace("Z", "+00:00"))  # a Saturday: Friday's half day has closed
 TICKERS = [f"T{i:03d}" for i in range(40)] + ["SPY", "QQQ"]
 
 

@@ -15,6 +15,7 @@ from tickstockpl.db import locks
 from tests.live_server import LiveServer
 from tests.pipeline.conftest import FRI
 from tests.pipeline.helpers import wait_session_ended
+from tests.support.waiting import wait_pipeline_idle
 
 KEY = "pipeline-test-key-0001"
 
@@ -33,13 +34,7 @@ def client(server):
 
 
 def wait_idle(client, timeout=60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get("/api/processing/status").json()
-        if not body["is_running"]:
-            return body
-        time.sleep(0.1)
-    raise AssertionError("the run did not finish")
+    return wait_pipeline_idle(client, timeout)
 
 
 def test_trigger_status_history_and_events(client, redis_process):

@@ -1,17 +1,18 @@
 """Fixtures of the reliability tests: a PostgreSQL server the tests stop and start, fresh databases on it.
 
-Redis servers come from `tests/conftest.py` (`redis_process`: a redis-server this test owns).
-Every test here runs on a fixed market (tests/api/support.py), so the market clock stands at
-MARKET_NOW for each of them (`market_clock`, autouse) and for the servers they start.
+`rel_db` is the root `db_url` (tests/support/databases.py) on that server: for the tests that stop,
+crash or restart PostgreSQL under a running server or CLI; every other test here uses `db_url`. Redis
+servers come from `tests/conftest.py` (`redis_process`: a redis-server this test owns). Every test here
+runs on a fixed market (tests/support/markets.py), so the market clock stands at MARKET_NOW for each of
+them (`market_clock`, autouse) and for the servers they start.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.reliability.support import ControlledPostgres
+from tests.support.databases import fresh_database, migrated_template
 
 
 @pytest.fixture(autouse=True)
@@ -29,18 +30,13 @@ def controlled_pg() -> ControlledPostgres:
 @pytest.fixture(scope="session")
 def rel_schema(controlled_pg: ControlledPostgres) -> str:
     """A template database on the controlled server with every migration applied."""
-    from tickstockpl.db.migrate import upgrade
-
-    name = controlled_pg.create_database("schema")
-    upgrade(controlled_pg.url(name))
-    return name
+    return migrated_template(controlled_pg)
 
 
 @pytest.fixture
 def rel_db(controlled_pg: ControlledPostgres, rel_schema: str) -> str:
     """A fresh database (schema only) on the controlled server; the server is running again afterwards."""
-    name = controlled_pg.create_database(f"t{uuid.uuid4().hex[:12]}", template=rel_schema)
-    yield controlled_pg.url(name)
-    if not controlled_pg.running():
-        controlled_pg.start()
-    controlled_pg.drop_database(name)
+    with fresh_database(controlled_pg, rel_schema, "t") as url:
+        yield url
+        if not controlled_pg.running():
+            controlled_pg.start()

@@ -4,7 +4,6 @@
                          started with pg_ctl while servers are connected to it
     checksum(url)        md5 over every cache_entries row (timestamps left out), to compare states
     outbox(url)          the event outbox as (id, channel, event, payload) rows
-    wait_until(...)      poll a condition with a bound (never a timing assertion)
     backend_waiting(...) a server backend blocked on a lock, seen from pg_stat_activity
 """
 
@@ -16,14 +15,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 
-from tests.servers import with_database
+from tests.support.databases import Cluster
+from tests.support.waiting import wait_pipeline_idle, wait_until  # noqa: F401 - moved; importable here for older tests
 
 # Every cache_entries row, ordered, without the timestamps a rewrite would move.
 CHECKSUM_SQL = (
@@ -32,13 +31,14 @@ CHECKSUM_SQL = (
 )
 
 
-class ControlledPostgres:
+class ControlledPostgres(Cluster):
     """A PostgreSQL server owned by the tests: `stop()` (fast or immediate) and `start()` again on the
-    same socket, so every URL handed out stays valid across restarts."""
+    same socket, so every URL handed out stays valid across restarts. Databases: tests/support/databases.py."""
 
     def __init__(self) -> None:
         from tickstockpl.db.embedded import start_postgres
 
+        super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="tspl-rel-pg-", dir="/var/tmp" if os.geteuid() == 0 else None))
         from tests.processes import keep_running
 
@@ -67,27 +67,6 @@ class ControlledPostgres:
         self._pg_ctl("-w", "-t", "60", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l",
                      str(self.pgdata / "log"), "start")
 
-    # --- databases -----------------------------------------------------------------------
-    def url(self, dbname: str) -> str:
-        return with_database(self.admin_url, dbname)
-
-    def create_database(self, suffix: str, template: str | None = None) -> str:
-        name = f"{self.prefix}_{suffix}"[:60]
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-            for attempt in range(30):
-                try:
-                    conn.execute(sql)
-                    return name
-                except psycopg.errors.ObjectInUse:  # the template still has a session closing
-                    time.sleep(0.1 * (attempt + 1))
-            conn.execute(sql)
-        return name
-
-    def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     def close(self) -> None:
         if not self.running():  # a test left it stopped: the handle can only clean up a live server
             self.start()
@@ -112,18 +91,6 @@ def job_events(db_url: str, job_id: str) -> list[tuple[str, str, dict[str, Any]]
     """(channel, event, payload) of every outbox row about one sync job, in id order."""
     return [(c, e, body.get("payload", {})) for _i, c, e, body in outbox(db_url)
             if body.get("payload", {}).get("job_id") == job_id]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, message: str = "condition", every: float = 0.05):
-    """Poll until `condition()` is truthy; returns its value. The timeout only bounds the wait."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} not reached within {timeout:.0f} s")
-        time.sleep(every)
 
 
 def backend_waiting(db_url: str, query_prefix: str) -> bool:
@@ -159,12 +126,6 @@ def move_newest_session_to_a_flat_file(db_url: str, folder: Path) -> "dt.date":
                             (day,)).fetchall()
     write_flat(folder, day, [(s, float(o), float(h), float(lo), float(c), int(v)) for s, o, h, lo, c, v in bars])
     return day
-
-
-def wait_pipeline_idle(client, timeout: float = 90.0) -> dict[str, Any]:
-    """Poll GET /api/processing/status until no run is live; returns the last body."""
-    return wait_until(lambda: (lambda b: b if not b["is_running"] else None)(
-        client.get("/api/processing/status").json()), timeout, "the pipeline run finishing", every=0.1)
 
 
 def sync_jobs(db_url: str) -> list[tuple]:

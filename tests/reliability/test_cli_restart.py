@@ -17,9 +17,10 @@ import sys
 import psycopg
 import pytest
 
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.live_server import as_url
-from tests.reliability.support import backend_waiting, checksum, wait_until
+from tests.reliability.support import backend_waiting, checksum
+from tests.support.waiting import wait_until
 
 
 HOLDS = {  # where the sync is held when the server stops: (lock the test holds, the statement that waits)

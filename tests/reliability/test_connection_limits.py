@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.live_server import LiveServer
-from tests.reliability.support import wait_until
+from tests.support.waiting import wait_until
 from tickstockpl.api import limits
 
 CAP = 64
@@ -55,9 +55,9 @@ def _raw_answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
 
 
 @pytest.fixture
-def market_db(rel_db):
-    load_market(rel_db)
-    return rel_db
+def market_db(db_url):
+    load_market(db_url)
+    return db_url
 
 
 def test_more_idle_connections_than_the_cap_never_keep_health_out(market_db):

@@ -19,11 +19,12 @@ import datetime as dt
 import psycopg
 import pytest
 
-from tests.api.support import Subscriber, wait_status
+from tests.support.events import Subscriber
+from tests.support.waiting import wait_status
 from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
-from tests.reliability.support import (backend_waiting, checksum, job_events, job_row, server_backends,
-                                       wait_until)
+from tests.reliability.support import backend_waiting, checksum, job_events, job_row, server_backends
+from tests.support.waiting import wait_until
 from tickstockpl.events import catalog
 
 STOCKS, ETFS, SESSIONS = 20_000, 2_000, 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from tests.api.support import load_market
+from tests.support.markets import load_market
 from tests.live_server import LiveServer
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)

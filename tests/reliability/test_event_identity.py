@@ -18,9 +18,10 @@ import threading
 import psycopg
 import redis
 
-from tests.api.support import Subscriber
+from tests.support.events import Subscriber
 from tests.live_server import LiveServer
-from tests.reliability.support import backend_waiting, wait_until
+from tests.reliability.support import backend_waiting
+from tests.support.waiting import wait_until
 from tickstockpl.db import locks
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
@@ -81,24 +82,24 @@ def _check_delivery(db_url: str, redis_url: str, subscriber: Subscriber) -> list
     return ids
 
 
-def test_redis_frozen_past_the_socket_timeout_gets_each_event_once_in_order(rel_db, redis_process):
+def test_redis_frozen_past_the_socket_timeout_gets_each_event_once_in_order(db_url, redis_process):
     subscriber = Subscriber(redis_process.url, CHANNELS)
-    relay = Relay(rel_db, redis_process.url, batch_size=25, poll_s=0.1, redis_timeout_s=1.0)
+    relay = Relay(db_url, redis_process.url, batch_size=25, poll_s=0.1, redis_timeout_s=1.0)
     frozen = False
     try:
-        _write(rel_db, 2, 5, "before")
+        _write(db_url, 2, 5, "before")
         relay.start()
-        wait_until(lambda: _undelivered(rel_db) == 0, 30, "the first events delivered")
+        wait_until(lambda: _undelivered(db_url) == 0, 30, "the first events delivered")
         os.kill(redis_process.proc.pid, signal.SIGSTOP)
         frozen = True
-        _write(rel_db, 8, 10, "frozen")  # 80 events: four batches wait behind the frozen Redis
+        _write(db_url, 8, 10, "frozen")  # 80 events: four batches wait behind the frozen Redis
         # the relay sent a batch, timed out waiting for the answer, and tried again (and again)
-        wait_until(lambda: max(row[4] for row in _outbox(rel_db)) >= 2, 60, "the relay timing out twice")
-        assert _undelivered(rel_db) == 80
+        wait_until(lambda: max(row[4] for row in _outbox(db_url)) >= 2, 60, "the relay timing out twice")
+        assert _undelivered(db_url) == 80
         os.kill(redis_process.proc.pid, signal.SIGCONT)
         frozen = False
-        wait_until(lambda: _undelivered(rel_db) == 0, 60, "every event delivered after the thaw")
-        ids = _check_delivery(rel_db, redis_process.url, subscriber)
+        wait_until(lambda: _undelivered(db_url) == 0, 60, "every event delivered after the thaw")
+        ids = _check_delivery(db_url, redis_process.url, subscriber)
         assert len(ids) == 90
         # Redis ran the batches the relay had given up on, then dropped them when they came again
         assert relay.skipped > 0, "no batch was re-sent: the freeze did not reach the relay"
@@ -110,36 +111,36 @@ def test_redis_frozen_past_the_socket_timeout_gets_each_event_once_in_order(rel_
         subscriber.close()
 
 
-def test_serve_killed_while_its_relay_drains_a_backlog_sends_nothing_twice(rel_db, redis_process):
+def test_serve_killed_while_its_relay_drains_a_backlog_sends_nothing_twice(db_url, redis_process):
     subscriber = Subscriber(redis_process.url, CHANNELS)
-    server = LiveServer(rel_db, redis_url=redis_process.url)
-    gate = psycopg.connect(rel_db, autocommit=True)  # holding locks.OUTBOX_RELAY: no relay publishes
+    server = LiveServer(db_url, redis_url=redis_process.url)
+    gate = psycopg.connect(db_url, autocommit=True)  # holding locks.OUTBOX_RELAY: no relay publishes
     try:
         gate.execute("SELECT pg_advisory_lock(%s)", (locks.OUTBOX_RELAY,))
-        _write(rel_db, 20, 50, "backlog")  # 1,000 events: five batches of 200
+        _write(db_url, 20, 50, "backlog")  # 1,000 events: five batches of 200
         server.start()
         for _kill in range(3):
             # Hold one row of the next batch: the relay publishes the batch, then waits to mark it
             # delivered. That is the moment to kill it: Redis has the batch, the outbox does not know.
-            pending = [row[0] for row in _outbox(rel_db) if not row[3]]
-            holder = psycopg.connect(rel_db)
+            pending = [row[0] for row in _outbox(db_url) if not row[3]]
+            holder = psycopg.connect(db_url)
             holder.execute("SELECT 1 FROM pl_event_outbox WHERE id = %s FOR UPDATE", (pending[100],))
             gate.execute("SELECT pg_advisory_unlock(%s)", (locks.OUTBOX_RELAY,))
-            wait_until(lambda: backend_waiting(rel_db, "UPDATE pl_event_outbox SET delivered_at"), 60,
+            wait_until(lambda: backend_waiting(db_url, "UPDATE pl_event_outbox SET delivered_at"), 60,
                        "the relay waiting to record a published batch")
             subscriber.wait_for(lambda m: pending[199] in {b["event_id"] for _c, b in m}, timeout=30)
             server.kill()
-            with psycopg.connect(rel_db, autocommit=True) as admin:  # its backend goes with it
+            with psycopg.connect(db_url, autocommit=True) as admin:  # its backend goes with it
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
                               " AND application_name = 'tickstockpl-relay'")
             gate.execute("SELECT pg_advisory_lock(%s)", (locks.OUTBOX_RELAY,))  # once that backend is gone
             holder.rollback()
             holder.close()
-            assert _undelivered(rel_db) == len(pending)  # the killed batch is still pending: it is sent again
+            assert _undelivered(db_url) == len(pending)  # the killed batch is still pending: it is sent again
             server.start()
         gate.execute("SELECT pg_advisory_unlock(%s)", (locks.OUTBOX_RELAY,))
-        wait_until(lambda: _undelivered(rel_db) == 0, 60, "the backlog drained")
-        ids = _check_delivery(rel_db, redis_process.url, subscriber)
+        wait_until(lambda: _undelivered(db_url) == 0, 60, "the backlog drained")
+        ids = _check_delivery(db_url, redis_process.url, subscriber)
         assert len(ids) == 1000
         assert "already in Redis" in server.logs()
     finally:

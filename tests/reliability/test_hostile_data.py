@@ -10,7 +10,8 @@
 
 Pure-level coverage of the same rules lives in tests/universes/test_config.py (every malformed row
 kind), tests/sync/test_hostile_data.py, tests/pipeline/test_flatfile_import.py and
-tests/pipeline/test_rest_provider.py; here everything goes through `tickstockpl serve`.
+tests/pipeline/test_rest_provider.py; here everything goes through the API: the app in process
+(tests/support/asgi.py), a live `serve` where its log is read (the provider key never logged).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import json
 
 import psycopg
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer
+from tests.support.asgi import InProcessServer
 from tests.pipeline.helpers import ScriptedServer, csv_text, grouped_body, ny_midnight_ns
-from tests.reliability.support import (checksum, job_events, move_newest_session_to_a_flat_file,
-                                       wait_pipeline_idle)
+from tests.reliability.support import checksum, job_events, move_newest_session_to_a_flat_file
+from tests.support.waiting import wait_pipeline_idle
 from tickstockpl.events import catalog
 from tickstockpl.pipeline.imports.flatfiles import session_file
 
@@ -58,32 +61,32 @@ MALFORMED_ROWS = [
 ]
 
 
-def test_malformed_cache_config_rows_fail_the_sync_naming_the_row_and_write_nothing(rel_db, redis_process):
-    load_market(rel_db)
-    with LiveServer(rel_db, redis_url=redis_process.url,
+def test_malformed_cache_config_rows_fail_the_sync_naming_the_row_and_write_nothing(db_url, redis_process):
+    load_market(db_url)
+    with InProcessServer(db_url, redis_url=redis_process.url,
                     env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000"}) as server, server.client() as c:
         assert _sync(c)["status"] == "completed"
-        good = checksum(rel_db)
+        good = checksum(db_url)
         for name, key, value, problem in MALFORMED_ROWS:
-            with psycopg.connect(rel_db) as conn:
+            with psycopg.connect(db_url) as conn:
                 conn.execute("INSERT INTO cache_entries (type, name, key, value, environment)"
                              " VALUES ('cache_config', %s, %s, %s::jsonb, 'DEFAULT')", (name, key, value))
-            stored = checksum(rel_db)
+            stored = checksum(db_url)
             for force in (False, True):  # force skips validation, never configuration checks
                 job = _sync(c, force=force)
                 assert job["status"] == "failed", (name, key, job)
                 assert f"cache_config row {name}/{key}" in job["error_details"], job["error_details"]
                 assert problem in job["error_details"], job["error_details"]
-                assert checksum(rel_db) == stored
-                events = job_events(rel_db, job["job_id"])
+                assert checksum(db_url) == stored
+                events = job_events(db_url, job["job_id"])
                 assert not [e for _c, e, _p in events if e in DATA_EVENTS]
                 (done,) = [p for ch, e, p in events if ch == catalog.CACHE_SYNC_COMPLETE]
                 assert done["status"] == "failed" and f"{name}/{key}" in done["error"]
-            with psycopg.connect(rel_db) as conn:
+            with psycopg.connect(db_url) as conn:
                 conn.execute("DELETE FROM cache_entries WHERE type = 'cache_config'")
-            assert checksum(rel_db) == good
+            assert checksum(db_url) == good
         assert _sync(c)["status"] == "completed"  # a clean configuration syncs again
-        assert checksum(rel_db) == good
+        assert checksum(db_url) == good
 
 
 # ------------------------------------------------------------------ hostile symbols
@@ -127,10 +130,10 @@ def _insert_hostile(db_url: str) -> None:
                             " VALUES (%s, %s, 10, 11, 9, 10, 1000)", [(r[0], day) for r in rows])
 
 
-def test_hostile_symbols_sync_through_the_api(rel_db, redis_process):
-    load_market(rel_db)
-    _insert_hostile(rel_db)
-    with LiveServer(rel_db, redis_url=redis_process.url) as server, server.client() as c:
+def test_hostile_symbols_sync_through_the_api(db_url, redis_process):
+    load_market(db_url)
+    _insert_hostile(db_url)
+    with InProcessServer(db_url, redis_url=redis_process.url) as server, server.client() as c:
         job = _sync(c)
         assert job["status"] == "completed", job
         result = c.get(f"/api/processing/cache-sync/status/{job['job_id']}").json()["result"]
@@ -139,7 +142,7 @@ def test_hostile_symbols_sync_through_the_api(rel_db, redis_process):
         universes = c.get("/api/universes").json()["universes"]
     warnings = " | ".join(result["warnings"])
     print(f"\nwarnings: {warnings}")
-    with psycopg.connect(rel_db) as conn:
+    with psycopg.connect(db_url) as conn:
         rows = {(t, n, k): v for t, n, k, v in conn.execute(
             "SELECT type, name, key, value FROM cache_entries WHERE environment = 'DEFAULT'")}
     assert all(len(n) <= 100 and len(k) <= 100 for _t, n, k in rows)
@@ -158,7 +161,7 @@ def test_hostile_symbols_sync_through_the_api(rel_db, redis_process):
     technology = [k for (_t, n, k) in rows if n == "sector_leaders" and "technology" in k]
     assert technology == ["top_10_technology"]  # three spellings, one universe
     leaders = [i["ticker"] for i in rows[("stock_universe", "sector_leaders", "top_10_technology")]["stocks"]]
-    with psycopg.connect(rel_db) as conn:  # the ten largest over all three spellings
+    with psycopg.connect(db_url) as conn:  # the ten largest over all three spellings
         expected = [r[0] for r in conn.execute(
             "SELECT symbol FROM symbols WHERE lower(sector) = 'technology' AND active AND type = 'CS'"
             " AND market_cap > 0 ORDER BY market_cap DESC, symbol LIMIT 10")]
@@ -207,18 +210,18 @@ def _failed_run(client, db_url: str) -> dict:
     return run
 
 
-def test_bad_flat_files_fail_the_run_before_anything_is_written(rel_db, redis_process, tmp_path):
-    load_market(rel_db)
+def test_bad_flat_files_fail_the_run_before_anything_is_written(db_url, redis_process, tmp_path):
+    load_market(db_url)
     env = {"TICKSTOCKPL_FLATFILES_DIR": str(tmp_path)}
-    with LiveServer(rel_db, redis_url=redis_process.url, env=env) as server, server.client() as c:
+    with InProcessServer(db_url, redis_url=redis_process.url, env=env) as server, server.client() as c:
         assert _sync(c)["status"] == "completed"
-        session = move_newest_session_to_a_flat_file(rel_db, tmp_path)
+        session = move_newest_session_to_a_flat_file(db_url, tmp_path)
         good = session_file(tmp_path, session).read_bytes()
-        with psycopg.connect(rel_db) as conn:
+        with psycopg.connect(db_url) as conn:
             tickers = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol")]
         for label, content in _bad_files(session, tickers).items():
             session_file(tmp_path, session).write_bytes(content)
-            run = _failed_run(c, rel_db)
+            run = _failed_run(c, db_url)
             print(f"\n{label}: {run['error']}")
             assert run["error"].startswith("data import failed: ") and run["error"].endswith("cache sync not started")
             assert session.isoformat() in run["error"], (label, run["error"])  # names the file or the session
@@ -248,9 +251,9 @@ def _rest_responses(session, tickers: list[str]) -> dict[str, tuple[int, dict, b
     }
 
 
-def test_bad_provider_responses_fail_the_run_before_anything_is_written(rel_db, redis_process):
-    load_market(rel_db)
-    with psycopg.connect(rel_db) as conn:
+def test_bad_provider_responses_fail_the_run_before_anything_is_written(db_url, redis_process):
+    load_market(db_url)
+    with psycopg.connect(db_url) as conn:
         session = conn.execute("SELECT max(date) FROM ohlcv_daily").fetchone()[0]
         conn.execute("DELETE FROM ohlcv_daily WHERE date = %s", (session,))
         tickers = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol")]
@@ -258,9 +261,9 @@ def test_bad_provider_responses_fail_the_run_before_anything_is_written(rel_db, 
     with ScriptedServer([r for r in responses.values()]) as provider:
         env = {"TICKSTOCKPL_IMPORT_PROVIDER": "rest", "MASSIVE_API_KEY": "provider-key-123456",
                "MASSIVE_BASE_URL": provider.url}
-        with LiveServer(rel_db, redis_url=redis_process.url, env=env) as server, server.client() as c:
+        with LiveServer(db_url, redis_url=redis_process.url, env=env) as server, server.client() as c:
             for label in responses:
-                run = _failed_run(c, rel_db)
+                run = _failed_run(c, db_url)
                 print(f"\n{label}: {run['error']}")
                 assert run["error"].startswith("data import failed: ") and session.isoformat() in run["error"]
                 assert "provider" in run["error"] or "no usable bars" in run["error"], (label, run["error"])

@@ -14,7 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.conftest import MARKET_NOW
 from tests.live_server import LiveServer
 from tests.reliability.support import checksum
@@ -27,23 +28,23 @@ LIMIT = 64 * 1024  # api.app.MAX_BODY_BYTES, as documented in docs/RELIABILITY.m
 
 
 @pytest.fixture(scope="module")
-def live(controlled_pg, rel_schema, tmp_path_factory):
-    """A server on a database with the small market synced once; (server, database URL)."""
+def live(pg, schema_template):
+    """A server on a database with the small market synced once; (server, database URL). PostgreSQL is
+    never stopped here: the tests' own server (tests/support/databases.py)."""
     from tests.servers import RedisProcess
+    from tests.support.databases import fresh_database
 
-    name = controlled_pg.create_database("hostile_http", template=rel_schema)
-    url = controlled_pg.url(name)
-    load_market(url)
-    redis = RedisProcess().start()
-    server = LiveServer(url, redis_url=redis.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000",
-                                                       "TICKSTOCKPL_NOW": MARKET_NOW}).start()  # module scope
-    with server.client() as c:
-        job = c.post(TRIGGER, json={"mode": "full"}).json()["job_id"]
-        assert wait_status(c, job, ("completed", "failed"))["status"] == "completed"
-    yield server, url
-    server.close()
-    redis.close()
-    controlled_pg.drop_database(name)
+    with fresh_database(pg, schema_template, "hh") as url:
+        load_market(url)
+        redis = RedisProcess().start()
+        server = LiveServer(url, redis_url=redis.url, env={"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "100000",
+                                                           "TICKSTOCKPL_NOW": MARKET_NOW}).start()  # module scope
+        with server.client() as c:
+            job = c.post(TRIGGER, json={"mode": "full"}).json()["job_id"]
+            assert wait_status(c, job, ("completed", "failed"))["status"] == "completed"
+        yield server, url
+        server.close()
+        redis.close()
 
 
 def _state(url: str) -> tuple:

@@ -14,10 +14,12 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.support import Subscriber, completed, load_market, wait_status
+from tests.support.events import Subscriber, completed
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer
-from tests.reliability.support import (backend_waiting, checksum, job_events, outbox, wait_pipeline_idle,
-                                       wait_until)
+from tests.reliability.support import backend_waiting, checksum, job_events, outbox
+from tests.support.waiting import wait_pipeline_idle, wait_until
 from tickstockpl.events import catalog
 
 TRIGGER = "/api/processing/cache-sync/trigger"

@@ -9,7 +9,7 @@ import json
 import httpx
 
 from tests.live_server import LiveServer
-from tests.reliability.support import wait_until
+from tests.support.waiting import wait_until
 
 
 def _records(server) -> list[dict]:

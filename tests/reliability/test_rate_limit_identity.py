@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import tracemalloc
 
-import httpx
-
-from tests.api.support import load_market
-from tests.live_server import LiveServer
+from tests.support.markets import load_market
+from tests.support.asgi import InProcessServer
 from tickstockpl.api.ratelimit import MAX_IDENTITIES, SlidingWindow
 
 KEYS = ("rate-key-first-0001", "rate-key-second-0002")
 MANUAL = "/api/processing/trigger-manual"
 
 
-def test_made_up_keys_share_the_clients_budget_where_no_key_is_required(rel_db, redis_process):
-    load_market(rel_db)
+def test_made_up_keys_share_the_clients_budget_where_no_key_is_required(db_url, redis_process):
+    load_market(db_url)
     env = {"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "3", "TICKSTOCKPL_REQUIRE_KEY_PROCESSING": "false"}
-    with LiveServer(rel_db, redis_url=redis_process.url, api_keys=KEYS, env=env) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as c:
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=KEYS, env=env) as server, \
+            server.client(key=False) as c:
         codes = [c.post(MANUAL, headers={"X-API-Key": f"made-up-value-{i:04d}"}, json={"phases": ["cache_sync"]})
                  .status_code for i in range(40)]
         assert len(codes) == 40 and set(codes[:3]) <= {202, 409} and codes[3:] == [429] * 37, codes

@@ -13,10 +13,12 @@ import json
 import httpx
 import psycopg
 
-from tests.api.support import Subscriber, load_market, wait_status
+from tests.support.events import Subscriber
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer
-from tests.reliability.support import (move_newest_session_to_a_flat_file, outbox, wait_pipeline_idle,
-                                       wait_until)
+from tests.reliability.support import move_newest_session_to_a_flat_file, outbox
+from tests.support.waiting import wait_pipeline_idle, wait_until
 from tickstockpl.db import locks
 from tickstockpl.events import catalog
 from tickstockpl.events.outbox import enqueue
@@ -35,11 +37,11 @@ def _undelivered(db_url: str) -> int:
         return conn.execute("SELECT count(*) FROM pl_event_outbox WHERE delivered_at IS NULL").fetchone()[0]
 
 
-def test_events_written_during_a_redis_outage_are_all_delivered_once_in_order(rel_db, redis_process, tmp_path):
-    load_market(rel_db)
-    session = move_newest_session_to_a_flat_file(rel_db, tmp_path)
+def test_events_written_during_a_redis_outage_are_all_delivered_once_in_order(db_url, redis_process, tmp_path):
+    load_market(db_url)
+    session = move_newest_session_to_a_flat_file(db_url, tmp_path)
     env = {"TICKSTOCKPL_FLATFILES_DIR": str(tmp_path)}
-    with LiveServer(rel_db, redis_url=redis_process.url, env=env) as server, server.client() as c:
+    with LiveServer(db_url, redis_url=redis_process.url, env=env) as server, server.client() as c:
         assert httpx.get(server.url + "/health", timeout=10).json()["status"] == "healthy"
         redis_process.stop()
         health = httpx.get(server.url + "/health", timeout=10)
@@ -58,15 +60,15 @@ def test_events_written_during_a_redis_outage_are_all_delivered_once_in_order(re
         assert second.status_code == 202, second.text
         assert wait_status(c, second.json()["job_id"], ("completed", "failed"))["status"] == "completed"
 
-        wait_until(lambda: _max_attempts(rel_db) >= 2, 60, "the relay retrying while Redis is down")
+        wait_until(lambda: _max_attempts(db_url) >= 2, 60, "the relay retrying while Redis is down")
         degraded = httpx.get(server.url + "/health", timeout=10).json()
-        assert degraded["status"] == "degraded" and degraded["outbox_pending"] == _undelivered(rel_db) > 0
-        expected = outbox(rel_db)
+        assert degraded["status"] == "degraded" and degraded["outbox_pending"] == _undelivered(db_url) > 0
+        expected = outbox(db_url)
         names = {e for _i, _c, e, _b in expected}
         assert {catalog.EV_CACHE_SYNC_COMPLETED, catalog.EV_UNIVERSE_UPDATED, catalog.EV_DAILY_COMPLETED,
                 catalog.EV_IMPORT_COMPLETED} <= names
 
-        with psycopg.connect(rel_db, autocommit=True) as gate:  # hold the relay until the subscriber listens
+        with psycopg.connect(db_url, autocommit=True) as gate:  # hold the relay until the subscriber listens
             gate.execute("SELECT pg_advisory_lock(%s)", (locks.OUTBOX_RELAY,))
             redis_process.start()
             subscriber = Subscriber(redis_process.url, CHANNELS)
@@ -75,10 +77,10 @@ def test_events_written_during_a_redis_outage_are_all_delivered_once_in_order(re
             subscriber.wait_for(lambda m: len(m) >= len(expected), timeout=60)
             # A sentinel committed last: the relay publishes in id order, so once it arrives anything
             # published twice (a re-sent batch) would have arrived before it.
-            with psycopg.connect(rel_db) as conn:
+            with psycopg.connect(db_url) as conn:
                 enqueue(conn, [catalog.envelope(catalog.MONITORING, "sentinel", {"n": 1}, "tests")])
             subscriber.wait_for(lambda m: any(b["event"] == "sentinel" for _c, b in m), timeout=60)
-            wait_until(lambda: _undelivered(rel_db) == 0, 30, "every outbox row marked delivered")
+            wait_until(lambda: _undelivered(db_url) == 0, 30, "every outbox row marked delivered")
             received = [(ch, json.dumps(body, separators=(",", ":"))) for ch, body in subscriber.messages
                         if body["event"] != "sentinel"]
         finally:

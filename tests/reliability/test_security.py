@@ -1,5 +1,6 @@
-"""Security of a live server: keys on every route but the probes, constant-time comparison, keys never
-logged or echoed, a per-key trigger rate limit, CORS off unless configured, no start without a key.
+"""Security: keys on every route but the probes, constant-time comparison, keys never logged or echoed,
+a per-key trigger rate limit, CORS off unless configured, no start without a key. The answers come from
+the app in process (tests/support/asgi.py); what is logged, from a live `serve` (its log file).
 
 Also covered elsewhere: tests/api/test_auth.py (rotation keys, a malformed body without a key is 401,
 the basic refusal to start without keys), tests/api/test_fuzz.py (schemathesis without a key: 401).
@@ -16,8 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer, as_url
+from tests.support.asgi import InProcessServer
 from tickstockpl.api import auth
 
 KEYS = ("sec-key-primary-7f3a9c", "sec-key-rotated-2b8e1d")
@@ -27,8 +30,8 @@ FILL = {"job_id": "00000000-0000-4000-8000-000000000000", "run_id": "00000000-00
         "type": "stock_universe", "name": "complete", "key": "all_stocks"}
 
 
-def _routes(server: LiveServer) -> list[tuple[str, str]]:
-    document = httpx.get(server.url + "/openapi.json", timeout=10)
+def _routes(client) -> list[tuple[str, str]]:
+    document = client.get("/openapi.json", timeout=10)
     assert document.status_code == 200
     routes = []
     for path, operations in document.json()["paths"].items():
@@ -41,30 +44,29 @@ def _routes(server: LiveServer) -> list[tuple[str, str]]:
     return routes
 
 
-@pytest.fixture
-def server(rel_db, redis_process):
-    load_market(rel_db)
-    with LiveServer(rel_db, redis_url=redis_process.url, api_keys=KEYS) as live:
-        yield live
+def test_every_route_of_the_openapi_document_but_the_probes_needs_a_key(db_url, redis_process):
+    load_market(db_url)
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=KEYS) as server:
+        _every_route_needs_a_key(server.client(key=False))
 
 
-def test_every_route_of_the_openapi_document_but_the_probes_needs_a_key(server):
-    routes = _routes(server)
+def _every_route_needs_a_key(anonymous) -> None:
+    routes = _routes(anonymous)
     assert {path for _m, path in routes} >= OPEN | {"/api/processing/trigger-manual", "/api/universes"}
     for method, path in routes:
         for headers in ({}, {"X-API-Key": ""}, {"X-API-Key": WRONG}, {"X-API-Key": KEYS[0].upper()},
                         {"X-API-Key": "x" + KEYS[0]}, {"x-api-key": KEYS[1][:-1]}):
-            response = httpx.request(method, server.url + path, headers=headers, json={}, timeout=15)
+            response = anonymous.request(method, path, headers=headers, json={}, timeout=15)
             if path in OPEN:
                 assert response.status_code == 200, (method, path, response.status_code)
                 continue
             assert response.status_code == 401, (method, path, headers, response.status_code, response.text)
             assert response.json()["success"] is False and "X-API-Key" in response.json()["message"]
         if path not in OPEN:
-            accepted = httpx.request(method, server.url + path, headers={"X-API-Key": KEYS[1]}, json={}, timeout=30)
+            accepted = anonymous.request(method, path, headers={"X-API-Key": KEYS[1]}, json={}, timeout=30)
             assert accepted.status_code != 401 and accepted.status_code < 500, (method, path, accepted.text)
     for page in ("/openapi.json", "/docs", "/redoc"):
-        assert httpx.get(server.url + page, timeout=10).status_code == 200
+        assert anonymous.get(page, timeout=10).status_code == 200
 
 
 def test_keys_are_compared_in_constant_time_against_every_configured_key(monkeypatch):
@@ -86,12 +88,22 @@ def test_keys_are_compared_in_constant_time_against_every_configured_key(monkeyp
         assert len(calls) == len(KEYS), given  # no early exit: every key is compared, whichever matched
 
 
-def test_keys_never_appear_in_logs_or_answers(server):
+@pytest.fixture
+def live(db_url, redis_process):
+    """A `serve` process: its log is what this test reads."""
+    load_market(db_url)
+    with LiveServer(db_url, redis_url=redis_process.url, api_keys=KEYS) as server:
+        yield server
+
+
+def test_keys_never_appear_in_logs_or_answers(live):
+    server = live
     seen: list[httpx.Response] = []
     with httpx.Client(base_url=server.url, timeout=30) as c:
+        routes = _routes(c)
         for key in (WRONG, KEYS[0], KEYS[1], WRONG + "\x7f"):
             headers = {"X-API-Key": key}
-            for method, path in _routes(server):
+            for method, path in routes:
                 seen.append(c.request(method, path, headers=headers, json={"mode": "full"}))
             seen.append(c.post("/api/processing/cache-sync/trigger", headers=headers, content=b"{broken"))
             seen.append(c.post("/api/processing/cache-sync/trigger", headers=headers, json={"mode": "nope"}))
@@ -110,12 +122,12 @@ def test_keys_never_appear_in_logs_or_answers(server):
             assert all(secret not in v for v in response.headers.values())
 
 
-def test_triggers_are_rate_limited_per_key_on_both_trigger_endpoints(rel_db, redis_process):
-    load_market(rel_db)
+def test_triggers_are_rate_limited_per_key_on_both_trigger_endpoints(db_url, redis_process):
+    load_market(db_url)
     env = {"TICKSTOCKPL_TRIGGER_RATE_PER_MIN": "3"}
-    with LiveServer(rel_db, redis_url=redis_process.url, api_keys=KEYS, env=env) as server:
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=KEYS, env=env) as server:
         first, second = ({"X-API-Key": k} for k in KEYS)
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with server.client(key=False) as c:
             codes = [c.post("/api/processing/cache-sync/trigger", headers=first, json={"mode": "ipos"}).status_code
                      for _ in range(3)]
             assert set(codes) <= {202, 409} and 202 in codes
@@ -136,9 +148,9 @@ def test_triggers_are_rate_limited_per_key_on_both_trigger_endpoints(rel_db, red
 
 
 @pytest.mark.parametrize("origins", [None, "https://app.example,https://admin.example"])
-def test_cors_is_off_unless_configured(rel_db, origins):
+def test_cors_is_off_unless_configured(db_url, origins):
     env = {"TICKSTOCKPL_CORS_ORIGINS": origins} if origins else {}
-    with LiveServer(rel_db, api_keys=KEYS, env=env) as server, httpx.Client(base_url=server.url, timeout=10) as c:
+    with InProcessServer(db_url, api_keys=KEYS, env=env) as server, server.client(key=False) as c:
         for origin in ("https://app.example", "https://evil.example"):
             simple = c.get("/api/universes", headers={"Origin": origin, "X-API-Key": KEYS[0]})
             preflight = c.options("/api/processing/cache-sync/trigger", headers={
@@ -158,9 +170,9 @@ def test_cors_is_off_unless_configured(rel_db, origins):
 
 
 @pytest.mark.parametrize("keys, demo", [(None, None), (" , ", None), ("short", None), ("", "false")])
-def test_serve_refuses_to_start_without_a_usable_key(rel_db, keys, demo):
+def test_serve_refuses_to_start_without_a_usable_key(db_url, keys, demo):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKSTOCKPL_", "DATABASE_", "REDIS_"))}
-    env.update({"DATABASE_URL": as_url(rel_db), "TICKSTOCKPL_SCHEDULER": "false", "TICKSTOCKPL_PORT": "1"})
+    env.update({"DATABASE_URL": as_url(db_url), "TICKSTOCKPL_SCHEDULER": "false", "TICKSTOCKPL_PORT": "1"})
     if keys is not None:
         env["TICKSTOCKPL_API_KEYS"] = keys
     if demo is not None:
@@ -171,5 +183,5 @@ def test_serve_refuses_to_start_without_a_usable_key(rel_db, keys, demo):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert "TICKSTOCKPL_API_KEYS" in lines[0]
-    with psycopg.connect(rel_db) as conn:  # it did not get as far as touching the database
+    with psycopg.connect(db_url) as conn:  # it did not get as far as touching the database
         assert conn.execute("SELECT count(*) FROM pl_sync_jobs").fetchone()[0] == 0

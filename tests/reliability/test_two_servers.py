@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import psycopg
 
-from tests.api.support import load_market, wait_status
+from tests.support.markets import load_market
+from tests.support.waiting import wait_status
 from tests.live_server import LiveServer, as_url
 from tests.reliability.support import assert_one_job_at_a_time, sync_jobs
 
@@ -46,10 +47,10 @@ def _simultaneous(servers: list[LiveServer], per_server: int) -> list[httpx.Resp
     return answers
 
 
-def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(rel_db, redis_process):
-    load_market(rel_db)
-    with LiveServer(rel_db, redis_url=redis_process.url) as a, LiveServer(rel_db, redis_url=redis_process.url) as b:
-        gate = psycopg.connect(rel_db)
+def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(db_url, redis_process):
+    load_market(db_url)
+    with LiveServer(db_url, redis_url=redis_process.url) as a, LiveServer(db_url, redis_url=redis_process.url) as b:
+        gate = psycopg.connect(db_url)
         gate.execute("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE")  # the job stays live while we look
         with a.client() as ca, b.client() as cb:
             job_id = ca.post(TRIGGER, json={"mode": "full"}).json()["job_id"]
@@ -64,7 +65,7 @@ def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(rel_db, redis
             gate.close()
             assert wait_status(cb, job_id, ("completed", "failed"))["status"] == "completed"
 
-            gate = psycopg.connect(rel_db)  # the winner stays live until every caller has its answer
+            gate = psycopg.connect(db_url)  # the winner stays live until every caller has its answer
             gate.execute("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE")
             answers = _simultaneous([a, b], 6)  # nothing live: exactly one of twelve wins, on either server
             gate.rollback()
@@ -74,8 +75,8 @@ def test_two_servers_share_one_live_job_and_run_one_sync_at_a_time(rel_db, redis
             winner = next(r.json()["job_id"] for r in answers if r.status_code == 202)
             assert {r.json()["job_id"] for r in answers if r.status_code == 409} == {winner}
             assert wait_status(ca, winner, ("completed", "failed"))["status"] == "completed"
-    assert_one_job_at_a_time(rel_db)
-    assert len(sync_jobs(rel_db)) == 2
+    assert_one_job_at_a_time(db_url)
+    assert len(sync_jobs(db_url)) == 2
 
 
 def _fire_in_processes(db_url: str, now: dt.datetime, folder: Path) -> list[dict]:
@@ -93,20 +94,20 @@ def _fire_in_processes(db_url: str, now: dt.datetime, folder: Path) -> list[dict
     return results
 
 
-def test_schedulers_in_several_processes_start_one_run_per_session(rel_db, tmp_path):
-    session = load_market(rel_db)[0]
+def test_schedulers_in_several_processes_start_one_run_per_session(db_url, tmp_path):
+    session = load_market(db_url)[0]
     fire = dt.datetime.combine(session, dt.time(16, 10), tzinfo=NEW_YORK).astimezone(dt.timezone.utc)
     now = fire + dt.timedelta(minutes=20)  # within the catch-up window of that firing
 
-    first = _fire_in_processes(rel_db, now, tmp_path)
+    first = _fire_in_processes(db_url, now, tmp_path)
     started = [r["started"] for r in first if r["started"]]
     assert len(started) == 1, first
-    later = _fire_in_processes(rel_db, now + dt.timedelta(minutes=40), tmp_path)  # every process looks again
+    later = _fire_in_processes(db_url, now + dt.timedelta(minutes=40), tmp_path)  # every process looks again
     assert [r["started"] for r in later] == [None] * SCHEDULERS, later
 
-    with psycopg.connect(rel_db) as conn:
+    with psycopg.connect(db_url) as conn:
         runs = conn.execute("SELECT run_id::text, trigger_type, session_date, status FROM pl_pipeline_runs").fetchall()
         syncs = conn.execute("SELECT count(*) FROM pl_sync_jobs WHERE triggered_by = 'pipeline'").fetchone()[0]
     assert runs == [(started[0], "automatic", session, "success")]
     assert syncs == 1
-    assert_one_job_at_a_time(rel_db)
+    assert_one_job_at_a_time(db_url)

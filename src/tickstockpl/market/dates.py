@@ -60,6 +60,12 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
     if day > today:
         raise ConfigError(f"{said} is in the future (today is {today} in New York); the last closed NYSE"
                           f" session is {last}")
+    from tickstockpl.market.calendar import FIRST_SESSION_YEAR
+
+    first = dt.date(FIRST_SESSION_YEAR, 1, 1)
+    if day < first:  # before the calendar PL holds: neither a session nor a holiday it can name
+        raise ConfigError(f"{said} is before {first}, the first day of the NYSE calendar PL holds; the last closed"
+                          f" NYSE session is {last}")
     session = calendar.on(day)
     if session is None:
         if skip:
@@ -71,9 +77,11 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
         if before:
             around.append(f"the session before it is {before[-1].day}")
         if after and after[0].day <= today:
-            around.append(f"the one after it {after[0].day}")
-        raise ConfigError(f"{said} is not an NYSE session (a {_kind(day)}); " + ", ".join(around)
-                          + (f"; {skip_flag} runs it anyway" if skip_flag else ""))
+            around.append(f"the one after it {after[0].day}" if before else f"the session after it is {after[0].day}")
+        parts = [f"{said} is not an NYSE session (a {_kind(day)})"]
+        parts += [", ".join(around)] if around else []
+        parts += [f"{skip_flag} runs it anyway"] if skip_flag else []
+        raise ConfigError("; ".join(parts))
     if session.close_utc > now_utc:
         subject = f"{said}: that session" if flag else f"the {day} session"
         raise ConfigError(f"{subject} has not closed yet (it closes at {_closes(session)}); the last closed"
