@@ -70,8 +70,7 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
     if session is None:
         if skip:
             return SessionChoice(day)
-        before = (calendar.between(day - dt.timedelta(days=10), day - dt.timedelta(days=1))
-                  if day >= dt.date.min + dt.timedelta(days=10) else [])  # 0001-01-01: no date before it
+        before = calendar.between(day - dt.timedelta(days=10), day - dt.timedelta(days=1))
         after = calendar.between(day + dt.timedelta(days=1), day + dt.timedelta(days=10))
         around = []
         if before:
