@@ -198,6 +198,19 @@ def test_pl_tables_behind_fail_a_sync_but_not_an_upgrade(appv2_database):
     assert report_of(url, creating=True).ok
 
 
+def test_a_version_missing_below_the_newest_counts_as_behind(appv2_database):
+    """0009 recorded without 0008 (branches that merged in another order): the tables are at 0007 for a sync."""
+    url = appv2_database(MODEL)
+    from tickstockpl.db.migrate import available
+
+    versions = sorted(m.version for m in available())
+    gap = versions[-2]
+    alter(url, f"DELETE FROM pl_schema_migrations WHERE version = {gap}")
+    failure = only(report_of(url), "PL's tables", "version")
+    assert failure.level == schema.FAILURE and failure.found == f"migration {gap - 1}"
+    assert report_of(url, creating=True).ok
+
+
 def test_an_empty_database_passes_the_upgrade_check_only(pg):
     name = pg.create_database("check_empty")
     try:

@@ -69,7 +69,11 @@ TIMESTAMP_TYPES = {"timestamp": "timestamp", "timestamptz": "timestamptz"}
 # PL's migration version. On a database PL has never upgraded, pl_schema_migrations does not exist and
 # the statement fails at once (UndefinedTable); `read_catalog` then sends it again without the version
 # (query_to_xml could read it conditionally, but needs a server built with libxml: the embedded one is not).
-VERSION_FROM_TABLE = "(SELECT max(version) FROM pl_schema_migrations)"
+# The newest version with every earlier one recorded (versions are numbered from 1 without gaps): a
+# database holding 0009 but not 0008 (branches merged in another order) is at 7, so a sync asks for an upgrade.
+VERSION_FROM_TABLE = (
+    "(SELECT max(m.version) FROM pl_schema_migrations m WHERE NOT EXISTS (SELECT 1 FROM generate_series(1, m.version)"
+    " g(v) WHERE g.v NOT IN (SELECT version FROM pl_schema_migrations)))")
 CATALOG_SQL = """
 WITH t AS (SELECT n AS name, to_regclass(n) AS oid FROM unnest(%(tables)s::text[]) AS n)
 SELECT json_build_object(
