@@ -262,6 +262,41 @@ def test_a_revision_of_30_closes_is_recorded_resynced_and_published(market, db_u
     assert q(db_url, "SELECT count(*) FROM pl_sync_jobs")[0][0] == jobs_before + 1
 
 
+def test_a_pass_that_stopped_before_its_event_is_finished_by_the_next_pass(market, db_url, feed, monkeypatch):
+    """The revisions committed, then the process stopped before the pass's totals and event: re-fetching
+    finds nothing to revise, so the next pass finishes the earlier one first (re-sync, its own event)."""
+    handle = co.trigger_run(market, db_url, session_date=FRI, phases=["all"], background=False)
+    assert handle.status == "success", handle.error
+    bars = good_bars(TICKERS, base=12.0)
+    feed.publish[FRI] = [(None, [(t, o, h, l, c - 0.25 if i < 5 else c, v) for i, (t, o, h, l, c, v)
+                                 in enumerate(bars)])]
+    real_finish, real_resync = revisions._finish, revisions._resync
+
+    def stopped(conn, report, trigger):
+        raise KeyboardInterrupt  # the process stops between the revisions and the last transaction
+
+    monkeypatch.setattr(revisions, "_finish", stopped)
+    monkeypatch.setattr(revisions, "_resync", lambda db_url, settings, report: None)
+    with pytest.raises(KeyboardInterrupt):
+        revisions.revise(market, db_url, [FRI], provider=feed.provider(), trigger="cli")
+    first, = q(db_url, "SELECT batch_id::text, revisions FROM pl_revision_passes")
+    assert first[1] == 0 and q(db_url, "SELECT count(*) FROM pl_bar_revisions")[0][0] == 5
+    assert outbox_events(db_url, "data_revised") == []
+
+    monkeypatch.setattr(revisions, "_finish", real_finish)
+    monkeypatch.setattr(revisions, "_resync", real_resync)
+    jobs_before = q(db_url, "SELECT count(*) FROM pl_sync_jobs")[0][0]
+    again = revisions.revise(market, db_url, [FRI], provider=feed.provider(), trigger="cli")
+    assert again.revisions == 0  # the provider's answer is already stored
+    event, = outbox_events(db_url, "data_revised")
+    assert event["payload"]["revisions"] == 5 and event["payload"]["sessions"] == ["2026-11-27"]
+    assert event["payload"]["by_session"] == {"2026-11-27": 5} and event["payload"]["sync_job_id"] is not None
+    assert q(db_url, "SELECT revisions FROM pl_revision_passes WHERE batch_id = %s", (first[0],)) == [(5,)]
+    assert q(db_url, "SELECT count(*) FROM pl_sync_jobs")[0][0] == jobs_before + 1  # the earlier pass's re-sync
+    third = revisions.revise(market, db_url, [FRI], provider=feed.provider(), trigger="cli")
+    assert third.revisions == 0 and len(outbox_events(db_url, "data_revised")) == 1  # finished once
+
+
 def test_the_scheduled_revisions_pass_runs_once_a_morning(market, db_url, feed, monkeypatch):
     handle = co.trigger_run(market, db_url, session_date=FRI, phases=["all"], background=False)
     assert handle.status == "success", handle.error

@@ -11,7 +11,8 @@ After the sessions, when anything was revised, a full cache sync runs (it writes
 the revised bars change; its own events say which) and `data_revised` (tickstock:data:revisions,
 docs/EVENTS.md) goes out through the outbox with the pass's counts and the sync's job id, in the
 same transaction as the pass row (`pl_revision_passes`). A pass that revised nothing publishes
-nothing and syncs nothing. Sessions with no data from the provider are reported in the pass's notes.
+nothing and syncs nothing. A pass that stopped after its revisions committed but before that last
+transaction is finished by the next pass of its environment (re-sync, then its own event), first. Sessions with no data from the provider are reported in the pass's notes.
 
 Single-flight with the pipeline: the pass holds locks.PIPELINE (JobConflict while a run is live). A
 session that has not closed is refused naming the last closed one (never imported before the close).
@@ -120,6 +121,12 @@ def revise(settings, db_url: str, sessions: list[dt.date] | None = None, *, prov
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
             raise JobConflict("a pipeline run or revisions pass is running; try again after it", None)
         try:
+            for earlier in _interrupted(conn, settings.environment):  # a pass that died after its revisions
+                if sync:
+                    _resync(db_url, settings, earlier)
+                _finish(conn, earlier, earlier_trigger(conn, earlier.batch_id))
+                log.warning("revisions pass %s had stopped before its event: %d bar revision(s) published now",
+                            earlier.batch_id, earlier.revisions)
             report = RevisionReport(str(uuid.uuid4()), days)
             market_day = now_utc.astimezone(clock.NEW_YORK).date()
             try:
@@ -137,16 +144,7 @@ def revise(settings, db_url: str, sessions: list[dt.date] | None = None, *, prov
                 _revise_session(conn, provider, day, known, report)
             if report.revisions and sync:
                 _resync(db_url, settings, report)
-            with conn.transaction():
-                conn.execute("UPDATE pl_revision_passes SET revisions = %s, sync_job_id = %s, notes = %s::jsonb"
-                             " WHERE batch_id = %s", (report.revisions, report.sync_job_id,
-                                                      json.dumps(report.notes), report.batch_id))
-                if report.revisions:
-                    enqueue(conn, [catalog.data_revised(
-                        report.batch_id, sessions=[d.isoformat() for d in days], revisions=report.revisions,
-                        symbols=report.symbols[:SAMPLE], sample=report.sample, trigger=trigger,
-                        by_session=report.by_session, sync_job_id=report.sync_job_id,
-                        universes_updated=report.universes_updated)])
+            _finish(conn, report, trigger)
             log.info("revisions pass %s: %d bar(s) revised over %s", report.batch_id, report.revisions,
                      ", ".join(map(str, days)))
             return report
@@ -156,6 +154,49 @@ def revise(settings, db_url: str, sessions: list[dt.date] | None = None, *, prov
         conn.close()
         if own_provider and provider is not None:
             provider.close()
+
+
+def _finish(conn, report: RevisionReport, trigger: str) -> None:
+    """The pass row's totals and, when bars were revised, `data_revised` in the outbox: one transaction."""
+    with conn.transaction():
+        conn.execute("UPDATE pl_revision_passes SET revisions = %s, sync_job_id = %s, notes = %s::jsonb"
+                     " WHERE batch_id = %s", (report.revisions, report.sync_job_id,
+                                              json.dumps(report.notes), report.batch_id))
+        if report.revisions:
+            enqueue(conn, [catalog.data_revised(
+                report.batch_id, sessions=[d.isoformat() for d in report.sessions], revisions=report.revisions,
+                symbols=report.symbols[:SAMPLE], sample=report.sample, trigger=trigger,
+                by_session=report.by_session, sync_job_id=report.sync_job_id,
+                universes_updated=report.universes_updated)])
+
+
+# Passes whose revisions committed (one transaction per session) but whose totals and event did not: the
+# process stopped in between. The next pass of the environment finishes them first (re-sync, event), so a
+# revision is never left unannounced: re-fetching would find nothing to revise.
+_INTERRUPTED_SQL = (
+    "SELECT p.batch_id::text, p.sessions, r.session_date, r.symbol, r.old_close, r.new_close, r.old_volume,"
+    " r.new_volume FROM pl_revision_passes p JOIN pl_bar_revisions r ON r.batch_id = p.batch_id"
+    " WHERE p.environment = %s AND p.revisions = 0 ORDER BY p.created_at, r.revision_id")
+
+
+def _interrupted(conn, environment: str) -> list[RevisionReport]:
+    found: dict[str, RevisionReport] = {}
+    for batch, sessions, day, symbol, old_close, new_close, old_volume, new_volume in conn.execute(
+            _INTERRUPTED_SQL, (environment,)):
+        report = found.setdefault(batch, RevisionReport(batch, sorted(sessions)))
+        report.revisions += 1
+        report.by_session[day.isoformat()] = report.by_session.get(day.isoformat(), 0) + 1
+        report.symbols.append(symbol)
+        if len(report.sample) < SAMPLE:
+            report.sample.append({"symbol": symbol, "session_date": day.isoformat(), "old_close": _num(old_close),
+                                  "new_close": _num(new_close), "old_volume": old_volume, "new_volume": new_volume})
+    for report in found.values():
+        report.notes.append("finished by a later pass: the process running this pass stopped before its event")
+    return list(found.values())
+
+
+def earlier_trigger(conn, batch_id: str) -> str:
+    return conn.execute("SELECT trigger FROM pl_revision_passes WHERE batch_id = %s", (batch_id,)).fetchone()[0]
 
 
 def _revise_session(conn, provider, day: dt.date, known, report: RevisionReport) -> None:
