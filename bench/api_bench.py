@@ -265,6 +265,9 @@ FIRST_REQUESTS: tuple[tuple[str, str, dict | None], ...] = (
     ("POST", "/api/processing/schedule", {"trigger_time": "16:10"}),
     ("POST", "/api/processing/trigger-manual", {"skip_market_check": True, "phases": ["cache_sync"]}),
     ("POST", "/api/processing/cache-sync/trigger", {"mode": "full", "force": False}),
+    ("GET", "/api/processing/calendar/overrides", None),
+    ("POST", "/api/processing/calendar/overrides", {"date": "2030-12-24", "kind": "closed", "reason": "bench"}),
+    ("DELETE", "/api/processing/calendar/overrides/2030-12-24", None),
 )
 
 

@@ -9,7 +9,7 @@ CacheEventListener, plain SUBSCRIBE), and then, in order:
     1. cache-sync API: health; a full sync; its status; a second sync held live by a table lock
        (status while running, a 409 for a third trigger); 401, 404 and 422 answers; history; stats;
        a sync refused by pre-sync validation (the newest session's bars were moved to a flat file);
-    2. processing API: the schedule; a pipeline run that fails (the flat file is not there yet);
+    2. processing API: the schedule; a pipeline run that fails (the flat file is damaged);
        a run held live by a lock (status while running, 409, cancel); a run that imports the
        session and syncs; history; status when idle; cancel with nothing running; bad phases;
     3. universes: list, members now and `?as_of=`, the change log.
@@ -225,7 +225,11 @@ def _processing_calls(s: Session, db_url: str) -> None:
     s.call("schedule", "GET", f"{prefix}/schedule")
     s.call("schedule-update", "POST", f"{prefix}/schedule", body={"trigger_time": "16:10", "market_check": True})
 
-    # 1. the flat file is not published yet: the import fails, the run stops before the cache sync
+    # 1. the provider's flat file is damaged (an HTML error page where the gzip should be): the import
+    #    fails, the run stops before the cache sync (a file not published yet would make the run wait for
+    #    it and, past the deadline, end `incomplete`: issue 14)
+    damaged = s.staged_file.with_name(s.staged_file.name.removeprefix(".").removesuffix(".staged"))
+    damaged.write_bytes(b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>")
     failed = s.http.post(f"{prefix}/trigger-manual", headers={"X-API-Key": KEY},
                          json={"skip_market_check": False, "phases": ["all"]})
     if failed.is_success:

@@ -175,6 +175,13 @@ def test_hostile_symbols_sync_through_the_api(db_url, redis_process):
 
 # ------------------------------------------------------------------ bad import files and provider responses
 
+# Answers that are well formed but hold no usable bar: since issue 14 the run waits for the provider to
+# publish the session and, past the deadline (the tests' sessions are long past theirs), ends `incomplete`,
+# not `failed` (docs/OPERATIONS.md, late and partial days); nothing is written either way. Malformed
+# answers still fail the run at once, from the one request the gate made.
+NO_BARS = {"header only", "every row invalid", "every result invalid"}
+
+
 def _bad_files(session, tickers: list[str]) -> dict[str, bytes]:
     good = csv_text(session, [(t, 10.0, 11.0, 9.0, 10.5, 1000) for t in tickers]).encode()
     invalid = csv_text(session, [f"{t},-5,abc,10,9,11,{ny_midnight_ns(session)},1" for t in tickers]).encode()
@@ -196,16 +203,16 @@ def _imports(db_url: str) -> tuple:
                 conn.execute("SELECT count(*) FROM pl_import_sessions").fetchone()[0])
 
 
-def _failed_run(client, db_url: str) -> dict:
+def _failed_run(client, db_url: str, expected: str = "failed") -> dict:
     before = (_imports(db_url), checksum(db_url))
     accepted = client.post("/api/processing/trigger-manual", json={"phases": ["all"]})
     assert accepted.status_code == 202, accepted.text
     wait_pipeline_idle(client)
     (run,) = [r for r in client.get("/api/processing/history").json()["runs"] if r["run_id"] == accepted.json()["run_id"]]
     detail = client.get(f"/api/processing/runs/{run['run_id']}").json()
-    assert run["status"] == "failed", run
+    assert run["status"] == expected, run
     phases = {p["phase"]: p["status"] for p in detail["phase_results"]}
-    assert phases == {"data_import": "failed", "cache_sync": "skipped"}, detail
+    assert phases == {"data_import": expected, "cache_sync": "skipped"}, detail
     assert (_imports(db_url), checksum(db_url)) == before  # nothing written, not even part of a session
     return run
 
@@ -221,8 +228,11 @@ def test_bad_flat_files_fail_the_run_before_anything_is_written(db_url, redis_pr
             tickers = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol")]
         for label, content in _bad_files(session, tickers).items():
             session_file(tmp_path, session).write_bytes(content)
-            run = _failed_run(c, db_url)
+            run = _failed_run(c, db_url, "incomplete" if label in NO_BARS else "failed")
             print(f"\n{label}: {run['error']}")
+            if label in NO_BARS:  # well formed, no usable bar: the provider has not published it (yet)
+                assert run["error"].startswith(f"data import incomplete: no data from the provider for session {session}")
+                continue
             assert run["error"].startswith("data import failed: ") and run["error"].endswith("cache sync not started")
             assert session.isoformat() in run["error"], (label, run["error"])  # names the file or the session
         session_file(tmp_path, session).write_bytes(good)  # the real file: the same server imports it
@@ -263,8 +273,12 @@ def test_bad_provider_responses_fail_the_run_before_anything_is_written(db_url, 
                "MASSIVE_BASE_URL": provider.url}
         with LiveServer(db_url, redis_url=redis_process.url, env=env) as server, server.client() as c:
             for label in responses:
-                run = _failed_run(c, db_url)
+                run = _failed_run(c, db_url, "incomplete" if label in NO_BARS else "failed")
                 print(f"\n{label}: {run['error']}")
+                if label in NO_BARS:
+                    assert run["error"].startswith(f"data import incomplete: no data from the provider for session"
+                                                   f" {session}")
+                    continue
                 assert run["error"].startswith("data import failed: ") and session.isoformat() in run["error"]
                 assert "provider" in run["error"] or "no usable bars" in run["error"], (label, run["error"])
             logs = server.logs()

@@ -27,7 +27,7 @@ KEYS = ("sec-key-primary-7f3a9c", "sec-key-rotated-2b8e1d")
 WRONG = "sec-key-guessed-0000000"
 OPEN = {"/health", "/metrics"}  # and the OpenAPI document itself (/openapi.json, /docs, /redoc)
 FILL = {"job_id": "00000000-0000-4000-8000-000000000000", "run_id": "00000000-0000-4000-8000-000000000000",
-        "type": "stock_universe", "name": "complete", "key": "all_stocks"}
+        "type": "stock_universe", "name": "complete", "key": "all_stocks", "day": "2030-12-24"}
 
 
 def _routes(client) -> list[tuple[str, str]]:

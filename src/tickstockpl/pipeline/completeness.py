@@ -119,6 +119,7 @@ class Outcome:
     cancelled: bool = False
     reason: str | None = None
     error: str | None = None  # a provider failure other than NotPublishedYet (not the gate's business)
+    failure: BaseException | None = None  # that failure, raised again by the import (no second request)
 
     def counts(self) -> dict[str, Any]:
         return {"attempts": self.attempts, "retries": max(0, self.attempts - 1),
@@ -176,7 +177,7 @@ def wait_for_session(conn, provider: Provider, session: dt.date, policy: Policy,
             log.info("session %s not published yet: %s", session, err)
             data, note = SessionData(session, []), str(err)
         except TickStockError as err:  # a real provider failure: the import reports it as before
-            outcome.error = str(err)
+            outcome.error, outcome.failure = str(err), err
             return outcome
         else:
             note = None
@@ -209,14 +210,17 @@ def wait_for_session(conn, provider: Provider, session: dt.date, policy: Policy,
 class Prefetched:
     """A provider answering the sessions the gate already fetched from memory, the rest from `inner`."""
 
-    def __init__(self, inner: Provider, answers: dict[dt.date, SessionData]):
+    def __init__(self, inner: Provider, answers: dict[dt.date, SessionData | BaseException]):
         self.inner = inner
         self.name = inner.name
         self.answers = dict(answers)
 
     def fetch(self, session: dt.date) -> SessionData:
         if session in self.answers:
-            return self.answers.pop(session)
+            answer = self.answers.pop(session)
+            if isinstance(answer, BaseException):  # the gate's request failed: the same failure, not a new request
+                raise answer
+            return answer
         return self.inner.fetch(session)
 
     def close(self) -> None:  # the run closes the inner provider itself

@@ -212,6 +212,7 @@ class _Runner:
         self.started = time.perf_counter()
         self.symbols_failed = 0
         self.sleep: Callable[[float], None] | None = None  # the completeness gate's waits (None: real time)
+        self._gate_failure: tuple[dt.date, BaseException] | None = None  # the gate's failed answer, for the import
 
     # --- progress ----------------------------------------------------------------
     def _percent(self, phase: str, fraction: float) -> float:
@@ -374,11 +375,18 @@ class _Runner:
 
         outcome = completeness.wait_for_session(self.conn, self.provider, sessions[-1], policy, sleep=self.sleep,
                                                 should_cancel=self._cancel_requested, on_wait=on_wait)
-        return None if outcome.error else outcome  # a provider failure: the import fails with it as before
+        if outcome.error:  # a provider failure: the import fails with it as before, from this same answer
+            self._gate_failure = (outcome.session, outcome.failure)
+            return None
+        return outcome
 
     def _gated_provider(self, gate):
         from tickstockpl.pipeline import completeness
 
+        failure = self._gate_failure
+        if gate is None and failure is not None:
+            self._gate_failure = None
+            return completeness.Prefetched(self.provider, {failure[0]: failure[1]})
         if gate is None or not gate.passed:
             return self.provider
         return completeness.Prefetched(self.provider, {gate.session: gate.data})
