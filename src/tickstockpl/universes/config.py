@@ -252,7 +252,7 @@ def _category_row(state: _Overrides, key: str, value: Any, where: str) -> None:
         # for a category we know, that renames it and keeps its words.
         value = {"display_name": value}
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected an object with display_name/include/exclude or an array of words, got {_show(value)}")
+        raise ConfigError(f"{where}: expected an object with display_name/include/exclude or an array of words, got {show_value(value)}")
     if "include" not in value and current is None:
         raise ConfigError(f"{where}: a new category needs an \"include\" list of words")
     name = value.get("display_name", value.get("name"))
@@ -272,7 +272,7 @@ def _category_row(state: _Overrides, key: str, value: Any, where: str) -> None:
 def _extra_row(name: str):
     def handler(state: _Overrides, key: str, value: Any, where: str) -> None:
         if not isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a JSON object or array, got {_show(value)}")
+            raise ConfigError(f"{where}: expected a JSON object or array, got {show_value(value)}")
         state.extra.setdefault(name, {})[key] = value
 
     return handler
@@ -289,8 +289,8 @@ _HANDLERS = {
 
 # --- validators: each returns the normalised value or raises ConfigError("<where>: ...") ---
 
-def _show(value: Any) -> str:
-    """A short JSON-ish rendering of a bad value for an error message."""
+def show_value(value: Any) -> str:
+    """A short JSON-ish rendering of a bad value for an error message (rules/definition.py uses it too)."""
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -306,7 +306,7 @@ def _positive_number(value: Any, where: str) -> float:
             number = math.inf
         if math.isfinite(number) and number > 0:
             return number
-    raise ConfigError(f"{where}: expected a finite positive number, got {_show(value)}")
+    raise ConfigError(f"{where}: expected a finite positive number, got {show_value(value)}")
 
 
 def _count(value: Any, where: str, minimum: int = 1) -> int:
@@ -314,45 +314,45 @@ def _count(value: Any, where: str, minimum: int = 1) -> int:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= LIMIT_MAX:
         return value
-    raise ConfigError(f"{where}: expected an integer from {minimum} to {LIMIT_MAX}, got {_show(value)}")
+    raise ConfigError(f"{where}: expected an integer from {minimum} to {LIMIT_MAX}, got {show_value(value)}")
 
 
 def _text(value: Any, where: str) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise ConfigError(f"{where}: expected a non-empty string, got {_show(value)}")
+    raise ConfigError(f"{where}: expected a non-empty string, got {show_value(value)}")
 
 
 def _mapping(value: Any, where: str) -> dict:
     if isinstance(value, dict):
         return value
-    raise ConfigError(f"{where}: expected a table/object, got {_show(value)}")
+    raise ConfigError(f"{where}: expected a table/object, got {show_value(value)}")
 
 
 def _tickers(value: Any, where: str) -> tuple[str, ...]:
     """Tickers stripped and upper-cased, duplicates dropped, order kept."""
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: expected an array of tickers, got {_show(value)}")
+        raise ConfigError(f"{where}: expected an array of tickers, got {show_value(value)}")
     out: dict[str, None] = {}
     for item in value:
         if not isinstance(item, str) or not item.strip() or len(item.strip()) > TICKER_MAX:
-            raise ConfigError(f"{where}: expected tickers of 1 to {TICKER_MAX} characters, got {_show(item)}")
+            raise ConfigError(f"{where}: expected tickers of 1 to {TICKER_MAX} characters, got {show_value(item)}")
         out[item.strip().upper()] = None
     return tuple(out)
 
 
 def _phrases(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: expected an array of words, got {_show(value)}")
+        raise ConfigError(f"{where}: expected an array of words, got {show_value(value)}")
     for item in value:
         if not isinstance(item, str) or not naming.words(item):
-            raise ConfigError(f"{where}: expected words (letters or digits), got {_show(item)}")
+            raise ConfigError(f"{where}: expected words (letters or digits), got {show_value(item)}")
     return tuple(item.strip() for item in value)
 
 
 def _category(cat: Any, where: str) -> EtfCategory:
     if not isinstance(cat, EtfCategory):
-        raise ConfigError(f"{where}: expected an EtfCategory, got {_show(repr(cat))}")
+        raise ConfigError(f"{where}: expected an EtfCategory, got {show_value(repr(cat))}")
     return EtfCategory(
         key=_text(cat.key, f"{where}: key"),
         display_name=_text(cat.display_name, f"{where}: display_name"),

@@ -35,7 +35,6 @@ needs a whole definition). Rows are applied in order, later rows win.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tomllib
@@ -44,7 +43,7 @@ from importlib import resources
 from typing import Any, Iterable, Mapping
 
 from tickstockpl.errors import ConfigError
-from tickstockpl.universes.config import decode_value
+from tickstockpl.universes.config import decode_value, show_value as _show
 
 ROWS_NAME = "rule_universes"  # cache_config rows of this name override definitions
 MAX_WINDOW = 252  # the longest window of pl_symbol_liquidity (market/liquidity.WINDOW)
@@ -293,9 +292,7 @@ def parse_definition(key: Any, data: Any, where: str | None = None) -> RuleDefin
         if selection.size is None:
             raise ConfigError(f"{where}: sector_cap: needs a selection of kind top or rank_range, not {selection.kind}")
     recon = _reconstitution(body.get("reconstitution", {}), where)
-    policy = body.get("ipo_policy", "reconstitution")
-    if policy not in IPO_POLICIES:
-        raise ConfigError(f"{where}: ipo_policy: expected one of {', '.join(IPO_POLICIES)}, got {_show(policy)}")
+    policy = _choice(body.get("ipo_policy", "reconstitution"), IPO_POLICIES, where, "ipo_policy")
     window = _int(body.get("ipo_window_sessions", 0), where, "ipo_window_sessions", low=0, high=MAX_WINDOW)
     if policy == "fast_entry" and window == 0:
         raise ConfigError(f"{where}: ipo_window_sessions: fast_entry needs a window of 1 or more sessions")
@@ -356,9 +353,7 @@ def _screens(data: Any, where: str, name: str) -> Screens:
 def _rank(data: Any, where: str) -> Rank:
     body = _table(data, where, "rank")
     _known(body, {"metric", "sessions"}, where, "rank.")
-    metric = body.get("metric", "market_cap")
-    if metric not in METRICS:
-        raise ConfigError(f"{where}: rank.metric: expected one of {', '.join(METRICS)}, got {_show(metric)}")
+    metric = _choice(body.get("metric", "market_cap"), METRICS, where, "rank.metric")
     if metric == "market_cap":
         if body.get("sessions") is not None:
             raise ConfigError(f"{where}: rank.sessions: market_cap has no window (leave sessions out)")
@@ -368,11 +363,9 @@ def _rank(data: Any, where: str) -> Rank:
 
 def _selection(data: Any, where: str) -> Selection:
     body = _table(data, where, "selection")
-    kind = body.get("kind", "all")
+    kind = _choice(body.get("kind", "all"), SELECTIONS, where, "selection.kind")
     fields = {"all": set(), "top": {"count"}, "rank_range": {"first", "last"},
               "percentile_range": {"from_pct", "to_pct"}}
-    if kind not in SELECTIONS:
-        raise ConfigError(f"{where}: selection.kind: expected one of {', '.join(SELECTIONS)}, got {_show(kind)}")
     _known(body, {"kind"} | fields[kind], where, "selection.")
     if kind == "top":
         return Selection(kind, count=_int(body.get("count"), where, "selection.count", low=1, high=COUNT_MAX))
@@ -406,9 +399,7 @@ def _band(data: Any, selection: Selection, where: str) -> Band:
 def _reconstitution(data: Any, where: str) -> Reconstitution:
     body = _table(data, where, "reconstitution")
     _known(body, {"schedule", "months"}, where, "reconstitution.")
-    schedule = body.get("schedule", "every_session")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"{where}: reconstitution.schedule: expected one of {', '.join(SCHEDULES)}, got {_show(schedule)}")
+    schedule = _choice(body.get("schedule", "every_session"), SCHEDULES, where, "reconstitution.schedule")
     months = body.get("months")
     if months is None or (schedule in ("every_session", "monthly") and months == []):
         return Reconstitution(schedule, DEFAULT_MONTHS[schedule])
@@ -428,12 +419,10 @@ def _reconstitution(data: Any, where: str) -> Reconstitution:
 
 # --- small validators ----------------------------------------------------------------------------
 
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _choice(value: Any, options: Iterable[str], where: str, field: str) -> str:
+    if value not in options:
+        raise ConfigError(f"{where}: {field}: expected one of {', '.join(options)}, got {_show(value)}")
+    return value
 
 
 def _table(value: Any, where: str, field: str) -> dict:
