@@ -9,6 +9,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -63,18 +64,18 @@ def grouped_body(session: dt.date, bars: list[tuple]) -> dict:
             "results": results}
 
 
-class ScriptedServer:
-    """A local HTTP server answering each GET with the next scripted (status, headers, body) response."""
+class ProviderServer:
+    """A local HTTP server standing in for the provider: each GET is answered by `answer(path)`, a
+    (status, headers, body) triple (a dict body is sent as JSON); started by `with` or `start()`."""
 
-    def __init__(self, responses: list[tuple[int, dict, bytes | str | dict]]):
-        self.responses = list(responses)
+    def __init__(self, answer: Callable[[str], tuple[int, dict, bytes | str | dict]]):
         self.requests: list[dict] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 outer.requests.append({"path": self.path, "headers": dict(self.headers)})
-                status, headers, body = outer.responses.pop(0) if outer.responses else (404, {}, b"no more")
+                status, headers, body = answer(self.path)
                 if isinstance(body, dict):
                     body = json.dumps(body)
                     headers = {"Content-Type": "application/json", **headers}
@@ -97,13 +98,27 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "ScriptedServer":
+    def start(self) -> "ProviderServer":
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ScriptedServer(ProviderServer):
+    """A ProviderServer answering each GET with the next scripted (status, headers, body) response."""
+
+    def __init__(self, responses: list[tuple[int, dict, bytes | str | dict]]):
+        self.responses = list(responses)
+        super().__init__(lambda path: self.responses.pop(0) if self.responses else (404, {}, b"no more"))
 
 
 def wait_session_ended(db_url: str, pid: int, timeout: float = 30.0) -> None:

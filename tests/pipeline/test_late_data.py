@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -29,7 +26,7 @@ from tickstockpl.pipeline.imports.rest import RestProvider
 from tickstockpl.pipeline.schedule_store import public_schedule
 from tickstockpl.pipeline.scheduler import PipelineScheduler
 from tests.pipeline.conftest import FRI, TICKERS, TUE, WED
-from tests.pipeline.helpers import good_bars, grouped_body
+from tests.pipeline.helpers import ProviderServer, good_bars, grouped_body
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc
@@ -46,41 +43,26 @@ class PublishingProvider:
     def __init__(self):
         self.publish = {}  # session -> list of (from_utc or None, bars)
         self.requests: list[tuple[str, dt.datetime]] = []
-        outer = self
+        self.server = ProviderServer(self._answer).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                day = dt.date.fromisoformat(self.path.split("?")[0].rsplit("/", 1)[1])
-                now = clock.now()
-                outer.requests.append((day.isoformat(), now))
-                bars = []
-                for since, part in outer.publish.get(day, []):
-                    if since is None or now >= since:
-                        bars.extend(part)
-                body = json.dumps(grouped_body(day, bars)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+    def _answer(self, path: str) -> tuple[int, dict, dict]:
+        day = dt.date.fromisoformat(path.split("?")[0].rsplit("/", 1)[1])
+        now = clock.now()
+        self.requests.append((day.isoformat(), now))
+        bars = []
+        for since, part in self.publish.get(day, []):
+            if since is None or now >= since:
+                bars.extend(part)
+        return 200, {}, grouped_body(day, bars)
 
     def provider(self) -> RestProvider:
-        return RestProvider("test-key-123", f"http://127.0.0.1:{self.server.server_address[1]}",
-                            sleep=lambda s: None, max_attempts=1)
+        return RestProvider("test-key-123", self.server.url, sleep=lambda s: None, max_attempts=1)
 
     def requests_for(self, day: dt.date) -> list[dt.datetime]:
         return [at for d, at in self.requests if d == day.isoformat()]
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture
