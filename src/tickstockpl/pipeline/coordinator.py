@@ -212,7 +212,6 @@ class _Runner:
         self.started = time.perf_counter()
         self.symbols_failed = 0
         self.sleep: Callable[[float], None] | None = None  # the completeness gate's waits (None: real time)
-        self._gate_failure: tuple[dt.date, BaseException] | None = None  # the gate's failed answer, for the import
 
     # --- progress ----------------------------------------------------------------
     def _percent(self, phase: str, fraction: float) -> float:
@@ -323,12 +322,12 @@ class _Runner:
             if self._cancel_requested():
                 report.cancelled = True
             else:
-                gate = self._completeness_gate(phase, newest)
+                gate, answers = self._completeness_gate(phase, newest)
                 if gate is not None and gate.cancelled:
                     report.cancelled = True
                 elif gate is None or gate.passed:
                     report = _merged(report, import_sessions(
-                        self.conn, self._gated_provider(gate), newest, run_id=self.run_id,
+                        self.conn, answers, newest, run_id=self.run_id,
                         before_commit=before_commit, should_cancel=self._cancel_requested))
         report.sessions_requested = total
         self.symbols_failed = report.rows_rejected
@@ -358,11 +357,15 @@ class _Runner:
 
     # --- issue 14: the completeness gate (pipeline/completeness.py) -----------------
     def _completeness_gate(self, phase: str, sessions: list[dt.date]):
-        """Wait until the provider's answer for the newest missing session passes the gate (or the deadline)."""
+        """Wait until the provider's answer for the newest missing session passes the gate (or the deadline).
+
+        Returns (the gate's outcome, the provider the import of that session reads): the answer the gate
+        passed, or its provider failure raised again (no second request); the outcome is None on a failure,
+        so the import fails with it as before."""
         from tickstockpl.pipeline import completeness
 
         if not sessions:
-            return None
+            return None, self.provider
         policy = completeness.Policy.from_settings(self.settings)
 
         def on_wait(check, attempt: int, next_at: dt.datetime) -> None:
@@ -375,21 +378,11 @@ class _Runner:
 
         outcome = completeness.wait_for_session(self.conn, self.provider, sessions[-1], policy, sleep=self.sleep,
                                                 should_cancel=self._cancel_requested, on_wait=on_wait)
-        if outcome.error:  # a provider failure: the import fails with it as before, from this same answer
-            self._gate_failure = (outcome.session, outcome.failure)
-            return None
-        return outcome
-
-    def _gated_provider(self, gate):
-        from tickstockpl.pipeline import completeness
-
-        failure = self._gate_failure
-        if gate is None and failure is not None:
-            self._gate_failure = None
-            return completeness.Prefetched(self.provider, {failure[0]: failure[1]})
-        if gate is None or not gate.passed:
-            return self.provider
-        return completeness.Prefetched(self.provider, {gate.session: gate.data})
+        if outcome.error:
+            return None, completeness.Prefetched(self.provider, {outcome.session: outcome.failure})
+        if outcome.passed:
+            return outcome, completeness.Prefetched(self.provider, {outcome.session: outcome.data})
+        return outcome, self.provider
 
     def _schedule_universes(self) -> list[str]:
         from tickstockpl.pipeline.schedule_store import get_schedule
