@@ -273,6 +273,7 @@ def test_a_pass_that_stopped_before_its_event_is_finished_by_the_next_pass(marke
     event, = outbox_events(db_url, "data_revised")
     assert event["payload"]["revisions"] == 5 and event["payload"]["sessions"] == ["2026-11-27"]
     assert event["payload"]["by_session"] == {"2026-11-27": 5} and event["payload"]["sync_job_id"] is not None
+    assert event["payload"]["trigger"] == "cli"  # the earlier pass's own trigger
     assert q(db_url, "SELECT revisions FROM pl_revision_passes WHERE batch_id = %s", (first[0],)) == [(5,)]
     assert q(db_url, "SELECT count(*) FROM pl_sync_jobs")[0][0] == jobs_before + 1  # the earlier pass's re-sync
     third = revisions.revise(market, db_url, [FRI], provider=feed.provider(), trigger="cli")

@@ -121,10 +121,10 @@ def revise(settings, db_url: str, sessions: list[dt.date] | None = None, *, prov
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (locks.PIPELINE,)).fetchone()[0]:
             raise JobConflict("a pipeline run or revisions pass is running; try again after it", None)
         try:
-            for earlier in _interrupted(conn, settings.environment):  # a pass that died after its revisions
+            for earlier, earlier_trigger in _interrupted(conn, settings.environment):  # died after its revisions
                 if sync:
                     _resync(db_url, settings, earlier)
-                _finish(conn, earlier, earlier_trigger(conn, earlier.batch_id))
+                _finish(conn, earlier, earlier_trigger)
                 log.warning("revisions pass %s had stopped before its event: %d bar revision(s) published now",
                             earlier.batch_id, earlier.revisions)
             report = RevisionReport(str(uuid.uuid4()), days)
@@ -174,29 +174,26 @@ def _finish(conn, report: RevisionReport, trigger: str) -> None:
 # process stopped in between. The next pass of the environment finishes them first (re-sync, event), so a
 # revision is never left unannounced: re-fetching would find nothing to revise.
 _INTERRUPTED_SQL = (
-    "SELECT p.batch_id::text, p.sessions, r.session_date, r.symbol, r.old_close, r.new_close, r.old_volume,"
+    "SELECT p.batch_id::text, p.trigger, p.sessions, r.session_date, r.symbol, r.old_close, r.new_close, r.old_volume,"
     " r.new_volume FROM pl_revision_passes p JOIN pl_bar_revisions r ON r.batch_id = p.batch_id"
     " WHERE p.environment = %s AND p.revisions = 0 ORDER BY p.created_at, r.revision_id")
 
 
-def _interrupted(conn, environment: str) -> list[RevisionReport]:
-    found: dict[str, RevisionReport] = {}
-    for batch, sessions, day, symbol, old_close, new_close, old_volume, new_volume in conn.execute(
+def _interrupted(conn, environment: str) -> list[tuple[RevisionReport, str]]:
+    """Each interrupted pass as a report rebuilt from its recorded revisions, with the pass's trigger."""
+    found: dict[str, tuple[RevisionReport, str]] = {}
+    for batch, trigger, sessions, day, symbol, old_close, new_close, old_volume, new_volume in conn.execute(
             _INTERRUPTED_SQL, (environment,)):
-        report = found.setdefault(batch, RevisionReport(batch, sorted(sessions)))
+        report, _ = found.setdefault(batch, (RevisionReport(batch, sorted(sessions)), trigger))
         report.revisions += 1
         report.by_session[day.isoformat()] = report.by_session.get(day.isoformat(), 0) + 1
         report.symbols.append(symbol)
         if len(report.sample) < SAMPLE:
             report.sample.append({"symbol": symbol, "session_date": day.isoformat(), "old_close": _num(old_close),
                                   "new_close": _num(new_close), "old_volume": old_volume, "new_volume": new_volume})
-    for report in found.values():
+    for report, _ in found.values():
         report.notes.append("finished by a later pass: the process running this pass stopped before its event")
     return list(found.values())
-
-
-def earlier_trigger(conn, batch_id: str) -> str:
-    return conn.execute("SELECT trigger FROM pl_revision_passes WHERE batch_id = %s", (batch_id,)).fetchone()[0]
 
 
 def _revise_session(conn, provider, day: dt.date, known, report: RevisionReport) -> None:
