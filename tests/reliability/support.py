@@ -22,7 +22,6 @@ from typing import Any
 import psycopg
 
 from tests.support.databases import Cluster
-from tests.support.waiting import wait_pipeline_idle, wait_until  # noqa: F401 - moved; importable here for older tests
 
 # Every cache_entries row, ordered, without the timestamps a rewrite would move.
 CHECKSUM_SQL = (
