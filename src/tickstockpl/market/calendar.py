@@ -99,10 +99,12 @@ class ExchangeCalendar:
     last_completed = staticmethod(last_completed_session)
 
 
+# The coverage of pl_market_sessions and, in the same statement, the sessions asked for with the calendar
+# overrides applied (the view pl_sessions_effective, migration 0008: closures left out, early closes moved).
 _STORED_SQL = (
     "SELECT c.first, c.last, s.session, s.open_utc, s.close_utc"
     " FROM (SELECT min(session) AS first, max(session) AS last FROM pl_market_sessions) c"
-    " LEFT JOIN pl_market_sessions s ON s.session BETWEEN %s AND %s ORDER BY s.session"
+    " LEFT JOIN pl_sessions_effective s ON s.session BETWEEN %s AND %s ORDER BY s.session"
 )
 
 
@@ -129,8 +131,7 @@ class StoredCalendar:
                 "pl_market_sessions does not cover %s .. %s (it holds %s .. %s): reading exchange_calendars;"
                 " run `tickstockpl db upgrade`", start, end, first, last)
             return overrides.apply(self.conn, start, end, sessions_between(start, end))
-        sessions = [Session(day, open_utc, close_utc) for _f, _l, day, open_utc, close_utc in rows if day is not None]
-        return overrides.apply(self.conn, start, end, sessions)  # ad-hoc closures and early closes first
+        return [Session(day, open_utc, close_utc) for _f, _l, day, open_utc, close_utc in rows if day is not None]
 
     def on(self, day: dt.date) -> Session | None:
         found = self.between(day, day)
