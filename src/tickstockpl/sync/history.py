@@ -106,7 +106,8 @@ def open_(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | N
 def _open_stream(pairs, environment: str, as_of: dt.date, job_id: str | None) -> str:
     """The COPY text of OPEN_COPY_SQL's rows for `pairs` (universe, symbol)."""
     tail = f"\t{as_of.isoformat()}\t{copytext.NULL if job_id is None else copytext.field(str(job_id))}\n"
-    head = {universe: f"{copytext.field(environment)}\t{copytext.field(universe)}\t" for universe, _ in pairs}
+    env = copytext.field(environment)
+    head = {universe: f"{env}\t{copytext.field(universe)}\t" for universe in dict.fromkeys(u for u, _ in pairs)}
     symbols = [s for _, s in pairs]
     if copytext.needs_escape("".join(symbols)):
         symbols = [copytext.field(s) for s in symbols]
