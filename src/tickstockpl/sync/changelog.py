@@ -98,7 +98,7 @@ def runs(rows: Iterable) -> list[tuple[str, str, str, list[str] | None]]:
     return out
 
 
-def write(cur, job_id: str, environment: str, rows: Iterable) -> int:
+def write(cur, job_id: str | None, environment: str, rows: Iterable) -> int:
     """Log the changes (anything with universe, symbol, action, reason: sync.diff.Change), in their order;
     returns how many changes (not rows) were logged. Two statements: the id reservation and one COPY."""
     found = runs(rows)
@@ -107,7 +107,8 @@ def write(cur, job_id: str, environment: str, rows: Iterable) -> int:
         return 0
     cur.execute(RESERVE_SQL, {"n": count, "lock": locks.CHANGE_LOG_IDS})
     next_id = cur.fetchone()[0]
-    prefix = f"\t{copytext.field(str(job_id))}\t{copytext.field(environment)}\t"
+    job = copytext.NULL if job_id is None else copytext.field(str(job_id))  # NULL: refused by the table
+    prefix = f"\t{job}\t{copytext.field(environment)}\t"
     lines = []
     for universe, action, reason, symbols in found:
         tail = f"\t{copytext.field(action)}\t{copytext.field(reason)}\n"
