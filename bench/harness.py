@@ -84,6 +84,7 @@ class Run:
     events: int = 0
     stdout: str = ""
     stderr: str = ""
+    outcome: dict = field(default_factory=dict)  # the sync's --json answer (whole), {} when it is not JSON
 
 
 @dataclass
@@ -336,9 +337,15 @@ def measure(command: list[str], db: BenchDb, admin_url: str, env: dict[str, str]
     transactions = commits(admin_url, db.name) - commits_before
     tables_after = table_counters(db.url)
     rows = {"cache_entries": _rows(tables_before, tables_after, {"cache_entries"}),
-            "other tables": _rows(tables_before, tables_after, None, {"cache_entries"})}
+            "other tables": _rows(tables_before, tables_after, None, {"cache_entries"}),
+            "change log": _rows(tables_before, tables_after, {"pl_sync_changes"})}  # also in "other tables"
     events = _rows(tables_before, tables_after, {"pl_event_outbox"})["inserted"]
-    return Run(round(seconds, 4), proc.returncode, rows, transactions, events, stdout[-4000:], stderr[-4000:])
+    try:
+        outcome = json.loads(stdout)
+    except ValueError:
+        outcome = {}
+    return Run(round(seconds, 4), proc.returncode, rows, transactions, events, stdout[-4000:], stderr[-4000:],
+               outcome if isinstance(outcome, dict) else {})
 
 
 def server_statement_counter(admin_url: str, db: BenchDb) -> Callable[[], int] | None:

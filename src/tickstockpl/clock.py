@@ -29,6 +29,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tickstockpl.errors import ConfigError
@@ -37,6 +39,23 @@ ENV = "TICKSTOCKPL_NOW"
 NEW_YORK_TZ = "America/New_York"  # the market's zone: the one place it is named
 NEW_YORK = ZoneInfo(NEW_YORK_TZ)
 UTC = dt.timezone.utc
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def hhmm(text: Any) -> dt.time | None:
+    """A wall-clock time written HH:MM (24-hour), or None when `text` is not one (the caller words the error)."""
+    if not isinstance(text, str) or not _HHMM.match(text):
+        return None
+    hours, minutes = text.split(":")
+    return dt.time(int(hours), int(minutes))
+
+
+def parse_hhmm(text: Any, name: str) -> dt.time:
+    """A New York wall-clock time of the setting `name` (settings.py, pipeline/completeness.py)."""
+    found = hhmm(text)
+    if found is None:
+        raise ConfigError(f"{name} must be HH:MM (24-hour, New York), got {text!r}")
+    return found
 
 
 def now() -> dt.datetime:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tickstockpl import clock
 from tickstockpl.errors import ConfigError
 
 DEFAULT_ENVIRONMENT = "DEFAULT"  # cache_entries.environment when TICKSTOCKPL_ENVIRONMENT is not set
@@ -193,8 +194,6 @@ def default_data_dir() -> Path:
 
 def _late_data_settings(get) -> dict:
     """The completeness gate's and the revisions pass's settings (issue 14; pipeline/completeness.py)."""
-    from tickstockpl.pipeline.completeness import parse_hhmm
-
     text = get("TICKSTOCKPL_IMPORT_MIN_RATIO") or "0.9"
     try:
         ratio = float(text)
@@ -204,8 +203,8 @@ def _late_data_settings(get) -> dict:
         raise ConfigError(f"TICKSTOCKPL_IMPORT_MIN_RATIO must be a number above 0 and at most 1, got {text!r}")
     deadline = get("TICKSTOCKPL_IMPORT_DEADLINE") or "20:00"
     morning = get("TICKSTOCKPL_MORNING_TIME") or "08:00"
-    parse_hhmm(deadline, "TICKSTOCKPL_IMPORT_DEADLINE")
-    parse_hhmm(morning, "TICKSTOCKPL_MORNING_TIME")
+    clock.parse_hhmm(deadline, "TICKSTOCKPL_IMPORT_DEADLINE")
+    clock.parse_hhmm(morning, "TICKSTOCKPL_MORNING_TIME")
     return {"import_min_ratio": ratio,
             "import_retry_minutes": _int("TICKSTOCKPL_IMPORT_RETRY_MINUTES",
                                          get("TICKSTOCKPL_IMPORT_RETRY_MINUTES") or "10", 1, 720),

@@ -115,7 +115,7 @@ def test_events_arrive_only_after_the_data_they_describe_is_committed(db_url, ma
             if channel == UPDATED[0]:
                 type_, name, key = payload["universe"].split(":", 2)
                 row = fresh.execute(
-                    "SELECT count(*) FROM pl_sync_changes WHERE job_id = %s AND universe = %s",
+                    "SELECT count(*) FROM pl_sync_change_rows WHERE job_id = %s AND universe = %s",
                     (payload["job_id"], payload["universe"]),
                 ).fetchone()
                 exists = fresh.execute(

@@ -96,7 +96,7 @@ def test_kill_9_inside_the_write_keeps_the_old_state_and_the_next_sync_writes_th
         assert checksum(url) == old_state  # the complete old state: nothing of the killed write is visible
         assert job_row(url, job_id)["status"] == "running"  # nobody has looked at it yet
         with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT count(*) FROM pl_sync_changes WHERE job_id = %s", (job_id,)).fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM pl_sync_change_rows WHERE job_id = %s", (job_id,)).fetchone()[0] == 0
             assert conn.execute("SELECT count(*) FROM pl_universe_membership WHERE job_id = %s",
                                 (job_id,)).fetchone()[0] == 0
         before_restart = [e for _c, e, _p in job_events(url, job_id)]

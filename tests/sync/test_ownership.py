@@ -119,7 +119,7 @@ def test_no_sync_changes_a_row_pl_does_not_build(appv2_db):
         messages = [m for (m,) in conn.execute("SELECT message FROM pl_event_outbox")]
         assert not any("etf_core" in m or "stock_etf_group" in m or "Complete:top_100" in m for m in messages)
         assert not any(m for m in messages if '"delisting_cleanup"' in m and '"RSP"' in m)
-        logged = conn.execute("SELECT universe, action FROM pl_sync_changes WHERE universe = ANY(%s)",
+        logged = conn.execute("SELECT universe, action FROM pl_sync_change_rows WHERE universe = ANY(%s)",
                               (["etf_universe:Core ETFs:etf_core", "etf_universe:Complete:top_100"],)).fetchall()
         assert logged == []
 
@@ -128,13 +128,13 @@ def test_the_first_sync_adopts_the_old_row_of_a_key_it_builds_and_logs_it(appv2_
     url, _ = appv2_db
     sync(url)
     with psycopg.connect(url) as conn:
-        logged = conn.execute("SELECT action, reason FROM pl_sync_changes"
+        logged = conn.execute("SELECT action, reason FROM pl_sync_change_rows"
                               " WHERE universe = 'stock_universe:market_cap:mega_cap' AND symbol IS NULL").fetchall()
         value = conn.execute("SELECT value FROM cache_entries WHERE type = 'stock_universe' AND name = 'market_cap'"
                              " AND key = 'mega_cap' AND environment = 'DEFAULT'").fetchone()[0]
         assert [a for a, _ in logged] == ["adopted"]
         assert "OLD" not in [s["ticker"] for s in value["stocks"]]
-        assert conn.execute("SELECT count(*) FROM pl_sync_changes WHERE universe = 'stock_universe:market_cap:mega_cap'"
+        assert conn.execute("SELECT count(*) FROM pl_sync_change_rows WHERE universe = 'stock_universe:market_cap:mega_cap'"
                             " AND symbol = 'OLD' AND action = 'removed'").fetchone()[0] == 1
     again = sync(url, force=True)
     assert again.adopted == [] and again.total_changes == 0
@@ -153,7 +153,7 @@ def test_a_row_pl_wrote_and_someone_edited_is_reported_and_put_back_when_built(a
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT value::text FROM cache_entries WHERE type = 'stock_universe'"
                             " AND name = 'market_leaders' AND key = 'top_50'").fetchone()[0] == original
-        assert conn.execute("SELECT count(*) FROM pl_sync_changes WHERE action = 'edited'"
+        assert conn.execute("SELECT count(*) FROM pl_sync_change_rows WHERE action = 'edited'"
                             " AND universe = 'stock_universe:market_leaders:top_50'").fetchone()[0] == 1
     assert sync(url, force=True).restored == []
 
@@ -309,7 +309,7 @@ def test_prune_lists_the_old_synchronizers_leftovers_and_removes_only_what_it_li
         assert {f"{t}:{n}:{k}" for t, n, k, e in removed if e == "DEFAULT"} == {r["universe"] for r in done.rows}
         assert all(e == "DEFAULT" for *_, e in removed)
         assert {i: d for i, d in before.items() if i not in removed} == after
-        pruned = conn.execute("SELECT universe FROM pl_sync_changes WHERE action = 'pruned' ORDER BY universe").fetchall()
+        pruned = conn.execute("SELECT universe FROM pl_sync_change_rows WHERE action = 'pruned' ORDER BY universe").fetchall()
         assert [u for (u,) in pruned] == sorted(r["universe"] for r in done.rows)
         events = [m for (m,) in conn.execute("SELECT message FROM pl_event_outbox WHERE message LIKE %s",
                                               (f"%{done.prune_id}%",))]

@@ -171,7 +171,7 @@ def test_delisting_and_history(market_db_url):
     second = sync(market_db_url, as_of=dt.date(2026, 11, 27))
     assert top in second.delisted
     with psycopg.connect(market_db_url) as conn:
-        reasons = {r[0] for r in conn.execute("SELECT reason FROM pl_sync_changes WHERE symbol = %s AND job_id = %s",
+        reasons = {r[0] for r in conn.execute("SELECT reason FROM pl_sync_change_rows WHERE symbol = %s AND job_id = %s",
                                               (top, second.job_id))}
         assert reasons == {"delisted"}
         message = conn.execute("SELECT message FROM pl_event_outbox WHERE event = 'delisting_cleanup'").fetchone()[0]

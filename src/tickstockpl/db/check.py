@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from tickstockpl.db.versions import latest_version
+from tickstockpl.db.versions import latest_version, packaged_versions
 from tickstockpl.errors import SchemaError
 from tickstockpl.universes.groups import GROUP_TYPE
 
@@ -69,11 +69,12 @@ TIMESTAMP_TYPES = {"timestamp": "timestamp", "timestamptz": "timestamptz"}
 # PL's migration version. On a database PL has never upgraded, pl_schema_migrations does not exist and
 # the statement fails at once (UndefinedTable); `read_catalog` then sends it again without the version
 # (query_to_xml could read it conditionally, but needs a server built with libxml: the embedded one is not).
-# The newest version with every earlier one recorded (versions are numbered from 1 without gaps): a
-# database holding 0009 but not 0008 (branches merged in another order) is at 7, so a sync asks for an upgrade.
+# The newest version with every earlier packaged one recorded (%(packaged)s: the versions of
+# db/migrations/, which may have gaps while branches merge, e.g. 0011 before 0010 exists): a database
+# holding 0009 but not 0008 (branches merged in another order) is at 7, so a sync asks for an upgrade.
 VERSION_FROM_TABLE = (
-    "(SELECT max(m.version) FROM pl_schema_migrations m WHERE NOT EXISTS (SELECT 1 FROM generate_series(1, m.version)"
-    " g(v) WHERE g.v NOT IN (SELECT version FROM pl_schema_migrations)))")
+    "(SELECT max(m.version) FROM pl_schema_migrations m WHERE NOT EXISTS (SELECT 1 FROM unnest(%(packaged)s::int[])"
+    " g(v) WHERE g.v <= m.version AND g.v NOT IN (SELECT version FROM pl_schema_migrations)))")
 CATALOG_SQL = """
 WITH t AS (SELECT n AS name, to_regclass(n) AS oid FROM unnest(%(tables)s::text[]) AS n)
 SELECT json_build_object(
@@ -244,7 +245,7 @@ def read_catalog(conn) -> Catalog:
     """The catalog facts of the shared tables: ONE statement (two on a database PL never upgraded)."""
     import psycopg
 
-    params = {"tables": list(SHARED_TABLES)}
+    params = {"tables": list(SHARED_TABLES), "packaged": list(packaged_versions())}
     try:
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             row = conn.execute(_WITH_VERSION, params).fetchone()

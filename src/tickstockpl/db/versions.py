@@ -1,6 +1,6 @@
 """The packaged migrations: numbered `.sql` files in `db/migrations/` (`NNNN_name.sql`), listed and read.
 
-`available()` lists them in version order; `latest_version()` is the newest (the version a sync needs).
+`available()` lists them in version order, `packaged_versions()` their numbers; `latest_version()` is the newest (the version a sync needs).
 Both the upgrade (db/migrate.py) and the schema check (db/check.py) read them from here, so neither
 imports the other for it.
 """
@@ -64,6 +64,11 @@ def _statements(sql: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def packaged_versions() -> tuple[int, ...]:
+    """The versions of the packaged migrations, ascending (gaps possible while branches merge)."""
+    return tuple(m.version for m in available())
+
+
 def latest_version() -> int:
     """The newest packaged migration (the version a sync needs)."""
-    return max(m.version for m in available())
+    return packaged_versions()[-1]

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from tickstockpl import clock
-from tickstockpl.errors import ConfigError, TickStockError
+from tickstockpl.errors import TickStockError
 from tickstockpl.pipeline.imports.session import NotPublishedYet, Provider, SessionData
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,6 @@ log = logging.getLogger(__name__)
 NY = clock.NEW_YORK
 HISTORY_SESSIONS = 5
 SLEEP_STEP_S = 5.0
-
-
-def parse_hhmm(text: Any, name: str) -> dt.time:
-    from tickstockpl.pipeline.schedule import parse_trigger_time
-
-    try:
-        return parse_trigger_time(text)
-    except ConfigError:
-        raise ConfigError(f"{name} must be HH:MM (24-hour, New York), got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -64,8 +55,8 @@ class Policy:
     def from_settings(cls, settings) -> "Policy":
         return cls(min_ratio=getattr(settings, "import_min_ratio", 0.9),
                    retry_minutes=getattr(settings, "import_retry_minutes", 10),
-                   deadline=parse_hhmm(getattr(settings, "import_deadline", "20:00"), "TICKSTOCKPL_IMPORT_DEADLINE"),
-                   morning_time=parse_hhmm(getattr(settings, "morning_time", "08:00"), "TICKSTOCKPL_MORNING_TIME"))
+                   deadline=clock.parse_hhmm(getattr(settings, "import_deadline", "20:00"), "TICKSTOCKPL_IMPORT_DEADLINE"),
+                   morning_time=clock.parse_hhmm(getattr(settings, "morning_time", "08:00"), "TICKSTOCKPL_MORNING_TIME"))
 
     def deadline_for(self, session: dt.date) -> dt.datetime:
         return dt.datetime.combine(session, self.deadline, tzinfo=NY).astimezone(dt.timezone.utc)

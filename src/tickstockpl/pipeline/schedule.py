@@ -15,7 +15,6 @@ The schedule is cut in three, each importing only the one before it:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +28,6 @@ UTC = dt.timezone.utc
 LOOKAHEAD_DAYS = 31  # longer than any run of NYSE closures
 UNIVERSES_MAX = 100
 UNIVERSE_NAME_MAX = 100
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 FIELDS = ("enabled", "trigger_time", "timezone", "market_check", "universes")
 
 IsSession = Callable[[dt.date], bool]
@@ -38,10 +36,10 @@ IsSession = Callable[[dt.date], bool]
 # --------------------------------------------------------------------------- pure maths
 
 def parse_trigger_time(text: Any) -> dt.time:
-    if not isinstance(text, str) or not _HHMM.match(text):
+    found = market_clock.hhmm(text)
+    if found is None:
         raise ConfigError(f"trigger_time must be HH:MM (24-hour), got {text!r}")
-    hours, minutes = text.split(":")
-    return dt.time(int(hours), int(minutes))
+    return found
 
 
 def zone(name: Any) -> ZoneInfo:
