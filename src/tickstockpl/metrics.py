@@ -34,13 +34,14 @@ class _Snapshot:
         return iter(self._families)
 
 
-def render(conn, environment: str, relay=None) -> bytes:
-    view = reports.metrics_view(conn, environment, DURATION_BUCKETS)
+async def render(aconn, environment: str, relay=None) -> bytes:
+    """The scrape, read on the API's AsyncConnection (GET /metrics is its only caller)."""
+    view = await reports.metrics_view(aconn, environment, DURATION_BUCKETS)
     counts, last_ok = view.by_status, view.last_completed_epoch
-    pending, oldest = conn.execute(
+    pending, oldest = await (await aconn.execute(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8"
         " FROM pl_event_outbox WHERE delivered_at IS NULL"
-    ).fetchone()
+    )).fetchone()
 
     jobs = GaugeMetricFamily("tickstockpl_sync_jobs", "Cache sync jobs by status", labels=["status"])
     for status in STATUSES:

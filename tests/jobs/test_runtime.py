@@ -142,15 +142,15 @@ def test_a_trigger_fails_an_orphan_and_starts(db_url, market):
     assert _job(db_url, handle.job_id).status == "completed"
 
 
-def test_history_and_statistics(db_url, market):
+async def test_history_and_statistics(db_url, market):  # the API's readers: async, on its connection type
     ids = [runtime.start_job(db_url, mode=m, background=False).job_id for m in ("ipos", "themes", "ipos")]
     orphan = _orphan(db_url)
     runtime.recover_abandoned(db_url, "DEFAULT")
-    with psycopg.connect(db_url) as conn:
-        page, total = reports.job_history(conn, "DEFAULT", limit=2, offset=1)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        page, total = await reports.job_history(conn, "DEFAULT", limit=2, offset=1)
         assert total == 4 and [j.job_id for j in page] == [ids[2], ids[1]]
-        assert reports.job_history(conn, "OTHER", limit=10, offset=0) == ([], 0)
-        stats = reports.job_stats(conn, "DEFAULT")
+        assert await reports.job_history(conn, "OTHER", limit=10, offset=0) == ([], 0)
+        stats = await reports.job_stats(conn, "DEFAULT")
     assert (stats.total, stats.successful, stats.failed) == (4, 3, 1)
     assert stats.avg_duration_seconds is not None and stats.avg_duration_seconds >= 0
     assert orphan not in ids

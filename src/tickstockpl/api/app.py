@@ -1,8 +1,10 @@
 """`create_app(settings)`: the FastAPI application, its lifespan and its error handling.
 
-Lifespan: `Services.start` (pool, abandoned-job recovery, outbox relay, scheduler) and `warm_up`
-(api/warmup.py: every read-only route once, in process) on startup, `Services.close` on shutdown.
-Routers: one per resource in `api/routes/`.
+Lifespan: `Services.start` (abandoned-job recovery, outbox relay, scheduler; in a worker thread), then
+`Services.open_pool` (the routes' one AsyncConnectionPool, on the event loop) and `warm_up` (api/warmup.py:
+every read-only route once, in process) on startup; `close_pool` and `Services.close` on shutdown.
+Routers: one per resource in `api/routes/`; every route is `async def` on `deps.ConnDep` (api/deps.py says
+how to add one).
 
 Errors are mapped to status codes in one place (`_install_error_handlers`), from the table the classes
 of errors.py carry (`http_status`; driver errors through their one translation); every answer is a
@@ -25,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tickstockpl import __version__
+from tickstockpl.api import blocking
 from tickstockpl.api.auth import HEADER, failed_key_check
 from tickstockpl.api.services import Services
 from tickstockpl.api.warmup import warm_up
@@ -34,7 +37,6 @@ from tickstockpl.settings import Settings
 
 log = logging.getLogger(__name__)
 
-THREADS = 40  # worker threads for the `def` routes (anyio's default limiter, made explicit)
 # The largest body the API accepts: every request body it defines is far smaller (a schedule update
 # of 100 universe names is about 10 KB), and nothing is parsed before this check.
 MAX_BODY_BYTES = 64 * 1024
@@ -43,15 +45,15 @@ MAX_BODY_BYTES = 64 * 1024
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-        services = app.state.services = await anyio.to_thread.run_sync(Services.start, settings)
-        await services.open_async_pool()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = blocking.THREADS
+        services = app.state.services = await blocking.call(Services.start, settings)
+        await services.open_pool()
         await warm_up(app, settings.api_keys[0] if settings.api_keys else None)  # api/warmup.py
         try:
             yield
         finally:
-            await services.close_async_pool()
-            await anyio.to_thread.run_sync(services.close)
+            await services.close_pool()
+            await blocking.call(services.close)
 
     app = FastAPI(
         title="TickStockPL", version=__version__, lifespan=lifespan,

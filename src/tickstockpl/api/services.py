@@ -1,6 +1,7 @@
 """What a serving process runs besides the routes, started and stopped by the app's lifespan.
 
-    1. the connection pool (psycopg_pool.ConnectionPool, autocommit connections)
+    1. the one connection pool of the routes (psycopg_pool.AsyncConnectionPool, autocommit connections;
+       opened by `open_pool` on the server's event loop, closed by `close_pool`; api/deps.ConnDep)
     2. recovery of jobs abandoned by a process that died (jobs.runtime.recover_abandoned),
        at start and then every ABANDONED_CHECK_S, since the lock may be freed at any time
     3. the outbox relay thread (events/relay.py); an embedded Redis when the demo has none
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from tickstockpl.errors import TickStockError, first_line
 from tickstockpl.settings import Settings
@@ -28,7 +29,6 @@ from tickstockpl.settings import Settings
 log = logging.getLogger(__name__)
 
 POOL_MIN, POOL_MAX = 2, 12
-ASYNC_POOL_MIN, ASYNC_POOL_MAX = 1, 8  # the status endpoint's (see deps.AsyncConnDep)
 CONNECT_TIMEOUT_S = 3
 ABANDONED_CHECK_S = 10.0
 SHUTDOWN_JOB_WAIT_S = 20.0  # a stopping server lets a running sync finish this long (else: abandoned)
@@ -52,14 +52,9 @@ def _server_spoke(conn) -> bool:
     return bool(readable)
 
 
-def check_idle(conn: psycopg.Connection) -> None:
+async def check_idle(conn: psycopg.AsyncConnection) -> None:
     """Pool `check`: a connection whose server went away (restarted database) is replaced before a
     request gets it; the round trip is only paid when the select saw something."""
-    if _server_spoke(conn):
-        ConnectionPool.check_connection(conn)
-
-
-async def check_idle_async(conn: psycopg.AsyncConnection) -> None:
     if _server_spoke(conn):
         await AsyncConnectionPool.check_connection(conn)
 
@@ -69,8 +64,7 @@ class Services:
     settings: Settings
     db_url: str
     redis_url: str | None
-    pool: ConnectionPool
-    apool: AsyncConnectionPool | None = None
+    pool: AsyncConnectionPool | None = None  # open_pool / close_pool, on the event loop
     relay: Any = None
     redis_probe: Any = None  # a client with short timeouts, for /health
     scheduler: Any = None
@@ -81,20 +75,15 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings) -> "Services":
+        """Everything but the pool (blocking: run it in a worker thread); then `await open_pool()`."""
         if not settings.database_url:
             raise TickStockError("DATABASE_URL is not set")
-        pool = ConnectionPool(
-            settings.database_url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="tickstockpl-api",
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tickstockpl-api"},
-            check=check_idle, reconnect_timeout=RECONNECT_TIMEOUT_S,
-        )
-        pool.open(wait=False)
         redis_url, embedded = settings.redis_url, None
         if redis_url is None and settings.demo:
             from tickstockpl.db.embedded import start_redis
 
             embedded, redis_url = start_redis(settings.data_dir / "redis")
-        services = cls(settings=settings, db_url=settings.database_url, redis_url=redis_url, pool=pool,
+        services = cls(settings=settings, db_url=settings.database_url, redis_url=redis_url,
                        embedded_redis=embedded)
         services._recover()
         services._watcher = threading.Thread(target=services._watch_abandoned, name="abandoned-jobs", daemon=True)
@@ -117,19 +106,19 @@ class Services:
             services.scheduler = start_scheduler(settings, settings.database_url)
         return services
 
-    async def open_async_pool(self) -> None:
-        """Must run on the server's event loop (an async pool belongs to the loop that opened it)."""
-        self.apool = AsyncConnectionPool(
-            self.db_url, min_size=ASYNC_POOL_MIN, max_size=ASYNC_POOL_MAX, open=False, name="tickstockpl-api-async",
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
-                    "application_name": "tickstockpl-api"},
-            check=check_idle_async, reconnect_timeout=RECONNECT_TIMEOUT_S,
+    async def open_pool(self) -> None:
+        """Open the routes' pool; must run on the server's event loop (an async pool belongs to the loop
+        that opened it). It does not wait for a connection: a database down at start is found by /health."""
+        self.pool = AsyncConnectionPool(
+            self.db_url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="tickstockpl-api",
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tickstockpl-api"},
+            check=check_idle, reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
-        await self.apool.open(wait=False)
+        await self.pool.open(wait=False)
 
-    async def close_async_pool(self) -> None:
-        if self.apool is not None:
-            await self.apool.close()
+    async def close_pool(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
     def _recover(self) -> None:
         from tickstockpl.jobs.runtime import recover_abandoned
@@ -150,9 +139,15 @@ class Services:
         while not self._stop.wait(ABANDONED_CHECK_S):
             self._recover()
 
-    def start_job(self, **options):
-        """Start a sync in a background thread of this process (jobs.runtime.start_job), tracked
-        so that shutdown can wait for it."""
+    async def start_job(self, **options):
+        """Start a sync in a background thread of this process (jobs.runtime.start_job), tracked so that
+        shutdown can wait for it. The claim (advisory lock and job row, a few ms, on the job's own
+        connection) runs in a worker thread; the answer comes once the row is committed."""
+        from tickstockpl.api import blocking
+
+        return await blocking.call(self._start_job, options)
+
+    def _start_job(self, options: dict):
         from tickstockpl.jobs.runtime import start_job
 
         handle = start_job(self.db_url, environment=self.settings.environment, background=True,
@@ -160,6 +155,14 @@ class Services:
         if handle.thread is not None and handle.thread.is_alive():
             self.jobs.add(handle)
         return handle
+
+    async def trigger_run(self, **options):
+        """Start a pipeline run in a background thread of this process (pipeline.coordinator.trigger_run);
+        its claim runs in a worker thread, the answer comes once the run row is committed."""
+        from tickstockpl.api import blocking
+        from tickstockpl.pipeline import coordinator
+
+        return await blocking.call(lambda: coordinator.trigger_run(self.settings, self.db_url, **options))
 
     def close(self) -> None:
         self._stop.set()
@@ -176,7 +179,6 @@ class Services:
             self.relay.stop()
         if self.redis_probe is not None:
             self.redis_probe.close()
-        self.pool.close()
         if self._watcher is not None:
             self._watcher.join(2)
         if self.embedded_redis is not None:

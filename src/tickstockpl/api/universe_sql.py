@@ -1,4 +1,6 @@
-"""SQL shared by the routes that count universe members without loading the values."""
+"""The API's readers of stored universes (PL's rows of cache_entries, through its ledger), async on the
+request's AsyncConnection: the list with member counts (counted in SQL, without loading the values) and
+one universe's value."""
 
 from __future__ import annotations
 
@@ -28,13 +30,26 @@ class StoredUniverse(NamedTuple):
     updated_at: dt.datetime | None
 
 
-def stored_universes(conn, environment: str) -> list[StoredUniverse]:
+MEMBERS_SQL = (
+    "SELECT c.value, c.updated_at FROM cache_entries c JOIN pl_cache_ledger l ON l.environment = c.environment"
+    " AND l.type = c.type AND l.name = c.name AND l.key = c.key"
+    " WHERE c.environment = %s AND c.type = %s AND c.name = %s AND c.key = %s")
+
+
+async def stored_universes(aconn, environment: str) -> list[StoredUniverse]:
     """Every universe PL wrote in `environment` (its ledger, contract §5.5: AppV2's own rows of the
     same types are not PL's universes), with its member count and last update."""
-    return conn.cursor(row_factory=class_row(StoredUniverse)).execute(
-        f"SELECT c.type, c.name, c.key, {MEMBER_COUNT_SQL} AS count, c.updated_at FROM cache_entries c"
-        " JOIN pl_cache_ledger l ON l.environment = c.environment AND l.type = c.type AND l.name = c.name"
-        "  AND l.key = c.key"
-        " WHERE c.environment = %s ORDER BY c.type, c.name, c.key",
-        (environment,),
-    ).fetchall()
+    async with aconn.cursor(row_factory=class_row(StoredUniverse)) as cur:
+        await cur.execute(
+            f"SELECT c.type, c.name, c.key, {MEMBER_COUNT_SQL} AS count, c.updated_at FROM cache_entries c"
+            " JOIN pl_cache_ledger l ON l.environment = c.environment AND l.type = c.type AND l.name = c.name"
+            "  AND l.key = c.key"
+            " WHERE c.environment = %s ORDER BY c.type, c.name, c.key",
+            (environment,),
+        )
+        return await cur.fetchall()
+
+
+async def stored_value(aconn, environment: str, type_: str, name: str, key: str):
+    """(value, updated_at) of one universe PL wrote in `environment`, or None."""
+    return await (await aconn.execute(MEMBERS_SQL, (environment, type_, name, key))).fetchone()

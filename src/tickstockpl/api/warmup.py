@@ -42,11 +42,11 @@ READS = (
 
 async def warm_up(app, api_key: str | None) -> float:
     """Build the OpenAPI schema and GET each of READS once, in process; returns the seconds it took."""
-    import anyio.to_thread
+    from tickstockpl.api import blocking
 
     started = time.perf_counter()
     try:
-        await anyio.to_thread.run_sync(app.openapi)
+        await blocking.call(app.openapi)
         headers = {"X-API-Key": api_key} if api_key else {}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://warm-up", headers=headers) as client:

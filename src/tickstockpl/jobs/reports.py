@@ -1,5 +1,8 @@
 """Read-only views of the job table (pl_sync_jobs): a page of history, the 7-day statistics, the
-fingerprints of the last completed job (for sync/fingerprint.py), what /metrics and the demo show."""
+fingerprints of the last completed job (for sync/fingerprint.py), what /metrics and the demo show.
+
+The API's readers (`job_history`, `job_stats`, `metrics_view`) are `async` on the request's
+AsyncConnection (api/deps.ConnDep): the API is their only caller; the demo's `latest_completed` is synchronous."""
 
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ STATS_WINDOW_DAYS = 7
 
 
 
-def job_history(conn, environment: str, *, limit: int, offset: int) -> tuple[list[Job], int]:
+async def job_history(aconn, environment: str, *, limit: int, offset: int) -> tuple[list[Job], int]:
     """Newest first; returns (page, total number of jobs)."""
-    rows = conn.execute(
+    rows = await (await aconn.execute(
         f"SELECT {JOB_COLUMNS} FROM pl_sync_jobs WHERE environment = %s"
         " ORDER BY created_at DESC, job_id LIMIT %s OFFSET %s",
         (environment, limit, offset),
-    ).fetchall()
-    total = conn.execute("SELECT count(*) FROM pl_sync_jobs WHERE environment = %s", (environment,)).fetchone()[0]
+    )).fetchall()
+    total = (await (await aconn.execute("SELECT count(*) FROM pl_sync_jobs WHERE environment = %s",
+                                        (environment,))).fetchone())[0]
     return [Job.from_row(r) for r in rows], int(total)
 
 
@@ -33,14 +37,14 @@ class JobStats:
     avg_duration_seconds: float | None
 
 
-def job_stats(conn, environment: str, days: int = STATS_WINDOW_DAYS) -> JobStats:
+async def job_stats(aconn, environment: str, days: int = STATS_WINDOW_DAYS) -> JobStats:
     """Jobs created in the last `days` days; the average duration is over completed jobs."""
-    total, ok, failed, avg = conn.execute(
+    total, ok, failed, avg = await (await aconn.execute(
         "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),"
         " avg(extract(epoch FROM end_time - start_time)) FILTER (WHERE status = 'completed')::float8"
         " FROM pl_sync_jobs WHERE environment = %s AND created_at >= now() - make_interval(days => %s)",
         (environment, days),
-    ).fetchone()
+    )).fetchone()
     return JobStats(int(total), int(ok), int(failed), round(float(avg), 3) if avg is not None else None)
 
 
@@ -69,17 +73,19 @@ class MetricsView(NamedTuple):
     last_completed_epoch: float  # 0 when none
 
 
-def metrics_view(conn, environment: str, bounds: tuple[float, ...]) -> MetricsView:
+async def metrics_view(aconn, environment: str, bounds: tuple[float, ...]) -> MetricsView:
     """What /metrics shows of the job table: jobs by status, completed durations in the histogram's
     `bounds`, the time of the last completion. Three small statements."""
-    by_status = {row.status: row.n for row in conn.cursor(row_factory=namedtuple_row).execute(
-        "SELECT status, count(*) AS n FROM pl_sync_jobs WHERE environment = %s GROUP BY status", (environment,))}
+    async with aconn.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute("SELECT status, count(*) AS n FROM pl_sync_jobs WHERE environment = %s GROUP BY status",
+                          (environment,))
+        by_status = {row.status: row.n for row in await cur.fetchall()}
     buckets = ", ".join(f"count(*) FILTER (WHERE d <= {float(b)})" for b in bounds)  # numbers, not input
-    row = conn.execute(
+    row = await (await aconn.execute(
         f"WITH j AS (SELECT extract(epoch FROM end_time - start_time)::float8 AS d FROM pl_sync_jobs"
         f"  WHERE environment = %s AND status = 'completed' AND start_time IS NOT NULL AND end_time IS NOT NULL)"
-        f" SELECT count(*), coalesce(sum(d), 0), {buckets} FROM j", (environment,)).fetchone()
-    last = conn.execute(
+        f" SELECT count(*), coalesce(sum(d), 0), {buckets} FROM j", (environment,))).fetchone()
+    last = (await (await aconn.execute(
         "SELECT coalesce(extract(epoch FROM max(end_time)), 0)::float8 FROM pl_sync_jobs"
-        " WHERE environment = %s AND status = 'completed'", (environment,)).fetchone()[0]
+        " WHERE environment = %s AND status = 'completed'", (environment,))).fetchone())[0]
     return MetricsView(by_status, Durations(int(row[0]), float(row[1]), tuple(int(v) for v in row[2:])), float(last))

@@ -134,15 +134,24 @@ def run_history(conn, days: int = 7, environment: str = DEFAULT_ENVIRONMENT) -> 
     return [Run.from_row(r).to_history() for r in rows]
 
 
+# The live run of an environment if there is one, else its latest run; the last column says which.
+_CURRENT_SQL = (f"SELECT {RUN_COLUMNS}, status = 'running' FROM pl_pipeline_runs WHERE environment = %s"
+                " ORDER BY status = 'running' DESC, start_time DESC LIMIT 1")
+
+
+def _current(conn, environment: str) -> tuple[Run | None, bool]:
+    row = conn.execute(_CURRENT_SQL, (environment,)).fetchone()
+    return (Run.from_row(row[:-1]), bool(row[-1])) if row else (None, False)
+
+
 def processing_status(conn, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, Any]:
-    """The body of GET /api/processing/status: the live run, else the latest run with current_phase idle."""
-    recover_abandoned_runs(conn, environment)
-    run = live_run(conn, environment)
-    running = run is not None
-    if run is None:
-        row = conn.execute(f"SELECT {RUN_COLUMNS} FROM pl_pipeline_runs WHERE environment = %s"
-                           " ORDER BY start_time DESC LIMIT 1", (environment,)).fetchone()
-        run = Run.from_row(row) if row else None
+    """The body of GET /api/processing/status: the live run, else the latest run with current_phase idle.
+
+    One statement when no run is live (the API's polled case); a live run whose process is gone is
+    marked failed first (recover_abandoned_runs) and the answer read again."""
+    run, running = _current(conn, environment)
+    if running and recover_abandoned_runs(conn, environment):
+        run, running = _current(conn, environment)
     if run is None:
         return {"is_running": False, "run_id": None, "current_phase": "idle", "progress": 0.0,
                 "symbols_processed": 0, "symbols_total": 0, "start_time": None, "estimated_completion": None,

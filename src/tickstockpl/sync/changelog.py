@@ -1,7 +1,7 @@
 """The change log (`pl_sync_changes`): every statement on it, and its row type.
 
     write(cur, job_id, environment, rows)          reserve ids, then COPY, inside the caller's transaction
-    page(conn, environment, since, universe, ...)  GET /api/universes/changes: oldest first
+    page(aconn, environment, since, universe, ...) GET /api/universes/changes: oldest first (async)
     of_job(conn, job_id)                           the per-symbol rows of one job (the demo's story)
 
 Shape (migration 0011): a run of consecutive per-symbol changes with the same universe, action and
@@ -124,12 +124,13 @@ def write(cur, job_id: str | None, environment: str, rows: Iterable) -> int:
     return count
 
 
-def page(conn, environment: str, *, since: dt.datetime | None, universe: str | None, limit: int,
-         offset: int) -> list[ChangeRow]:
-    with conn.cursor(row_factory=class_row(ChangeRow)) as cur:
-        cur.execute(PAGE_SQL, {"env": environment, "since": since, "universe": universe, "limit": limit,
-                               "offset": offset})
-        return cur.fetchall()
+async def page(aconn, environment: str, *, since: dt.datetime | None, universe: str | None, limit: int,
+               offset: int) -> list[ChangeRow]:
+    """On the API's AsyncConnection (its only caller)."""
+    async with aconn.cursor(row_factory=class_row(ChangeRow)) as cur:
+        await cur.execute(PAGE_SQL, {"env": environment, "since": since, "universe": universe, "limit": limit,
+                                     "offset": offset})
+        return await cur.fetchall()
 
 
 def of_job(conn, job_id: str) -> list[SymbolChange]:

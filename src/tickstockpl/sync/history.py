@@ -6,9 +6,10 @@ One row per (environment, universe, symbol, interval): `valid_from` the sync dat
     OPEN_COUNTS_SQL (a part of store.READ_SQL)    open rows per universe, with the sync's stored rows
     open_members(conn, environment, universes)    the open rows of drifted universes (sync/inputs.py)
     close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
-    members_on(conn, environment, universe, day)  GET /api/universes/{type}/{name}/{key}?as_of=
-    known(conn, environment, type, name, key)     whether the history (or the ledger) knows the universe
-    churn(conn, environment, first, last, ...)    GET /api/universes/churn, `tickstockpl universes churn`
+    members_on(aconn, environment, universe, day) GET /api/universes/{type}/{name}/{key}?as_of= (async)
+    known(aconn, environment, type, name, key)    whether the history (or the ledger) knows the universe
+                                                  (async: the API's, on its AsyncConnection)
+    churn(conn, environment, first, last, ...)    GET /api/universes/churn (through api/blocking), `universes churn`
     churn_range(first, last)                      their range: defaults and limits
 """
 
@@ -162,16 +163,16 @@ def _open_stream(pairs, environment: str, as_of: dt.date, job_id: str | None) ->
     return "".join([f"{head[universe]}{symbol}{tail}" for (universe, _), symbol in zip(pairs, symbols)])
 
 
-def members_on(conn, environment: str, universe: str, day: dt.date) -> list[str]:
-    with conn.cursor(row_factory=class_row(Symbol)) as cur:
-        cur.execute(MEMBERS_ON_SQL, {"env": environment, "universe": universe, "day": day})
-        return [row.symbol for row in cur.fetchall()]
+async def members_on(aconn, environment: str, universe: str, day: dt.date) -> list[str]:
+    async with aconn.cursor(row_factory=class_row(Symbol)) as cur:
+        await cur.execute(MEMBERS_ON_SQL, {"env": environment, "universe": universe, "day": day})
+        return [row.symbol for row in await cur.fetchall()]
 
 
-def known(conn, environment: str, type_: str, name: str, key: str) -> bool:
+async def known(aconn, environment: str, type_: str, name: str, key: str) -> bool:
     """Whether the history has any row of the universe, or PL's ledger holds it."""
     params = {"env": environment, "universe": f"{type_}:{name}:{key}", "t": type_, "n": name, "k": key}
-    return conn.execute(KNOWN_SQL, params).fetchone() is not None
+    return await (await aconn.execute(KNOWN_SQL, params)).fetchone() is not None
 
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from tickstockpl.api.deps import AsyncConnDep, ConnDep, KeyRequired, SettingsDep
+from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import (ErrorBody, JobHistory, JobProgress, JobStatistics, JobStatus, JobSummary,
                                     SyncStats, TriggerAccepted, TriggerRequest, UniverseStat)
 from tickstockpl.api.ratelimit import limit_triggers
@@ -37,31 +36,26 @@ def job_status(job: runtime.Job) -> JobStatus:
              dependencies=[Depends(limit_triggers)])
 async def trigger(request: Request, body: TriggerRequest = TriggerRequest()) -> TriggerAccepted:
     """Start a sync in this server process; returns at once with the job id (409 while one is live)."""
-    services = request.app.state.services
-
-    def claim() -> runtime.JobHandle:  # blocking only for the claim (a few ms); the sync runs in a thread
-        return services.start_job(mode=body.mode, force=body.force, triggered_by="api")
-
-    handle = await anyio.to_thread.run_sync(claim)
+    handle = await request.app.state.services.start_job(mode=body.mode, force=body.force, triggered_by="api")
     return TriggerAccepted(job_id=handle.job_id, mode=body.mode,
                            message=f"cache sync ({body.mode}) started; follow it at {PREFIX}/status/{handle.job_id}")
 
 
 @router.get("/status/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}})
-async def status(job_id: str, aconn: AsyncConnDep) -> Response:
+async def status(job_id: str, conn: ConnDep) -> Response:
     """One job: status, times, progress while running, error details when it failed."""
-    body = job_status(await runtime.get_job_async(aconn, job_id))
+    body = job_status(await runtime.get_job_async(conn, job_id))
     # Serialized here, once: the model was validated when built, and FastAPI's response_model
     # pass would validate and encode it again (a tenth of a status request's CPU).
     return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.get("/history", response_model=JobHistory)
-def history(conn: ConnDep, settings: SettingsDep,
-            limit: Annotated[int, Query(ge=1, le=100)] = 10,
-            offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> JobHistory:
+async def history(conn: ConnDep, settings: SettingsDep,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 10,
+                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> JobHistory:
     """Jobs newest first."""
-    jobs, total = reports.job_history(conn, settings.environment, limit=limit, offset=offset)
+    jobs, total = await reports.job_history(conn, settings.environment, limit=limit, offset=offset)
     return JobHistory(
         jobs=[JobSummary(job_id=j.job_id, mode=j.mode, status=j.status, created_at=iso_z(j.created_at),
                          start_time=iso_z(j.start_time), end_time=iso_z(j.end_time),
@@ -72,10 +66,10 @@ def history(conn: ConnDep, settings: SettingsDep,
 
 
 @router.get("/stats", response_model=SyncStats)
-def stats(conn: ConnDep, settings: SettingsDep) -> SyncStats:
+async def stats(conn: ConnDep, settings: SettingsDep) -> SyncStats:
     """Every stored universe with its symbol count and last update, and the last 7 days of jobs."""
-    rows = stored_universes(conn, settings.environment)
-    js = reports.job_stats(conn, settings.environment)
+    rows = await stored_universes(conn, settings.environment)
+    js = await reports.job_stats(conn, settings.environment)
     return SyncStats(
         universes=[UniverseStat(universe=universe_id(u.type, u.name, u.key), type=u.type, symbol_count=u.count,
                                 last_updated=iso_z(u.updated_at)) for u in rows],

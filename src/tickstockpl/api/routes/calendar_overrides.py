@@ -16,6 +16,7 @@ from typing import Any, Optional
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from tickstockpl.api import blocking
 from tickstockpl.api.deps import ConnDep, ProcessingKey
 from tickstockpl.api.models import ErrorBody
 from tickstockpl.market import overrides
@@ -40,18 +41,32 @@ def _next_run(conn) -> Any:
     return public_schedule(conn).get("next_run")
 
 
-@router.get("")
-def list_overrides(conn: ConnDep) -> dict[str, Any]:
+# market/overrides.py and the stored calendar are synchronous (shared with `tickstockpl calendar` and the
+# scheduler): each route runs them on its connection through api/blocking.py.
+def _listed(conn) -> dict[str, Any]:
     return {"overrides": [o.to_dict() for o in overrides.list_overrides(conn)], "next_run": _next_run(conn)}
 
 
-@router.post("")
-def set_override(conn: ConnDep, body: OverrideRequest) -> dict[str, Any]:
+def _set(conn, body: OverrideRequest) -> dict[str, Any]:
     found = overrides.set_override(conn, body.date, body.kind, body.close_time, body.reason)
     return {"override": found.to_dict(), "next_run": _next_run(conn)}
 
 
-@router.delete("/{day}", responses={404: {"model": ErrorBody}})
-def remove_override(conn: ConnDep, day: str) -> dict[str, Any]:
+def _removed(conn, day: str) -> dict[str, Any]:
     found = overrides.remove_override(conn, day)
     return {"removed": found.to_dict(), "next_run": _next_run(conn)}
+
+
+@router.get("")
+async def list_overrides(conn: ConnDep) -> dict[str, Any]:
+    return await blocking.run(conn, _listed)
+
+
+@router.post("")
+async def set_override(conn: ConnDep, body: OverrideRequest) -> dict[str, Any]:
+    return await blocking.run(conn, _set, body)
+
+
+@router.delete("/{day}", responses={404: {"model": ErrorBody}})
+async def remove_override(conn: ConnDep, day: str) -> dict[str, Any]:
+    return await blocking.run(conn, _removed, day)

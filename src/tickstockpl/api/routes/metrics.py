@@ -11,7 +11,7 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
+async def metrics(request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
     """Job counts by status, last success time, sync durations, events pending in the outbox."""
     relay = request.app.state.services.relay
-    return Response(render(conn, settings.environment, relay), media_type=CONTENT_TYPE)
+    return Response(await render(conn, settings.environment, relay), media_type=CONTENT_TYPE)

@@ -10,10 +10,11 @@ import re
 from fastapi import APIRouter, Path, Query
 from pydantic import BeforeValidator
 
+from tickstockpl.api import blocking
 from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
 from tickstockpl.api.models import (Churn, ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers,
                                     Universes)
-from tickstockpl.api.universe_sql import stored_universes
+from tickstockpl.api.universe_sql import stored_universes, stored_value
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
 from tickstockpl.sync import changelog, history
@@ -40,23 +41,24 @@ Since = Annotated[dt.datetime | None, BeforeValidator(_not_a_number),
 
 
 @router.get("", response_model=Universes)
-def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
+async def list_universes(conn: ConnDep, settings: SettingsDep) -> Universes:
     """Every universe the sync stores in this environment (type, name, key, member count, last update)."""
     found = [Universe(universe=universe_id(u.type, u.name, u.key), type=u.type, name=u.name, key=u.key, count=u.count,
-                      updated_at=iso_z(u.updated_at)) for u in stored_universes(conn, settings.environment)]
+                      updated_at=iso_z(u.updated_at)) for u in await stored_universes(conn, settings.environment)]
     return Universes(universes=found, total=len(found))
 
 
 @router.get("/changes", response_model=UniverseChanges)
-def changes(conn: ConnDep, settings: SettingsDep,
-            since: Since = None,
-            universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE, description='"type:name:key"')] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-            offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> UniverseChanges:
+async def changes(conn: ConnDep, settings: SettingsDep,
+                  since: Since = None,
+                  universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE,
+                                                        description='"type:name:key"')] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> UniverseChanges:
     """The change log (added / removed / updated / reordered per symbol and universe), oldest first."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.timezone.utc)
-    rows = changelog.page(conn, settings.environment, since=since, universe=universe, limit=limit, offset=offset)
+    rows = await changelog.page(conn, settings.environment, since=since, universe=universe, limit=limit, offset=offset)
     return UniverseChanges(
         changes=[UniverseChange(id=r.id, job_id=r.job_id, universe=r.universe, symbol=r.symbol, action=r.action,
                                 reason=r.reason, created_at=iso_z(r.created_at)) for r in rows],
@@ -65,7 +67,7 @@ def changes(conn: ConnDep, settings: SettingsDep,
 
 
 @router.get("/churn", response_model=Churn, response_model_by_alias=True)
-def churn(conn: ConnDep, settings: SettingsDep,
+async def churn(conn: ConnDep, settings: SettingsDep,
           first: Annotated[dt.date | None, Query(alias="from", description="YYYY-MM-DD (default: 30 days before to)")] = None,
           last: Annotated[dt.date | None, Query(alias="to", description="YYYY-MM-DD (default: today, New York)")] = None,
           universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE, description='"type:name:key"')] = None
@@ -73,32 +75,27 @@ def churn(conn: ConnDep, settings: SettingsDep,
     """Turnover per universe and per day it changed, from the membership history (live syncs and
     backfilled days alike): each day (entered + left) / (before + after), and the same over the range."""
     first, last = history.churn_range(first, last)
-    return Churn.model_validate(history.churn_document(first, last, history.churn(conn, settings.environment, first,
-                                                                                   last, universe)))
+    found = await blocking.run(conn, history.churn, settings.environment, first, last, universe)
+    return Churn.model_validate(history.churn_document(first, last, found))
 
 
 @router.get("/{type}/{name}/{key}", response_model=UniverseMembers, responses={404: {"model": ErrorBody}})
-def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
-                     as_of: Annotated[dt.date | None, Query(description="YYYY-MM-DD: members on that day")] = None
-                     ) -> UniverseMembers:
+async def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
+                           as_of: Annotated[dt.date | None, Query(description="YYYY-MM-DD: members on that day")] = None
+                           ) -> UniverseMembers:
     """Members in stored order, or (with as_of) the members on that date from the membership history."""
     uid = universe_id(type, name, key)
     if type not in OWNED_TYPES:
         raise NotFound(f"no universe {uid}")
     if as_of is None:
-        row = conn.execute(
-            "SELECT c.value, c.updated_at FROM cache_entries c JOIN pl_cache_ledger l ON l.environment = c.environment"
-            " AND l.type = c.type AND l.name = c.name AND l.key = c.key"
-            " WHERE c.environment = %s AND c.type = %s AND c.name = %s AND c.key = %s",
-            (settings.environment, type, name, key),
-        ).fetchone()
+        row = await stored_value(conn, settings.environment, type, name, key)
         if row is None:
             raise NotFound(f"no universe {uid}")
         symbols = members(row[0])
         updated = iso_z(row[1])
     else:
-        symbols = history.members_on(conn, settings.environment, uid, as_of)
-        known = symbols or history.known(conn, settings.environment, type, name, key)
+        symbols = await history.members_on(conn, settings.environment, uid, as_of)
+        known = symbols or await history.known(conn, settings.environment, type, name, key)
         if not known:
             raise NotFound(f"no universe {uid}")
         updated = None
