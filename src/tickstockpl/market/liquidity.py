@@ -11,9 +11,17 @@ session at a time, reading only that session's bars:
                                 (call `rebuild` or `catch_up`).
     rebuild(conn, through)      recompute every row from ohlcv_daily as of session `through` (deletes and
                                 refills the table, PL's own; one transaction of the caller's)
-    catch_up(conn, through)     rebuild when the table is empty, else fold each missing session in order
+    catch_up(conn, through)     rebuild when the table is empty, ahead of `through` or its rows disagree,
+                                else fold each missing session in order
+    after_import(conn, written) the importer's call, in the transaction that wrote the bars: catch up to
+                                the newest session written, or rebuild when bars of a session already
+                                folded in changed (a re-import, a revision)
     load(conn)                  every row as a LiquidityRow
     window_stats(row, windows)  median / mean dollar volume and coverage over each window, the streak
+
+Every writer takes the transaction lock `locks.LIQUIDITY` first (an import and a sync catching up at
+the same time would otherwise both append the same session): the second waits for the first to commit,
+then finds the table current.
 
 A *valid bar* has a close above 0 and below 1e15 (NaN is not) and a volume of 0 or more; its dollar volume
 is close × volume, kept as a `real` (7 significant digits: a 252-session window stays inline in its row,
@@ -22,7 +30,7 @@ window starts at its first bar on a session (so its length is min(sessions_seen,
 stops trading keeps its row, which fills with NULLs (it then fails every coverage screen).
 
 Re-importing a session already folded in (corrected bars) is not picked up by update_session: call
-`rebuild(conn, through)` after it.
+`rebuild(conn, through)` after it (`after_import` does).
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ import datetime as dt
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
+from tickstockpl.db import locks
 from tickstockpl.errors import LiquidityError  # noqa: F401 - raised here; errors.py holds it
 
 WINDOW = 252  # sessions kept per symbol (one trading year; universes/rules/definition.MAX_WINDOW)
@@ -145,8 +154,14 @@ class WindowStats:
     streak: int
 
 
+def _lock(conn) -> None:
+    """The writers' transaction lock (re-entrant within a transaction; released at its end)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (locks.LIQUIDITY,))
+
+
 def update_session(conn, day: dt.date) -> int:
     """Fold session `day` into the table (see the module docstring); returns the rows written."""
+    _lock(conn)
     previous, is_session, low, high = conn.execute(STATE_SQL, {"day": day}).fetchone()
     if not is_session:
         raise LiquidityError(f"liquidity statistics: {day.isoformat()} is not an NYSE session (pl_market_sessions)")
@@ -168,18 +183,54 @@ def rebuild(conn, through: dt.date) -> int:
     """Every row recomputed from ohlcv_daily as of session `through`; returns the rows written."""
     if not conn.execute("SELECT EXISTS (SELECT 1 FROM pl_market_sessions WHERE session = %s)", (through,)).fetchone()[0]:
         raise LiquidityError(f"liquidity statistics: {through.isoformat()} is not an NYSE session (pl_market_sessions)")
+    _lock(conn)
     conn.execute("DELETE FROM pl_symbol_liquidity")
     return conn.execute(REBUILD_SQL, {"day": through, "window": WINDOW}).rowcount
 
 
 def catch_up(conn, through: dt.date) -> int:
-    """Bring the table to `through`: rebuild when it is empty or ahead, else fold each missing session."""
-    high = conn.execute("SELECT max(through) FROM pl_symbol_liquidity").fetchone()[0]
-    if high is None or high > through:
+    """Bring the table to `through`: rebuild when it is empty, ahead or its rows stand at different
+    sessions, else fold each missing session."""
+    _lock(conn)
+    low, high = conn.execute("SELECT min(through), max(through) FROM pl_symbol_liquidity").fetchone()
+    if high is None or high > through or low != high:
         return rebuild(conn, through)
     days = [r[0] for r in conn.execute(
         "SELECT session FROM pl_market_sessions WHERE session > %s AND session <= %s ORDER BY session", (high, through))]
     return sum(update_session(conn, day) for day in days)
+
+
+# The importer's state check: where the table stands, and which of the dates written are NYSE sessions.
+_AFTER_IMPORT_SQL = (
+    "SELECT (SELECT min(through) FROM pl_symbol_liquidity), (SELECT max(through) FROM pl_symbol_liquidity),"
+    " ARRAY(SELECT session FROM pl_market_sessions WHERE session = ANY(%s) ORDER BY session)")
+
+
+def after_import(conn, written: Mapping[dt.date, int]) -> tuple[str, dt.date | None]:
+    """Keep the table current after an import, inside the transaction that wrote the bars.
+
+    `written`: each session imported -> the bars inserted or changed (0: the provider sent the same bars
+    again). Sessions that are no NYSE session are ignored (the statistics count sessions only). Returns
+    (what was done, where the table stands): ("none", ...) when no session was imported or nothing moved,
+    ("catch_up", day) after folding in the sessions up to the newest one imported, ("rebuild", day) when
+    the table was empty, its rows disagreed, or bars of a session it had already folded in changed
+    (a re-import or a revision: the window holds that session's old dollar volumes)."""
+    if not written:
+        return "none", None
+    _lock(conn)
+    low, high, sessions = conn.execute(_AFTER_IMPORT_SQL, (sorted(written),)).fetchone()
+    if not sessions:
+        return "none", high
+    newest = sessions[-1]
+    changed_before = any(written.get(day, 0) > 0 and high is not None and day <= high for day in sessions)
+    if high is None or low != high or changed_before:
+        target = max(newest, high) if high is not None else newest
+        rebuild(conn, target)
+        return "rebuild", target
+    if newest <= high:
+        return "none", high
+    catch_up(conn, newest)
+    return "catch_up", newest
 
 
 def load(conn) -> list[LiquidityRow]:
