@@ -11,7 +11,7 @@
     3. only when some universe's open history rows do not number its stored members (history drifted,
        or a first run into rows PL did not write): the open members of those universes
     4. only where PL publishes relational groups (the schema check says so): its groups (relational.read)
-    5. only for the rule universes (a full sync): the pl_symbol_liquidity rows (liquidity.load), the
+    5. only for the rule universes (a full sync): the pl_symbol_liquidity rows (liquidity.load_matrix), the
        members of each rule universe just before the sync's date with their entry dates
        (history.members_before) and the NYSE sessions from the oldest entry date to the session
        (StoredCalendar.between): three statements. The snapshot statement's header says where the table
@@ -60,7 +60,7 @@ class RuleInputs:
     """What the rule universes of one sync are built from, or why they are not built (`skipped`)."""
 
     session: dt.date | None = None  # the session they are built for (the snapshot's latest session)
-    rows: tuple[liquidity.LiquidityRow, ...] = ()  # pl_symbol_liquidity, every row standing at `session`
+    rows: liquidity.Matrix | None = None  # pl_symbol_liquidity (load_matrix), every row standing at `session`
     previous: Mapping[str, Mapping[str, dt.date]] = field(default_factory=lambda: _EMPTY)  # key -> members
     calendar: SessionCalendar | None = None
     skipped: str | None = None  # set: the rule universes are left as they are this run (a warning)
@@ -164,8 +164,8 @@ def read_rules(conn, snap: Snapshot, config: tuple[ConfigRow, ...], environment:
     session = snap.latest_session
     if session is None:
         return RuleInputs(skipped="rule universes not built: no bars on or before the as-of date")
-    rows = liquidity.load(conn)
-    throughs = {r.through for r in rows}
+    rows = liquidity.load_matrix(conn)
+    throughs = set(rows.through)
     if throughs != {session}:
         if any(t > session for t in throughs):
             return RuleInputs(session, caught_up=caught_up, skipped=(
@@ -187,4 +187,4 @@ def read_rules(conn, snap: Snapshot, config: tuple[ConfigRow, ...], environment:
     if session not in days:
         return RuleInputs(session, caught_up=caught_up,
                           skipped=f"rule universes not built: {session.isoformat()} is no NYSE session")
-    return RuleInputs(session, tuple(rows), MappingProxyType(previous), SessionCalendar(days), caught_up=caught_up)
+    return RuleInputs(session, rows, MappingProxyType(previous), SessionCalendar(days), caught_up=caught_up)

@@ -8,8 +8,10 @@ feeding each session's members back in as the next one's `previous`. Inputs:
 
     definitions   key -> RuleDefinition (definition.default_definitions() with apply_overrides applied);
                   the enabled ones are run, a disabled one is not published
-    rows          the pl_symbol_liquidity rows (market.liquidity.LiquidityRow), every one standing at
-                  `session` (stats.from_market refuses any other: ValueError)
+    rows          the pl_symbol_liquidity rows, every one standing at `session` (any other: ValueError):
+                  either LiquidityRow objects (market.liquidity.load, or rows a replay builds) or the
+                  whole table as one market.liquidity.Matrix (load_matrix: the sync's fast read); both
+                  give the same statistics (stats.from_market / stats.from_matrix)
     securities    the symbols of the market (market.snapshot.Security; a symbol listed twice: the first wins)
     previous      key -> {symbol: entry date} of the members after the session before. A key that is
                   absent was never published: this run *constitutes* it, as a reconstitution day would
@@ -40,7 +42,7 @@ from tickstockpl.universes import model, shapes
 from tickstockpl.universes.rules import engine
 from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition, to_mapping
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import from_market
+from tickstockpl.universes.rules.stats import from_market, from_matrix
 
 TYPE = model.STOCK_UNIVERSE
 NAME = model.RULES_NAME
@@ -105,7 +107,12 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     for security in securities:
         unique.setdefault(security.symbol, security)
     windows = sorted({w for d in enabled for w in d.windows()})
-    stats = from_market(unique.values(), rows, windows, session) if enabled else {}
+    if not enabled:
+        stats = {}
+    elif hasattr(rows, "values") and hasattr(rows, "stats"):  # a market.liquidity.Matrix
+        stats = from_matrix(unique.values(), rows, windows, session)
+    else:
+        stats = from_market(unique.values(), rows, windows, session)
     entries: list[model.Entry] = []
     results: dict[str, engine.RunResult] = {}
     constituted: set[str] = set()
