@@ -272,8 +272,8 @@ _ELEMENT = np.dtype([("length", ">i4"), ("value", ">f4")])  # one non-NULL eleme
 @dataclass(frozen=True)
 class Matrix:
     """Every row of the table at once: `values[i]` holds row i's window right-aligned in WINDOW columns
-    (the last column is `through`), float64 (the stored real, exactly), NaN where the window has a NULL
-    or has not started yet (a symbol younger than WINDOW sessions)."""
+    (the last column is `through`), float32 (the stored real, as stored), NaN where the window has a
+    NULL or has not started yet (a symbol younger than WINDOW sessions)."""
 
     symbols: tuple[str, ...]
     through: tuple[dt.date, ...]
@@ -299,10 +299,10 @@ class Matrix:
             part = values[:, -n:]
             valid = np.isfinite(part)
             count = valid.sum(axis=1)
-            ordered = np.sort(np.where(valid, part, np.inf), axis=1)
-            low = ordered[rows, np.maximum(count - 1, 0) // 2]
-            high = ordered[rows, np.minimum(count // 2, n - 1)]
-            total = np.where(valid, part, 0.0).sum(axis=1, dtype=np.longdouble).astype(np.float64)
+            ordered = np.sort(np.where(valid, part, np.float32(np.inf)), axis=1)  # float32 orders alike
+            low = ordered[rows, np.maximum(count - 1, 0) // 2].astype(np.float64)
+            high = ordered[rows, np.minimum(count // 2, n - 1)].astype(np.float64)
+            total = np.where(valid, part, np.float32(0)).sum(axis=1, dtype=np.longdouble).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
                 median[n] = np.where(count > 0, (low + high) / 2, np.nan)
                 mean[n] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
@@ -325,7 +325,7 @@ def load_matrix(conn) -> Matrix:
     with conn.cursor(binary=True) as cur:
         cur.execute(MATRIX_SQL)
         found = cur.fetchall()
-    values = np.full((len(found), WINDOW), np.nan)
+    values = np.full((len(found), WINDOW), np.nan, dtype=np.float32)
     for i, (_symbol, _through, _seen, packed, _close) in enumerate(found):
         window = _unpack(bytes(packed))
         values[i, WINDOW - len(window):] = window
@@ -334,21 +334,25 @@ def load_matrix(conn) -> Matrix:
 
 
 def _unpack(packed: bytes) -> np.ndarray:
-    """A one-dimensional real[] in PostgreSQL's binary array format -> float64 values, NULL as NaN."""
+    """A one-dimensional real[] in PostgreSQL's binary array format -> its values (big-endian float32,
+    as numpy reads them), NULL as NaN."""
     ndim, has_null = int.from_bytes(packed[0:4], "big"), int.from_bytes(packed[4:8], "big")
     if ndim == 0:
-        return np.zeros(0)
+        return np.zeros(0, dtype=np.float32)
     count = int.from_bytes(packed[12:16], "big")
     if not has_null:
-        return np.frombuffer(packed, dtype=_ELEMENT, offset=20, count=count)["value"].astype(np.float64)
-    out = np.empty(count)
-    position = 20
-    for i in range(count):
-        length = int.from_bytes(packed[position:position + 4], "big", signed=True)
-        position += 4
-        if length < 0:
-            out[i] = np.nan
+        return np.frombuffer(packed, dtype=_ELEMENT, offset=20, count=count)["value"]
+    # NULLs present: an element is a length word (-1 for NULL, else 4) followed by its value word; walk
+    # the words as Python ints (no numpy call per element), then take the value words at once
+    words = np.frombuffer(packed, dtype=">i4", offset=20).tolist()
+    at, found = 0, []
+    for _ in range(count):
+        if words[at] < 0:
+            found.append(-1)
+            at += 1
         else:
-            out[i] = np.frombuffer(packed, dtype=">f4", offset=position, count=1)[0]
-            position += length
-    return out
+            found.append(at + 1)
+            at += 2
+    index = np.array(found)
+    bits = np.frombuffer(packed, dtype=">f4", offset=20)
+    return np.where(index >= 0, bits[np.maximum(index, 0)], np.float32(np.nan))

@@ -117,6 +117,7 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     results: dict[str, engine.RunResult] = {}
     constituted: set[str] = set()
     screens: dict[str, dict[str, Any]] = {}
+    fields: dict[str, tuple] = {}  # symbol -> its StockObj row (shapes.stock_fields), shared by the universes
     for definition in enabled:
         key = definition.key
         before = previous.get(key)
@@ -128,7 +129,8 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
         if run_as is not definition:
             result = dataclasses.replace(result, definition=definition)  # explain names the real calendar
         results[key] = result
-        value = shapes.stock_obj([shapes.stock_fields(unique[symbol]) for symbol in result.members])
+        value = shapes.stock_obj([fields[symbol] if symbol in fields else fields.setdefault(
+            symbol, shapes.stock_fields(unique[symbol])) for symbol in result.members])  # once per symbol
         entries.append(model.Entry(TYPE, NAME, key, value, FAMILY))
         screens[key] = liquidity_filter(definition)
     index = {key: {(r.symbol, r.action): r for r in result.changes} for key, result in results.items()}
