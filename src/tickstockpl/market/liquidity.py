@@ -42,12 +42,13 @@ import datetime as dt
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Iterable, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from tickstockpl.db import locks
 from tickstockpl.errors import LiquidityError  # noqa: F401 - raised here; errors.py holds it
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a sync that skips (unchanged inputs) never pays its 70 ms
 
 WINDOW = 252  # sessions kept per symbol (one trading year; universes/rules/definition.MAX_WINDOW)
 
@@ -266,7 +267,7 @@ def window_stats(dollar_volumes: Iterable[float | None], windows: Iterable[int])
 # read 0.8 s, this one 0.26-0.38 s plus 0.03 s to unpack.
 MATRIX_SQL = ("SELECT symbol, through, sessions_seen, array_send(dollar_volumes), last_close"
               " FROM pl_symbol_liquidity ORDER BY symbol")
-_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f4")])  # one non-NULL element of array_send's format
+_ELEMENT = (("length", ">i4"), ("value", ">f4"))  # one non-NULL element of array_send's format
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,8 @@ class Matrix:
         coverages and streaks; the means summed in extended precision and rounded once, which is
         math.fsum's correctly rounded sum whenever that sum is exact in 64 bits (a window's dollar
         volumes are 24-bit floats within a few powers of ten of each other)."""
+        import numpy as np
+
         values = self.values
         rows = np.arange(len(values))
         present = ~np.isnan(values)
@@ -322,6 +325,8 @@ class MatrixStats:
 
 def load_matrix(conn) -> Matrix:
     """Every row in one statement (MATRIX_SQL), unpacked into a Matrix."""
+    import numpy as np
+
     with conn.cursor(binary=True) as cur:
         cur.execute(MATRIX_SQL)
         found = cur.fetchall()
@@ -336,12 +341,14 @@ def load_matrix(conn) -> Matrix:
 def _unpack(packed: bytes) -> np.ndarray:
     """A one-dimensional real[] in PostgreSQL's binary array format -> its values (big-endian float32,
     as numpy reads them), NULL as NaN."""
+    import numpy as np
+
     ndim, has_null = int.from_bytes(packed[0:4], "big"), int.from_bytes(packed[4:8], "big")
     if ndim == 0:
         return np.zeros(0, dtype=np.float32)
     count = int.from_bytes(packed[12:16], "big")
     if not has_null:
-        return np.frombuffer(packed, dtype=_ELEMENT, offset=20, count=count)["value"]
+        return np.frombuffer(packed, dtype=np.dtype(list(_ELEMENT)), offset=20, count=count)["value"]
     # NULLs present: an element is a length word (-1 for NULL, else 4) followed by its value word; walk
     # the words as Python ints (no numpy call per element), then take the value words at once
     words = np.frombuffer(packed, dtype=">i4", offset=20).tolist()

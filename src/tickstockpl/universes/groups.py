@@ -25,7 +25,7 @@ universe weights its members. `metadata` says what built the group.
 
 A rule universe (`stock_universe / rules / <key>`, universes/rules) becomes the group `rules_<key>`
 (rules_tradable_us, rules_liquid_500, rules_crsp_mega, ...) described by its definition's title and
-description; its `liquidity_filter` is the definition's screens as JSON (rules.publish.liquidity_filter),
+description; its `liquidity_filter` is the definition's screens as JSON (rules.definition.liquidity_filter),
 also kept in `metadata` so that a change of the definition updates the group. Every other group has no
 liquidity_filter (None: the column is left as it is).
 """
@@ -74,7 +74,7 @@ def build_groups(entries: Iterable[model.Entry], config: UniverseConfig, as_of: 
     """(groups, warnings): one group per universe that has one; two universes landing on one name keep
     the first (by universe id) and warn. `rule_definitions`: key -> RuleDefinition of the rule universes
     among `entries` (their descriptions and liquidity_filter)."""
-    from tickstockpl.universes.rules.publish import liquidity_filter
+    from tickstockpl.universes.rules.definition import liquidity_filter
 
     rule_definitions = rule_definitions or {}
     out: dict[str, Group] = {}

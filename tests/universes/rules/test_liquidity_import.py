@@ -1,6 +1,7 @@
 """The importer keeps pl_symbol_liquidity current in the transaction that writes a session's bars
-(pipeline/imports/writer.store -> market/liquidity.after_import): a new session is folded in, a
-re-import of a session already folded in with changed bars rebuilds, identical bars move nothing.
+(importer.import_sessions -> writer.store with importer.keep_liquidity -> market/liquidity.after_import):
+a new session is folded in, a re-import of a session already folded in with changed bars rebuilds,
+identical bars move nothing.
 
 Each check compares the table with a rebuild from ohlcv_daily (the reference, tested against the bars
 themselves in test_liquidity.py): both compute the dollar volumes with the same casts, so equal means equal.
@@ -14,8 +15,30 @@ import psycopg
 
 from tests.pipeline.helpers import ny_midnight_ns
 from tickstockpl.market import liquidity
+from tickstockpl.pipeline.imports.importer import import_sessions
 from tickstockpl.pipeline.imports.session import SessionData
-from tickstockpl.pipeline.imports.writer import write_session
+
+
+class Provider:
+    """Answers each session with the data given (a provider of the importer's protocol)."""
+
+    name = "test"
+
+    def __init__(self, *answers: SessionData):
+        self.answers = {a.session: a for a in answers}
+
+    def fetch(self, session: dt.date) -> SessionData:
+        return self.answers[session]
+
+    def close(self) -> None:
+        pass
+
+
+def write_session(conn, data: SessionData, **_):
+    """Import one session through the importer, as the pipeline does; its SessionResult."""
+    report = import_sessions(conn, Provider(data), [data.session])
+    assert report.complete, report.error
+    return report.results[0]
 
 
 def _rows(conn) -> dict[str, tuple]:

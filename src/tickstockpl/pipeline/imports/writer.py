@@ -15,10 +15,8 @@ Writing (`write_session` = `prepare`, pure, then `store`, which may take several
 ONE transaction on the caller's connection: COPY the accepted rows into a temporary staging table,
 ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` (in index order; a plain INSERT when no bar
 of those dates exists yet) into `ohlcv_daily` (rows whose values did not change are not rewritten),
-the `pl_import_sessions` record, the rule universes' statistics moved to the newest session written
-(`market.liquidity.after_import`: one session folded in per new session, a rebuild when bars of a
-session already folded in changed), and whatever the caller's `before_commit` adds (run progress,
-outbox events).
+the `pl_import_sessions` record, and whatever the caller's `before_commit` adds (run progress, outbox
+events; the importer and the revisions pass add the rule universes' statistics: importer.keep_liquidity).
 A session with no acceptable row, or with more than `max_reject_ratio` of its rows rejected,
 raises DataError and writes nothing.
 """
@@ -34,7 +32,6 @@ from typing import Any, Callable, Iterable
 
 from tickstockpl.clock import NEW_YORK
 from tickstockpl.errors import DataError
-from tickstockpl.market import liquidity
 from tickstockpl.pipeline.imports.session import SessionData
 from tickstockpl.universes.model import TICKER_MAX
 
@@ -313,8 +310,6 @@ def store(conn, batch: list[Prepared], *, run_id: str | None = None,
                     written = dict(cur.execute(UPSERT).fetchall())
                 cur.executemany(RECORD, [(r.session, r.provider, r.rows_imported, r.rows_rejected,
                                           r.unknown_tickers, json.dumps(r.rejections), run_id) for r in results])
-            # the rule universes' statistics follow the bars in the same transaction (market/liquidity.py)
-            liquidity.after_import(conn, {r.session: int(written.get(r.session, 0)) for r in results})
             for result in results:
                 result.rows_written = int(written.get(result.session, 0))
                 if before_commit is not None:

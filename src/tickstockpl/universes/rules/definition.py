@@ -258,6 +258,14 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
     return out
 
 
+def liquidity_filter(definition: RuleDefinition) -> dict[str, Any]:
+    """The rules a member is screened by, as JSON (the relational group's `liquidity_filter`): the
+    definition's candidates, entry and stay screens, rank, selection, band, sector cap and calendar."""
+    plain = to_mapping(definition)
+    return {k: plain[k] for k in ("candidates", "entry", "stay", "rank", "selection", "band", "sector_cap",
+                                  "min_stay_sessions", "reconstitution", "ipo_policy", "ipo_window_sessions") if k in plain}
+
+
 # A table whose kind changes is replaced, not merged: {"selection": {"kind": "percentile_range", ...}}
 # over a top selection must not keep its `count`.
 _KIND_FIELDS = {"selection": "kind", "reconstitution": "schedule", "rank": "metric"}

@@ -13,10 +13,10 @@ feeding each session's members back in as the next one's `previous`. Inputs:
                   whole table as one market.liquidity.Matrix (load_matrix: the sync's fast read); both
                   give the same statistics (stats.from_market / stats.from_matrix)
     securities    the symbols of the market (market.snapshot.Security; a symbol listed twice: the first wins)
-    previous      key -> {symbol: entry date} of the members after the session before. A key that is
-                  absent was never published: this run *constitutes* it, as a reconstitution day would
-                  (otherwise a quarterly universe installed in April would stay empty until June). A key
-                  present with no member is an empty universe and follows its calendar.
+    previous      key -> {symbol: entry date} of the members after the session before. A universe
+                  without a member (its key absent: never published, a new definition; or empty) is
+                  *constituted* by this run, as a reconstitution day would (otherwise a quarterly
+                  universe installed in April would stay empty until June); a replay starts from {}.
     session       the session (a date of `calendar`)
     calendar      schedule.SessionCalendar holding `session`, the session before it and every entry date
 
@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping
 
 from tickstockpl.universes import model, shapes
 from tickstockpl.universes.rules import engine
-from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition, to_mapping
+from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition, liquidity_filter
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import from_market, from_matrix
 
@@ -66,7 +66,7 @@ class Published:
     session: dt.date
     entries: tuple[model.Entry, ...]  # one per enabled definition, by key
     results: Mapping[str, engine.RunResult]  # key -> the engine's run
-    constituted: frozenset[str]  # keys run as a first constitution (no `previous`)
+    constituted: frozenset[str]  # keys run as a constitution (no previous member)
     screens: Mapping[str, dict[str, Any]]  # key -> the definition's candidates, screens, rank and selection
     _by_change: Mapping[str, Mapping[tuple[str, str], engine.Reason]] = dataclasses.field(
         default_factory=dict, repr=False)  # key -> (symbol, action) -> the engine's reason
@@ -122,7 +122,7 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
         key = definition.key
         before = previous.get(key)
         run_as = definition
-        if before is None:
+        if not before:
             constituted.add(key)
             run_as = dataclasses.replace(definition, reconstitution=_EVERY_SESSION)
         result = engine.run(run_as, before or {}, stats, session, calendar)
@@ -136,11 +136,3 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     index = {key: {(r.symbol, r.action): r for r in result.changes} for key, result in results.items()}
     return Published(session, tuple(entries), MappingProxyType(results), frozenset(constituted),
                      MappingProxyType(screens), MappingProxyType(index))
-
-
-def liquidity_filter(definition: RuleDefinition) -> dict[str, Any]:
-    """The rules a member is screened by, as JSON (the relational group's `liquidity_filter`): the
-    definition's candidates, entry and stay screens, rank, selection, band, sector cap and calendar."""
-    plain = to_mapping(definition)
-    return {k: plain[k] for k in ("candidates", "entry", "stay", "rank", "selection", "band", "sector_cap",
-                                  "min_stay_sessions", "reconstitution", "ipo_policy", "ipo_window_sessions") if k in plain}
