@@ -26,6 +26,7 @@ machine's server does not set (changing it means restarting a server other work 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import statistics
@@ -230,6 +231,30 @@ def reset_owned(url: str, ledgers: bool = False) -> None:
         conn.commit()
 
 
+def liquidity_at(url: str, day: str) -> None:
+    """pl_symbol_liquidity (the rule universes' statistics) standing at session `day`, as PL's importer
+    leaves it once it has imported that day: built from the bars the first time (liquidity.rebuild) and
+    kept in a copy table, restored from the copy afterwards. The bench loads its bars with sample.write,
+    not through the importer; without this, the measured daily sync would first catch the table up
+    itself (docs/RULE_UNIVERSES.md), which PL's importer does at import time. A version that does not
+    read the table is unaffected."""
+    from tickstockpl.market import liquidity
+
+    saved = f"bench_liquidity_{day.replace('-', '')}"
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass('pl_symbol_liquidity') IS NULL").fetchone()[0]:
+            return
+        if conn.execute("SELECT to_regclass(%s) IS NULL", (saved,)).fetchone()[0]:
+            liquidity.rebuild(conn, datetime.date.fromisoformat(day))
+            conn.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM pl_symbol_liquidity").format(sql.Identifier(saved)))
+        else:
+            conn.execute("DELETE FROM pl_symbol_liquidity")
+            conn.execute(sql.SQL("INSERT INTO pl_symbol_liquidity SELECT * FROM {}").format(sql.Identifier(saved)))
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE pl_symbol_liquidity")
+
+
 # --------------------------------------------------------------------------------------------
 # processes
 
@@ -394,6 +419,8 @@ class Runner:
     def prepare(self, scenario: Scenario) -> str | None:
         """Bring the database into the scenario's starting state; returns an error line or None."""
         reset_owned(self.db.url, ledgers=scenario.prepare == "legacy")
+        # the statistics as the importer leaves them: at the session synced first, then at END (imported)
+        liquidity_at(self.db.url, self.db.previous if scenario.prepare == "previous" else self.db.end)
         if scenario.prepare == "cold":
             return None
         if scenario.prepare == "legacy":
@@ -405,6 +432,8 @@ class Runner:
                                   env=self.env(), cwd=ROOT)
         if done.returncode != 0:
             return f"preparation failed (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}"
+        if scenario.prepare == "previous":
+            liquidity_at(self.db.url, self.db.end)
         return None
 
     def run(self, key: str, count_file: str | None = None, database_url: str | None = None) -> Run:

@@ -171,9 +171,13 @@ def test_delisting_and_history(market_db_url):
     second = sync(market_db_url, as_of=dt.date(2026, 11, 27))
     assert top in second.delisted
     with psycopg.connect(market_db_url) as conn:
-        reasons = {r[0] for r in conn.execute("SELECT reason FROM pl_sync_change_rows WHERE symbol = %s AND job_id = %s",
-                                              (top, second.job_id))}
+        reasons = {r[0] for r in conn.execute("SELECT reason FROM pl_sync_change_rows WHERE symbol = %s AND job_id = %s"
+                                              " AND universe NOT LIKE 'stock\\_universe:rules:%%'", (top, second.job_id))}
         assert reasons == {"delisted"}
+        # the rule universes give their own reason, with the rule that fired (docs/RULE_UNIVERSES.md)
+        ruled = {r[0] for r in conn.execute("SELECT reason FROM pl_sync_change_rows WHERE symbol = %s AND job_id = %s"
+                                            " AND universe LIKE 'stock\\_universe:rules:%%'", (top, second.job_id))}
+        assert ruled and all(r.startswith("left: inactive (delisted)") for r in ruled)
         message = conn.execute("SELECT message FROM pl_event_outbox WHERE event = 'delisting_cleanup'").fetchone()[0]
         payload = json.loads(message)["payload"]
         assert payload["removed_count"] == 1 and payload["symbols"] == [top]

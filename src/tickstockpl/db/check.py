@@ -196,6 +196,7 @@ class Report:
     symbols_symbol_width: int | None = None
     group_types: tuple[str, ...] | None = None  # values a CHECK on definition_groups.type allows
     group_name_width: int | None = None  # definition_groups.name (None: unbounded or absent)
+    group_liquidity_filter: bool = False  # definition_groups has liquidity_filter (the rule universes fill it)
     groups_skipped: str | None = None  # why PL cannot publish relational groups here (None: it can)
     timezone: str | None = None
 
@@ -602,6 +603,7 @@ def _groups(tables: dict[str, Table], report: Report) -> None:
         if name == "definition_groups":
             width = table.columns["name"].width if "name" in table.columns else None
             report.group_name_width = width
+            report.group_liquidity_filter = "liquidity_filter" in table.columns
             if not _group_type_check(table, report):
                 reasons.append(f"the CHECK on definition_groups.type does not allow {GROUP_TYPE!r}")
     report.groups_skipped = "; ".join(reasons) or None

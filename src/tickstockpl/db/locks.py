@@ -17,6 +17,7 @@ OUTBOX_RELAY = 0x5453_504C_0000_0003  # one relay publishes at a time, in id ord
 PIPELINE = 0x5453_504C_0000_0004  # held for the whole life of a live pipeline run
 SCHEDULER_TICK = 0x5453_504C_0000_0005
 OUTBOX_WRITE = 0x5453_504C_0000_0006  # transaction lock of outbox writers: ids become visible in id order
+LIQUIDITY = 0x5453_504C_0000_0007  # transaction lock of every writer of pl_symbol_liquidity (market/liquidity.py)
 CHANGE_LOG_IDS = 0x5453_504C_0000_0008  # transaction lock of change-log writers: each reserves a block of ids
 
 

@@ -210,15 +210,21 @@ def cache_sync_completed(job_id: str, mode: str, status: str, total_changes: int
 
 
 def universe_updated(job_id: str, universe: str, action: str, added: list[str], removed: list[str],
-                     group: str | None = None) -> Event:
-    """`group`: the relational group (definition_groups.name) that mirrors the universe, if PL wrote one."""
+                     group: str | None = None, reasons: list[dict[str, str]] | None = None) -> Event:
+    """`group`: the relational group (definition_groups.name) that mirrors the universe, if PL wrote one.
+    `reasons` (the rule universes only; the key is absent for every other universe): why each symbol of
+    `added_symbols` and `removed_symbols` changed, as {symbol, action ("added" | "removed"), rule, text},
+    capped like those lists (docs/EVENTS.md)."""
     type_, name, key = universe.split(":", 2)
-    return envelope(UNIVERSE_UPDATED, EV_UNIVERSE_UPDATED, {
+    payload = {
         "universe": universe, "action": action, "type": type_, "name": name, "key": key, "group": group,
         "added": len(added), "removed": len(removed),
         "added_symbols": added[:SYMBOLS_IN_EVENT_MAX], "removed_symbols": removed[:SYMBOLS_IN_EVENT_MAX],
         "job_id": job_id,
-    }, SOURCE_CACHE_SYNC)
+    }
+    if reasons is not None:
+        payload["reasons"] = reasons[:2 * SYMBOLS_IN_EVENT_MAX]
+    return envelope(UNIVERSE_UPDATED, EV_UNIVERSE_UPDATED, payload, SOURCE_CACHE_SYNC)
 
 
 def ipo_assignment(job_id: str, symbol: str, universe: str, list_date: str | None) -> Event:

@@ -197,6 +197,7 @@ def _interrupted(conn, environment: str) -> list[tuple[RevisionReport, str]]:
 
 
 def _revise_session(conn, provider, day: dt.date, known, report: RevisionReport) -> None:
+    from tickstockpl.pipeline.imports.importer import keep_liquidity
     from tickstockpl.pipeline.imports.writer import prepare, store, validate
 
     try:
@@ -220,8 +221,8 @@ def _revise_session(conn, provider, day: dt.date, known, report: RevisionReport)
                 for t, o, h, l, c, v in accepted:
                     copy.write_row((t, day, o, h, l, c, v))
             changed = cur.execute(DIFF, {"batch": report.batch_id, "day": day}).fetchall()
-        if changed:
-            store(conn, [prepared])  # nested: a savepoint of this transaction
+        if changed:  # nested: a savepoint of this transaction; the statistics follow the corrected bars
+            store(conn, [prepared], before_commit=keep_liquidity())
     report.revisions += len(changed)
     report.by_session[day.isoformat()] = len(changed)
     for symbol, old_close, new_close, old_volume, new_volume in changed:

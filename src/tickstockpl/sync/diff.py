@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from collections import Counter
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from tickstockpl.universes.model import (IPOS, IPOS_NAME, RECENT_IPOS_KEY, STOCK_UNIVERSE, Entry, member_count, members,
                                         universe_id)
@@ -85,6 +85,20 @@ class Plan:
         if not extra:
             return self
         return dataclasses.replace(self, changes=self.changes + extra, families={**self.families, **families})
+
+    def with_reasons(self, reason_of: Callable[[str, str, str], str | None]) -> "Plan":
+        """The plan with the reason of each `added` / `removed` change replaced by `reason_of(universe,
+        symbol, action)` where it returns text (the rule universes' reasons with numbers); None keeps it."""
+        changes = []
+        replaced = False
+        for change in self.changes:
+            if change.symbol is not None and change.action in ("added", "removed"):
+                text = reason_of(change.universe, change.symbol, change.action)
+                if text is not None:
+                    change = Change(change.universe, change.symbol, change.action, text)
+                    replaced = True
+            changes.append(change)
+        return dataclasses.replace(self, changes=tuple(changes)) if replaced else self
 
     def with_membership(self, opened, closed) -> "Plan":
         return dataclasses.replace(self, membership_open=tuple(opened), membership_close=tuple(closed))

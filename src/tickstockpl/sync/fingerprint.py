@@ -8,8 +8,10 @@ in the same statement, compares:
     inputs   md5 of: the sum of the snapshot's row versions (a hash of each symbol with the xmin
              of its row and the date and xmin of the bar read for it: any insert, update or
              delete changes it), the row count, as-of date, expected session, latest session
-             and its bar count, the cache_config rows of the environment, the code of the sync
-             (`code_digest`) and the mode
+             and its bar count, the cache_config rows of the environment, the state of
+             pl_symbol_liquidity (the rule universes' statistics: newest session, newest write,
+             rows), the code of the sync (`code_digest`: builders, rule engine, snapshot and
+             liquidity code, sync) and the mode
     outputs  md5 of (type, name, key, xmin) of the rows of universe types of the environment (any
              insert, update or delete by anyone changes it) + the number of open membership-history
              rows + whether definition_groups exists + the number of PL's relational groups
@@ -50,7 +52,8 @@ from tickstockpl.universes.model import OWNED_TYPES
 # The parts of the package whose code decides what a sync writes.
 _CODE = {
     "universes": ("*.py", "*.toml"),
-    "market": ("snapshot.py",),
+    "universes/rules": ("*.py", "*.toml"),
+    "market": ("snapshot.py", "liquidity.py"),
     "sync": ("*.py",),
 }
 
@@ -65,11 +68,12 @@ def digest_of(root) -> str:
     """The code digest of the package folder `root` (a Path or an importlib Traversable)."""
     digest = hashlib.sha256()
     for folder, patterns in sorted(_CODE.items()):
-        names = sorted({entry.name for entry in root.joinpath(folder).iterdir()
+        parts = folder.split("/")
+        names = sorted({entry.name for entry in root.joinpath(*parts).iterdir()
                         if any(fnmatch.fnmatchcase(entry.name, p) for p in patterns)})
         for name in names:
             digest.update(f"{folder}/{name}\0".encode())
-            digest.update(root.joinpath(folder, name).read_bytes())
+            digest.update(root.joinpath(*parts, name).read_bytes())
     return digest.hexdigest()
 
 
@@ -83,15 +87,25 @@ OUTPUTS_SQL = (
     " FROM cache_entries c WHERE c.environment = %(env)s AND c.type = ANY(%(owned)s))"
 )
 
+# The state of pl_symbol_liquidity (market/liquidity.py), the rule universes' statistics, in one scan:
+# every writer stamps the rows it writes (updated_at = now()), a rebuild deletes and refills, so the
+# newest stamp, the sessions and the row count change whenever the statistics may have moved. Its
+# sessions also come back in the header (h_liquidity_low / _high): a sync finds there whether the
+# table stands at its session (sync/inputs.py) without another statement.
+LIQUIDITY_CTE = (",\nliquidity AS (SELECT min(through) AS low, max(through) AS high, max(updated_at) AS stamp,"
+                 " count(*) AS n FROM pl_symbol_liquidity)")
+LIQUIDITY_STATE = "(SELECT concat_ws(',', low, high, stamp, n) FROM liquidity)"
+
 # The gate of the sync's snapshot statement: the inputs digest, and the verdict against the newest
 # completed, non-forced job of the mode (jobs.table.LAST_FINGERPRINT_SQL, the job table's statement).
 GATE = market_snapshot.Gate(
-    ctes=f""",
+    ctes=f"""{LIQUIDITY_CTE},
 inputs AS (
     SELECT md5(concat_ws('/', (SELECT sum(version) FROM snap), (SELECT count(*) FROM snap),
                          {", ".join(expression for expression, _ in market_snapshot.HEADER.values())},
                          (SELECT string_agg(name || '/' || key || '=' || value::text, ',' ORDER BY name, key)
                           FROM cache_entries WHERE environment = %(env)s AND type = '{CONFIG_TYPE}'),
+                         {LIQUIDITY_STATE},
                          %(code)s::text, %(mode)s::text)) AS digest
 ),
 previous AS ({LAST_FINGERPRINT_SQL}),
@@ -104,7 +118,9 @@ verdict AS (
     header={"h_digest": ("(SELECT digest FROM inputs)", "text"),
             "h_unchanged_job": ("(SELECT job_id FROM verdict WHERE unchanged)", "uuid"),
             "h_previous_result": ("(SELECT result FROM verdict WHERE unchanged)", "jsonb"),
-            "h_previous_outputs": ("(SELECT outputs_digest FROM verdict WHERE unchanged)", "text")})
+            "h_previous_outputs": ("(SELECT outputs_digest FROM verdict WHERE unchanged)", "text"),
+            "h_liquidity_low": ("(SELECT low FROM liquidity)", "date"),
+            "h_liquidity_high": ("(SELECT high FROM liquidity)", "date")})
 CHECK_SQL = market_snapshot.rows_sql(GATE)
 
 
@@ -117,6 +133,7 @@ class Loaded:
     unchanged_since: str | None = None  # job id of the completed sync with the same fingerprints
     previous_result: dict[str, Any] | None = None
     outputs_digest: str | None = None  # when unchanged: the outputs digest that job recorded (still true)
+    liquidity: tuple[dt.date | None, dt.date | None] = (None, None)  # pl_symbol_liquidity's (min, max) through
 
 
 def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: bool) -> Loaded:
@@ -129,7 +146,8 @@ def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: 
         return Loaded(header["h_digest"], unchanged_since=str(header["h_unchanged_job"]),
                       previous_result=header["h_previous_result"] or {},
                       outputs_digest=header["h_previous_outputs"])
-    return Loaded(header["h_digest"], snapshot=read.snapshot)
+    return Loaded(header["h_digest"], snapshot=read.snapshot,
+                  liquidity=(header["h_liquidity_low"], header["h_liquidity_high"]))
 
 
 def outputs_digest(conn, environment: str) -> str:

@@ -5,6 +5,9 @@ One row per (environment, universe, symbol, interval): `valid_from` the sync dat
 
     OPEN_COUNTS_SQL (a part of store.READ_SQL)    open rows per universe, with the sync's stored rows
     open_members(conn, environment, universes)    the open rows of drifted universes (sync/inputs.py)
+    members_before(conn, environment, universes, day)  the members of `universes` just before `day`,
+                                                  with their entry dates (the rule universes' previous
+                                                  members, sync/inputs.py)
     close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
     members_on(aconn, environment, universe, day) GET /api/universes/{type}/{name}/{key}?as_of= (async)
     known(aconn, environment, type, name, key)    whether the history (or the ledger) knows the universe
@@ -34,6 +37,14 @@ OPEN_COUNTS_SQL = (
 OPEN_MEMBERS_SQL = (
     "SELECT universe, symbol FROM pl_universe_membership"
     " WHERE environment = %(env)s AND valid_to IS NULL AND universe = ANY(%(universes)s)")
+
+# The members just before `day`: rows opened before it and not closed before it (a row closed on `day`
+# itself, by an earlier sync of the same date, still counts; one opened on `day` does not), so a second
+# sync of one date starts from what the first one started from.
+MEMBERS_BEFORE_SQL = (
+    "SELECT universe, symbol, valid_from FROM pl_universe_membership"
+    " WHERE environment = %(env)s AND universe = ANY(%(universes)s)"
+    " AND valid_from < %(d)s AND (valid_to IS NULL OR valid_to >= %(d)s)")
 
 # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the lookup per pair
 # whatever the table's statistics say: with stale ones the planner hashed every open row of the
@@ -136,6 +147,16 @@ def open_members(conn, environment: str, universes: set[str]) -> dict[str, froze
         for row in cur.fetchall():
             out[row.universe].add(row.symbol)
     return {u: frozenset(s) for u, s in out.items()}
+
+
+def members_before(conn, environment: str, universes, day: dt.date) -> dict[str, dict[str, dt.date]]:
+    """Universe (of `universes`) -> {symbol: valid_from} of its members just before `day`."""
+    out: dict[str, dict[str, dt.date]] = defaultdict(dict)
+    with conn.cursor() as cur:
+        cur.execute(MEMBERS_BEFORE_SQL, {"env": environment, "universes": sorted(universes), "d": day})
+        for universe, symbol, since in cur:
+            out[universe][symbol] = since
+    return dict(out)
 
 
 def close(cur, pairs, *, environment: str, as_of: dt.date) -> None:

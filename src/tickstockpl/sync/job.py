@@ -5,11 +5,19 @@
                                                   there), stored rows with the ledger's word, config
                                                   rows, open history counts (and the open rows of
                                                   drifted universes), PL's relational groups
-    2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
+    2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated), and
+                                                  the rule definitions: rules/defaults.toml ⊕ the
+                                                  `rule_universes` rows (a full sync; a bad row refuses
+                                                  the sync, naming the row and field)
     3. universes.build(snapshot, config, families) pure
+       rules.publish.publish(...)                 pure: the rule universes of the session (a full sync
+                                                  whose liquidity statistics stand at its session:
+                                                  sync/inputs.read_rules), appended to the built entries
+                                                  under the family `rules`, with their reasons and churn
        ownership.split(found, built, families)    pure: which rows this sync may change (contract §5.5)
     4. validate.check(...)                         unless force
-    5. diff.plan(...) + diff.with_history(...)     pure: rows, change log, membership history
+    5. diff.plan(...) + diff.with_history(...)     pure: rows, change log, membership history; the rule
+                                                  universes' changes carry the engine's reasons
        relational.plan(...)                        pure: the groups
     6. store.apply(conn, plan, events)             ONE transaction (the store sends every statement of
                                                   it, the outputs fingerprint last), with the caller's
@@ -36,7 +44,10 @@ from tickstockpl.sync import diff, inputs as sync_inputs, ownership, relational,
 from tickstockpl.universes.build import build
 from tickstockpl.universes.groups import build_groups
 from tickstockpl.universes.config import apply_overrides, default_config
-from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES
+from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES, RULES
+from tickstockpl.universes.rules import definition as rule_definition, publish as rule_publish
+
+RULE_MODES = ("full",)  # the modes that build the rule universes (docs/RULE_UNIVERSES.md)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +99,9 @@ class SyncResult:
     edited: list[str] = field(default_factory=list)  # PL's rows edited by someone else, no longer built: left
     foreign: list[str] = field(default_factory=list)  # rows PL neither builds nor wrote: left as is
     groups: dict[str, Any] | None = None  # relational groups written (None: no definition_groups here)
+    # rule universe -> its churn this run: before, after, entered, left, turnover, session, reconstitution,
+    # constituted (docs/RULE_UNIVERSES.md); empty when this sync built none
+    churn: dict[str, dict[str, Any]] = field(default_factory=dict)
     unchanged_since: str | None = None  # set when the inputs matched this completed job: nothing was built
     inputs_digest: str | None = field(default=None, repr=False)  # recorded on the job row, not reported
     outputs_digest: str | None = field(default=None, repr=False)  # the same (sync/fingerprint.py)
@@ -134,9 +148,10 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(0, total, STEPS[0])
     schema = check_for_sync(conn, request.environment)  # one catalog statement; SchemaError when PL cannot work
+    with_rules = request.mode in RULE_MODES
     inputs = sync_inputs.read(conn, as_of=request.as_of, environment=request.environment, mode=request.mode,
                               may_skip=not (request.force or request.dry_run),
-                              groups=schema.groups_skipped is None, history=not request.dry_run)
+                              groups=schema.groups_skipped is None, history=not request.dry_run, rules=with_rules)
     if inputs.snapshot is None:
         return _unchanged(conn, request, inputs, job_id, started, progress, before_commit)
     snap = inputs.snapshot
@@ -144,10 +159,15 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(1, total, STEPS[1])
     config = apply_overrides(default_config(), list(inputs.config))
+    definitions = rule_definition.apply_overrides(rule_definition.default_definitions(), inputs.config) \
+        if with_rules else None
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    owned = ownership.split(inputs.found, built.entries, families, unique_key=_unique_key(schema))
+    published, rule_warnings = _publish_rules(inputs.rules, definitions, snap)
+    entries = built.entries if published is None else built.entries + published.entries
+    scope = families if published is None else families | {RULES}
+    owned = ownership.split(inputs.found, entries, scope, unique_key=_unique_key(schema))
     stored = owned.touchable
 
     progress(3, total, STEPS[3])
@@ -157,9 +177,12 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)
-    group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, families)
+    group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, scope,
+                                              definitions if published is not None else None)
     the_plan = diff.plan(stored, owned.built, active_symbols=active).with_changes(
         [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
+    if published is not None:
+        the_plan = the_plan.with_reasons(lambda u, s, a: _rule_reason(published, u, s, a))
     if not request.dry_run:
         the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
                                      inputs.history.open_members)
@@ -169,8 +192,9 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
         universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
         universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
-        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *owned.warnings(), *group_warnings],
-        eligible_stocks=eligible,
+        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *rule_warnings, *owned.warnings(),
+                  *group_warnings],
+        eligible_stocks=eligible, churn=published.churn() if published is not None else {},
         adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
         foreign=list(owned.foreign), inputs_digest=inputs.inputs_digest,
     )
@@ -179,12 +203,14 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(5, total, STEPS[5])
     if not request.dry_run:
-        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan))
+        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan),
+                             reasons=_event_reasons(the_plan, published))
         with conn.transaction():
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
                                   events=events, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                                   then=None if group_plan is None else lambda: relational.write(
-                                      conn, group_plan, environment=request.environment, job_id=job_id))
+                                      conn, group_plan, environment=request.environment, job_id=job_id,
+                                      liquidity_filter=schema.group_liquidity_filter))
             result.rows_written = written.rows
             result.outputs_digest = written.outputs_digest
             result.warnings.extend(written.warnings)
@@ -200,15 +226,61 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     return result
 
 
-def _plan_groups(current: relational.Current | None, schema, built, config, as_of: dt.date, families
-                 ) -> tuple[relational.GroupPlan | None, list[str]]:
+def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap
+                   ) -> tuple[rule_publish.Published | None, list[str]]:
+    """The rule universes of the sync's session (None when this sync builds none: its mode, or the
+    statistics do not stand at its session, `rules.skipped`) and the warnings to report. Pure."""
+    if rules is None:
+        return None, []
+    notes = [rules.caught_up] if rules.caught_up else []
+    if rules.skipped is not None:
+        return None, [*notes, rules.skipped]
+    published = rule_publish.publish(definitions, rules.rows, snap.securities, rules.previous, rules.session,
+                                     rules.calendar)
+    return published, notes
+
+
+def _rule_reason(published: rule_publish.Published, universe: str, symbol: str, action: str) -> str | None:
+    """The change-log reason of a rule universe's change (None: not a rule universe, keep diff's)."""
+    key = rule_publish.key_of(universe)
+    if key is None:
+        return None
+    if key not in published.results:
+        return "universe no longer produced: its definition is disabled or gone"
+    return published.reason(key, symbol, action).text
+
+
+def _event_reasons(the_plan: diff.Plan, published: rule_publish.Published | None) -> dict[str, list[dict]]:
+    """Rule universe -> the reasons its universe_updated event carries: one per symbol it lists in
+    added_symbols / removed_symbols (capped alike), from the change log's reasons."""
+    if published is None:
+        return {}
+    by_change = {(c.universe, c.symbol, c.action): c.reason for c in the_plan.changes if c.symbol is not None}
+    out: dict[str, list[dict]] = {}
+    for u in the_plan.universes:
+        key = rule_publish.key_of(u.universe)
+        if key is None:
+            continue
+        listed = []
+        for action, symbols in (("added", u.added), ("removed", u.removed)):
+            for symbol in symbols[:catalog.SYMBOLS_IN_EVENT_MAX]:
+                rule = published.reason(key, symbol, action).rule if key in published.results else "definition"
+                listed.append({"symbol": symbol, "action": action, "rule": rule,
+                               "text": by_change.get((u.universe, symbol, action), "")})
+        out[u.universe] = listed
+    return out
+
+
+def _plan_groups(current: relational.Current | None, schema, built, config, as_of: dt.date, families,
+                 rule_definitions=None) -> tuple[relational.GroupPlan | None, list[str]]:
     """The relational groups' plan (None where PL cannot write them: the schema report says why; a
     warning unless the tables simply do not exist) and the warnings of building them. Pure: `current`
-    are PL's stored groups, read with the sync's inputs."""
+    are PL's stored groups, read with the sync's inputs; `rule_definitions`: the rule universes' (their
+    groups' descriptions and liquidity_filter)."""
     if schema.groups_skipped is not None or current is None:
         missing = schema.groups_skipped is None or schema.groups_skipped.startswith("no table")
         return None, [] if missing else [f"relational groups skipped: {schema.groups_skipped}"]
-    wanted, warnings = build_groups(built, config, as_of.isoformat())
+    wanted, warnings = build_groups(built, config, as_of.isoformat(), rule_definitions)
     the_plan = relational.plan(current, wanted, families, name_width=schema.group_name_width)
     return the_plan, [*warnings, *the_plan.skipped]
 
@@ -236,6 +308,8 @@ def _unchanged(conn, request: SyncRequest, loaded: sync_inputs.Inputs, job_id: s
         eligible_stocks=previous.get("eligible_stocks", 0), unchanged_since=loaded.unchanged_since,
         edited=list(previous.get("edited", ())), foreign=list(previous.get("foreign", ())),
         inputs_digest=loaded.inputs_digest, outputs_digest=loaded.previous_outputs,
+        churn={u: {**c, "before": c.get("after", 0), "entered": 0, "left": 0, "turnover": 0.0, "constituted": False}
+               for u, c in (previous.get("churn") or {}).items()},  # the same members again: no turnover
     )
     log.info("cache sync: inputs unchanged since job %s, nothing to build", loaded.unchanged_since)
     result.duration_seconds = round(time.perf_counter() - started, 3)
@@ -246,12 +320,15 @@ def _unchanged(conn, request: SyncRequest, loaded: sync_inputs.Inputs, job_id: s
     return result
 
 
-def plan_events(the_plan: diff.Plan, job_id: str, snap, groups: dict[str, str] | None = None) -> list[catalog.Event]:
+def plan_events(the_plan: diff.Plan, job_id: str, snap, groups: dict[str, str] | None = None,
+                reasons: dict[str, list[dict]] | None = None) -> list[catalog.Event]:
     """The data events of a plan: universe_updated per changed universe (naming its relational group,
-    `groups`: universe -> group), IPOs, delisting cleanup."""
+    `groups`: universe -> group; with its `reasons` for a rule universe), IPOs, delisting cleanup."""
     groups = groups or {}
+    reasons = reasons or {}
     events = [
-        catalog.universe_updated(job_id, u.universe, u.action, list(u.added), list(u.removed), groups.get(u.universe))
+        catalog.universe_updated(job_id, u.universe, u.action, list(u.added), list(u.removed), groups.get(u.universe),
+                                 reasons.get(u.universe))
         for u in the_plan.universes
     ]
     if the_plan.new_ipos:

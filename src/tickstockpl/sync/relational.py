@@ -158,11 +158,11 @@ _DELETE_SQL = (
     " DELETE FROM pl_group_ledger l WHERE l.environment = %(env)s AND l.group_id IN (SELECT group_id FROM doomed)")
 
 _CREATE_SQL = (
-    "WITH u AS (SELECT * FROM unnest(%(n)s::text[], %(d)s::text[], %(m)s::text[], %(uv)s::text[], %(f)s::text[])"
-    "  AS u(name, description, metadata, universe, family)),"
+    "WITH u AS (SELECT * FROM unnest(%(n)s::text[], %(d)s::text[], %(m)s::text[], %(uv)s::text[], %(f)s::text[],"
+    "  %(lf)s::text[]) AS u(name, description, metadata, universe, family, lf)),"
     " made AS (INSERT INTO definition_groups (name, type, description, metadata, environment, created_at,"
-    "  updated_at, last_update) SELECT name, %(type)s, description, metadata::jsonb, %(env)s, now(), now(), now()"
-    "  FROM u RETURNING id, name),"
+    "  updated_at, last_update{lf_column}) SELECT name, %(type)s, description, metadata::jsonb, %(env)s, now(), now(),"
+    "  now(){lf_value} FROM u RETURNING id, name),"
     " led AS (INSERT INTO pl_group_ledger (environment, group_id, name, universe, family, job_id)"
     "  SELECT %(env)s, made.id, made.name, u.universe, u.family, %(job)s FROM made JOIN u USING (name)),"
     " mem AS (INSERT INTO group_memberships (group_id, symbol, added_at, updated_at)"
@@ -172,8 +172,8 @@ _CREATE_SQL = (
 
 _CHANGE_SQL = (
     "WITH upd AS (UPDATE definition_groups g SET description = u.d, metadata = u.m::jsonb, updated_at = now(),"
-    "  last_update = now() FROM unnest(%(ui)s::int[], %(ud)s::text[], %(um)s::text[]) AS u(id, d, m)"
-    "  WHERE g.id = u.id RETURNING g.id),"
+    "  last_update = now(){lf_set} FROM unnest(%(ui)s::int[], %(ud)s::text[], %(um)s::text[], %(ulf)s::text[])"
+    "  AS u(id, d, m, lf) WHERE g.id = u.id RETURNING g.id),"
     " led AS (UPDATE pl_group_ledger l SET universe = u.uv, job_id = %(job)s, written_at = now()"
     "  FROM unnest(%(ui)s::int[], %(uu)s::text[]) AS u(id, uv) WHERE l.environment = %(env)s AND l.group_id = u.id),"
     " rem AS (DELETE FROM group_memberships m USING unnest(%(ri)s::int[], %(rs)s::text[]) AS r(id, symbol)"
@@ -183,14 +183,27 @@ _CHANGE_SQL = (
     " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM rem), (SELECT count(*) FROM ins)")
 
 
+# `liquidity_filter` (the rule universes' screens, universes/groups.py) where definition_groups has the
+# column; a group without one (every legacy universe) leaves the column as it is.
+_LF = {True: {"lf_column": ", liquidity_filter", "lf_value": ", lf::jsonb",
+              "lf_set": ", liquidity_filter = coalesce(u.lf::jsonb, g.liquidity_filter)"},
+       False: {"lf_column": "", "lf_value": "", "lf_set": ""}}
+
+
 def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def write(conn, the_plan: GroupPlan, *, environment: str, job_id: str | None) -> GroupResult:
+def _filter(group: Group) -> str | None:
+    return None if group.liquidity_filter is None else _json(group.liquidity_filter)
+
+
+def write(conn, the_plan: GroupPlan, *, environment: str, job_id: str | None,
+          liquidity_filter: bool = False) -> GroupResult:
     """Apply the plan inside the caller's transaction, under a savepoint: if the tables refuse (a
     constraint PL could not see in the catalog), the groups are rolled back and reported as skipped,
-    and the cache sync goes on."""
+    and the cache sync goes on. `liquidity_filter`: definition_groups has that column (db/check.py)."""
+    lf = _LF[bool(liquidity_filter)]
     result = GroupResult(skipped=list(the_plan.skipped))
     if the_plan.is_empty:
         return result
@@ -202,16 +215,18 @@ def write(conn, the_plan: GroupPlan, *, environment: str, job_id: str | None) ->
                     result.deleted = len(the_plan.delete)
                 if the_plan.create:
                     c = the_plan.create
-                    cur.execute(_CREATE_SQL, {
+                    cur.execute(_CREATE_SQL.format(**lf), {
                         "n": [g.name for g in c], "d": [g.description for g in c], "m": [_json(g.metadata) for g in c],
+                        "lf": [_filter(g) for g in c],
                         "uv": [g.universe for g in c], "f": [g.metadata.get("family", "") for g in c],
                         "sn": [g.name for g in c for _ in g.members], "ss": [s for g in c for s in g.members],
                         "type": GROUP_TYPE, "env": environment, "job": job_id})
                     result.created, result.members_added = cur.fetchone()
                 if the_plan.update or the_plan.add or the_plan.remove:
                     u = the_plan.update
-                    cur.execute(_CHANGE_SQL, {
+                    cur.execute(_CHANGE_SQL.format(**lf), {
                         "ui": [gid for gid, _ in u], "ud": [g.description for _, g in u],
+                        "ulf": [_filter(g) for _, g in u],
                         "um": [_json(g.metadata) for _, g in u], "uu": [g.universe for _, g in u],
                         "ri": [gid for gid, _ in the_plan.remove], "rs": [s for _, s in the_plan.remove],
                         "ai": [gid for gid, _ in the_plan.add], "as": [s for _, s in the_plan.add],

@@ -22,13 +22,19 @@ and stays the same from day to day (AppV2 keeps users' selections by name):
 
 Members are sorted by symbol (AppV2 reads them `ORDER BY symbol`); `weight` is left NULL: no PL
 universe weights its members. `metadata` says what built the group.
+
+A rule universe (`stock_universe / rules / <key>`, universes/rules) becomes the group `rules_<key>`
+(rules_tradable_us, rules_liquid_500, rules_crsp_mega, ...) described by its definition's title and
+description; its `liquidity_filter` is the definition's screens as JSON (rules.definition.liquidity_filter),
+also kept in `metadata` so that a change of the definition updates the group. Every other group has no
+liquidity_filter (None: the column is left as it is).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from tickstockpl.universes import model
 from tickstockpl.universes.config import BANDS, UniverseConfig
@@ -45,6 +51,7 @@ class Group:
     description: str
     metadata: dict[str, Any]
     members: tuple[str, ...]  # sorted, unique
+    liquidity_filter: dict[str, Any] | None = None  # a rule universe's screens (None: any other group)
 
 
 def group_name(type_: str, name: str, key: str) -> str | None:
@@ -62,9 +69,14 @@ def group_name(type_: str, name: str, key: str) -> str | None:
     return _UNSAFE.sub("_", raw.lower()).strip("_") or None
 
 
-def build_groups(entries: Iterable[model.Entry], config: UniverseConfig, as_of: str) -> tuple[list[Group], list[str]]:
+def build_groups(entries: Iterable[model.Entry], config: UniverseConfig, as_of: str,
+                 rule_definitions: Mapping[str, Any] | None = None) -> tuple[list[Group], list[str]]:
     """(groups, warnings): one group per universe that has one; two universes landing on one name keep
-    the first (by universe id) and warn."""
+    the first (by universe id) and warn. `rule_definitions`: key -> RuleDefinition of the rule universes
+    among `entries` (their descriptions and liquidity_filter)."""
+    from tickstockpl.universes.rules.definition import liquidity_filter
+
+    rule_definitions = rule_definitions or {}
     out: dict[str, Group] = {}
     warnings: list[str] = []
     for entry in sorted(entries, key=lambda e: e.universe):
@@ -74,6 +86,19 @@ def build_groups(entries: Iterable[model.Entry], config: UniverseConfig, as_of: 
         if name in out:
             warnings.append(f"relational group {name}: {entry.universe} and {out[name].universe} share the name;"
                             f" kept {out[name].universe}")
+            continue
+        definition = rule_definitions.get(entry.key) if entry.family == model.RULES else None
+        if definition is not None:
+            screens = liquidity_filter(definition)
+            out[name] = Group(
+                name=name, universe=entry.universe,
+                description=f"{definition.title}: {definition.description} (TickStockPL)" if definition.description
+                else f"{definition.title} (TickStockPL)",
+                metadata={"source": SOURCE, "universe": entry.universe, "family": entry.family,
+                          "rule": definition.description or definition.title, "as_of": as_of,
+                          "liquidity_filter": screens},
+                members=tuple(sorted(set(model.members(entry.value)))), liquidity_filter=screens,
+            )
             continue
         out[name] = Group(
             name=name, universe=entry.universe,

@@ -23,6 +23,9 @@ SECTOR_LEADERS = "sector_leaders"
 INDUSTRY = "industry"
 ETF_CATEGORIES = "etf_categories"
 IPOS = "ipos"
+# The rule universes (universes/rules/publish.py): built by the rule engine, not by universes/build.py, so
+# not among ALL_FAMILIES; a full sync adds them when it can (sync/rules.py).
+RULES = "rules"
 
 ALL_FAMILIES = (
     MARKET_CAP, MARKET_LEADERS, COMPLETE_STOCKS, COMPLETE_ETFS, COMBO, STATS,
@@ -56,6 +59,7 @@ SECTOR_LEADERS_NAME = "sector_leaders"
 INDUSTRY_NAME = "industry"
 THEMES_NAME = "themes"
 IPOS_NAME = "ipos"
+RULES_NAME = "rules"  # stock_universe/rules/<definition key>
 ALL_STOCKS_KEY = "all_stocks"
 ALL_ETFS_KEY = "all_etfs"
 THEME_LIST_KEY = "list"
@@ -74,6 +78,7 @@ _STOCK_UNIVERSE_NAMES = {
     INDUSTRY_NAME: INDUSTRY,
     THEMES_NAME: THEMES,
     IPOS_NAME: IPOS,
+    RULES_NAME: RULES,
 }
 
 KEY_MAX = 100  # cache_entries.key / name are varchar(100)

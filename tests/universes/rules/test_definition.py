@@ -33,8 +33,9 @@ def test_built_ins_are_the_documented_ones():
 
 
 def test_keys_do_not_collide_with_the_legacy_universes():
-    # published as stock_universe/rules/<key>: no legacy family builds that name
-    assert model.family_of(model.STOCK_UNIVERSE, "rules", "tradable_us") is None
+    # published as stock_universe/rules/<key>: the rule family, which no legacy builder (ALL_FAMILIES) is
+    assert model.family_of(model.STOCK_UNIVERSE, "rules", "tradable_us") == model.RULES
+    assert model.RULES not in model.ALL_FAMILIES
     legacy_keys = set(default_config().leader_sizes) | set(default_config().market_cap_thresholds)
     assert not legacy_keys & set(BUILT_INS)
 
@@ -58,6 +59,17 @@ def test_override_rows_merge_over_the_built_in():
     assert out["tradable_us"].entry.min_price == 3 and out["tradable_us"].entry.coverage.min_sessions == 180
     assert not out["crsp_micro"].enabled
     assert out["crsp_mega"] == rd.default_definitions()["crsp_mega"]
+
+
+def test_a_stay_that_defaults_to_the_entry_follows_an_overridden_entry():
+    rows = [ConfigRow("rule_universes", "tradable_us", {"entry": {"min_price": 3}}),
+            ConfigRow("rule_universes", "liquid_500", {"stay": {"min_price": 4}}),
+            ConfigRow("rule_universes", "liquid_500", {"entry": {"min_price": 6}})]
+    out = rd.apply_overrides(rd.default_definitions(), rows)
+    assert out["tradable_us"].stay == out["tradable_us"].entry and out["tradable_us"].stay.min_price == 3
+    # a stay given explicitly stays its own
+    assert out["liquid_500"].entry.min_price == 6 and out["liquid_500"].stay.min_price == 4
+    assert out["liquid_500"].stay.coverage.min_sessions == 180
 
 
 def test_a_row_that_changes_a_kind_replaces_that_table():

@@ -192,3 +192,29 @@ def test_statistics_of_the_sample_market_feed_the_engine(market_db_url, small_ma
         stats[s].market_cap for s in set(stats) - set(mega.members) if stats[s].market_cap and stats[s].type == "CS"
         and stats[s].active and stats[s].exchange in daily.candidates.exchanges)
     assert sum(stats[s].market_cap for s in mega.members) <= 0.7 * sum(caps) * 1.0000001
+
+
+def test_the_matrix_read_gives_the_statistics_of_the_rows(hostile_market, monkeypatch):
+    """load_matrix + stats.from_matrix (the sync's fast read) against load + stats.from_market, exactly,
+    with the windows rolled over (WINDOW 7) and not (252)."""
+    from tickstockpl.market.snapshot import load as load_snapshot
+    from tickstockpl.universes.rules.stats import from_market, from_matrix
+
+    url, days = hostile_market
+    with psycopg.connect(url) as conn:
+        securities = load_snapshot(conn, days[-1]).securities
+        for window, sizes in ((SMALL_WINDOW, (1, 3, 7)), (252, (1, 5, 20, 29, 200, 252))):
+            monkeypatch.setattr(liquidity, "WINDOW", window)
+            liquidity.rebuild(conn, days[-1])
+            rows, matrix = liquidity.load(conn), liquidity.load_matrix(conn)
+            assert matrix.symbols == tuple(r.symbol for r in rows)
+            slow = from_market(securities, rows, sizes, days[-1])
+            fast = from_matrix(securities, matrix, sizes, days[-1])
+            assert slow.keys() == fast.keys()
+            for symbol in slow:
+                a, b = slow[symbol], fast[symbol]
+                assert (a.price, a.ipo_sessions, a.streak, a.market_cap) == (b.price, b.ipo_sessions, b.streak, b.market_cap)
+                assert dict(a.coverage) == dict(b.coverage), symbol
+                assert dict(a.median_dollar_volume) == dict(b.median_dollar_volume), symbol
+                assert dict(a.mean_dollar_volume) == dict(b.mean_dollar_volume), symbol
+            assert any(s.streak < s.ipo_sessions for s in fast.values() if s.ipo_sessions)  # gaps were there

@@ -8,6 +8,11 @@ clock, tickstockpl.clock). With no bars at all, the last `initial_sessions` sess
 `import_sessions`: fetch and write the sessions in date order, each whole or not at all. The first
 session that fails stops the import (later sessions are not written, so the next run retries from the
 failed one instead of leaving a permanent hole). Cancellation is checked before every session.
+
+`keep_liquidity(before_commit)`: the hook every writer of bars passes to writer.store (this importer, the
+revisions pass): in the transaction that wrote a session's bars, `market.liquidity.after_import` moves the
+rule universes' statistics (pl_symbol_liquidity) to it, one statement per new session, a rebuild when bars
+of a session already folded in changed; then the caller's own hook runs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Callable
 
 from tickstockpl import clock
 from tickstockpl.errors import DataError, TickStockError
+from tickstockpl.market import liquidity
 from tickstockpl.pipeline.imports.session import Provider
 from tickstockpl.pipeline.imports.writer import BeforeCommit, Prepared, SessionResult, prepare, store
 
@@ -97,6 +103,15 @@ def _sum_reasons(results: list[SessionResult]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def keep_liquidity(before_commit: BeforeCommit | None = None) -> BeforeCommit:
+    """writer.store's `before_commit` that keeps pl_symbol_liquidity current, then runs `before_commit`."""
+    def hook(conn, result: SessionResult) -> None:
+        liquidity.after_import(conn, {result.session: result.rows_written})
+        if before_commit is not None:
+            before_commit(conn, result)
+    return hook
+
+
 def known_symbols(conn) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute("SELECT symbol FROM symbols"))
 
@@ -131,7 +146,7 @@ def import_sessions(conn, provider: Provider, sessions: list[dt.date], *, run_id
         if not batch:
             return True
         try:
-            results = store(conn, batch, run_id=run_id, before_commit=before_commit)
+            results = store(conn, batch, run_id=run_id, before_commit=keep_liquidity(before_commit))
         except TickStockError as err:
             _failed(report, batch[0].result.session, err)
             return False

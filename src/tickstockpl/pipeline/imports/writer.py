@@ -15,7 +15,8 @@ Writing (`write_session` = `prepare`, pure, then `store`, which may take several
 ONE transaction on the caller's connection: COPY the accepted rows into a temporary staging table,
 ONE `INSERT ... ON CONFLICT (symbol, date) DO UPDATE` (in index order; a plain INSERT when no bar
 of those dates exists yet) into `ohlcv_daily` (rows whose values did not change are not rewritten),
-the `pl_import_sessions` record, and whatever the caller's `before_commit` adds (run progress, outbox events).
+the `pl_import_sessions` record, and whatever the caller's `before_commit` adds (run progress, outbox
+events; the importer and the revisions pass add the rule universes' statistics: importer.keep_liquidity).
 A session with no acceptable row, or with more than `max_reject_ratio` of its rows rejected,
 raises DataError and writes nothing.
 """

@@ -30,7 +30,8 @@ error is one line naming the definition and the field, e.g.
 
 Override rows (type `cache_config`, name `rule_universes`, key = the definition key): the value is a
 JSON object (or a string holding one) merged table by table over the built-in of that key (a new key
-needs a whole definition). Rows are applied in order, later rows win.
+needs a whole definition). Rows are applied in order, later rows win. A `stay` that defaults to the
+entry keeps following it when a row changes `entry`; a row giving `stay` merges it over the entry.
 """
 
 from __future__ import annotations
@@ -205,7 +206,10 @@ def apply_overrides(definitions: Mapping[str, RuleDefinition], rows: Iterable[An
         value = decode_value(row.value)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a JSON object, got {_show(value)}")
-        merged = _merge(raw.get(key, {}), value)
+        base = raw.get(key, {})
+        if isinstance(value.get("stay"), dict) and "stay" not in base and isinstance(base.get("entry"), dict):
+            base = {**base, "stay": base["entry"]}  # a stay that followed the entry starts from it
+        merged = _merge(base, value)
         out[key] = parse_definition(key, merged, where)
         raw[key] = merged
     return out
@@ -234,7 +238,7 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
         "title": d.title, "description": d.description, "enabled": d.enabled,
         "candidates": {"types": list(d.candidates.types), "exchanges": list(d.candidates.exchanges),
                        "active": d.candidates.active, "min_ipo_sessions": d.candidates.min_ipo_sessions},
-        "entry": screens(d.entry), "stay": screens(d.stay),
+        "entry": screens(d.entry),
         "rank": {"metric": d.rank.metric, **({"sessions": d.rank.sessions} if d.rank.sessions else {})},
         "selection": sel,
         "min_stay_sessions": d.min_stay_sessions,
@@ -243,6 +247,8 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
                               else {})},
         "ipo_policy": d.ipo_policy, "ipo_window_sessions": d.ipo_window_sessions,
     }
+    if d.stay != d.entry:  # left out when equal: a stay that defaults to the entry keeps following it
+        out["stay"] = screens(d.stay)
     if d.band.ranks:
         out["band"] = {"ranks": d.band.ranks}
     elif d.band.percentile:
@@ -250,6 +256,14 @@ def to_mapping(d: RuleDefinition) -> dict[str, Any]:
     if d.sector_cap is not None:
         out["sector_cap"] = d.sector_cap
     return out
+
+
+def liquidity_filter(definition: RuleDefinition) -> dict[str, Any]:
+    """The rules a member is screened by, as JSON (the relational group's `liquidity_filter`): the
+    definition's candidates, entry and stay screens, rank, selection, band, sector cap and calendar."""
+    plain = to_mapping(definition)
+    return {k: plain[k] for k in ("candidates", "entry", "stay", "rank", "selection", "band", "sector_cap",
+                                  "min_stay_sessions", "reconstitution", "ipo_policy", "ipo_window_sessions") if k in plain}
 
 
 # A table whose kind changes is replaced, not merged: {"selection": {"kind": "percentile_range", ...}}

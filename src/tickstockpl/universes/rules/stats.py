@@ -75,3 +75,40 @@ def from_market(securities, rows, windows, session) -> dict[str, SymbolStats]:
             median_dollar_volume=w.median_dollar_volume if w else {},
             mean_dollar_volume=w.mean_dollar_volume if w else {}, coverage=w.coverage if w else {})
     return out
+
+
+def from_matrix(securities, matrix, windows, session) -> dict[str, SymbolStats]:
+    """`from_market` for the whole table read at once (market.liquidity.Matrix, `load_matrix`): the same
+    statistics, computed for every row in one pass of numpy (market.liquidity.Matrix.stats). Pure."""
+    import math
+
+    if any(through != session for through in matrix.through):
+        late = next(t for t in matrix.through if t != session)
+        raise ValueError(f"pl_symbol_liquidity stands at {late.isoformat()} for some symbols, "
+                         f"not at {session.isoformat()}: catch it up first")
+    windows = tuple(windows)
+    computed = matrix.stats(windows)
+    position = {symbol: i for i, symbol in enumerate(matrix.symbols)}
+    columns = {n: (computed.median_dollar_volume[n].tolist(), computed.mean_dollar_volume[n].tolist(),
+                   computed.coverage[n].tolist()) for n in windows}
+    streaks = computed.streak.tolist()
+    out = {}
+    for sec in securities:
+        i = position.get(sec.symbol)
+        if i is None:
+            out[sec.symbol] = SymbolStats(symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange,
+                                          active=bool(sec.active), sector=sec.sector, market_cap=sec.market_cap)
+            continue
+        median, mean, coverage = {}, {}, {}
+        for n, (medians, means, counts) in columns.items():
+            m = medians[i]
+            median[n] = None if math.isnan(m) else m
+            a = means[i]
+            mean[n] = None if math.isnan(a) else a
+            coverage[n] = counts[i]
+        out[sec.symbol] = SymbolStats(
+            symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange, active=bool(sec.active),
+            sector=sec.sector, price=matrix.last_close[i], market_cap=sec.market_cap,
+            ipo_sessions=matrix.sessions_seen[i], streak=streaks[i], median_dollar_volume=median,
+            mean_dollar_volume=mean, coverage=coverage)
+    return out
