@@ -152,6 +152,13 @@ class NotFound(TickStockError):
     http_status = 404
 
 
+class NotReady(TickStockError):
+    """The answer needs state that is not there yet (e.g. an explanation of a rule universe while the
+    liquidity statistics do not stand at the newest session); the message says what to do."""
+
+    http_status = 409
+
+
 class PhaseUnavailable(TickStockError):
     http_status = 422
 

@@ -2,6 +2,8 @@
 
     tickstockpl universes churn [--from DATE] [--to DATE] [--universe T:N:K] [--json]
         turnover per universe over a range, from the membership history (sync/history.churn)
+    tickstockpl universes explain KEY SYMBOL [--json]
+        why SYMBOL is in or out of the rule universe stock_universe/rules/KEY (sync/explain.explain)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import click
 from tickstockpl.cli_common import DATABASE_URL_HELP, connect_for, parse_date
 
 
-@click.group("universes", help="The stored universes: churn (and their history).")
+@click.group("universes", help="The stored universes: churn, and why a symbol is in or out of a rule universe.")
 def universes() -> None:
     pass
 
@@ -61,3 +63,24 @@ def _print(found, first: str, last: str, show_days: bool) -> None:
         console.print(f"no universe changed between {first} and {last}")
         return
     console.print(table)
+
+
+@universes.command("explain")
+@click.argument("key")
+@click.argument("symbol")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer of GET .../explain?symbol= as JSON.")
+@click.option("--database-url", default=None, metavar="URL", help=DATABASE_URL_HELP)
+def explain(key: str, symbol: str, as_json: bool, database_url: Optional[str]) -> None:
+    """Why SYMBOL is in or out of the rule universe KEY (e.g. liquid_500) on the newest session, with
+    every rule's check and its numbers. Reads only."""
+    from tickstockpl.sync.explain import explain as explain_symbol
+
+    settings, conn = connect_for(database_url)
+    with conn:
+        answer = explain_symbol(conn, settings.environment, key, symbol.upper())
+    if as_json:
+        click.echo(json.dumps(answer))
+        return
+    click.echo(f"{answer['universe']} on {answer['session']}: {answer['symbol']} {answer['summary']}")
+    for check in answer["checks"]:
+        click.echo(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['rule']}: {check['text']}")

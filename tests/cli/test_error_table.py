@@ -49,7 +49,7 @@ EXPECTED = {  # class: (HTTP status, exit code) as the API and the CLI answered 
     errors.TickStockError: (400, 1), errors.ConfigError: (422, 2), errors.DataError: (422, 1),
     errors.ValidationFailed: (422, 1), errors.UnusableValue: (422, 1), errors.SchemaError: (400, 1),
     errors.StatementRefused: (500, 1), errors.ServiceUnavailable: (503, 3), errors.JobConflict: (409, 4),
-    errors.NotFound: (404, 1), errors.PhaseUnavailable: (422, 1), errors.PhaseFailed: (400, 1),
+    errors.NotFound: (404, 1), errors.NotReady: (409, 1), errors.PhaseUnavailable: (422, 1), errors.PhaseFailed: (400, 1),
     errors.Cancelled: (400, 1), errors.ProviderError: (400, 1), errors.LiquidityError: (400, 1),
     errors.SessionIncomplete: (400, 1), errors.NotPublishedYet: (400, 1),
     errors.AuthError: (401, 1),

@@ -174,6 +174,34 @@ class Churn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class RuleCheck(BaseModel):
+    rule: str = Field(description="the rule (a field of the definition, e.g. stay.median_dollar_volume)")
+    ok: bool
+    text: str = Field(description="the check with its numbers")
+
+
+class RuleChange(BaseModel):
+    action: Literal["entered", "left", "kept_by_band", "kept_by_min_stay"]
+    rule: str
+    text: str
+
+
+class Explanation(BaseModel):
+    universe: str = Field(description='"stock_universe:rules:<key>"')
+    symbol: str
+    session: str = Field(description="YYYY-MM-DD: the session the answer is for (the newest)")
+    reconstitution_day: bool
+    constituted: bool = Field(description="true: the universe had no members before (built from nothing)")
+    member: bool = Field(description="in the universe after the session's run")
+    was_member: bool = Field(description="in it before the session")
+    member_since: str | None
+    rank: int | None = Field(description="by the definition's metric among the ranked candidates")
+    percentile: float | None = Field(description="cumulative share of the metric down to the symbol, in percent (0..100)")
+    summary: str = Field(description='e.g. "in: member since 2026-10-01; ..." or "out: close $4.00 < $5.00"')
+    change: RuleChange | None = Field(description="what the session's run did with the symbol, if anything")
+    checks: list[RuleCheck]
+
+
 # --- health (§2.2) ---------------------------------------------------------------------------
 class ServiceStates(BaseModel):
     database: Literal["up", "down"]

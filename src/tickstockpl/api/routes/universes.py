@@ -12,13 +12,13 @@ from pydantic import BeforeValidator
 
 from tickstockpl.api import blocking
 from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
-from tickstockpl.api.models import (Churn, ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers,
+from tickstockpl.api.models import (Churn, ErrorBody, Explanation, Universe, UniverseChange, UniverseChanges, UniverseMembers,
                                     Universes)
 from tickstockpl.api.universe_sql import stored_universes, stored_value
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
-from tickstockpl.sync import changelog, history
-from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, members, universe_id
+from tickstockpl.sync import changelog, explain as rule_explain, history
+from tickstockpl.universes.model import KEY_MAX, OWNED_TYPES, RULES_NAME, STOCK_UNIVERSE, TICKER_MAX, members, universe_id
 
 router = APIRouter(prefix="/api/universes", tags=["universes"], dependencies=[KeyRequired],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -101,3 +101,17 @@ async def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, set
         updated = None
     return UniverseMembers(universe=uid, type=type, name=name, key=key, as_of=as_of.isoformat() if as_of else None,
                            count=len(symbols), members=symbols, updated_at=updated)
+
+
+@router.get("/{type}/{name}/{key}/explain", response_model=Explanation,
+            responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
+def explain(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
+            symbol: Annotated[str, Query(min_length=1, max_length=TICKER_MAX, pattern=PRINTABLE,
+                                         description="the ticker, e.g. AAPL")]) -> Explanation:
+    """Why `symbol` is in or out of a rule universe (stock_universe/rules/<key>) on the newest session,
+    with every rule's check and its numbers. 404 for any other universe or an unknown / disabled
+    definition; 409 while the liquidity statistics do not stand at the newest session."""
+    if (type, name) != (STOCK_UNIVERSE, RULES_NAME):
+        raise NotFound(f"{universe_id(type, name, key)} is no rule universe: explanations are given for"
+                       f" {STOCK_UNIVERSE}/{RULES_NAME}/<key> (docs/RULE_UNIVERSES.md)")
+    return Explanation.model_validate(rule_explain.explain(conn, settings.environment, key, symbol.upper()))
