@@ -105,7 +105,7 @@ async def universe_members(type: Part, name: Part, key: Part, conn: ConnDep, set
 
 @router.get("/{type}/{name}/{key}/explain", response_model=Explanation,
             responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
-def explain(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
+async def explain(type: Part, name: Part, key: Part, conn: ConnDep, settings: SettingsDep,
             symbol: Annotated[str, Query(min_length=1, max_length=TICKER_MAX, pattern=PRINTABLE,
                                          description="the ticker, e.g. AAPL")]) -> Explanation:
     """Why `symbol` is in or out of a rule universe (stock_universe/rules/<key>) on the newest session,
@@ -114,4 +114,5 @@ def explain(type: Part, name: Part, key: Part, conn: ConnDep, settings: Settings
     if (type, name) != (STOCK_UNIVERSE, RULES_NAME):
         raise NotFound(f"{universe_id(type, name, key)} is no rule universe: explanations are given for"
                        f" {STOCK_UNIVERSE}/{RULES_NAME}/<key> (docs/RULE_UNIVERSES.md)")
-    return Explanation.model_validate(rule_explain.explain(conn, settings.environment, key, symbol.upper()))
+    answer = await blocking.run(conn, rule_explain.explain, settings.environment, key, symbol.upper())
+    return Explanation.model_validate(answer)
