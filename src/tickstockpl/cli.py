@@ -33,6 +33,8 @@ from tickstockpl import __version__
 from tickstockpl.db.drivers import as_tickstock
 from tickstockpl.errors import (EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, SchemaError, TickStockError,
                                 ValidationFailed, first_line)
+from tickstockpl.cli_common import connect_for as _connect, parse_date as _parse_date, require_db as _require_db
+from tickstockpl.cli_common import settings_for as _settings
 from tickstockpl.pipeline import PHASES as PHASE_NAMES
 from tickstockpl.universes.model import MODES
 
@@ -127,32 +129,6 @@ def cache() -> None:
     pass
 
 
-def _settings(database_url: Optional[str] = None):
-    from tickstockpl.settings import Settings
-
-    settings = Settings.from_env()
-    ctx = click.get_current_context(silent=True)
-    database_url = database_url or (ctx.find_root().params.get("database_url") if ctx is not None else None)
-    if database_url:
-        settings = settings.with_(database_url=database_url)
-    return settings
-
-
-def _require_db(settings) -> str:
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to try everything on embedded servers)")
-    return settings.database_url
-
-
-def _parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
-
-
 def _logging(verbose: bool) -> None:
     """Quiet by default: results and build warnings are printed by the command itself, and a
     failure is reported once, as the command's one-line error (not again as log records).
@@ -165,14 +141,6 @@ def _logging(verbose: bool) -> None:
         # psycopg sets its own logger to WARNING, so its lines pass the root's ERROR: a connection lost
         # during a COPY added "WARNING psycopg: error ignored terminating <psycopg.Copy ...>" to the error.
         logging.getLogger("psycopg").setLevel(logging.CRITICAL)
-
-
-def _connect(database_url: Optional[str]):
-    """(settings, an autocommit connection) to the configured database."""
-    from tickstockpl.db.connect import connect
-
-    settings = _settings(database_url)
-    return settings, connect(_require_db(settings), autocommit=True)
 
 
 @db.command("upgrade")
@@ -443,6 +411,11 @@ from tickstockpl import late_cli  # noqa: E402
 
 app.add_command(late_cli.calendar)
 pipeline.add_command(late_cli.revise)
+
+# Issue 13: questions about the stored universes (tickstockpl/universes_cli.py).
+from tickstockpl import universes_cli  # noqa: E402
+
+app.add_command(universes_cli.universes)
 
 
 def main() -> None:

@@ -14,28 +14,7 @@ from typing import Optional
 
 import click
 
-
-def _settings(database_url: Optional[str] = None):
-    """The settings, with --database-url (the command's, else the global one) applied. (Not cli.py's
-    helper: cli.py imports this module, and the package keeps no import cycles.)"""
-    from tickstockpl.errors import ConfigError
-    from tickstockpl.settings import Settings
-
-    settings = Settings.from_env()
-    ctx = click.get_current_context(silent=True)
-    database_url = database_url or (ctx.find_root().params.get("database_url") if ctx is not None else None)
-    if database_url:
-        settings = settings.with_(database_url=database_url)
-    if not settings.database_url:
-        raise ConfigError("DATABASE_URL is not set (use `tickstockpl demo` to try everything on embedded servers)")
-    return settings
-
-
-def _db(database_url: Optional[str]):
-    from tickstockpl.db.connect import connect
-
-    settings = _settings(database_url)
-    return settings, connect(settings.database_url, autocommit=True)
+from tickstockpl.cli_common import connect_for as _db, require_db, settings_for
 
 
 @click.group("calendar", help="Calendar overrides: ad-hoc closures and early closes (consulted before the library"
@@ -119,9 +98,9 @@ def revise(sessions: tuple[str, ...], no_sync: bool, as_json: bool, database_url
     from tickstockpl.market.overrides import parse_day
     from tickstockpl.pipeline.revisions import revise as run_revise
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     days = [parse_day(s, "--session") for s in sessions]
-    report = run_revise(settings, settings.database_url, days or None, trigger="cli", sync=not no_sync)
+    report = run_revise(settings, require_db(settings), days or None, trigger="cli", sync=not no_sync)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return

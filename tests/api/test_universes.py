@@ -86,3 +86,25 @@ def test_unknown_universes_and_bad_parameters(client, market):
     assert bad_since.status_code == 422 and "since" in bad_since.json()["message"]
     nul = client.get("/api/universes/changes", params={"universe": "a\x00b"})
     assert nul.status_code == 422 and "universe" in nul.json()["message"]
+
+
+def test_churn_of_two_syncs(client, db_url, market):
+    _two_syncs(client, db_url, market)
+    older, newer = market[1].isoformat(), market[0].isoformat()
+    body = client.get("/api/universes/churn", params={"from": older, "to": newer,
+                                                      "universe": "stock_universe:market_leaders:top_10_stocks"}).json()
+    assert body["from"] == older and body["to"] == newer and body["count"] == 1
+    [top10] = body["universes"]
+    assert [(d["day"], d["before"], d["after"], d["entered"], d["left"]) for d in top10["days"]] == [
+        (older, 0, 10, 10, 0), (newer, 10, 10, 1, 1)]  # built, then S003 delisted and the 11th in its place
+    assert top10["days"][1]["turnover"] == 0.1 and top10["turnover"] == round(12 / 10, 6)
+    everything = client.get("/api/universes/churn", params={"from": older, "to": newer}).json()
+    assert everything["count"] == len(everything["universes"]) > 20
+    only_newer = client.get("/api/universes/churn", params={"from": newer, "to": newer}).json()
+    assert all(u["members_start"] == u["days"][0]["before"] for u in only_newer["universes"])
+    assert {u["universe"] for u in only_newer["universes"]} < {u["universe"] for u in everything["universes"]}
+    default = client.get("/api/universes/churn").json()  # to = today in New York, from = 30 days before
+    assert (default["from"], default["to"]) == ("2026-10-29", "2026-11-28") and default["count"] == everything["count"]
+    backwards = client.get("/api/universes/churn", params={"from": newer, "to": older})
+    assert backwards.status_code == 422 and "after to" in backwards.json()["message"]
+    assert client.get("/api/universes/churn", params={"from": "2026-02-30"}).status_code == 422

@@ -145,6 +145,35 @@ class UniverseChanges(BaseModel):
     offset: int
 
 
+class ChurnDay(BaseModel):
+    day: str = Field(description="YYYY-MM-DD: a day the universe's membership changed")
+    before: int
+    after: int
+    entered: int
+    left: int
+    turnover: float = Field(description="(entered + left) / (before + after); 0 when both are empty")
+
+
+class UniverseChurn(BaseModel):
+    universe: str = Field(description='"type:name:key"')
+    members_start: int = Field(description="members at the start of `from` (before that day's changes)")
+    members_end: int = Field(description="members after the last change up to `to`")
+    entered: int
+    left: int
+    turnover: float = Field(description="(entered + left) / (members_start + members_end) over the range")
+    days_changed: int
+    days: list[ChurnDay]
+
+
+class Churn(BaseModel):
+    from_: str = Field(alias="from", description="YYYY-MM-DD, inclusive")
+    to: str = Field(description="YYYY-MM-DD, inclusive")
+    universes: list[UniverseChurn] = Field(description="by universe id; only universes that changed in the range")
+    count: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 # --- health (§2.2) ---------------------------------------------------------------------------
 class ServiceStates(BaseModel):
     database: Literal["up", "down"]

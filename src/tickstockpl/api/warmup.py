@@ -35,6 +35,7 @@ READS = (
     "/api/processing/cache-sync/stats",
     "/api/universes",
     "/api/universes/changes?limit=1",
+    "/api/universes/churn?from=2026-01-02&to=2026-01-02",
     "/api/universes/stock_universe/market_cap/mega_cap",
 )
 

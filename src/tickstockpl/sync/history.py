@@ -8,6 +8,8 @@ One row per (environment, universe, symbol, interval): `valid_from` the sync dat
     close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
     members_on(conn, environment, universe, day)  GET /api/universes/{type}/{name}/{key}?as_of=
     known(conn, environment, type, name, key)     whether the history (or the ledger) knows the universe
+    churn(conn, environment, first, last, ...)    GET /api/universes/churn, `tickstockpl universes churn`
+    churn_range(first, last)                      their range: defaults and limits
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import NamedTuple
 
 import psycopg
 from psycopg.rows import class_row
+
+from tickstockpl import clock
+from tickstockpl.errors import ConfigError
 
 # Rows shaped like store.READ_SQL's (type NULL, the universe as name, the count as open_rows).
 OPEN_COUNTS_SQL = (
@@ -65,6 +70,50 @@ KNOWN_SQL = (
     " AND key = %(k)s LIMIT 1")
 
 
+# Churn per universe and day, from the history alone (so it covers backfilled days too): a day is one on
+# which some interval of the universe opened or closed. `start` counts the members at the beginning of the
+# range (open on `first`, before that day's changes); the running sum of (entered - left) gives the members
+# after each day. One statement; the two GROUP BYs read the table once each through its primary key.
+CHURN_SQL = (
+    "WITH moves AS ("
+    "  SELECT universe, valid_from AS day, count(*) AS entered, 0::bigint AS left_ FROM pl_universe_membership"
+    "   WHERE environment = %(env)s AND valid_from BETWEEN %(first)s AND %(last)s"
+    "   AND (%(universe)s::text IS NULL OR universe = %(universe)s::text) GROUP BY universe, valid_from"
+    "  UNION ALL"
+    "  SELECT universe, valid_to, 0, count(*) FROM pl_universe_membership"
+    "   WHERE environment = %(env)s AND valid_to BETWEEN %(first)s AND %(last)s"
+    "   AND (%(universe)s::text IS NULL OR universe = %(universe)s::text) GROUP BY universe, valid_to),"
+    " days AS (SELECT universe, day, sum(entered) AS entered, sum(left_) AS left_ FROM moves GROUP BY universe, day),"
+    " start AS (SELECT universe, count(*) AS members FROM pl_universe_membership"
+    "   WHERE environment = %(env)s AND valid_from < %(first)s AND (valid_to IS NULL OR valid_to >= %(first)s)"
+    "   AND universe IN (SELECT universe FROM days) GROUP BY universe)"
+    " SELECT d.universe, d.day, d.entered::int AS entered, d.left_::int AS left,"
+    "  (coalesce(s.members, 0) + sum(d.entered - d.left_) OVER w)::int AS after"
+    " FROM days d LEFT JOIN start s USING (universe)"
+    " WINDOW w AS (PARTITION BY d.universe ORDER BY d.day ROWS UNBOUNDED PRECEDING)"
+    " ORDER BY d.universe, d.day")
+
+
+class ChurnDay(NamedTuple):
+    """One universe on one day it changed: members before (after - entered + left) and after."""
+
+    universe: str
+    day: dt.date
+    entered: int
+    left: int
+    after: int
+
+    @property
+    def before(self) -> int:
+        return self.after - self.entered + self.left
+
+    @property
+    def turnover(self) -> float:
+        """(entered + left) / (before + after), as the rule engine's Churn; 0 when both are empty."""
+        total = self.before + self.after
+        return (self.entered + self.left) / total if total else 0.0
+
+
 class Member(NamedTuple):
     universe: str
     symbol: str
@@ -107,3 +156,71 @@ def known(conn, environment: str, type_: str, name: str, key: str) -> bool:
     """Whether the history has any row of the universe, or PL's ledger holds it."""
     params = {"env": environment, "universe": f"{type_}:{name}:{key}", "t": type_, "n": name, "k": key}
     return conn.execute(KNOWN_SQL, params).fetchone() is not None
+
+
+
+class UniverseChurn(NamedTuple):
+    """One universe over a range: members at its start and end, the moves in it, and each day's churn."""
+
+    universe: str
+    days: tuple[ChurnDay, ...]
+
+    @property
+    def members_start(self) -> int:
+        return self.days[0].before
+
+    @property
+    def members_end(self) -> int:
+        return self.days[-1].after
+
+    @property
+    def entered(self) -> int:
+        return sum(d.entered for d in self.days)
+
+    @property
+    def left(self) -> int:
+        return sum(d.left for d in self.days)
+
+    @property
+    def turnover(self) -> float:
+        """(entered + left) / (members at the start + at the end) over the range; 0 when both are empty."""
+        total = self.members_start + self.members_end
+        return (self.entered + self.left) / total if total else 0.0
+
+
+CHURN_DEFAULT_DAYS = 30  # `from` when not given: 30 days before `to`
+CHURN_MAX_DAYS = 3660  # a range of at most ten years (a backfill's whole history fits)
+
+
+def churn_range(first: dt.date | None, last: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The range of a churn question: `last` defaults to today in New York (the market clock), `first` to
+    CHURN_DEFAULT_DAYS before it; ConfigError (422 / exit 2) for an empty or too long range."""
+    last = last or clock.today_new_york()
+    first = first or last - dt.timedelta(days=CHURN_DEFAULT_DAYS)
+    if first > last:
+        raise ConfigError(f"from ({first}) is after to ({last})")
+    if (last - first).days > CHURN_MAX_DAYS:
+        raise ConfigError(f"from .. to spans {(last - first).days} days; at most {CHURN_MAX_DAYS}")
+    return first, last
+
+
+def churn(conn, environment: str, first: dt.date, last: dt.date, universe: str | None = None) -> list[UniverseChurn]:
+    """Every universe whose membership changed in [first, last] (by universe id), with each day it
+    changed (see CHURN_SQL). `universe`: only that one ("type:name:key")."""
+    with conn.cursor(row_factory=class_row(ChurnDay)) as cur:
+        cur.execute(CHURN_SQL, {"env": environment, "first": first, "last": last, "universe": universe})
+        rows = cur.fetchall()
+    by_universe: dict[str, list[ChurnDay]] = defaultdict(list)
+    for row in rows:
+        by_universe[row.universe].append(row)
+    return [UniverseChurn(u, tuple(days)) for u, days in by_universe.items()]
+
+
+def churn_document(first: dt.date, last: dt.date, found: list[UniverseChurn]) -> dict:
+    """The churn answer as JSON-ready data: GET /api/universes/churn and `universes churn --json`."""
+    return {"from": first.isoformat(), "to": last.isoformat(), "count": len(found), "universes": [
+        {"universe": u.universe, "members_start": u.members_start, "members_end": u.members_end,
+         "entered": u.entered, "left": u.left, "turnover": round(u.turnover, 6), "days_changed": len(u.days),
+         "days": [{"day": d.day.isoformat(), "before": d.before, "after": d.after, "entered": d.entered,
+                   "left": d.left, "turnover": round(d.turnover, 6)} for d in u.days]}
+        for u in found]}

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BeforeValidator
 
 from tickstockpl.api.deps import ConnDep, KeyRequired, SettingsDep
-from tickstockpl.api.models import ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers, Universes
+from tickstockpl.api.models import (Churn, ErrorBody, Universe, UniverseChange, UniverseChanges, UniverseMembers,
+                                    Universes)
 from tickstockpl.api.universe_sql import stored_universes
 from tickstockpl.errors import NotFound
 from tickstockpl.events.catalog import iso_z
@@ -61,6 +62,19 @@ def changes(conn: ConnDep, settings: SettingsDep,
                                 reason=r.reason, created_at=iso_z(r.created_at)) for r in rows],
         count=len(rows), limit=limit, offset=offset,
     )
+
+
+@router.get("/churn", response_model=Churn, response_model_by_alias=True)
+def churn(conn: ConnDep, settings: SettingsDep,
+          first: Annotated[dt.date | None, Query(alias="from", description="YYYY-MM-DD (default: 30 days before to)")] = None,
+          last: Annotated[dt.date | None, Query(alias="to", description="YYYY-MM-DD (default: today, New York)")] = None,
+          universe: Annotated[str | None, Query(max_length=310, pattern=PRINTABLE, description='"type:name:key"')] = None
+          ) -> Churn:
+    """Turnover per universe and per day it changed, from the membership history (live syncs and
+    backfilled days alike): each day (entered + left) / (before + after), and the same over the range."""
+    first, last = history.churn_range(first, last)
+    return Churn.model_validate(history.churn_document(first, last, history.churn(conn, settings.environment, first,
+                                                                                   last, universe)))
 
 
 @router.get("/{type}/{name}/{key}", response_model=UniverseMembers, responses={404: {"model": ErrorBody}})
