@@ -29,6 +29,7 @@ from tickstockpl.db.migrate import upgrade
 from tickstockpl.market import snapshot
 from tickstockpl.market.sample import generate, write
 from tickstockpl.universes import backfill
+from tickstockpl.universes.backfill import cyclic_gc_paused
 from tickstockpl.universes.rules import definition as rd
 from tickstockpl.universes.rules.replay import Windows, replay
 from tickstockpl.universes.rules.schedule import SessionCalendar
@@ -42,9 +43,10 @@ def _replay(definitions, today, steps, calendar, first):
     windows = Windows(sorted({n for d in definitions.values() for n in d.windows()}))
     churn: dict[str, list] = {key: [] for key in definitions}
     started = time.perf_counter()
-    for step in replay(definitions, today, iter(steps), calendar, first=first, windows=windows):
-        for key, result in step.results.items():
-            churn[key].append(result.churn)
+    with cyclic_gc_paused():  # as the backfill does
+        for step in replay(definitions, today, iter(steps), calendar, first=first, windows=windows):
+            for key, result in step.results.items():
+                churn[key].append(result.churn)
     return time.perf_counter() - started, churn
 
 

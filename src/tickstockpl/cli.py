@@ -24,7 +24,6 @@ import json
 import logging
 import sys
 import traceback
-from contextlib import nullcontext
 from typing import Optional
 
 import click
@@ -362,48 +361,6 @@ def pipeline_run(date: Optional[str], phases: tuple[str, ...], skip_market_check
         _check_date(_require_db(settings), day, "--date", skip_flag="--skip-market-check", skip=skip_market_check)
     run_from_cli(settings, date=day, phases=list(phases) or ["all"],
                  skip_market_check=skip_market_check, as_json=as_json)
-
-
-@app.group(help="Universes: their history.")
-def universes() -> None:
-    pass
-
-
-@universes.command("backfill")
-@click.option("--from", "from_", required=True, metavar="YYYY-MM-DD",
-              help="The first session to replay (a date that is no session: the first session after it); from"
-                   " 2000-01-01 to the newest session with bars.")
-@click.option("--through", default=None, metavar="YYYY-MM-DD",
-              help="The last session to replay (default: the newest session with bars).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--database-url", default=None, metavar="URL", help="Overrides DATABASE_URL (and the global --database-url).")
-def universes_backfill(from_: str, through: Optional[str], as_json: bool, database_url: Optional[str]) -> None:
-    """Replay every past session from the stored bars and fill the membership history (pl_universe_membership),
-    so that ?as_of= answers for dates before PL was installed: the legacy universes and the rule universes.
-
-    One transaction per session; idempotent (a second run changes nothing) and resumable (a run stopped
-    part-way continues where it stopped). Universes with live history are replayed up to their first live
-    session and joined to it (docs/RULE_UNIVERSES.md, "Backfill")."""
-    _logging(False)
-    start = _parse_date(from_, "--from")
-    end = _parse_date(through, "--through")
-    from tickstockpl.universes.backfill import backfill
-
-    settings, conn = _connect(database_url)
-    progress_ctx = nullcontext(None)
-    if not as_json and sys.stderr.isatty():
-        from tickstockpl.cli_output import progress_bar
-
-        progress_ctx = progress_bar("backfill", counts=True)
-    with conn, progress_ctx as on_progress:
-        result = backfill(conn, settings.environment, start, end, progress=on_progress)
-    if as_json:
-        click.echo(json.dumps(result.to_dict()))
-        return
-    click.echo(f"backfill {result.from_session} .. {result.through_session} (environment {result.environment}):"
-               f" {result.written} session(s) written, {result.skipped} already written, {result.opened} row(s)"
-               f" opened, {result.closed} closed, {result.merged} joined to live history, {result.universes}"
-               f" universe(s), {result.seconds:.1f} s")
 
 
 # Issue 14: calendar overrides and the revisions pass (tickstockpl/late_cli.py).

@@ -45,9 +45,12 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Mapping
 
+from psycopg.conninfo import make_conninfo
+
 from tickstockpl.errors import ConfigError
 from tickstockpl.market import liquidity, snapshot as market_snapshot
 from tickstockpl.market.calendar import FIRST_SESSION_YEAR
+from tickstockpl.sync.job import _cyclic_gc_paused as cyclic_gc_paused
 from tickstockpl.universes.build import build
 from tickstockpl.universes.config import apply_overrides as apply_config, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, members
@@ -101,10 +104,11 @@ LEFT JOIN LATERAL (
 ) v ON true
 """
 
-# The bars dated after one session through the next (the days between: bars of no session, which only
-# the snapshot's close reads), ordered by date.
-BARS_SQL = (f"SELECT symbol, date, close::float8, volume::float8, coalesce({_VALID}, false) FROM ohlcv_daily"
-            " WHERE date > %(after)s AND date <= %(day)s ORDER BY date")
+# The bars of every day after `after` through `through`, one row per day (oldest first) holding them as arrays:
+# read through a server-side cursor, one statement for the whole replay, and binary arrays convert fast.
+BARS_SQL = (f"SELECT date, array_agg(symbol), array_agg(close::float8), array_agg(volume::float8),"
+            f" array_agg(coalesce({_VALID}, false)) FROM ohlcv_daily WHERE date > %(after)s AND date <= %(through)s"
+            " GROUP BY date ORDER BY date")
 
 LIVE_SQL = ("SELECT universe, min(valid_from) FROM pl_universe_membership"
             " WHERE environment = %(env)s AND job_id IS DISTINCT FROM %(job)s GROUP BY universe")
@@ -231,28 +235,39 @@ def _prior(conn, first: dt.date, windows: Windows) -> dict[str, Price]:
 
 
 def session_bars(conn, days: list[dt.date], prices: dict[str, Price]) -> Iterator[SessionBars]:
-    """Each session's bars from ohlcv_daily (one statement per session, binary), with every symbol's newest
-    bar on or before it (`prices`, updated as the sessions pass)."""
-    after = days[0] - dt.timedelta(days=1)
-    for day in days:
-        with conn.cursor(binary=True) as cur:
-            cur.execute(BARS_SQL, {"after": after, "day": day})
-            rows = cur.fetchall()
-        symbols, closes, volumes, valid = [], [], [], []
-        for symbol, date, close, volume, ok in rows:
-            prices[symbol] = Price(close, date)
-            if date == day:
-                symbols.append(symbol)
-                closes.append(close)
-                volumes.append(volume)
-                valid.append(ok)
-        after = day
-        yield SessionBars(day, symbols, closes, volumes, valid, dict(prices))
+    """Each session's bars from ohlcv_daily, with every symbol's newest bar on or before it (`prices`,
+    updated as the days pass: bars of days that are no session count there only). One statement, read
+    through a server-side cursor on a connection of its own (the caller's commits a transaction per
+    session meanwhile)."""
+    from tickstockpl.db.connect import connect
+
+    wanted = set(days)
+    position = 0
+    url = make_conninfo(conn.info.dsn, **({"password": conn.info.password} if conn.info.password else {}))
+    with connect(url) as reader, reader.cursor(name="tickstockpl_backfill_bars", binary=True) as cur:
+        cur.itersize = 8
+        cur.execute(BARS_SQL, {"after": days[0] - dt.timedelta(days=1), "through": days[-1]})
+        for date, symbols, closes, volumes, valid in cur:
+            while position < len(days) and days[position] < date:  # sessions without any bar
+                yield SessionBars(days[position], [], [], [], [], dict(prices))
+                position += 1
+            prices.update(zip(symbols, map(Price, closes, [date] * len(symbols))))
+            if date in wanted:
+                yield SessionBars(date, symbols, closes, volumes, valid, dict(prices))
+                position += 1
+    for day in days[position:]:
+        yield SessionBars(day, [], [], [], [], dict(prices))
 
 
 def backfill(conn, environment: str, start: dt.date, through: dt.date | None = None, *,
              progress: Progress | None = None) -> BackfillResult:
     """The backfill of the module docstring on `conn` (an autocommit connection)."""
+    with cyclic_gc_paused():  # millions of objects that live until the end, no cycles worth collecting
+        return _backfill(conn, environment, start, through, progress)
+
+
+def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, progress: Progress | None
+              ) -> BackfillResult:
     started = time.perf_counter()
     first, last, newest = check_range(conn, start, through)
     plan = _plan(conn, environment, first, last, newest, through is not None)

@@ -31,27 +31,31 @@ bars = st.one_of(
 
 
 @settings(max_examples=80, deadline=None)
-@given(path=st.lists(bars, min_size=1, max_size=300), start=st.integers(0, 3))
-def test_the_windows_equal_window_stats_on_random_bars(path, start):
-    """One symbol's window against a direct computation and window_stats, every session."""
+@given(path=st.lists(bars, min_size=1, max_size=300), start=st.integers(0, 3), every=st.integers(1, 60))
+def test_the_windows_equal_window_stats_on_random_bars(path, start, every):
+    """One symbol's window against a direct computation and window_stats, every `every` sessions (the
+    sessions before the first look are folded in at once, the later ones one by one)."""
     windows = Windows((1, 5, 20, 252))
     days = [DAY0 + dt.timedelta(days=i) for i in range(len(path) + start)]
     for day in days[:start]:  # sessions before the symbol's first bar: no row yet
         windows.advance(day, [], [], [])
     expected: list[float | None] = []
     seen = False
-    for day, bar in zip(days[start:], path):
+    for i, (day, bar) in enumerate(zip(days[start:], path)):
         if bar is None:
             windows.advance(day, [], [], [])
         else:
             windows.advance(day, ["A"], [bar[0]], [bar[1]])
         seen = seen or bar is not None
+        if seen:
+            close, volume = bar if bar is not None else (None, None)
+            ok = close is not None and 0 < close < 1e15 and volume is not None and volume >= 0
+            expected.append(float(np.float32(close * volume)) if ok else None)
+        if i % every and i < len(path) - 1:
+            continue
         if not seen:
             assert windows.rows() == []
             continue
-        close, volume = bar if bar is not None else (None, None)
-        ok = close is not None and 0 < close < 1e15 and volume is not None and volume >= 0
-        expected.append(float(np.float32(close * volume)) if ok else None)
         (row,) = windows.rows()
         assert row.dollar_volumes == tuple(expected[-liquidity.WINDOW:])
         (sec,) = [snapshot.Security("A", None, "CS", True, 1e9)]

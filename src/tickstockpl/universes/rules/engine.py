@@ -38,7 +38,7 @@ from typing import Iterable, Mapping
 
 from tickstockpl.universes.rules.definition import Candidates, RuleDefinition, Screens
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import SymbolStats
+from tickstockpl.universes.rules.stats import SymbolStats, positive
 
 NO_SECTOR = "(no sector)"
 
@@ -200,11 +200,13 @@ class Market:
         metric, window = definition.rank.metric, definition.rank.sessions
         eligible = self.candidates(definition.candidates, False) & self.passing(definition.stay)
         ranked = []
-        for symbol, s in self.stats.items():
-            if symbol in eligible:
-                value = s.metric(metric, window)
-                if value is not None:
-                    ranked.append((-value, symbol))
+        append = ranked.append
+        stats = self.stats
+        for symbol in eligible:  # SymbolStats.metric, unrolled; any order: the sort below decides
+            s = stats[symbol]
+            value = positive(s.market_cap if metric == "market_cap" else getattr(s, metric).get(window))
+            if value is not None:
+                append((-value, symbol))
         ranked.sort()
         total = math.fsum(-v for v, _ in ranked)
         ranks, pcts = {}, {}

@@ -33,6 +33,7 @@ import bisect
 import datetime as dt
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -79,12 +80,19 @@ class Windows:
                 raise ValueError(f"window of {n} sessions: expected 1 to {self.size}")
         self.through: dt.date | None = None
         self._rows: dict[str, _Row] = {}
+        # Sessions folded in before any statistics were asked for (the warm-up): kept as columns and folded
+        # into the rows in bulk when first asked (`_settle`); after that each session is folded in at once.
+        self._pending: list[tuple[dt.date, list[str], dict[str, tuple[float, float]]]] = []
+        self._indexed = False
 
     def start(self, symbol: str, first_session: dt.date, seen: int, last_close: float | None,
               last_valid: dt.date | None) -> None:
         """A symbol whose bars began before the first session replayed: `seen` sessions from its first bar
         up to (and including) the session before the first one replayed, its newest valid close then. Its
-        window starts empty: replay at least WINDOW sessions before the first one whose statistics count."""
+        window starts empty: replay at least WINDOW sessions before the first one whose statistics count.
+        Only before the first session is folded in."""
+        if self.through is not None:
+            raise ValueError("start a symbol before the first session is folded in")
         self._rows[symbol] = _Row(first_session, seen, last_close, last_valid, len(self.windows))
 
     def advance(self, day: dt.date, symbols: Sequence[str], closes: Sequence, volumes: Sequence,
@@ -100,21 +108,30 @@ class Windows:
                 valid = (c > 0) & (c < _CLOSE_MAX) & (v >= 0)
             dv = (c * v).astype(np.float32).astype(np.float64)
         valid = np.asarray(valid, dtype=bool)
-        today = dict(zip(symbols, zip(valid.tolist(), dv.tolist(), c.tolist())))
+        # symbol -> (dollar volume, close) of today's valid bars
+        today = {symbol: (value, close) for symbol, ok, value, close in zip(symbols, valid.tolist(), dv.tolist(), c.tolist())
+                 if ok}
+        if not self._indexed:
+            self._pending.append((day, list(symbols), today))
+            self.through = day
+            return
         rows, n_windows, size, windows = self._rows, len(self.windows), self.size, self.windows
-        for symbol in today.keys() - rows.keys():
-            rows[symbol] = _Row(day, 0, None, None, n_windows)
+        for symbol in symbols:
+            if symbol not in rows:
+                rows[symbol] = _Row(day, 0, None, None, n_windows)
+        get = today.get
+        insort, bisect_left = bisect.insort, bisect.bisect_left
         for symbol, row in rows.items():
-            bar = today.get(symbol)
-            value = bar[1] if bar is not None and bar[0] else None
+            bar = get(symbol)
             values, exact = row.values, row.exact
             length = len(values)
-            scaled = 0
-            if value is not None:
+            if bar is not None:
+                value = bar[0]
                 scaled = int(value * _SCALE)
-                row.last_close, row.last_valid = bar[2], day
+                row.last_close, row.last_valid = bar[1], day
                 row.run += 1
             else:
+                value, scaled = None, 0
                 row.run = 0
             for k in range(n_windows):
                 n = windows[k]
@@ -122,10 +139,10 @@ class Windows:
                     old = values[length - n]
                     if old is not None:
                         ordered = row.sorted[k]
-                        del ordered[bisect.bisect_left(ordered, old)]
+                        del ordered[bisect_left(ordered, old)]
                         row.sums[k] -= exact[length - n]
                 if value is not None:
-                    bisect.insort(row.sorted[k], value)
+                    insort(row.sorted[k], value)
                     row.sums[k] += scaled
             values.append(value)
             exact.append(scaled)
@@ -134,8 +151,54 @@ class Windows:
             row.seen += 1
         self.through = day
 
+    def _settle(self) -> None:
+        """Fold the pending sessions into the rows at once (numpy columns), then index every window (its
+        valid values sorted, their exact sum) for the session-by-session folding that follows."""
+        self._indexed = True
+        pending, self._pending = self._pending, []
+        rows, size, windows = self._rows, self.size, self.windows
+        first_column: dict[str, int] = {}
+        for j, (day, symbols, _today) in enumerate(pending):
+            for symbol in symbols:
+                if symbol not in rows:
+                    rows[symbol] = _Row(day, 0, None, None, len(windows))
+                    first_column[symbol] = j
+        position = {symbol: i for i, symbol in enumerate(rows)}
+        count = len(pending)
+        values = np.full((len(rows), count), np.nan)
+        closes = np.full((len(rows), count), np.nan)
+        for j, (_day, _symbols, today) in enumerate(pending):
+            if today:
+                at = np.fromiter((position[symbol] for symbol in today), dtype=np.int64, count=len(today))
+                pairs = np.array(list(today.values()), dtype=np.float64)
+                values[at, j], closes[at, j] = pairs[:, 0], pairs[:, 1]
+        days = [day for day, _s, _t in pending]
+        for symbol, row in rows.items():
+            i, start = position[symbol], first_column.get(symbol, 0)
+            span = values[i, start:]
+            if span.size:
+                ok = ~np.isnan(span)
+                found = np.flatnonzero(ok)
+                if found.size:
+                    last = int(found[-1])
+                    row.last_close, row.last_valid = float(closes[i, start + last]), days[start + last]
+                    gaps = np.flatnonzero(~ok)
+                    row.run = row.run + span.size if not gaps.size else span.size - 1 - int(gaps[-1])
+                else:
+                    row.run = 0
+                row.values.extend(None if v != v else v for v in span[-size:].tolist())
+                row.seen += span.size
+            del row.values[:-size]
+            row.exact = [0 if v is None else int(v * _SCALE) for v in row.values]
+            for k, n in enumerate(windows):
+                recent = [v for v in row.values[-n:] if v is not None]
+                row.sorted[k] = sorted(recent)
+                row.sums[k] = sum(int(v * _SCALE) for v in recent)
+
     def rows(self) -> list[LiquidityRow]:
         """Every row as liquidity.load() returns it (ordered by symbol)."""
+        if not self._indexed:
+            self._settle()
         return [LiquidityRow(symbol, self.through, row.first, row.seen, tuple(row.values), row.last_close,
                              row.last_valid) for symbol, row in sorted(self._rows.items())]
 
@@ -143,6 +206,8 @@ class Windows:
         """rules.stats.from_market(securities, self.rows(), self.windows, day), without building the rows."""
         if self.through != day:
             raise ValueError(f"the windows stand at {self.through}, not at {day.isoformat()}")
+        if not self._indexed:
+            self._settle()
         rows, windows = self._rows, self.windows
         out = {}
         for sec in securities:
@@ -166,8 +231,8 @@ class Windows:
             out[sec.symbol] = SymbolStats(
                 symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange, active=bool(sec.active),
                 sector=sec.sector, price=row.last_close, market_cap=sec.market_cap, ipo_sessions=row.seen,
-                streak=min(row.run, len(row.values)), median_dollar_volume=median, mean_dollar_volume=mean,
-                coverage=coverage)
+                streak=min(row.run, len(row.values)), median_dollar_volume=MappingProxyType(median),
+                mean_dollar_volume=MappingProxyType(mean), coverage=MappingProxyType(coverage))
         return out
 
 
@@ -193,7 +258,7 @@ def securities_on(today: Snapshot, prices: Mapping[str, Price], day: dt.date) ->
             cap = cap * (price.close / sec.last_close)
             if not (0.0 < cap < math.inf):
                 cap = None
-        out.append(sec._replace(active=active, market_cap=cap, last_close=price.close, last_bar_date=price.day))
+        out.append(Security(*sec[:3], active, cap, *sec[5:13], price.close, price.day))
     return tuple(out)
 
 
