@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 # emoji=False: a universe such as themes:Cloud:list must not print as "themes☁list"
@@ -14,10 +14,13 @@ console = Console(emoji=False)
 
 
 @contextmanager
-def progress_bar():
-    """Yields a `Progress` hook (completed, total, task) that drives a rich bar on stderr."""
-    with Progress(TextColumn("[bold]cache sync"), BarColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=Console(stderr=True, emoji=False), transient=True) as bar:
+def progress_bar(label: str = "cache sync", *, counts: bool = False):
+    """Yields a `Progress` hook (completed, total, task) that drives a rich bar on stderr; `counts`: with
+    "completed/total" and the time remaining (the backfill's sessions)."""
+    more = (MofNCompleteColumn(),) if counts else ()
+    later = (TimeRemainingColumn(),) if counts else ()
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), *more, TextColumn("{task.description}"),
+                  TimeElapsedColumn(), *later, console=Console(stderr=True, emoji=False), transient=True) as bar:
         task = bar.add_task("starting", total=1)
 
         def update(completed: int, total: int, name: str) -> None:

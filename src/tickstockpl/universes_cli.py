@@ -4,11 +4,15 @@
         turnover per universe over a range, from the membership history (sync/history.churn)
     tickstockpl universes explain KEY SYMBOL [--json]
         why SYMBOL is in or out of the rule universe stock_universe/rules/KEY (sync/explain.explain)
+    tickstockpl universes backfill --from DATE [--through DATE] [--json]
+        the membership history of past sessions replayed from the stored bars (universes/backfill.py)
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import nullcontext
 from typing import Optional
 
 import click
@@ -16,7 +20,8 @@ import click
 from tickstockpl.cli_common import DATABASE_URL_HELP, connect_for, parse_date
 
 
-@click.group("universes", help="The stored universes: churn, and why a symbol is in or out of a rule universe.")
+@click.group("universes", help="The stored universes: churn, why a symbol is in or out of a rule universe,"
+                                      " and their history rebuilt from bars (backfill).")
 def universes() -> None:
     pass
 
@@ -84,3 +89,38 @@ def explain(key: str, symbol: str, as_json: bool, database_url: Optional[str]) -
     click.echo(f"{answer['universe']} on {answer['session']}: {answer['symbol']} {answer['summary']}")
     for check in answer["checks"]:
         click.echo(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['rule']}: {check['text']}")
+
+
+@universes.command("backfill")
+@click.option("--from", "first", required=True, metavar="YYYY-MM-DD",
+              help="The first session to replay (a date that is no session: the first session after it); from"
+                   " 2000-01-01 to the newest session with bars.")
+@click.option("--through", "last", default=None, metavar="YYYY-MM-DD",
+              help="The last session to replay (default: the newest session with bars).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--database-url", default=None, metavar="URL", help=DATABASE_URL_HELP)
+def backfill(first: str, last: Optional[str], as_json: bool, database_url: Optional[str]) -> None:
+    """Replay every past session from the stored bars and fill the membership history (pl_universe_membership),
+    so that ?as_of= answers for dates before PL was installed: the legacy universes and the rule universes.
+
+    One transaction per session; idempotent (a second run changes nothing) and resumable (a run stopped
+    part-way continues where it stopped). Universes with live history are replayed up to their first live
+    session and joined to it (docs/RULE_UNIVERSES.md, "Backfill")."""
+    from tickstockpl.universes.backfill import backfill as run_backfill
+
+    start, end = parse_date(first, "--from"), parse_date(last, "--through")
+    settings, conn = connect_for(database_url)
+    progress_ctx = nullcontext(None)
+    if not as_json and sys.stderr.isatty():
+        from tickstockpl.cli_output import progress_bar
+
+        progress_ctx = progress_bar("backfill", counts=True)
+    with conn, progress_ctx as on_progress:
+        result = run_backfill(conn, settings.environment, start, end, progress=on_progress)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    click.echo(f"backfill {result.from_session} .. {result.through_session} (environment {result.environment}):"
+               f" {result.written} session(s) written, {result.skipped} already written, {result.opened} row(s)"
+               f" opened, {result.closed} closed, {result.merged} joined to live history, {result.universes}"
+               f" universe(s), {result.seconds:.1f} s")

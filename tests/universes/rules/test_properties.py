@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickstockpl.universes.rules import definition as rd
-from tickstockpl.universes.rules.engine import run
+from tickstockpl.universes.rules.engine import run, run_all
 from tickstockpl.universes.rules.stats import SymbolStats
 from tests.universes.rules.support import CALENDAR
 
@@ -276,3 +276,24 @@ def test_banded_churn_is_at_most_unbanded_churn(d, path):
     unbanded = rd.parse_definition(d.key, {**rd.to_mapping(d), "band": {}})
     assert d.band.active and not unbanded.band.active
     assert replay(d, *path, check=False) <= replay(unbanded, *path, check=False)
+
+
+@PROPERTY_SETTINGS
+@given(first=definitions(), second=definitions(), path=paths(), count=st.integers(1, 15))
+def test_run_all_equals_run_of_each_definition(first, second, path, count):
+    """run_all shares candidates, screens and rankings between definitions; each result equals run's."""
+    # a third definition ranked like the first (the same candidates, stay screens and metric) with another
+    # selection, so that the shared ranking serves two definitions
+    variant = rd.parse_definition("variant", {**rd.to_mapping(first), "band": {}, "sector_cap": None,
+                                              "selection": {"kind": "top", "count": count}})
+    defs = {"random": first, "second": rd.parse_definition("second", rd.to_mapping(second)), "variant": variant}
+    members: dict[str, dict] = {}
+    for day, market in zip(*path):
+        together = run_all(defs, members, market, day, CALENDAR)
+        assert list(together) == list(defs)
+        for key, d in defs.items():
+            alone = run(d, members.get(key, {}), market, day, CALENDAR)
+            got = together[key]
+            assert got == alone and list(got.members.items()) == list(alone.members.items())
+            assert list(got.ranks.items()) == list(alone.ranks.items())
+        members = {key: dict(r.members) for key, r in together.items()}

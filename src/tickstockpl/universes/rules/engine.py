@@ -1,6 +1,8 @@
 """The rule engine (pure): one session of one rule universe.
 
     run(definition, previous, stats, session, calendar) -> RunResult
+    run_all(definitions, previous_by_key, stats, session, calendar) -> {key: RunResult}   (the same results,
+        sharing the candidates, the screens and the rankings between definitions: see `Market`)
 
 `previous` maps each member of the previous session to its entry date; `stats` holds the session's
 SymbolStats (one per symbol; a symbol without one has no data that day: delisted or without bars);
@@ -34,9 +36,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
-from tickstockpl.universes.rules.definition import RuleDefinition, Screens
+from tickstockpl.universes.rules.definition import Candidates, RuleDefinition, Screens
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import SymbolStats
+from tickstockpl.universes.rules.stats import SymbolStats, positive
 
 NO_SECTOR = "(no sector)"
 
@@ -117,11 +119,114 @@ class RunResult:
 def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iterable[SymbolStats] | Mapping[str, SymbolStats],
         session: dt.date, calendar: SessionCalendar) -> RunResult:
     """One session of `definition` (see the module docstring)."""
-    by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
-    by_symbol = MappingProxyType(dict(by_symbol))
+    return _run(definition, previous, stats if isinstance(stats, Market) else Market(stats), session, calendar)
+
+
+def run_all(definitions: Iterable[RuleDefinition] | Mapping[str, RuleDefinition],
+            previous: Mapping[str, Mapping[str, dt.date]], stats: Iterable[SymbolStats] | Mapping[str, SymbolStats],
+            session: dt.date, calendar: SessionCalendar) -> dict[str, RunResult]:
+    """One session of every definition given (filter `enabled` first), sharing what they have in common:
+    key -> the RunResult `run(definition, previous.get(key, {}), stats, session, calendar)` gives.
+
+    The statistics are wrapped once (`Market`), and the candidates of each candidate rule, the symbols
+    passing each set of screens and the ranking of each (candidates, stay screens, metric) are computed
+    once for all: the eight built-ins need three rankings and two sets of screens, not eight of each."""
+    if isinstance(definitions, Mapping):
+        definitions = definitions.values()
+    market = stats if isinstance(stats, Market) else Market(stats)
+    return {d.key: _run(d, previous.get(d.key, {}), market, session, calendar) for d in definitions}
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The ranked candidates of one (candidates, stay screens, metric): `order` best first, their ranks
+    (1 = the largest) and percentiles (the cumulative share of the metric's total down to each)."""
+
+    order: tuple[str, ...]
+    ranks: dict[str, int]
+    percentiles: dict[str, float]
+
+
+class Market:
+    """One session's statistics (symbol -> SymbolStats, read-only) and what definitions share, each
+    computed on first use and kept: the candidates of a candidate rule (with or without IPO seasoning),
+    the symbols passing a set of screens, a ranking. Every answer equals the per-symbol rule functions'
+    (`_is_candidate`, `_passes`) on each symbol; sharing only saves doing it again."""
+
+    __slots__ = ("stats", "_position", "_candidates", "_passing", "_rankings")
+
+    def __init__(self, stats: Iterable[SymbolStats] | Mapping[str, SymbolStats]):
+        by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
+        self.stats: Mapping[str, SymbolStats] = MappingProxyType(dict(by_symbol))
+        self._position: dict[str, int] | None = None
+        self._candidates: dict[tuple, frozenset[str]] = {}
+        self._passing: dict[Screens, frozenset[str]] = {}
+        self._rankings: dict[tuple, Ranking] = {}
+
+    def position(self, symbol: str) -> int:
+        """The symbol's place in the statistics' order (entrants are listed in it)."""
+        if self._position is None:
+            self._position = {symbol: i for i, symbol in enumerate(self.stats)}
+        return self._position[symbol]
+
+    def candidates(self, candidates: Candidates, seasoning: bool) -> frozenset[str]:
+        key = (candidates, seasoning and candidates.min_ipo_sessions > 0)
+        found = self._candidates.get(key)
+        if found is None:
+            if key[1]:
+                low = candidates.min_ipo_sessions
+                stats = self.stats
+                found = frozenset(symbol for symbol in self.candidates(candidates, False)
+                                  if (age := stats[symbol].ipo_sessions) is not None and age >= low)
+            else:
+                found = frozenset(symbol for symbol, s in self.stats.items() if _is_candidate(candidates, s, False))
+            self._candidates[key] = found
+        return found
+
+    def passing(self, screens: Screens) -> frozenset[str]:
+        found = self._passing.get(screens)
+        if found is None:
+            found = self._passing[screens] = frozenset(symbol for symbol, s in self.stats.items() if _passes(screens, s))
+        return found
+
+    def ranking(self, definition: RuleDefinition) -> Ranking:
+        key = (definition.candidates, definition.stay, definition.rank)
+        found = self._rankings.get(key)
+        if found is None:
+            found = self._rankings[key] = self._rank(definition)
+        return found
+
+    def _rank(self, definition: RuleDefinition) -> Ranking:
+        metric, window = definition.rank.metric, definition.rank.sessions
+        eligible = self.candidates(definition.candidates, False) & self.passing(definition.stay)
+        ranked = []
+        append = ranked.append
+        stats = self.stats
+        for symbol in eligible:  # SymbolStats.metric, unrolled; any order: the sort below decides
+            s = stats[symbol]
+            value = positive(s.market_cap if metric == "market_cap" else getattr(s, metric).get(window))
+            if value is not None:
+                append((-value, symbol))
+        ranked.sort()
+        total = math.fsum(-v for v, _ in ranked)
+        ranks, pcts = {}, {}
+        running = 0.0
+        for i, (value, symbol) in enumerate(ranked, 1):
+            running += -value
+            ranks[symbol] = i
+            pcts[symbol] = min(100.0, running / total * 100.0) if total > 0 else 100.0
+        return Ranking(tuple(symbol for _, symbol in ranked), ranks, pcts)
+
+
+def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Market, session: dt.date,
+         calendar: SessionCalendar) -> RunResult:
+    by_symbol = market.stats
     previous = MappingProxyType(dict(previous))
     recon = calendar.is_reconstitution(session, definition.reconstitution)
-    ranks, pcts = _rank(definition, by_symbol)
+    ranking = market.ranking(definition)
+    ranks, pcts = ranking.ranks, ranking.percentiles
+    candidates = market.candidates(definition.candidates, False)
+    min_stay = definition.min_stay_sessions
     changes: list[Reason] = []
     kept: list[Reason] = []
     day = session.isoformat()
@@ -129,6 +234,9 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
     # 1. maintenance
     staying: dict[str, dt.date] = {}
     for symbol, entered in previous.items():
+        if symbol in candidates:
+            staying[symbol] = entered
+            continue
         failed = _maintenance_failure(definition, by_symbol.get(symbol), symbol, day)
         if failed:
             changes.append(Reason(symbol, LEFT, failed.rule, f"left: {failed.text}"))
@@ -140,22 +248,23 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
     cap_exempt = False
     if recon:
         # 3. members: stay screens and the banded selection, unless protected by the minimum stay
+        stay_pass = market.passing(definition.stay)
         for symbol in list(staying):
-            s = by_symbol[symbol]
             rank, pct = ranks.get(symbol), pcts.get(symbol)
-            served = _sessions_served(calendar, staying[symbol], session)
-            if _passes(definition.stay, s) and _in_selection(definition, rank, pct, member=False):
-                if served < definition.min_stay_sessions:
+            served = _sessions_served(calendar, staying[symbol], session) if min_stay else 0
+            if symbol in stay_pass and _in_selection(definition, rank, pct, member=False):
+                if served < min_stay:
                     protected.add(symbol)  # passes anyway; counted first under the sector cap
                 continue  # the common case: no text to build
+            s = by_symbol[symbol]
             failing = [c for c in _screen_checks(definition.stay, s, "stay") if not c.ok]
             sel = _selection_check(definition, rank, pct, member=True)
             if failing or not sel.ok:
-                if served < definition.min_stay_sessions:
+                if served < min_stay:
                     protected.add(symbol)
                     why = (failing[0] if failing else sel).text
                     kept.append(Reason(symbol, KEPT_BY_MIN_STAY, "min_stay_sessions",
-                                       f"kept by minimum stay: member for {served} of {definition.min_stay_sessions}"
+                                       f"kept by minimum stay: member for {served} of {min_stay}"
                                        f" sessions (otherwise: {why})"))
                     continue
                 fired = failing[0] if failing else sel
@@ -163,20 +272,19 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
                 del staying[symbol]
             else:  # passes the screens and the band, not the selection itself
                 kept.append(Reason(symbol, KEPT_BY_BAND, "band", f"kept by band: {sel.text}"))
-                if served < definition.min_stay_sessions:
+                if served < min_stay:
                     protected.add(symbol)
         # non-members: seasoning, entry screens, selection
-        for symbol, s in by_symbol.items():
-            if symbol in previous:
-                continue
-            ok, text = _entry_ok(definition, s, ranks.get(symbol), pcts.get(symbol))
+        for symbol in _entry_candidates(definition, market, ranking, previous):
+            ok, text = _entry_ok(definition, by_symbol[symbol], ranks.get(symbol), pcts.get(symbol))
             if ok:
                 entrants[symbol] = Reason(symbol, ENTERED, "selection", f"entered: {text} on reconstitution day {day}")
     elif definition.ipo_policy == "fast_entry":
         low = definition.candidates.min_ipo_sessions
         high = low + definition.ipo_window_sessions
-        for symbol, s in by_symbol.items():
-            if symbol in previous or s.ipo_sessions is None or not (low <= s.ipo_sessions < high):
+        for symbol in _entry_candidates(definition, market, ranking, previous):
+            s = by_symbol[symbol]
+            if s.ipo_sessions is None or not (low <= s.ipo_sessions < high):
                 continue
             ok, text = _entry_ok(definition, s, ranks.get(symbol), pcts.get(symbol))
             if ok:
@@ -218,7 +326,10 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
     for symbol in entrants:
         new[symbol] = session
     changes.extend(entrants.values())
-    ordered = dict(sorted(new.items(), key=lambda kv: (ranks.get(kv[0], math.inf), kv[0])))
+    # in rank order, the unranked last by symbol
+    ordered = {symbol: new[symbol] for symbol in ranking.order if symbol in new}
+    if len(ordered) < len(new):
+        ordered.update((symbol, new[symbol]) for symbol in sorted(s for s in new if s not in ranks))
     entered = sum(1 for r in changes if r.action == ENTERED)
     churn = Churn(before=len(previous), after=len(ordered), entered=entered, left=len(changes) - entered)
     return RunResult(definition, session, recon, MappingProxyType(ordered), tuple(changes), tuple(kept), churn,
@@ -227,30 +338,27 @@ def run(definition: RuleDefinition, previous: Mapping[str, dt.date], stats: Iter
 
 # --- the rules -----------------------------------------------------------------------------------
 
-def _rank(definition: RuleDefinition, stats: Mapping[str, SymbolStats]) -> tuple[dict[str, int], dict[str, float]]:
-    metric, window = definition.rank.metric, definition.rank.sessions
-    ranked = []
-    stay = definition.stay
-    for symbol, s in stats.items():
-        if not _is_candidate(definition, s, False) or not _passes(stay, s):
-            continue
-        value = s.metric(metric, window)
-        if value is not None:
-            ranked.append((-value, symbol))
-    ranked.sort()
-    total = math.fsum(-v for v, _ in ranked)
-    ranks, pcts = {}, {}
-    running = 0.0
-    for i, (value, symbol) in enumerate(ranked, 1):
-        running += -value
-        ranks[symbol] = i
-        pcts[symbol] = min(100.0, running / total * 100.0) if total > 0 else 100.0
-    return ranks, pcts
+def _entry_candidates(definition: RuleDefinition, market: Market, ranking: Ranking,
+                      previous: Mapping[str, dt.date]) -> list[str]:
+    """The non-members that could enter: within the (unbanded) selection, seasoned candidates passing
+    the entry screens, in the statistics' order. `_entry_ok` still decides (and words) each."""
+    sel = definition.selection
+    eligible = market.candidates(definition.candidates, True) & market.passing(definition.entry)
+    if sel.kind == "top":
+        inside = ranking.order[:sel.count]
+    elif sel.kind == "rank_range":
+        inside = ranking.order[sel.first - 1:sel.last]
+    elif sel.kind == "percentile_range":
+        pcts = ranking.percentiles
+        inside = [symbol for symbol in ranking.order if sel.from_pct < pcts[symbol] <= sel.to_pct]
+    else:
+        inside = None
+    found = eligible if inside is None else eligible.intersection(inside)
+    return sorted((symbol for symbol in found if symbol not in previous), key=market.position)
 
 
-def _is_candidate(definition: RuleDefinition, s: SymbolStats, seasoning: bool) -> bool:
+def _is_candidate(c: Candidates, s: SymbolStats, seasoning: bool) -> bool:
     """`_candidate_checks` all ok, without building their texts (the hot path of 12,000 symbols)."""
-    c = definition.candidates
     if s.type not in c.types or (c.exchanges and s.exchange not in c.exchanges) or (c.active and not s.active):
         return False
     if seasoning and c.min_ipo_sessions:
@@ -296,7 +404,7 @@ def _in_selection(definition: RuleDefinition, rank: int | None, pct: float | Non
 def _maintenance_failure(definition: RuleDefinition, s: SymbolStats | None, symbol: str, day: str) -> Check | None:
     if s is None:
         return Check("missing", False, f"no data on {day} (delisted or without bars)")
-    if _is_candidate(definition, s, False):
+    if _is_candidate(definition.candidates, s, False):
         return None
     for check in _candidate_checks(definition, s, seasoning=False):
         if not check.ok:
@@ -404,7 +512,7 @@ def _selection_check(definition: RuleDefinition, rank: int | None, pct: float | 
 
 
 def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct: float | None) -> tuple[bool, str]:
-    if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition, s, True)
+    if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition.candidates, s, True)
             and _passes(definition.entry, s)):
         return False, ""  # (the text of a refusal is built by explain, on demand)
     screens = _screen_checks(definition.entry, s, "entry")

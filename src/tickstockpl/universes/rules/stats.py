@@ -17,8 +17,15 @@ from types import MappingProxyType
 from typing import Mapping
 
 
+_EMPTY: Mapping = MappingProxyType({})
+
+
 def _frozen(mapping: Mapping | None) -> Mapping:
-    return MappingProxyType(dict(mapping or {}))
+    """A read-only copy; a read-only view (MappingProxyType) is kept as it is (the replay builds 12,000 of
+    them a session over dicts nobody else holds), an empty mapping is the one shared empty view."""
+    if mapping.__class__ is MappingProxyType:
+        return mapping
+    return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +49,18 @@ class SymbolStats:
 
     def metric(self, name: str, sessions: int | None) -> float | None:
         """The value of a ranking metric (None when unknown, not finite or not positive)."""
-        value = self.market_cap if name == "market_cap" else getattr(self, name).get(sessions)
-        if value is None or not (0.0 < float(value) < float("inf")):
-            return None
-        return float(value)
+        return positive(self.market_cap if name == "market_cap" else getattr(self, name).get(sessions))
+
+
+_INF = float("inf")
+
+
+def positive(value) -> float | None:
+    """`value` as a float when it is a finite number above 0, else None (a ranking metric's rule)."""
+    if value is None:
+        return None
+    value = value if value.__class__ is float else float(value)
+    return value if 0.0 < value < _INF else None
 
 
 def from_market(securities, rows, windows, session) -> dict[str, SymbolStats]:

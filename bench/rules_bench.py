@@ -1,0 +1,130 @@
+"""`python -m bench.rules_bench [--symbols 12000] [--sessions 250] [--warm 200]`: the rule universes replayed.
+
+Builds the sample market (market.sample.generate, seed 11, ending 2026-11-27: --warm + --sessions sessions, a
+sixth of the symbols ETFs, as bench/liquidity_bench.py) in a fresh database `tspl_rules_bench` (dropped at the
+end) on the server of TICKSTOCKPL_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres), then:
+
+1. reads every session's bars once (universes/backfill.session_bars) and replays the last --sessions
+   sessions in memory (universes/rules/replay.py; the --warm sessions before only fill the windows) twice:
+   the built-in definitions alone (timed), then with each banded one beside a copy without its band;
+   prints per universe its mean size and its daily turnover (the mean of (entered + left) / (before +
+   after) over the sessions after the first, which builds from nothing) banded and unbanded, side by side;
+2. `universes backfill` of the same sessions into pl_universe_membership (the legacy universes and the
+   rule universes, one transaction per session), timed, then a second run (nothing to write).
+
+Prints wall times and the load average. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import time
+
+import psycopg
+
+from tickstockpl.db.migrate import upgrade
+from tickstockpl.market import snapshot
+from tickstockpl.market.sample import generate, write
+from tickstockpl.universes import backfill
+from tickstockpl.universes.backfill import cyclic_gc_paused
+from tickstockpl.universes.rules import definition as rd
+from tickstockpl.universes.rules.replay import Windows, replay
+from tickstockpl.universes.rules.schedule import SessionCalendar
+
+END = dt.date(2026, 11, 27)
+UNBANDED = "{}__unbanded"
+
+
+def _replay(definitions, today, steps, calendar, first):
+    """(seconds, {key: [churn per session]}) of one replay over the bars read."""
+    windows = Windows(sorted({n for d in definitions.values() for n in d.windows()}))
+    churn: dict[str, list] = {key: [] for key in definitions}
+    started = time.perf_counter()
+    with cyclic_gc_paused():  # as the backfill does
+        for step in replay(definitions, today, iter(steps), calendar, first=first, windows=windows):
+            for key, result in step.results.items():
+                churn[key].append(result.churn)
+    return time.perf_counter() - started, churn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--symbols", type=int, default=12_000)
+    parser.add_argument("--sessions", type=int, default=250)
+    parser.add_argument("--warm", type=int, default=200)
+    parser.add_argument("--skip-backfill", action="store_true")
+    args = parser.parse_args()
+    admin = os.environ.get("TICKSTOCKPL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    os.environ.setdefault("TICKSTOCKPL_NOW", "2026-11-28T15:00:00Z")
+    name = "tspl_rules_bench"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        upgrade(url)
+        etfs = args.symbols // 6
+        market = generate(stocks=args.symbols - etfs, etfs=etfs, sessions=args.warm + args.sessions, end=END, seed=11)
+        with psycopg.connect(url) as conn:
+            write(conn, market)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        first = market.sessions[args.warm]
+        print(f"{market.bar_count:,} bars, {len(market.symbols):,} symbols, {len(market.sessions)} sessions;"
+              f" replayed {first} .. {market.end} ({args.sessions} sessions)")
+
+        defs = {k: d for k, d in rd.default_definitions().items() if d.enabled}
+        both = dict(defs)
+        for key, d in defs.items():
+            if d.band.active:
+                both[UNBANDED.format(key)] = rd.parse_definition(UNBANDED.format(key), {**rd.to_mapping(d), "band": {}})
+        with psycopg.connect(url, autocommit=True) as conn:
+            today = snapshot.load(conn, market.end)
+            days = backfill._sessions(conn, first, market.end)
+            prices = backfill._prior(conn, days[0], Windows((1,)))
+            assert not prices  # the market begins inside the sessions read: no window to start
+            started = time.perf_counter()
+            steps = list(backfill.session_bars(conn, days, prices))
+            read = time.perf_counter() - started
+        calendar = SessionCalendar(days)
+        alone, _ = _replay(defs, today, steps, calendar, first)
+        together, churn = _replay(both, today, steps, calendar, first)
+        print(f"bars read: {read:.1f} s ({len(steps)} sessions); replay of the {len(defs)} built-ins:"
+              f" {alone:.1f} s ({alone / args.sessions * 1000:.0f} ms a session); with the {len(both) - len(defs)}"
+              f" unbanded copies: {together:.1f} s")
+        print()
+        print("| universe | band | mean size | daily turnover, banded | daily turnover, band removed | entries + exits, banded | band removed |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for key, d in defs.items():
+            runs = churn[key]
+            other = churn.get(UNBANDED.format(key))
+            size = statistics.fmean(c.after for c in runs)
+            mean = statistics.fmean(c.turnover for c in runs[1:])
+            moves = sum(c.entered + c.left for c in runs[1:])
+            band = (f"±{d.band.percentile:g} pts" if d.band.percentile else f"+{d.band.ranks} ranks") if d.band.active else "none"
+            if other is None:
+                print(f"| `{key}` | {band} | {size:,.0f} | {mean:.4%} | (no band) | {moves:,} | (no band) |")
+            else:
+                print(f"| `{key}` | {band} | {size:,.0f} | {mean:.4%} | {statistics.fmean(c.turnover for c in other[1:]):.4%}"
+                      f" | {moves:,} | {sum(c.entered + c.left for c in other[1:]):,} |")
+        if not args.skip_backfill:
+            with psycopg.connect(url, autocommit=True) as conn:
+                result = backfill.backfill(conn, "DEFAULT", first)
+                again = backfill.backfill(conn, "DEFAULT", first)
+                rows = conn.execute("SELECT count(*) FROM pl_universe_membership").fetchone()[0]
+            print()
+            print(f"backfill {result.from_session} .. {result.through_session}: {result.seconds:.1f} s,"
+                  f" {result.written} sessions, {result.opened:,} rows opened, {result.closed:,} closed,"
+                  f" {result.universes} universes, {rows:,} rows; parts: {result.timings}")
+            print(f"second run: {again.seconds:.1f} s, {again.written} sessions written, {again.skipped} skipped")
+        print(f"load average: {os.getloadavg()[0]:.1f}")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+if __name__ == "__main__":
+    main()
