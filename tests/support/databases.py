@@ -23,6 +23,7 @@ from typing import Iterator
 
 import psycopg
 
+DROPPER_THREAD = "test-database-dropper"  # its statements are not the code's under test (tests/statements.py)
 ATTEMPTS = 30  # CREATE DATABASE ... TEMPLATE retries while the template still has a session closing
 
 
@@ -44,7 +45,7 @@ class Dropper:
     def __init__(self, cluster: "Cluster"):
         self.cluster = cluster
         self.names: queue.Queue[str | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="test-database-dropper", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=DROPPER_THREAD, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
