@@ -39,15 +39,15 @@ UNBANDED = "{}__unbanded"
 
 
 def _replay(definitions, today, steps, calendar, first):
-    """(seconds, {key: [churn per session]}) of one replay over the bars read."""
+    """(seconds, CPU seconds, {key: [churn per session]}) of one replay over the bars read."""
     windows = Windows(sorted({n for d in definitions.values() for n in d.windows()}))
     churn: dict[str, list] = {key: [] for key in definitions}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with cyclic_gc_paused():  # as the backfill does
         for step in replay(definitions, today, iter(steps), calendar, first=first, windows=windows):
             for key, result in step.results.items():
                 churn[key].append(result.churn)
-    return time.perf_counter() - started, churn
+    return time.perf_counter() - started, time.process_time() - cpu, churn
 
 
 def main() -> None:
@@ -90,11 +90,11 @@ def main() -> None:
             steps = list(backfill.session_bars(conn, days, prices))
             read = time.perf_counter() - started
         calendar = SessionCalendar(days)
-        alone, _ = _replay(defs, today, steps, calendar, first)
-        together, churn = _replay(both, today, steps, calendar, first)
+        alone, alone_cpu, _ = _replay(defs, today, steps, calendar, first)
+        together, together_cpu, churn = _replay(both, today, steps, calendar, first)
         print(f"bars read: {read:.1f} s ({len(steps)} sessions); replay of the {len(defs)} built-ins:"
-              f" {alone:.1f} s ({alone / args.sessions * 1000:.0f} ms a session); with the {len(both) - len(defs)}"
-              f" unbanded copies: {together:.1f} s")
+              f" {alone:.1f} s, CPU {alone_cpu:.1f} s ({alone_cpu / args.sessions * 1000:.0f} ms a session);"
+              f" with the {len(both) - len(defs)} unbanded copies: {together:.1f} s, CPU {together_cpu:.1f} s")
         print()
         print("| universe | band | mean size | daily turnover, banded | daily turnover, band removed | entries + exits, banded | band removed |")
         print("|---|---|---:|---:|---:|---:|---:|")
@@ -116,11 +116,12 @@ def main() -> None:
                 again = backfill.backfill(conn, "DEFAULT", first)
                 rows = conn.execute("SELECT count(*) FROM pl_universe_membership").fetchone()[0]
             print()
-            print(f"backfill {result.from_session} .. {result.through_session}: {result.seconds:.1f} s,"
+            print(f"backfill {result.from_session} .. {result.through_session}: {result.seconds:.1f} s"
+                  f" (CPU of this process {result.cpu_seconds:.1f} s),"
                   f" {result.written} sessions, {result.opened:,} rows opened, {result.closed:,} closed,"
                   f" {result.universes} universes, {rows:,} rows; parts: {result.timings}")
             print(f"second run: {again.seconds:.1f} s, {again.written} sessions written, {again.skipped} skipped")
-        print(f"load average: {os.getloadavg()[0]:.1f}")
+        print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")

@@ -150,6 +150,7 @@ class BackfillResult:
     universes: int = 0  # universes with history written by the backfill (over the whole range)
     open_end: bool = False
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time (without PostgreSQL's): the wall time on an idle machine, less the waits
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -268,7 +269,7 @@ def backfill(conn, environment: str, start: dt.date, through: dt.date | None = N
 
 def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, progress: Progress | None
               ) -> BackfillResult:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     first, last, newest = check_range(conn, start, through)
     plan = _plan(conn, environment, first, last, newest, through is not None)
     first, last = plan.start, plan.through
@@ -289,16 +290,19 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
     windows = Windows(sorted({n for d in definitions.values() for n in d.windows()}) or [1])
     prices = _prior(conn, days[0], windows)
 
+    # the session after the last one replayed (where rows of members then end, unless they stay open)
+    beyond = conn.execute("SELECT min(session) FROM pl_market_sessions WHERE session > %s", (last,)).fetchone()[0]
+
     # the last session each universe is written for, and where its members' rows end (None: open)
     def stop_of(universe: str) -> tuple[dt.date | None, dt.date | None]:
         live = plan.boundaries.get(universe)
         if live is None:
-            return last, (None if plan.open_end else _after(calendar, days, last))
+            return last, (None if plan.open_end else beyond)
         before = calendar.previous(live) if calendar.is_session(live) else max((d for d in days if d < live), default=None)
         if before is None or before < first:
             return None, None  # live history from the first session on: nothing to backfill
         stop = min(before, last)
-        return stop, _after(calendar, days, stop)
+        return stop, (beyond if stop == last else _after(calendar, days, stop))
 
     stops: dict[str, tuple[dt.date | None, dt.date | None]] = {}
     previous: dict[str, dict[str, dt.date]] = {}  # universe -> member -> entry date (the session it joined)
@@ -360,6 +364,7 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
         conn.execute("UPDATE pl_backfill_runs SET finished_at = now() WHERE environment = %s", (environment,))
     result.universes = len(written_universes)
     result.seconds = round(time.perf_counter() - started, 3)
+    result.cpu_seconds = round(time.process_time() - cpu, 3)
     result.timings = {k: round(v, 3) for k, v in timings.items()}
     return result
 

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from tickstockpl.market import liquidity, snapshot
 from tickstockpl.universes import backfill
 from tickstockpl.universes.rules import definition as rd
-from tickstockpl.universes.rules.engine import run_all
-from tickstockpl.universes.rules.replay import Windows, replay, securities_on
+from tickstockpl.universes.rules.replay import Windows, replay, rule_universes_of_session, securities_on
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import from_market
 from tests.universes.rules.test_liquidity import SMALL_WINDOW, hostile_market  # noqa: F401 - a fixture
@@ -119,7 +118,7 @@ def test_replayed_statistics_equal_the_rebuilt_table(hostile_market, monkeypatch
 
 
 def test_replay_runs_the_definitions_session_after_session(market_db_url, small_market):
-    """replay() gives, at each session, run_all of the definitions on that session's statistics with the
+    """replay() gives, at each session, the rule universes (rule_universes_of_session) of the definitions on that session's statistics with the
     members of the session before; past securities are survivorship-free."""
     days = small_market.sessions
     defs = rd.default_definitions()
@@ -127,7 +126,8 @@ def test_replay_runs_the_definitions_session_after_session(market_db_url, small_
         "median_dollar_volume": {"sessions": 10, "min": 2_500_000}, "min_price": 5.0,
         "coverage": {"sessions": 10, "min_sessions": 9}, "recent_sessions": 5}}),
         "mega_daily": rd.parse_definition("mega_daily", {**rd.to_mapping(defs["crsp_mega"]),
-                                                         "reconstitution": {"schedule": "every_session"}})}
+                                                         "reconstitution": {"schedule": "every_session"}}),
+        "crsp_mega": defs["crsp_mega"]}  # quarterly: no reconstitution day in the market, constituted on the first
     with psycopg.connect(market_db_url, autocommit=True) as conn:
         today = snapshot.load(conn, days[-1])
         sessions = backfill._sessions(conn, days[10], days[-1])
@@ -139,10 +139,16 @@ def test_replay_runs_the_definitions_session_after_session(market_db_url, small_
     assert [s.day for s in steps] == list(days[10:])
     members: dict = {}
     for step in steps:
-        again = run_all(short, members, step.stats, step.day, calendar)
+        again = rule_universes_of_session(short, members, step.stats, step.day, calendar)
         assert again == step.results
         members = {k: dict(r.members) for k, r in again.items()}
     assert steps[-1].results["tradable_10"].members and steps[-1].results["mega_daily"].members
+    # the quarterly universe is constituted on the first session (as the sync's publish does), then only
+    # maintained: it equals the daily one's constitution less the members lost to maintenance since
+    first_run = steps[0].results["crsp_mega"]
+    assert first_run.members == steps[0].results["mega_daily"].members and first_run.definition is defs["crsp_mega"]
+    assert set(steps[-1].results["crsp_mega"].members) <= set(first_run.members)
+    assert all(not r.reconstitution for s in steps[1:] for r in [s.results["crsp_mega"]])
     # a delisted stock (inactive today) was active, and could be a member, in the sessions it had bars for
     gone = [s for s in today.securities if s.type == "CS" and not s.active and s.last_bar_date is not None
             and s.last_bar_date >= days[11]]

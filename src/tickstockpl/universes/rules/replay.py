@@ -9,7 +9,8 @@ universes run session after session on them.
     windows.stats(securities, day)                   what rules.stats.from_market(securities, rows, windows, day)
                                                      gives on those rows: the engine's input of that session
     securities_on(today, prices, day)                the securities of a past session, survivorship-free (below)
-    replay(definitions, sessions, calendar)          run_all session after session from an empty universe
+    replay(definitions, today, sessions, calendar)   the rule universes session after session (an empty one is
+                                                     constituted, as the sync does)
 
 *Exactly as the table would.* A valid bar has a close above 0 and below 1e15 (not NaN) and a volume of 0 or
 more; its dollar volume is close × volume rounded to a float4 (`real`), as the table stores it. The median is
@@ -30,6 +31,7 @@ within the bars: its last bar marks when it left); its market cap then = today's
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ from tickstockpl.market import liquidity
 from tickstockpl.market.liquidity import LiquidityRow
 from tickstockpl.market.snapshot import Security, Snapshot
 from tickstockpl.universes.model import STOCK_UNIVERSE, universe_id
-from tickstockpl.universes.rules.definition import RuleDefinition
+from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition
 from tickstockpl.universes.rules.engine import Market, RunResult, run_all
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import SymbolStats
@@ -267,6 +269,7 @@ def snapshot_on(securities: tuple[Security, ...], day: dt.date) -> Snapshot:
     return Snapshot(as_of=day, securities=securities, latest_session=day, expected_session=day)
 
 
+_EVERY_SESSION = Reconstitution("every_session")
 RULES_NAME = "rules"  # rule universes are published as stock_universe/rules/<key>
 
 
@@ -278,8 +281,16 @@ def rule_universe_id(key: str) -> str:
 def rule_universes_of_session(definitions: Mapping[str, RuleDefinition], previous: Mapping[str, Mapping[str, dt.date]],
                               market: Market, day: dt.date, calendar: SessionCalendar) -> dict[str, RunResult]:
     """Every rule universe of one session (key -> RunResult): the one place the replay runs the engine
-    (rules/publish.py, "rule universes of one session", will take this place once it lands)."""
-    return run_all(definitions, previous, market, day, calendar)
+    (rules/publish.py, "rule universes of one session", will take this place once it lands). A universe
+    without a member (the first session replayed, or emptied) is *constituted*: run as on a reconstitution
+    day, as the sync's publish does (a quarterly universe would otherwise wait months for its first
+    members); its result names the definition's own calendar."""
+    runs = {}
+    for key, d in definitions.items():
+        runs[key] = d if previous.get(key) else dataclasses.replace(d, reconstitution=_EVERY_SESSION)
+    results = run_all(runs, previous, market, day, calendar)
+    return {key: r if runs[key] is definitions[key] else dataclasses.replace(r, definition=definitions[key])
+            for key, r in results.items()}
 
 
 def _positive(value) -> bool:
@@ -309,9 +320,10 @@ class Replayed:
 
 def replay(definitions: Mapping[str, RuleDefinition], today: Snapshot, sessions: Iterable[SessionBars],
            calendar: SessionCalendar, *, first: dt.date, windows: Windows | None = None) -> Iterator[Replayed]:
-    """Fold every session into the windows, and from `first` on run every definition (run_all, members
-    carried from session to session, from an empty universe on `first`); yields one Replayed per session
-    from `first`. The sessions before `first` only fill the windows (give it WINDOW of them)."""
+    """Fold every session into the windows, and from `first` on run every definition
+    (`rule_universes_of_session`, members carried from session to session; on `first` every universe is
+    empty, so constituted); yields one Replayed per session from `first`. The sessions before `first` only
+    fill the windows (give it WINDOW of them)."""
     needed = sorted({n for d in definitions.values() for n in d.windows()})
     windows = windows or Windows(needed)
     members: dict[str, dict[str, dt.date]] = {}
