@@ -3,13 +3,13 @@ place, the readers answer one change per row as before, and the migration keeps 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 
 import psycopg
 import pytest
 
+from tests.support.readers import run_async
 from tickstockpl.db import locks
 from tickstockpl.db.migrate import _apply, available, upgrade
 from tickstockpl.sync import changelog, history
@@ -61,14 +61,6 @@ def _write(url: str, changes, job: str | None = None) -> str:
 
 
 
-def _page(conn, environment, **kw):
-    """changelog.page (async: the API's reader) on an AsyncConnection to conn's database."""
-    async def go():
-        async with await psycopg.AsyncConnection.connect(conn.info.dsn, autocommit=True) as aconn:
-            return await changelog.page(aconn, environment, **kw)
-    return asyncio.run(go())
-
-
 def _expected(changes, ids):
     return [(i, c.universe, c.symbol, c.action, c.reason) for i, c in zip(ids, changes)]
 
@@ -77,20 +69,20 @@ def test_every_change_is_read_back_one_per_row_with_its_own_id_in_the_order_it_w
     job = _write(db_url, CHANGES)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM pl_sync_changes").fetchone()[0] == 9  # runs, not changes
-        rows = _page(conn, ENV, since=None, universe=None, limit=1000, offset=0)
+        rows = run_async(conn, changelog.page, ENV, since=None, universe=None, limit=1000, offset=0)
         first = rows[0].id
         assert [(r.id, r.universe, r.symbol, r.action, r.reason) for r in rows] == \
             _expected(CHANGES, range(first, first + len(CHANGES)))
         assert {r.job_id for r in rows} == {job}
         for limit, offset in ((1, 0), (2, 1), (3, 2), (4, 5), (5, 9), (100, 12), (100, 13)):
-            window = _page(conn, ENV, since=None, universe=None, limit=limit, offset=offset)
+            window = run_async(conn, changelog.page, ENV, since=None, universe=None, limit=limit, offset=offset)
             assert window == rows[offset:offset + limit]
-        liquid = _page(conn, ENV, since=None, universe="stock_universe:rules:liquid", limit=2, offset=1)
+        liquid = run_async(conn, changelog.page, ENV, since=None, universe="stock_universe:rules:liquid", limit=2, offset=1)
         assert [(r.symbol, r.reason) for r in liquid] == [("B", "rule liquid: dollar volume 1.5M >= 1M"),
                                                           ("C", "rule liquid: dollar volume 1.5M >= 1M")]
         later = rows[0].created_at + dt.timedelta(microseconds=1)
-        assert _page(conn, ENV, since=later, universe=None, limit=10, offset=0) == []
-        assert _page(conn, "OTHER", since=None, universe=None, limit=10, offset=0) == []
+        assert run_async(conn, changelog.page, ENV, since=later, universe=None, limit=10, offset=0) == []
+        assert run_async(conn, changelog.page, "OTHER", since=None, universe=None, limit=10, offset=0) == []
         assert changelog.of_job(conn, job) == sorted(
             (c.universe, c.symbol, c.action, c.reason) for c in CHANGES if c.symbol is not None)
         raw = conn.execute("SELECT symbol, symbols FROM pl_sync_changes WHERE universe LIKE 'themes:%' ORDER BY id").fetchall()
@@ -101,7 +93,7 @@ def test_writes_of_two_jobs_get_blocks_of_ids_one_after_the_other(db_url):
     first_job = _write(db_url, CHANGES)
     second_job = _write(db_url, CHANGES[:3])
     with psycopg.connect(db_url) as conn:
-        rows = _page(conn, ENV, since=None, universe=None, limit=1000, offset=0)
+        rows = run_async(conn, changelog.page, ENV, since=None, universe=None, limit=1000, offset=0)
     ids = [r.id for r in rows]
     assert ids == list(range(ids[0], ids[0] + len(CHANGES) + 3))
     assert [r.job_id for r in rows] == [first_job] * len(CHANGES) + [second_job] * 3
@@ -138,7 +130,8 @@ def test_membership_rows_opened_by_copy_keep_text_copy_would_escape(db_url):
         rows = conn.execute("SELECT universe, symbol, valid_from, valid_to, job_id::text FROM pl_universe_membership"
                             " ORDER BY universe, symbol").fetchall()
         assert rows == sorted((u, s, day, None, job) for u, s in pairs)
-        assert history.members_on(conn, ENV, "themes:Tab\tand \\ slash:list", day) == ["BACK\\SLASH", "NEW\nLINE"]
+        found = conn.execute(history.MEMBERS_ON_SQL, {"env": ENV, "universe": "themes:Tab\tand \\ slash:list", "day": day})
+        assert [r[0] for r in found] == ["BACK\\SLASH", "NEW\nLINE"]
 
 
 # The readers as they were before 0011 (one change per row in pl_sync_changes): the oracle.
@@ -189,7 +182,7 @@ def test_migration_0011_keeps_every_row_and_the_readers_answer_as_before(pg):
             view = conn.execute(f"SELECT ({OLD_COLUMNS})::text FROM pl_sync_change_rows ORDER BY run_id, ordinal").fetchall()
             assert view == before
             for q, old in zip(queries, old_pages):
-                new = _page(conn, q["env"], since=q["since"], universe=q["universe"], limit=q["limit"],
+                new = run_async(conn, changelog.page, q["env"], since=q["since"], universe=q["universe"], limit=q["limit"],
                                      offset=q["offset"])
                 assert [tuple(r) for r in new] == [tuple(r) for r in old], q
             for j, old in zip(jobs, old_jobs):
@@ -198,7 +191,7 @@ def test_migration_0011_keeps_every_row_and_the_readers_answer_as_before(pg):
             with conn.cursor() as cur:
                 changelog.write(cur, jobs[0], "DEFAULT", CHANGES[:2])
             conn.commit()
-            tail = _page(conn, "DEFAULT", since=None, universe=None, limit=1000, offset=0)[-2:]
+            tail = run_async(conn, changelog.page, "DEFAULT", since=None, universe=None, limit=1000, offset=0)[-2:]
             last_old = int(before[-1][0].strip("()").split(",")[0])
             assert [r.id for r in tail] == [last_old + 1, last_old + 2]
             assert [r.symbol for r in tail] == ["AAPL", "MSFT"]

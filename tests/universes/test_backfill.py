@@ -13,6 +13,7 @@ import sys
 import psycopg
 import pytest
 
+from tests.support.readers import run_async
 from tickstockpl.market import snapshot
 from tickstockpl.settings import DEFAULT_ENVIRONMENT as ENV
 from tickstockpl.sync import history
@@ -68,9 +69,9 @@ def test_history_of_every_session_and_a_second_run_changes_nothing(market):
         for day in (days[0], days[7], days[19], days[-1]):
             expected = _expected_members(conn, days, day)
             for universe in (MEGA, ALL_STOCKS, "stock_universe:market_leaders:top_100"):
-                assert set(history.members_on(conn, ENV, universe, day)) == expected[universe], (universe, day)
-        mega_rule = history.members_on(conn, ENV, MEGA_RULE, days[5])
-        assert mega_rule and set(mega_rule) <= set(history.members_on(conn, ENV, ALL_STOCKS, days[5]))
+                assert set(run_async(conn, history.members_on, ENV, universe, day)) == expected[universe], (universe, day)
+        mega_rule = run_async(conn, history.members_on, ENV, MEGA_RULE, days[5])
+        assert mega_rule and set(mega_rule) <= set(run_async(conn, history.members_on, ENV, ALL_STOCKS, days[5]))
         # every row is the backfill's; members of the last session stay open (no live history: the next sync
         # continues them)
         rows = _rows(conn)
@@ -114,10 +115,10 @@ def test_a_delisted_symbol_is_a_member_in_the_sessions_it_had_bars_for(market):
         bf.backfill(conn, ENV, days[0])
         for symbol in gone:
             last = sample.last_bar_date(symbol)
-            assert symbol in history.members_on(conn, ENV, ALL_STOCKS, last)
-            assert symbol not in history.members_on(conn, ENV, ALL_STOCKS, days[days.index(last) + 1])
+            assert symbol in run_async(conn, history.members_on, ENV, ALL_STOCKS, last)
+            assert symbol not in run_async(conn, history.members_on, ENV, ALL_STOCKS, days[days.index(last) + 1])
             # and today's universe (the live sync's) does not hold it
-            assert symbol not in history.members_on(conn, ENV, ALL_STOCKS, days[-1])
+            assert symbol not in run_async(conn, history.members_on, ENV, ALL_STOCKS, days[-1])
 
 
 def test_backfill_joins_the_live_history(market):
@@ -144,10 +145,10 @@ def test_backfill_joins_the_live_history(market):
         # no backfilled row of a universe with live history reaches into it
         assert all(r[4] is not None and r[4] <= days[20] for r in rows if r[5] == bf.BACKFILL_JOB and r[1] == MEGA)
         expected = _expected_members(conn, days, days[19])[MEGA]
-        assert set(history.members_on(conn, ENV, MEGA, days[19])) == expected
-        assert set(history.members_on(conn, ENV, MEGA, days[20])) == live_mega
+        assert set(run_async(conn, history.members_on, ENV, MEGA, days[19])) == expected
+        assert set(run_async(conn, history.members_on, ENV, MEGA, days[20])) == live_mega
         # the rule universe has no live history here (the sync does not publish it yet): open through the end
-        assert history.members_on(conn, ENV, MEGA_RULE, days[-1])
+        assert run_async(conn, history.members_on, ENV, MEGA_RULE, days[-1])
         again = bf.backfill(conn, ENV, days[0])
         assert again.written == 0 and _rows(conn) == rows
 
