@@ -261,6 +261,8 @@ FIRST_REQUESTS: tuple[tuple[str, str, dict | None], ...] = (
     ("GET", "/api/universes", None),
     ("GET", "/api/universes/stock_universe/market_cap/mega_cap", None),
     ("GET", "/api/universes/changes?limit=50", None),
+    ("GET", "/api/universes/churn", None),
+    ("GET", "/api/universes/stock_universe/rules/crsp_mega/explain?symbol=AAPL", None),
     ("DELETE", "/api/processing/cancel", None),
     ("POST", "/api/processing/schedule", {"trigger_time": "16:10"}),
     ("POST", "/api/processing/trigger-manual", {"skip_market_check": True, "phases": ["cache_sync"]}),
