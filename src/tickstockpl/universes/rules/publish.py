@@ -118,15 +118,18 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     constituted: set[str] = set()
     screens: dict[str, dict[str, Any]] = {}
     fields: dict[str, tuple] = {}  # symbol -> its StockObj row (shapes.stock_fields), shared by the universes
+    run_as: dict[str, RuleDefinition] = {}
+    for definition in enabled:
+        if not previous.get(definition.key):
+            constituted.add(definition.key)  # built from nothing: as on a reconstitution day
+            run_as[definition.key] = dataclasses.replace(definition, reconstitution=_EVERY_SESSION)
+        else:
+            run_as[definition.key] = definition
+    runs = engine.run_all(run_as, previous, stats, session, calendar)  # rankings and screens shared
     for definition in enabled:
         key = definition.key
-        before = previous.get(key)
-        run_as = definition
-        if not before:
-            constituted.add(key)
-            run_as = dataclasses.replace(definition, reconstitution=_EVERY_SESSION)
-        result = engine.run(run_as, before or {}, stats, session, calendar)
-        if run_as is not definition:
+        result = runs[key]
+        if run_as[key] is not definition:
             result = dataclasses.replace(result, definition=definition)  # explain names the real calendar
         results[key] = result
         value = shapes.stock_obj([fields[symbol] if symbol in fields else fields.setdefault(
