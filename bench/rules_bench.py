@@ -50,12 +50,44 @@ def _replay(definitions, today, steps, calendar, first):
     return time.perf_counter() - started, time.process_time() - cpu, churn
 
 
+def _chart(path: str, defs, churn, days, symbols: int) -> None:
+    """One panel per banded universe: cumulative entries + exits over the replayed sessions, banded (solid)
+    and with the band removed (dashed); the first session, which builds from nothing, left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    banded = [k for k, d in defs.items() if UNBANDED.format(k) in churn]
+    fig, axes = plt.subplots(1, len(banded), figsize=(3.2 * len(banded), 3.2), sharex=True)
+    for ax, key in zip(list(getattr(axes, "flat", [axes])), banded):
+        for runs, style, label in ((churn[key], "-", "banded"), (churn[UNBANDED.format(key)], "--", "band removed")):
+            total, line = 0, []
+            for c in runs[1:]:
+                total += c.entered + c.left
+                line.append(total)
+            ax.plot(range(1, len(line) + 1), line, style, label=label)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("session", fontsize=8)
+        ax.tick_params(labelsize=7)
+    first = list(getattr(axes, "flat", [axes]))[0]
+    first.set_ylabel("entries + exits, cumulative", fontsize=8)
+    first.legend(fontsize=7)
+    fig.suptitle(f"Churn of the banded rule universes, {len(churn[banded[0]])} sessions replayed, {symbols:,} symbols"
+                 " (python -m bench.rules_bench --chart)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"chart written to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=12_000)
     parser.add_argument("--sessions", type=int, default=250)
     parser.add_argument("--warm", type=int, default=200)
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--chart", default=None, metavar="PNG",
+                        help="also draw each banded universe's entries + exits per session, banded and band removed")
     args = parser.parse_args()
     admin = os.environ.get("TICKSTOCKPL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
     os.environ.setdefault("TICKSTOCKPL_NOW", "2026-11-28T15:00:00Z")
@@ -110,6 +142,8 @@ def main() -> None:
             else:
                 print(f"| `{key}` | {band} | {size:,.0f} | {mean:.4%} | {statistics.fmean(c.turnover for c in other[1:]):.4%}"
                       f" | {moves:,} | {sum(c.entered + c.left for c in other[1:]):,} |")
+        if args.chart:
+            _chart(args.chart, defs, churn, calendar.days, args.symbols)
         if not args.skip_backfill:
             with psycopg.connect(url, autocommit=True) as conn:
                 result = backfill.backfill(conn, "DEFAULT", first)
