@@ -10,15 +10,13 @@ Prints wall times (median of --reps) and the rows written. A measurement, not a 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import psycopg
 
-from tickstockpl.db.migrate import upgrade
+from bench.scratch import sample_market_db
 from tickstockpl.market import liquidity
-from tickstockpl.market.sample import generate, write
 
 
 def main() -> None:
@@ -27,20 +25,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=250)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    admin = os.environ.get("TICKSTOCKPL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = "tspl_liq_bench"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    try:
-        upgrade(url)
-        etfs = args.symbols // 6
-        market = generate(stocks=args.symbols - etfs, etfs=etfs, sessions=args.sessions, seed=11)
-        with psycopg.connect(url) as conn:
-            write(conn, market)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE ohlcv_daily")
+    with sample_market_db("tspl_liq_bench", symbols=args.symbols, sessions=args.sessions,
+                          analyse="ohlcv_daily") as (url, market):
         days = market.sessions
         rebuilds, updates, rows = [], [], 0
         for _ in range(args.reps):
@@ -58,9 +44,6 @@ def main() -> None:
         print(f"{market.bar_count:,} bars, {rows:,} symbols, {len(days)} sessions")
         print(f"rebuild through {days[-1]}: {statistics.median(rebuilds):.3f} s (median of {args.reps})")
         print(f"update_session {days[-1]}: {statistics.median(updates):.3f} s (median of {args.reps})")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 if __name__ == "__main__":

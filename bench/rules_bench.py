@@ -25,9 +25,8 @@ import time
 
 import psycopg
 
-from tickstockpl.db.migrate import upgrade
+from bench.scratch import sample_market_db
 from tickstockpl.market import snapshot
-from tickstockpl.market.sample import generate, write
 from tickstockpl.universes import backfill
 from tickstockpl.universes.backfill import cyclic_gc_paused
 from tickstockpl.universes.rules import definition as rd
@@ -89,21 +88,9 @@ def main() -> None:
     parser.add_argument("--chart", default=None, metavar="PNG",
                         help="also draw each banded universe's entries + exits per session, banded and band removed")
     args = parser.parse_args()
-    admin = os.environ.get("TICKSTOCKPL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
     os.environ.setdefault("TICKSTOCKPL_NOW", "2026-11-28T15:00:00Z")
-    name = "tspl_rules_bench"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    try:
-        upgrade(url)
-        etfs = args.symbols // 6
-        market = generate(stocks=args.symbols - etfs, etfs=etfs, sessions=args.warm + args.sessions, end=END, seed=11)
-        with psycopg.connect(url) as conn:
-            write(conn, market)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
+    with sample_market_db("tspl_rules_bench", symbols=args.symbols, sessions=args.warm + args.sessions,
+                          end=END) as (url, market):
         first = market.sessions[args.warm]
         print(f"{market.bar_count:,} bars, {len(market.symbols):,} symbols, {len(market.sessions)} sessions;"
               f" replayed {first} .. {market.end} ({args.sessions} sessions)")
@@ -156,9 +143,6 @@ def main() -> None:
                   f" {result.universes} universes, {rows:,} rows; parts: {result.timings}")
             print(f"second run: {again.seconds:.1f} s, {again.written} sessions written, {again.skipped} skipped")
         print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 if __name__ == "__main__":
