@@ -55,7 +55,8 @@ from tickstockpl.universes.build import build
 from tickstockpl.universes.config import apply_overrides as apply_config, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, members
 from tickstockpl.universes.rules import definition as rules_definition
-from tickstockpl.universes.rules.replay import Price, SessionBars, Windows, replay, rule_universe_id, snapshot_on
+from tickstockpl.universes.rules.publish import universe_of
+from tickstockpl.universes.rules.replay import Price, SessionBars, Windows, replay, snapshot_on
 from tickstockpl.universes.rules.schedule import SessionCalendar
 
 # The job_id of every membership row the backfill writes (a fixed id: uuid5 of the URL namespace and
@@ -321,7 +322,7 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
         current = _legacy_members(step.securities, day, config)
         timings["legacy build"] += time.perf_counter() - t0
         for key, run in step.results.items():
-            current[rule_universe_id(key)] = set(run.members)
+            current[universe_of(key)] = set(run.members)
         t0 = time.perf_counter()
         opens: list[tuple[str, str, dt.date | None]] = []
         closes: list[tuple[str, str, dt.date]] = []

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tickstockpl.market import liquidity, snapshot
 from tickstockpl.universes import backfill
 from tickstockpl.universes.rules import definition as rd
-from tickstockpl.universes.rules.replay import Windows, replay, rule_universes_of_session, securities_on
+from tickstockpl.universes.rules.publish import run_session
+from tickstockpl.universes.rules.replay import Windows, replay, securities_on
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import from_market
 from tests.universes.rules.test_liquidity import SMALL_WINDOW, hostile_market  # noqa: F401 - a fixture
@@ -118,7 +119,7 @@ def test_replayed_statistics_equal_the_rebuilt_table(hostile_market, monkeypatch
 
 
 def test_replay_runs_the_definitions_session_after_session(market_db_url, small_market):
-    """replay() gives, at each session, the rule universes (rule_universes_of_session) of the definitions on that session's statistics with the
+    """replay() gives, at each session, the rule universes (publish.run_session) of the definitions on that session's statistics with the
     members of the session before; past securities are survivorship-free."""
     days = small_market.sessions
     defs = rd.default_definitions()
@@ -139,7 +140,7 @@ def test_replay_runs_the_definitions_session_after_session(market_db_url, small_
     assert [s.day for s in steps] == list(days[10:])
     members: dict = {}
     for step in steps:
-        again = rule_universes_of_session(short, members, step.stats, step.day, calendar)
+        again = run_session(short, members, step.stats, step.day, calendar)
         assert again == step.results
         members = {k: dict(r.members) for k, r in again.items()}
     assert steps[-1].results["tradable_10"].members and steps[-1].results["mega_daily"].members

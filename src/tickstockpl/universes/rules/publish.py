@@ -118,20 +118,11 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     constituted: set[str] = set()
     screens: dict[str, dict[str, Any]] = {}
     fields: dict[str, tuple] = {}  # symbol -> its StockObj row (shapes.stock_fields), shared by the universes
-    run_as: dict[str, RuleDefinition] = {}
-    for definition in enabled:
-        if not previous.get(definition.key):
-            constituted.add(definition.key)  # built from nothing: as on a reconstitution day
-            run_as[definition.key] = dataclasses.replace(definition, reconstitution=_EVERY_SESSION)
-        else:
-            run_as[definition.key] = definition
-    runs = engine.run_all(run_as, previous, stats, session, calendar)  # rankings and screens shared
+    runs = run_session({d.key: d for d in enabled}, previous, stats, session, calendar)
+    constituted.update(key for key in runs if not previous.get(key))
     for definition in enabled:
         key = definition.key
-        result = runs[key]
-        if run_as[key] is not definition:
-            result = dataclasses.replace(result, definition=definition)  # explain names the real calendar
-        results[key] = result
+        result = results[key] = runs[key]
         value = shapes.stock_obj([fields[symbol] if symbol in fields else fields.setdefault(
             symbol, shapes.stock_fields(unique[symbol])) for symbol in result.members])  # once per symbol
         entries.append(model.Entry(TYPE, NAME, key, value, FAMILY))
@@ -139,3 +130,17 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     index = {key: {(r.symbol, r.action): r for r in result.changes} for key, result in results.items()}
     return Published(session, tuple(entries), MappingProxyType(results), frozenset(constituted),
                      MappingProxyType(screens), MappingProxyType(index))
+
+
+def run_session(definitions: Mapping[str, RuleDefinition], previous: Mapping[str, Mapping[str, dt.date]], stats,
+                session: dt.date, calendar: SessionCalendar) -> dict[str, engine.RunResult]:
+    """key -> the engine's run of each definition on `session` (engine.run_all: rankings and screens shared):
+    the one place the rule universes are run (the sync's publish, the replay of past sessions). A universe
+    without a member before the session is *constituted*: run as on a reconstitution day (otherwise a
+    quarterly universe installed in April would stay empty until June); its result names the definition's
+    own calendar (explain)."""
+    run_as = {key: d if previous.get(key) else dataclasses.replace(d, reconstitution=_EVERY_SESSION)
+              for key, d in definitions.items()}
+    runs = engine.run_all(run_as, previous, stats, session, calendar)
+    return {key: r if run_as[key] is definitions[key] else dataclasses.replace(r, definition=definitions[key])
+            for key, r in runs.items()}

@@ -31,7 +31,6 @@ within the bars: its last bar marks when it left); its market cap then = today's
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -43,9 +42,9 @@ import numpy as np
 from tickstockpl.market import liquidity
 from tickstockpl.market.liquidity import LiquidityRow
 from tickstockpl.market.snapshot import Security, Snapshot
-from tickstockpl.universes.model import STOCK_UNIVERSE, universe_id
-from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition
-from tickstockpl.universes.rules.engine import Market, RunResult, run_all
+from tickstockpl.universes.rules.definition import RuleDefinition
+from tickstockpl.universes.rules.engine import Market, RunResult
+from tickstockpl.universes.rules.publish import run_session
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import SymbolStats
 
@@ -269,30 +268,6 @@ def snapshot_on(securities: tuple[Security, ...], day: dt.date) -> Snapshot:
     return Snapshot(as_of=day, securities=securities, latest_session=day, expected_session=day)
 
 
-_EVERY_SESSION = Reconstitution("every_session")
-RULES_NAME = "rules"  # rule universes are published as stock_universe/rules/<key>
-
-
-def rule_universe_id(key: str) -> str:
-    """The universe id ("type:name:key") of rule universe `key` in the history and the change log."""
-    return universe_id(STOCK_UNIVERSE, RULES_NAME, key)
-
-
-def rule_universes_of_session(definitions: Mapping[str, RuleDefinition], previous: Mapping[str, Mapping[str, dt.date]],
-                              market: Market, day: dt.date, calendar: SessionCalendar) -> dict[str, RunResult]:
-    """Every rule universe of one session (key -> RunResult): the one place the replay runs the engine
-    (rules/publish.py, "rule universes of one session", will take this place once it lands). A universe
-    without a member (the first session replayed, or emptied) is *constituted*: run as on a reconstitution
-    day, as the sync's publish does (a quarterly universe would otherwise wait months for its first
-    members); its result names the definition's own calendar."""
-    runs = {}
-    for key, d in definitions.items():
-        runs[key] = d if previous.get(key) else dataclasses.replace(d, reconstitution=_EVERY_SESSION)
-    results = run_all(runs, previous, market, day, calendar)
-    return {key: r if runs[key] is definitions[key] else dataclasses.replace(r, definition=definitions[key])
-            for key, r in results.items()}
-
-
 def _positive(value) -> bool:
     return value is not None and 0.0 < value < math.inf
 
@@ -321,7 +296,7 @@ class Replayed:
 def replay(definitions: Mapping[str, RuleDefinition], today: Snapshot, sessions: Iterable[SessionBars],
            calendar: SessionCalendar, *, first: dt.date, windows: Windows | None = None) -> Iterator[Replayed]:
     """Fold every session into the windows, and from `first` on run every definition
-    (`rule_universes_of_session`, members carried from session to session; on `first` every universe is
+    (`publish.run_session`, members carried from session to session; on `first` every universe is
     empty, so constituted); yields one Replayed per session from `first`. The sessions before `first` only
     fill the windows (give it WINDOW of them)."""
     needed = sorted({n for d in definitions.values() for n in d.windows()})
@@ -333,6 +308,6 @@ def replay(definitions: Mapping[str, RuleDefinition], today: Snapshot, sessions:
             continue
         securities = securities_on(today, session.prices, session.day)
         market = Market(windows.stats(securities, session.day))
-        results = rule_universes_of_session(definitions, members, market, session.day, calendar)
+        results = run_session(definitions, members, market, session.day, calendar)
         members = {key: dict(r.members) for key, r in results.items()}
         yield Replayed(session.day, securities, market, results)
