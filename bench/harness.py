@@ -232,27 +232,36 @@ def reset_owned(url: str, ledgers: bool = False) -> None:
 
 
 def liquidity_at(url: str, day: str) -> None:
-    """pl_symbol_liquidity (the rule universes' statistics) standing at session `day`, as PL's importer
-    leaves it once it has imported that day: built from the bars the first time (liquidity.rebuild) and
-    kept in a copy table, restored from the copy afterwards. The bench loads its bars with sample.write,
-    not through the importer; without this, the measured daily sync would first catch the table up
-    itself (docs/RULE_UNIVERSES.md), which PL's importer does at import time. A version that does not
-    read the table is unaffected."""
+    """pl_symbol_liquidity (the rule universes' windows) and its statistics (pl_liquidity_stats and its
+    state row) standing at session `day`, as PL's importer leaves them once it has imported that day:
+    built from the bars the first time (liquidity.rebuild, which computes the statistics) and kept in
+    copy tables, restored from the copies afterwards. The bench loads its bars with sample.write, not
+    through the importer; without this, the measured daily sync would first catch the table up itself
+    (docs/RULE_UNIVERSES.md), which PL's importer does at import time. A version that does not read
+    these tables is unaffected; one without the statistics tables gets only the windows."""
     from tickstockpl.market import liquidity
 
-    saved = f"bench_liquidity_{day.replace('-', '')}"
+    tables = ["pl_symbol_liquidity", "pl_liquidity_stats", "pl_liquidity_stats_state"]
     with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass('pl_symbol_liquidity') IS NULL").fetchone()[0]:
+        present = [t for t in tables if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (t,)).fetchone()[0]]
+        if "pl_symbol_liquidity" not in present:
             return
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (saved,)).fetchone()[0]:
+        saved = {t: f"bench_{t.removeprefix('pl_')}_{day.replace('-', '')}" for t in present}
+        if any(conn.execute("SELECT to_regclass(%s) IS NULL", (copy,)).fetchone()[0] for copy in saved.values()):
             liquidity.rebuild(conn, datetime.date.fromisoformat(day))
-            conn.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM pl_symbol_liquidity").format(sql.Identifier(saved)))
+            for table, copy in saved.items():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(copy)))
+                conn.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(sql.Identifier(copy),
+                                                                                   sql.Identifier(table)))
         else:
-            conn.execute("DELETE FROM pl_symbol_liquidity")
-            conn.execute(sql.SQL("INSERT INTO pl_symbol_liquidity SELECT * FROM {}").format(sql.Identifier(saved)))
+            for table, copy in saved.items():
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+                conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(sql.Identifier(table),
+                                                                               sql.Identifier(copy)))
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE pl_symbol_liquidity")
+        for table in present:
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,16 +11,28 @@ session at a time, reading only that session's bars:
                                 (call `rebuild` or `catch_up`).
     rebuild(conn, through)      recompute every row from ohlcv_daily as of session `through` (deletes and
                                 refills the table, PL's own; one transaction of the caller's)
-    catch_up(conn, through)     rebuild when the table is empty, ahead of `through` or its rows disagree,
+    catch_up(conn, through[, windows])     rebuild when the table is empty, ahead of `through` or its rows disagree,
                                 else fold each missing session in order
     after_import(conn, written) the importer's call, in the transaction that wrote the bars: catch up to
                                 the newest session written, or rebuild when bars of a session already
                                 folded in changed (a re-import, a revision)
     load(conn)                  every row as a LiquidityRow
     window_stats(row, windows)  median / mean dollar volume and coverage over each window, the streak
-    load_matrix(conn)           every row at once as arrays (the sync's read: the windows in binary, one
-                                numpy matrix), and Matrix.stats(windows): window_stats for every row at
-                                once, the same numbers
+    load_matrix(conn)           every row at once as arrays (the windows in binary, one numpy matrix), and
+                                Matrix.stats(windows): window_stats for every row at once, the same numbers,
+                                as one StatsTable (by column)
+
+The statistics themselves are kept too (pl_liquidity_stats, migration 0012), so that a sync reads a few
+numbers per symbol instead of 252-session windows:
+
+    refresh_stats(conn, windows)   load_matrix + Matrix.stats, written to pl_liquidity_stats with its state
+                                   row (session, windows, the table state they come from); every writer
+                                   above (update_session, rebuild, catch_up, after_import) calls it at its
+                                   end, in its transaction, so an import leaves them current
+    load_stats(conn, ...)          the kept statistics as a StatsTable (the sync's read, one statement)
+    StatsState.serves(...)         whether they serve a session and windows (the sync checks the state row
+                                   its snapshot statement reads; when they do not, a sync that writes
+                                   refreshes them for its windows, a dry run computes them without keeping)
 
 Every writer takes the transaction lock `locks.LIQUIDITY` first (an import and a sync catching up at
 the same time would otherwise both append the same session): the second waits for the first to commit,
@@ -166,7 +178,15 @@ def _lock(conn) -> None:
 
 
 def update_session(conn, day: dt.date) -> int:
-    """Fold session `day` into the table (see the module docstring); returns the rows written."""
+    """Fold session `day` into the table (see the module docstring) and refresh the statistics; returns
+    the rows written (0: already folded, nothing happens)."""
+    written = _fold(conn, day)
+    if written:
+        refresh_stats(conn)
+    return written
+
+
+def _fold(conn, day: dt.date) -> int:
     _lock(conn)
     previous, is_session, low, high = conn.execute(STATE_SQL, {"day": day}).fetchone()
     if not is_session:
@@ -186,7 +206,14 @@ def update_session(conn, day: dt.date) -> int:
 
 
 def rebuild(conn, through: dt.date) -> int:
-    """Every row recomputed from ohlcv_daily as of session `through`; returns the rows written."""
+    """Every row recomputed from ohlcv_daily as of session `through`, then the statistics; returns the
+    rows written."""
+    written = _rebuild(conn, through)
+    refresh_stats(conn)
+    return written
+
+
+def _rebuild(conn, through: dt.date) -> int:
     if not conn.execute("SELECT EXISTS (SELECT 1 FROM pl_market_sessions WHERE session = %s)", (through,)).fetchone()[0]:
         raise LiquidityError(f"liquidity statistics: {through.isoformat()} is not an NYSE session (pl_market_sessions)")
     _lock(conn)
@@ -194,16 +221,22 @@ def rebuild(conn, through: dt.date) -> int:
     return conn.execute(REBUILD_SQL, {"day": through, "window": WINDOW}).rowcount
 
 
-def catch_up(conn, through: dt.date) -> int:
+def catch_up(conn, through: dt.date, windows: Iterable[int] | None = None) -> int:
     """Bring the table to `through`: rebuild when it is empty, ahead or its rows stand at different
-    sessions, else fold each missing session."""
+    sessions, else fold each missing session; then refresh the statistics (for `windows`, see
+    refresh_stats) when anything moved or they do not stand where the table does."""
     _lock(conn)
     low, high = conn.execute("SELECT min(through), max(through) FROM pl_symbol_liquidity").fetchone()
     if high is None or high > through or low != high:
-        return rebuild(conn, through)
-    days = [r[0] for r in conn.execute(
-        "SELECT session FROM pl_market_sessions WHERE session > %s AND session <= %s ORDER BY session", (high, through))]
-    return sum(update_session(conn, day) for day in days)
+        written = _rebuild(conn, through)
+    else:
+        days = [r[0] for r in conn.execute(
+            "SELECT session FROM pl_market_sessions WHERE session > %s AND session <= %s ORDER BY session",
+            (high, through))]
+        written = sum(_fold(conn, day) for day in days)
+    if written or windows is not None or not stats_current(conn):
+        refresh_stats(conn, windows)
+    return written
 
 
 # The importer's state check: where the table stands, and which of the dates written are NYSE sessions.
@@ -262,12 +295,13 @@ def window_stats(dollar_volumes: Iterable[float | None], windows: Iterable[int])
     return WindowStats(median, mean, coverage, streak)
 
 
-# The windows as the server stores them (array_send of real[]: no text formatting, no float8 cast), for
-# `load_matrix`. Measured at 11,881 rows on a loaded machine: the text read of LOAD_SQL 3.9 s, its binary
-# read 0.8 s, this one 0.26-0.38 s plus 0.03 s to unpack.
-MATRIX_SQL = ("SELECT symbol, through, sessions_seen, array_send(dollar_volumes), last_close"
-              " FROM pl_symbol_liquidity ORDER BY symbol")
-_ELEMENT = (("length", ">i4"), ("value", ">f4"))  # one non-NULL element of array_send's format
+# The windows as the server stores them (array_send of real[]: no text formatting, no float8 cast), a
+# NULL sent as NaN (the matrix's NULL; a stored dollar volume is never NaN, _VALID refuses a NaN close)
+# so every element has the same width and numpy reads a row without a Python loop, for `load_matrix`.
+MATRIX_SQL = ("SELECT symbol, through, sessions_seen, array_send(array_replace(dollar_volumes, NULL, 'NaN'::real)),"
+              " last_close, cardinality(dollar_volumes) FROM pl_symbol_liquidity ORDER BY symbol")
+_ELEMENT = (("length", ">i4"), ("value", ">f4"))  # one element of array_send's format
+_HEADER_BYTES = 20  # array_send of a one-dimensional array: ndim, has-null flag, element type, length, lower bound
 
 
 @dataclass(frozen=True)
@@ -282,7 +316,7 @@ class Matrix:
     last_close: tuple[float | None, ...]
     values: np.ndarray
 
-    def stats(self, windows: Iterable[int]) -> "MatrixStats":
+    def stats(self, windows: Iterable[int]) -> "StatsTable":
         """`window_stats` of every row at once: the same medians (the same two middle values averaged),
         coverages and streaks; the means summed in extended precision and rounded once, which is
         math.fsum's correctly rounded sum whenever that sum is exact in 64 bits (a window's dollar
@@ -296,7 +330,8 @@ class Matrix:
         streak = np.where(tail.all(axis=1), tail.shape[1], np.argmin(tail, axis=1)) if len(values) else \
             np.zeros(0, dtype=int)
         median, mean, coverage = {}, {}, {}
-        for n in windows:
+        windows_seen = sorted(set(windows))
+        for n in windows_seen:
             if not 1 <= n <= WINDOW:
                 raise ValueError(f"window of {n} sessions: expected 1 to {WINDOW}")
             part = values[:, -n:]
@@ -310,17 +345,31 @@ class Matrix:
                 median[n] = np.where(count > 0, (low + high) / 2, np.nan)
                 mean[n] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
             coverage[n] = count
-        return MatrixStats(median, mean, coverage, streak)
+        through = self.through[0] if self.through else None
+        if any(t != through for t in self.through):
+            raise LiquidityError(f"liquidity statistics: rows stand at different sessions ({min(self.through)} .."
+                                 f" {max(self.through)}): rebuild")
+        return StatsTable(through, tuple(windows_seen), self.symbols, list(self.sessions_seen), list(self.last_close),
+                          streak.tolist(), {n: v.tolist() for n, v in median.items()},
+                          {n: v.tolist() for n, v in mean.items()}, {n: v.tolist() for n, v in coverage.items()})
 
 
 @dataclass(frozen=True)
-class MatrixStats:
-    """Per window N: arrays aligned with Matrix.symbols (NaN: no valid bar in the window)."""
+class StatsTable:
+    """The window statistics of every row of the table at one session, by column (aligned with
+    `symbols`; per window N of `windows`: NaN where no session of the window has a valid bar). What
+    Matrix.stats computes and what pl_liquidity_stats keeps (`refresh_stats` writes it, `load_stats`
+    reads it back, the same numbers: float8 round-trips exactly)."""
 
-    median_dollar_volume: dict[int, np.ndarray]
-    mean_dollar_volume: dict[int, np.ndarray]
-    coverage: dict[int, np.ndarray]
-    streak: np.ndarray
+    through: dt.date | None
+    windows: tuple[int, ...]
+    symbols: tuple[str, ...]
+    sessions_seen: list[int]
+    last_close: list[float | None]
+    streak: list[int]
+    median_dollar_volume: dict[int, list[float]]
+    mean_dollar_volume: dict[int, list[float]]
+    coverage: dict[int, list[int]]
 
 
 def load_matrix(conn) -> Matrix:
@@ -331,35 +380,93 @@ def load_matrix(conn) -> Matrix:
         cur.execute(MATRIX_SQL)
         found = cur.fetchall()
     values = np.full((len(found), WINDOW), np.nan, dtype=np.float32)
-    for i, (_symbol, _through, _seen, packed, _close) in enumerate(found):
-        window = _unpack(bytes(packed))
-        values[i, WINDOW - len(window):] = window
+    element = np.dtype(list(_ELEMENT))
+    for i, (_symbol, _through, _seen, packed, _close, length) in enumerate(found):
+        if length:
+            values[i, WINDOW - length:] = np.frombuffer(packed, dtype=element, offset=_HEADER_BYTES, count=length)["value"]
     return Matrix(tuple(r[0] for r in found), tuple(r[1] for r in found), tuple(r[2] for r in found),
                   tuple(r[4] for r in found), values)
 
 
-def _unpack(packed: bytes) -> np.ndarray:
-    """A one-dimensional real[] in PostgreSQL's binary array format -> its values (big-endian float32,
-    as numpy reads them), NULL as NaN."""
-    import numpy as np
+# --- the statistics a sync reads (pl_liquidity_stats, migration 0012) --------------------------------
 
-    ndim, has_null = int.from_bytes(packed[0:4], "big"), int.from_bytes(packed[4:8], "big")
-    if ndim == 0:
-        return np.zeros(0, dtype=np.float32)
-    count = int.from_bytes(packed[12:16], "big")
-    if not has_null:
-        return np.frombuffer(packed, dtype=np.dtype(list(_ELEMENT)), offset=20, count=count)["value"]
-    # NULLs present: an element is a length word (-1 for NULL, else 4) followed by its value word; walk
-    # the words as Python ints (no numpy call per element), then take the value words at once
-    words = np.frombuffer(packed, dtype=">i4", offset=20).tolist()
-    at, found = 0, []
-    for _ in range(count):
-        if words[at] < 0:
-            found.append(-1)
-            at += 1
-        else:
-            found.append(at + 1)
-            at += 2
-    index = np.array(found)
-    bits = np.frombuffer(packed, dtype=">f4", offset=20)
-    return np.where(index >= 0, bits[np.maximum(index, 0)], np.float32(np.nan))
+# The state of pl_symbol_liquidity, the one text both the sync's fingerprint (sync/fingerprint.py, its
+# `liquidity` CTE) and the statistics' state row (`source`) hold: every writer stamps the rows it writes
+# (updated_at = now()), a rebuild deletes and refills, so the sessions, the newest stamp and the row count
+# change whenever the windows may have moved. Written without the session's DateStyle or TimeZone (days
+# and seconds since 1970), so every connection gives the same text.
+SOURCE_COLUMNS = "min(through) AS low, max(through) AS high, max(updated_at) AS stamp, count(*) AS n"
+SOURCE_TEXT = "concat_ws(',', low - DATE '1970-01-01', high - DATE '1970-01-01', extract(epoch FROM stamp), n)"
+SOURCE_SQL = f"SELECT {SOURCE_TEXT} FROM (SELECT {SOURCE_COLUMNS} FROM pl_symbol_liquidity) AS liquidity"
+STATE_OF_STATS_SQL = "SELECT through, windows, source FROM pl_liquidity_stats_state"
+STATS_SQL = ("SELECT symbol, sessions_seen, last_close, streak, medians, means, coverages"
+             " FROM pl_liquidity_stats ORDER BY symbol")
+
+
+@dataclass(frozen=True)
+class StatsState:
+    """Where pl_liquidity_stats stands (its state row, read by the sync's snapshot statement):
+    `fresh` = computed from pl_symbol_liquidity as it is now (the state row's source is the table's)."""
+
+    through: dt.date | None
+    windows: tuple[int, ...]
+    fresh: bool
+
+    def serves(self, session: dt.date, windows: Iterable[int]) -> bool:
+        """Whether the kept statistics are those of `session` for every one of `windows`."""
+        return self.fresh and self.through == session and set(windows) <= set(self.windows)
+
+
+def default_windows() -> tuple[int, ...]:
+    """The windows of the built-in rule universes (universes/rules/defaults.toml): always kept."""
+    from tickstockpl.universes.rules.definition import default_definitions
+
+    return tuple(sorted({w for d in default_definitions().values() for w in d.windows()}))
+
+
+def refresh_stats(conn, windows: Iterable[int] | None = None) -> StatsTable:
+    """Compute the statistics of every row of pl_symbol_liquidity (load_matrix + Matrix.stats) and keep
+    them in pl_liquidity_stats, replacing what it held, with the state row saying where they stand.
+    `windows`: the windows to keep (a sync passes those its definitions read), always with the built-in
+    ones; None: the windows kept now and the built-in ones (the importer's call). Takes the writers' lock;
+    runs in the caller's transaction."""
+    _lock(conn)
+    if windows is None:
+        kept = conn.execute(STATE_OF_STATS_SQL).fetchone()
+        windows = kept[1] if kept else ()
+    # the built-in windows that fit the table's window (all of them unless WINDOW is lowered, as tests do)
+    keep = sorted(set(windows) | {n for n in default_windows() if n <= WINDOW})
+    table = load_matrix(conn).stats(keep)
+    source = conn.execute(SOURCE_SQL).fetchone()[0]
+    conn.execute("DELETE FROM pl_liquidity_stats")
+    medians, means, coverages = table.median_dollar_volume, table.mean_dollar_volume, table.coverage
+    with conn.cursor().copy("COPY pl_liquidity_stats (symbol, sessions_seen, last_close, streak, medians, means,"
+                            " coverages) FROM STDIN") as copy:
+        for i, symbol in enumerate(table.symbols):
+            copy.write_row((symbol, table.sessions_seen[i], table.last_close[i], table.streak[i],
+                            [medians[n][i] for n in keep], [means[n][i] for n in keep], [coverages[n][i] for n in keep]))
+    conn.execute("INSERT INTO pl_liquidity_stats_state (only_row, through, windows, source, refreshed_at)"
+                 " VALUES (true, %s, %s, %s, now()) ON CONFLICT (only_row) DO UPDATE SET through = EXCLUDED.through,"
+                 " windows = EXCLUDED.windows, source = EXCLUDED.source, refreshed_at = EXCLUDED.refreshed_at",
+                 (table.through, keep, source))
+    return table
+
+
+def stats_current(conn, windows: Iterable[int] = ()) -> bool:
+    """Whether pl_liquidity_stats holds the statistics of pl_symbol_liquidity as it is now, for `windows`."""
+    row = conn.execute(f"SELECT s.windows, s.source = ({SOURCE_SQL}) FROM pl_liquidity_stats_state s").fetchone()
+    return row is not None and bool(row[1]) and set(windows) <= set(row[0])
+
+
+def load_stats(conn, through: dt.date | None, windows: Iterable[int]) -> StatsTable:
+    """pl_liquidity_stats in one statement, as the StatsTable refresh_stats wrote (the sync's read: the
+    caller has checked the state row, `through` and `windows` are what it says)."""
+    windows = tuple(windows)
+    with conn.cursor(binary=True) as cur:
+        cur.execute(STATS_SQL)
+        found = cur.fetchall()
+    columns = list(zip(*found)) if found else [()] * 7
+    per_window = [list(zip(*column)) if found else [()] * len(windows) for column in columns[4:7]]
+    medians, means, coverages = ({n: list(values[k]) for k, n in enumerate(windows)} for values in per_window)
+    return StatsTable(through, windows, tuple(columns[0]), list(columns[1]), list(columns[2]), list(columns[3]),
+                      medians, means, coverages)

@@ -45,7 +45,7 @@ from typing import Any
 from psycopg.rows import namedtuple_row
 
 from tickstockpl.jobs.table import LAST_FINGERPRINT_SQL
-from tickstockpl.market import snapshot as market_snapshot
+from tickstockpl.market import liquidity, snapshot as market_snapshot
 from tickstockpl.universes.config import CONFIG_TYPE
 from tickstockpl.universes.model import OWNED_TYPES
 
@@ -87,14 +87,14 @@ OUTPUTS_SQL = (
     " FROM cache_entries c WHERE c.environment = %(env)s AND c.type = ANY(%(owned)s))"
 )
 
-# The state of pl_symbol_liquidity (market/liquidity.py), the rule universes' statistics, in one scan:
-# every writer stamps the rows it writes (updated_at = now()), a rebuild deletes and refills, so the
-# newest stamp, the sessions and the row count change whenever the statistics may have moved. Its
-# sessions also come back in the header (h_liquidity_low / _high): a sync finds there whether the
-# table stands at its session (sync/inputs.py) without another statement.
-LIQUIDITY_CTE = (",\nliquidity AS (SELECT min(through) AS low, max(through) AS high, max(updated_at) AS stamp,"
-                 " count(*) AS n FROM pl_symbol_liquidity)")
-LIQUIDITY_STATE = "(SELECT concat_ws(',', low, high, stamp, n) FROM liquidity)"
+# The state of pl_symbol_liquidity (market/liquidity.py), the rule universes' windows, in one scan
+# (liquidity.SOURCE_TEXT: sessions, newest stamp, row count). Its sessions also come back in the header
+# (h_liquidity_low / _high), with the state row of the statistics kept from it (pl_liquidity_stats_state):
+# a sync finds there whether the table stands at its session and whether the statistics are those of the
+# table (sync/inputs.py), without another statement.
+LIQUIDITY_CTE = (f",\nliquidity AS (SELECT {liquidity.SOURCE_COLUMNS} FROM pl_symbol_liquidity),"
+                 "\nliquidity_stats AS (SELECT through, windows, source FROM pl_liquidity_stats_state)")
+LIQUIDITY_STATE = f"(SELECT {liquidity.SOURCE_TEXT} FROM liquidity)"
 
 # The gate of the sync's snapshot statement: the inputs digest, and the verdict against the newest
 # completed, non-forced job of the mode (jobs.table.LAST_FINGERPRINT_SQL, the job table's statement).
@@ -120,7 +120,11 @@ verdict AS (
             "h_previous_result": ("(SELECT result FROM verdict WHERE unchanged)", "jsonb"),
             "h_previous_outputs": ("(SELECT outputs_digest FROM verdict WHERE unchanged)", "text"),
             "h_liquidity_low": ("(SELECT low FROM liquidity)", "date"),
-            "h_liquidity_high": ("(SELECT high FROM liquidity)", "date")})
+            "h_liquidity_high": ("(SELECT high FROM liquidity)", "date"),
+            "h_liquidity_state": (LIQUIDITY_STATE, "text"),
+            "h_stats_through": ("(SELECT through FROM liquidity_stats)", "date"),
+            "h_stats_windows": ("(SELECT windows FROM liquidity_stats)", "integer[]"),
+            "h_stats_source": ("(SELECT source FROM liquidity_stats)", "text")})
 CHECK_SQL = market_snapshot.rows_sql(GATE)
 
 
@@ -134,6 +138,7 @@ class Loaded:
     previous_result: dict[str, Any] | None = None
     outputs_digest: str | None = None  # when unchanged: the outputs digest that job recorded (still true)
     liquidity: tuple[dt.date | None, dt.date | None] = (None, None)  # pl_symbol_liquidity's (min, max) through
+    stats: "liquidity.StatsState | None" = None  # where pl_liquidity_stats stands (None: never computed)
 
 
 def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: bool) -> Loaded:
@@ -146,8 +151,11 @@ def load(conn, *, as_of: dt.date | None, environment: str, mode: str, may_skip: 
         return Loaded(header["h_digest"], unchanged_since=str(header["h_unchanged_job"]),
                       previous_result=header["h_previous_result"] or {},
                       outputs_digest=header["h_previous_outputs"])
+    stats = None if header["h_stats_source"] is None else liquidity.StatsState(
+        header["h_stats_through"], tuple(header["h_stats_windows"]),
+        header["h_stats_source"] == header["h_liquidity_state"])
     return Loaded(header["h_digest"], snapshot=read.snapshot,
-                  liquidity=(header["h_liquidity_low"], header["h_liquidity_high"]))
+                  liquidity=(header["h_liquidity_low"], header["h_liquidity_high"]), stats=stats)
 
 
 def outputs_digest(conn, environment: str) -> str:

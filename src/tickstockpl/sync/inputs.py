@@ -11,12 +11,13 @@
     3. only when some universe's open history rows do not number its stored members (history drifted,
        or a first run into rows PL did not write): the open members of those universes
     4. only where PL publishes relational groups (the schema check says so): its groups (relational.read)
-    5. only for the rule universes (a full sync): the pl_symbol_liquidity rows (liquidity.load_matrix), the
-       members of each rule universe just before the sync's date with their entry dates
-       (history.members_before) and the NYSE sessions from the oldest entry date to the session
-       (StoredCalendar.between): three statements. The snapshot statement's header says where the table
-       stands: a sync that writes moves a table left behind to its session first and reads the
-       snapshot again (`read_rules` for the cases).
+    5. only for the rule universes (a full sync): the statistics kept from pl_symbol_liquidity
+       (liquidity.load_stats: a few numbers per symbol, not the windows), the members of each rule
+       universe just before the sync's date with their entry dates (history.members_before) and the NYSE
+       sessions from the oldest entry date to the session (StoredCalendar.between): three statements. The
+       snapshot statement's header says where the table and its statistics stand: a sync that writes
+       moves a table left behind to its session first and reads the snapshot again (`read_rules` for
+       the cases).
 
 Everything after this is pure (universes.build, rules.publish, ownership.split, validate, diff.plan and
 the history plan) until store.apply writes the result in one transaction.
@@ -38,7 +39,8 @@ from tickstockpl.sync.ownership import FoundRow
 from tickstockpl.universes.config import ConfigRow
 from tickstockpl.universes.model import member_count
 from tickstockpl.universes.rules import publish as rule_publish
-from tickstockpl.universes.rules.definition import ROWS_NAME, default_definitions
+from tickstockpl.universes.rules import definition as rule_definition
+from tickstockpl.universes.rules.definition import ROWS_NAME, RuleDefinition, default_definitions
 from tickstockpl.universes.rules.schedule import SessionCalendar
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class RuleInputs:
     """What the rule universes of one sync are built from, or why they are not built (`skipped`)."""
 
     session: dt.date | None = None  # the session they are built for (the snapshot's latest session)
-    rows: liquidity.Matrix | None = None  # pl_symbol_liquidity (load_matrix), every row standing at `session`
+    rows: liquidity.StatsTable | None = None  # the statistics of pl_symbol_liquidity at `session`
     previous: Mapping[str, Mapping[str, dt.date]] = field(default_factory=lambda: _EMPTY)  # key -> members
     calendar: SessionCalendar | None = None
     skipped: str | None = None  # set: the rule universes are left as they are this run (a warning)
@@ -78,6 +80,7 @@ class Inputs:
     unchanged_since: str | None = None
     previous_result: Mapping[str, Any] | None = None
     previous_outputs: str | None = None  # the outputs digest of `unchanged_since` (still the current one)
+    definitions: Mapping[str, RuleDefinition] | None = None  # the rule definitions (None: no rules this mode)
     rules: RuleInputs | None = None  # None: this sync does not build rule universes (its mode)
 
 
@@ -108,6 +111,8 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
                       previous_result=MappingProxyType(dict(loaded.previous_result or {})),
                       previous_outputs=loaded.outputs_digest)
     stored = store.read_stored(conn, environment)
+    # the rule definitions: rules/defaults.toml with the rule_universes rows applied (ConfigError names a bad row)
+    definitions = rule_definition.apply_overrides(default_definitions(), stored.config) if rules else None
     open_members: Mapping[str, frozenset[str]] = _EMPTY
     if history:
         drifted = drift(stored.found, stored.open_counts)
@@ -117,7 +122,9 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
         loaded.inputs_digest, snapshot=loaded.snapshot, found=stored.found, config=stored.config,
         history=History(stored.open_counts, open_members),
         groups=relational.read(conn, environment) if groups else None,
-        rules=read_rules(conn, loaded.snapshot, stored.config, environment, caught_up=caught_up) if rules else None)
+        definitions=MappingProxyType(definitions) if definitions is not None else None,
+        rules=read_rules(conn, loaded, definitions, stored.config, environment, caught_up=caught_up,
+                         may_write=history) if rules else None)
 
 
 def _behind(loaded: fingerprint.Loaded) -> bool:
@@ -147,8 +154,9 @@ def _catch_up(conn, loaded: fingerprint.Loaded) -> str | None:
     return note
 
 
-def read_rules(conn, snap: Snapshot, config: tuple[ConfigRow, ...], environment: str, *,
-               caught_up: str | None = None) -> RuleInputs:
+def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleDefinition],
+               config: tuple[ConfigRow, ...], environment: str, *, caught_up: str | None = None,
+               may_write: bool = True) -> RuleInputs:
     """The rule universes' inputs (step 5 of the module docstring) for the snapshot's latest session S.
 
     pl_symbol_liquidity is kept by PL's importer, in the transaction of the bars. When it does not
@@ -160,22 +168,38 @@ def read_rules(conn, snap: Snapshot, config: tuple[ConfigRow, ...], environment:
       - ahead of S (a sync with a past `as_of`, or bars of the newest session deleted): the table only
         holds the newest windows, and moving it back would cost the next import a rebuild, so the rule
         universes are left as they are, with a warning naming the replay of past sessions (backfill).
-    Left as they are = not built this run: their stored rows, groups and history stay untouched."""
+    Left as they are = not built this run: their stored rows, groups and history stay untouched.
+
+    The statistics come from pl_liquidity_stats (one statement) when its state row, read by the
+    snapshot statement, says they are those of the table at S for every window the definitions read.
+    Otherwise (a definition reading a new window, the table moved without them) a sync that writes
+    computes and keeps them in a short transaction of its own (liquidity.refresh_stats), a dry run
+    (`may_write` false) computes them from the windows without keeping them: the same numbers."""
+    snap = loaded.snapshot
     session = snap.latest_session
     if session is None:
         return RuleInputs(skipped="rule universes not built: no bars on or before the as-of date")
-    rows = liquidity.load_matrix(conn)
-    throughs = set(rows.through)
-    if throughs != {session}:
-        if any(t > session for t in throughs):
+    low, high = loaded.liquidity
+    if low != session or high != session:
+        if high is not None and high > session:
             return RuleInputs(session, caught_up=caught_up, skipped=(
-                f"rule universes not built: pl_symbol_liquidity stands at {max(throughs).isoformat()}, after the"
+                f"rule universes not built: pl_symbol_liquidity stands at {high.isoformat()}, after the"
                 f" session {session.isoformat()} this sync builds (a past as_of): left as they are; past sessions"
                 " are replayed by `tickstockpl universes backfill`"))
-        shown = "empty" if not throughs else f"at {max(throughs).isoformat()}"
+        shown = "empty" if high is None else f"at {high.isoformat()}" if low == high else \
+            f"split over {low.isoformat()} .. {high.isoformat()}"
         return RuleInputs(session, caught_up=caught_up, skipped=(
             f"rule universes not built: pl_symbol_liquidity is {shown}, not at the session {session.isoformat()},"
             " and was not moved (a dry run does not move it; else see the log): left as they are"))
+    windows = sorted({w for d in definitions.values() if d.enabled for w in d.windows()})
+    kept = loaded.stats
+    if kept is not None and kept.serves(session, windows):
+        table = liquidity.load_stats(conn, kept.through, kept.windows)
+    elif may_write:
+        with conn.transaction():
+            table = liquidity.refresh_stats(conn, windows)
+    else:
+        table = liquidity.load_matrix(conn).stats(windows)
     keys = set(default_definitions()) | {str(row.key) for row in config if row.name == ROWS_NAME}
     by_universe = sync_history.members_before(conn, environment, [rule_publish.universe_of(k) for k in keys],
                                               snap.as_of)
@@ -187,4 +211,4 @@ def read_rules(conn, snap: Snapshot, config: tuple[ConfigRow, ...], environment:
     if session not in days:
         return RuleInputs(session, caught_up=caught_up,
                           skipped=f"rule universes not built: {session.isoformat()} is no NYSE session")
-    return RuleInputs(session, rows, MappingProxyType(previous), SessionCalendar(days), caught_up=caught_up)
+    return RuleInputs(session, table, MappingProxyType(previous), SessionCalendar(days), caught_up=caught_up)

@@ -4,11 +4,11 @@
                                                   verdict (or "unchanged since job X": the sync ends
                                                   there), stored rows with the ledger's word, config
                                                   rows, open history counts (and the open rows of
-                                                  drifted universes), PL's relational groups
-    2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated), and
+                                                  drifted universes), PL's relational groups, and
                                                   the rule definitions: rules/defaults.toml ⊕ the
                                                   `rule_universes` rows (a full sync; a bad row refuses
                                                   the sync, naming the row and field)
+    2. apply_overrides                             defaults.toml ⊕ cache_config rows (validated)
     3. universes.build(snapshot, config, families) pure
        rules.publish.publish(...)                 pure: the rule universes of the session (a full sync
                                                   whose liquidity statistics stand at its session:
@@ -45,7 +45,7 @@ from tickstockpl.universes.build import build
 from tickstockpl.universes.groups import build_groups
 from tickstockpl.universes.config import apply_overrides, default_config
 from tickstockpl.universes.model import FAMILIES_BY_MODE, MODES, RULES
-from tickstockpl.universes.rules import definition as rule_definition, publish as rule_publish
+from tickstockpl.universes.rules import publish as rule_publish
 
 RULE_MODES = ("full",)  # the modes that build the rule universes (docs/RULE_UNIVERSES.md)
 
@@ -159,8 +159,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(1, total, STEPS[1])
     config = apply_overrides(default_config(), list(inputs.config))
-    definitions = rule_definition.apply_overrides(rule_definition.default_definitions(), inputs.config) \
-        if with_rules else None
+    definitions = inputs.definitions  # parsed with the inputs (None: this mode builds no rule universes)
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)

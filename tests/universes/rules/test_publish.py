@@ -79,7 +79,8 @@ def test_a_disabled_definition_is_not_published_and_both_inputs_agree():
     values[:, -30:] = np.array([r.dollar_volumes for r in rows], dtype=np.float32)
     matrix = Matrix(tuple(r.symbol for r in rows), tuple(r.through for r in rows), tuple(r.sessions_seen for r in rows),
                     tuple(r.last_close for r in rows), values)
-    same = rp.publish(defs, matrix, SECURITIES, {}, RECON, CALENDAR)
+    table = matrix.stats(sorted({w for d in defs.values() for w in d.windows()}))  # what pl_liquidity_stats holds
+    same = rp.publish(defs, table, SECURITIES, {}, RECON, CALENDAR)
     assert same.entries == out.entries and same.churn() == out.churn()
     assert out.screens["all"]["entry"] == {"min_price": 10.0}
 

@@ -10,8 +10,9 @@ feeding each session's members back in as the next one's `previous`. Inputs:
                   the enabled ones are run, a disabled one is not published
     rows          the pl_symbol_liquidity rows, every one standing at `session` (any other: ValueError):
                   either LiquidityRow objects (market.liquidity.load, or rows a replay builds) or the
-                  whole table as one market.liquidity.Matrix (load_matrix: the sync's fast read); both
-                  give the same statistics (stats.from_market / stats.from_matrix)
+                  statistics of the whole table as one market.liquidity.StatsTable (pl_liquidity_stats:
+                  the sync's read; or Matrix.stats), holding at least the definitions' windows; both give
+                  the same statistics (stats.from_market / stats.from_table)
     securities    the symbols of the market (market.snapshot.Security; a symbol listed twice: the first wins)
     previous      key -> {symbol: entry date} of the members after the session before. A universe
                   without a member (its key absent: never published, a new definition; or empty) is
@@ -42,7 +43,7 @@ from tickstockpl.universes import model, shapes
 from tickstockpl.universes.rules import engine
 from tickstockpl.universes.rules.definition import Reconstitution, RuleDefinition, liquidity_filter
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import from_market, from_matrix
+from tickstockpl.universes.rules.stats import from_market, from_table
 
 TYPE = model.STOCK_UNIVERSE
 NAME = model.RULES_NAME
@@ -109,8 +110,8 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     windows = sorted({w for d in enabled for w in d.windows()})
     if not enabled:
         stats = {}
-    elif hasattr(rows, "values") and hasattr(rows, "stats"):  # a market.liquidity.Matrix
-        stats = from_matrix(unique.values(), rows, windows, session)
+    elif hasattr(rows, "median_dollar_volume"):  # a market.liquidity.StatsTable
+        stats = from_table(unique.values(), rows, session)
     else:
         stats = from_market(unique.values(), rows, windows, session)
     entries: list[model.Entry] = []
