@@ -280,3 +280,69 @@ def test_the_relational_group_of_a_rule_universe_has_its_liquidity_filter(appv2_
     with psycopg.connect(url) as conn:
         lf = conn.execute("SELECT liquidity_filter FROM definition_groups WHERE name = 'rules_tradable_us'").fetchone()[0]
     assert lf["entry"]["min_price"] == 7.5
+
+
+# --- the statistics kept at import time (pl_liquidity_stats, migration 0012) -----------------------------
+
+def _kept(conn) -> tuple:
+    """(session, windows, refreshed_at, fresh) of the state row of the kept statistics."""
+    through, windows, _source, refreshed = conn.execute(
+        "SELECT through, windows, source, refreshed_at FROM pl_liquidity_stats_state").fetchone()
+    return through, tuple(windows), refreshed, liquidity.stats_current(conn)
+
+
+def _plain(table: liquidity.StatsTable) -> tuple:
+    """The table with NaN as None (NaN != NaN), for exact comparisons."""
+    def clean(values):
+        return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    return (table.through, table.windows, table.symbols, table.sessions_seen, clean(table.last_close), table.streak,
+            {n: clean(v) for n, v in table.median_dollar_volume.items()},
+            {n: clean(v) for n, v in table.mean_dollar_volume.items()}, table.coverage)
+
+
+def test_the_sync_reads_the_kept_statistics_and_keeps_the_windows_its_definitions_read(market, small_market):
+    """The `market` fixture's rebuild keeps the built-in windows (200); its rule_universes rows read 20-session
+    windows. A dry run computes those without keeping them; the first sync that writes keeps them; the
+    next sync reads them as kept (nothing computed again); what is kept equals the windows' statistics."""
+    session = small_market.sessions[-1]
+    with psycopg.connect(market) as conn:
+        assert _kept(conn)[0:2] == (session, liquidity.default_windows()) and _kept(conn)[3]
+    with psycopg.connect(market, autocommit=True) as conn:
+        dry = run_sync(conn, SyncRequest(dry_run=True, as_of=AS_OF))
+    with psycopg.connect(market) as conn:
+        assert _kept(conn)[1] == liquidity.default_windows()  # the dry run kept nothing
+    assert not [w for w in dry.warnings if "rule universes not built" in w]
+    assert dry.universes_updated > 0
+    first = sync(market)
+    with psycopg.connect(market) as conn:
+        through, windows, refreshed, fresh = _kept(conn)
+        assert (through, fresh) == (session, True) and set(windows) == {20, 200}
+        kept = liquidity.load_stats(conn, through, windows)
+        assert _plain(kept) == _plain(liquidity.load_matrix(conn).stats(windows))
+        rows = rule_rows(conn)
+    again = sync(market, force=True)
+    with psycopg.connect(market) as conn:
+        assert _kept(conn)[2] == refreshed  # read as kept: not computed again
+        assert rule_rows(conn) == rows and again.total_changes == 0
+    assert first.churn[RULES + "tradable_us"]["after"] > 0
+
+
+def test_statistics_the_table_moved_away_from_are_computed_again(market, small_market):
+    """A writer that moves pl_symbol_liquidity without refreshing the statistics (here: an UPDATE by hand)
+    leaves a state row whose source is not the table's: the next sync computes them again first, from the
+    table as it is, and the rule universes follow."""
+    sync(market)
+    with psycopg.connect(market) as conn:
+        symbol = next(iter(members(rule_rows(conn)["tradable_us"])))
+        conn.execute("UPDATE pl_symbol_liquidity SET dollar_volumes = array_fill(10::real, ARRAY[cardinality("
+                     "dollar_volumes)]), updated_at = now() WHERE symbol = %s", (symbol,))
+        conn.commit()
+        assert not liquidity.stats_current(conn)
+    result = sync(market)
+    with psycopg.connect(market) as conn:
+        through, windows, _refreshed, fresh = _kept(conn)
+        assert fresh
+        kept = liquidity.load_stats(conn, through, windows)
+        assert kept.median_dollar_volume[20][kept.symbols.index(symbol)] == 10.0
+        assert symbol not in members(rule_rows(conn)["tradable_us"]) or not result.churn[RULES + "tradable_us"][
+            "reconstitution"]

@@ -67,6 +67,23 @@ def _session_data(conn, day: dt.date, *, change: str | None = None) -> SessionDa
     return SessionData(day, rows)
 
 
+def _stats_kept(conn) -> bool:
+    """Whether the import left the statistics kept (pl_liquidity_stats) current: computed from the table as
+    it is now, at its session, equal to the windows' statistics computed afresh."""
+    import math
+
+    through, windows = conn.execute("SELECT through, windows FROM pl_liquidity_stats_state").fetchone()
+    kept = liquidity.load_stats(conn, through, windows)
+    fresh = liquidity.load_matrix(conn).stats(windows)
+
+    def plain(table):
+        return [[None if isinstance(v, float) and math.isnan(v) else v for v in column] for column in (
+            table.sessions_seen, table.last_close, table.streak, *table.median_dollar_volume.values(),
+            *table.mean_dollar_volume.values(), *table.coverage.values())]
+    return liquidity.stats_current(conn) and kept.through == fresh.through and kept.symbols == fresh.symbols \
+        and plain(kept) == plain(fresh) and len(kept.symbols) > 0
+
+
 def _updated_at(conn) -> dt.datetime:
     return conn.execute("SELECT max(updated_at) FROM pl_symbol_liquidity").fetchone()[0]
 
@@ -82,6 +99,7 @@ def test_import_folds_the_new_session_in(market_db_url, small_market):
         result = write_session(conn, data, known=None, provider="test")
         assert result.rows_written == len(data.rows) > 0
         after = _rows(conn)
+        assert _stats_kept(conn)
     assert {r[0] for r in after.values()} == {days[-1]}
     assert after == _rebuilt(market_db_url, days[-1])
 
@@ -96,6 +114,7 @@ def test_first_import_into_an_empty_table_builds_it(market_db_url, small_market)
     with psycopg.connect(market_db_url, autocommit=True) as conn:
         write_session(conn, data, known=None, provider="test")
         after = _rows(conn)
+        assert _stats_kept(conn)
     assert after and after == _rebuilt(market_db_url, days[-1])
 
 
@@ -118,6 +137,7 @@ def test_a_changed_past_session_rebuilds_and_identical_bars_move_nothing(market_
         # one corrected volume of a session already folded in: the window is rebuilt, the table stays at the newest session
         assert write_session(conn, changed, known=None, provider="test").rows_written == 1
         after = _rows(conn)
+        assert _stats_kept(conn)
     assert {r[0] for r in after.values()} == {days[-1]}
     assert after == _rebuilt(market_db_url, days[-1])
     old, new = before[symbol][3], after[symbol][3]
