@@ -152,7 +152,7 @@ def open_members(conn, environment: str, universes: set[str]) -> dict[str, froze
 def members_before(conn, environment: str, universes, day: dt.date) -> dict[str, dict[str, dt.date]]:
     """Universe (of `universes`) -> {symbol: valid_from} of its members just before `day`."""
     out: dict[str, dict[str, dt.date]] = defaultdict(dict)
-    with conn.cursor() as cur:
+    with conn.cursor(binary=True) as cur:  # binary: 13,000 rows of the rule universes, dates unparsed
         cur.execute(MEMBERS_BEFORE_SQL, {"env": environment, "universes": sorted(universes), "d": day})
         for universe, symbol, since in cur:
             out[universe][symbol] = since

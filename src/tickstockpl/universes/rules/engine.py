@@ -31,6 +31,7 @@ says why a symbol is in or out; `RunResult.churn` is the run's turnover.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -38,7 +39,9 @@ from typing import Iterable, Mapping
 
 from tickstockpl.universes.rules.definition import Candidates, RuleDefinition, Screens
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import SymbolStats, positive
+from tickstockpl.universes.rules.stats import SymbolStats
+
+_INF = math.inf
 
 NO_SECTOR = "(no sector)"
 
@@ -199,23 +202,24 @@ class Market:
     def _rank(self, definition: RuleDefinition) -> Ranking:
         metric, window = definition.rank.metric, definition.rank.sessions
         eligible = self.candidates(definition.candidates, False) & self.passing(definition.stay)
-        ranked = []
-        append = ranked.append
         stats = self.stats
-        for symbol in eligible:  # SymbolStats.metric, unrolled; any order: the sort below decides
-            s = stats[symbol]
-            value = positive(s.market_cap if metric == "market_cap" else getattr(s, metric).get(window))
-            if value is not None:
-                append((-value, symbol))
+        # SymbolStats.metric and `positive`, unrolled into one comprehension per metric (12,000 symbols,
+        # three rankings a sync); any order: the sort below decides
+        if metric == "market_cap":
+            values = ((stats[symbol].market_cap, symbol) for symbol in eligible)
+        else:
+            values = ((getattr(stats[symbol], metric).get(window), symbol) for symbol in eligible)
+        ranked = [(-v, symbol) for v, symbol in values if v is not None and 0.0 < v < _INF]
         ranked.sort()
         total = math.fsum(-v for v, _ in ranked)
-        ranks, pcts = {}, {}
-        running = 0.0
-        for i, (value, symbol) in enumerate(ranked, 1):
-            running += -value
-            ranks[symbol] = i
-            pcts[symbol] = min(100.0, running / total * 100.0) if total > 0 else 100.0
-        return Ranking(tuple(symbol for _, symbol in ranked), ranks, pcts)
+        order = tuple(symbol for _, symbol in ranked)
+        ranks = {symbol: i for i, symbol in enumerate(order, 1)}
+        if total > 0:  # the running sum added in rank order, as the percentile's definition reads
+            pcts = {symbol: min(100.0, running / total * 100.0)
+                    for symbol, running in zip(order, itertools.accumulate(-v for v, _ in ranked))}
+        else:
+            pcts = dict.fromkeys(order, 100.0)
+        return Ranking(order, ranks, pcts)
 
 
 def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Market, session: dt.date,

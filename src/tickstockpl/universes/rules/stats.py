@@ -94,32 +94,30 @@ def from_table(securities, table, session) -> dict[str, SymbolStats]:
     """The SymbolStats of `securities` from the statistics of every row at once (market.liquidity.StatsTable:
     Matrix.stats, or pl_liquidity_stats as the sync reads it), for the table's windows; NaN means none.
     A table that does not stand at `session` is refused (ValueError). Pure."""
-    import math
-
     if table.symbols and table.through != session:
         raise ValueError(f"pl_symbol_liquidity stands at {table.through.isoformat()} for some symbols, "
                          f"not at {session.isoformat()}: catch it up first")
-    position = {symbol: i for i, symbol in enumerate(table.symbols)}
-    columns = {n: (table.median_dollar_volume[n], table.mean_dollar_volume[n], table.coverage[n])
-               for n in table.windows}
-    isnan = math.isnan
+    windows = table.windows
+    per_window = [(table.median_dollar_volume[n], table.mean_dollar_volume[n], table.coverage[n]) for n in windows]
+    rows = {}  # symbol -> (sessions seen, last close, streak, medians, means, coverages): one pass by column
+    for i, symbol in enumerate(table.symbols):
+        median, mean, coverage = {}, {}, {}
+        for n, (medians, means, counts) in zip(windows, per_window):
+            m = medians[i]
+            median[n] = None if m != m else m  # NaN: none
+            a = means[i]
+            mean[n] = None if a != a else a
+            coverage[n] = counts[i]
+        rows[symbol] = (table.sessions_seen[i], table.last_close[i], table.streak[i], MappingProxyType(median),
+                        MappingProxyType(mean), MappingProxyType(coverage))
     out = {}
     for sec in securities:
-        i = position.get(sec.symbol)
-        if i is None:
-            out[sec.symbol] = SymbolStats(symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange,
-                                          active=bool(sec.active), sector=sec.sector, market_cap=sec.market_cap)
+        row = rows.get(sec.symbol)
+        if row is None:
+            out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active), sec.sector,
+                                          None, sec.market_cap)
             continue
-        median, mean, coverage = {}, {}, {}
-        for n, (medians, means, counts) in columns.items():
-            m = medians[i]
-            median[n] = None if isnan(m) else m
-            a = means[i]
-            mean[n] = None if isnan(a) else a
-            coverage[n] = counts[i]
-        out[sec.symbol] = SymbolStats(
-            symbol=sec.symbol, type=sec.type, exchange=sec.primary_exchange, active=bool(sec.active),
-            sector=sec.sector, price=table.last_close[i], market_cap=sec.market_cap,
-            ipo_sessions=table.sessions_seen[i], streak=table.streak[i], median_dollar_volume=MappingProxyType(median),
-            mean_dollar_volume=MappingProxyType(mean), coverage=MappingProxyType(coverage))
+        seen, close, streak, median, mean, coverage = row
+        out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active), sec.sector,
+                                      close, sec.market_cap, seen, streak, median, mean, coverage)
     return out
