@@ -56,7 +56,7 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from tickstockpl.db import locks
+from tickstockpl.db import copytext, locks
 from tickstockpl.errors import LiquidityError  # noqa: F401 - raised here; errors.py holds it
 
 if TYPE_CHECKING:
@@ -442,14 +442,32 @@ def refresh_stats(conn, windows: Iterable[int] | None = None) -> StatsTable:
     medians, means, coverages = table.median_dollar_volume, table.mean_dollar_volume, table.coverage
     with conn.cursor().copy("COPY pl_liquidity_stats (symbol, sessions_seen, last_close, streak, medians, means,"
                             " coverages) FROM STDIN") as copy:
-        for i, symbol in enumerate(table.symbols):
-            copy.write_row((symbol, table.sessions_seen[i], table.last_close[i], table.streak[i],
-                            [medians[n][i] for n in keep], [means[n][i] for n in keep], [coverages[n][i] for n in keep]))
+        copy.write(_stats_copy_text(table, keep))
     conn.execute("INSERT INTO pl_liquidity_stats_state (only_row, through, windows, source, refreshed_at)"
                  " VALUES (true, %s, %s, %s, now()) ON CONFLICT (only_row) DO UPDATE SET through = EXCLUDED.through,"
                  " windows = EXCLUDED.windows, source = EXCLUDED.source, refreshed_at = EXCLUDED.refreshed_at",
                  (table.through, keep, source))
     return table
+
+
+def _stats_copy_text(table: StatsTable, windows: list[int]) -> str:
+    """COPY text of pl_liquidity_stats's rows (db/copytext): one join instead of psycopg's write_row, which
+    adapted three lists a row (0.9 of 1.6 s of a refresh at 12,000 symbols, measured). repr() of a float is
+    its shortest exact text (NaN as nan, which float8 reads), so the stored numbers are the computed ones."""
+    medians = [table.median_dollar_volume[n] for n in windows]
+    means = [table.mean_dollar_volume[n] for n in windows]
+    coverages = [table.coverage[n] for n in windows]
+    symbols = table.symbols
+    if copytext.needs_escape("".join(symbols)):
+        symbols = [copytext.field(s) for s in symbols]
+    lines = []
+    for i, symbol in enumerate(symbols):
+        close = table.last_close[i]
+        lines.append(f"{symbol}\t{table.sessions_seen[i]}\t{copytext.NULL if close is None else repr(float(close))}"
+                     f"\t{table.streak[i]}\t{{{','.join([repr(float(m[i])) for m in medians])}}}"
+                     f"\t{{{','.join([repr(float(a[i])) for a in means])}}}"
+                     f"\t{{{','.join([str(int(c[i])) for c in coverages])}}}\n")
+    return "".join(lines)
 
 
 def stats_current(conn, windows: Iterable[int] = ()) -> bool:
