@@ -82,3 +82,47 @@ async def test_blocking_run_gives_synchronous_code_the_request_connection(db_url
         assert await blocking.run(aconn, work) == [[1, 2], 2, [(10,), (20,)], None]
         with pytest.raises(psycopg.errors.UndefinedTable):  # the driver's own errors
             await blocking.run(aconn, lambda conn: conn.execute("SELECT * FROM no_such_table"))
+
+
+async def test_the_blocking_view_offers_binary_cursors_descriptions_and_per_cursor_loaders(db_url):
+    """What the dry-run read of the explain route uses (market/snapshot.read, store.read_stored,
+    liquidity.load_stats): a binary cursor gives the same values, `description` names the columns, a loader
+    set on one cursor's adapters applies to that cursor only."""
+    from psycopg.types.json import set_json_loads
+
+    query = "SELECT 7::int AS n, ARRAY[1.5, 'NaN']::float8[] AS xs, DATE '2026-12-01' AS d, '{\"a\": 1}'::jsonb AS j"
+
+    def work(conn) -> list:
+        with conn.cursor(binary=True) as cur:
+            cur.execute(query)
+            names = [c.name for c in cur.description]
+            binary = cur.fetchall()
+        with conn.cursor(row_factory=psycopg.rows.namedtuple_row) as cur:
+            set_json_loads(lambda data: {"loaded": bytes(data).decode()}, cur)
+            special = cur.execute(query).fetchone().j
+        plain = conn.execute(query).fetchone()[3]  # another cursor: the connection's own loader
+        return [names, binary, special, plain]
+
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as aconn:
+        names, rows, special, plain = await blocking.run(aconn, work)
+    assert names == ["n", "xs", "d", "j"]
+    (n, xs, d, j), = rows
+    assert (n, xs[0], d, j) == (7, 1.5, __import__("datetime").date(2026, 12, 1), {"a": 1}) and xs[1] != xs[1]
+    assert special == {"loaded": '{"a": 1}'} and plain == {"a": 1}
+
+
+def test_no_route_runs_synchronous_database_code_off_the_request_connection():
+    """Routes reach synchronous code only through blocking.run (the request's connection); blocking.call
+    (a thread without a connection) only for the Redis probe of /health."""
+    import ast
+    from pathlib import Path
+
+    import tickstockpl.api.routes as routes
+
+    found = []
+    for path in sorted(Path(routes.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call" \
+                    and getattr(node.func.value, "id", None) == "blocking":
+                found.append((path.name, ast.unparse(node.args[0])))
+    assert found == [("health.py", "_redis_up")]

@@ -14,7 +14,8 @@ its request already holds, so no thread can wait for a pooled connection (the st
 semaphore guarded against cannot happen).
 
 The view offers what that code uses of a psycopg Connection: `execute` (the rows are fetched with the
-statement: the result is client-side either way), `cursor(row_factory=...)`, `transaction()`, `commit`,
+statement: the result is client-side either way), `cursor(row_factory=..., binary=...)` with its
+`description` and `adapters` (per-cursor loaders), `transaction()`, `commit`,
 `rollback` and the connection's plain attributes (`closed`, `broken`, `info`, `autocommit`). Errors are
 the driver's own (psycopg raises the same classes on both connection types).
 """
@@ -81,26 +82,34 @@ async def _execute(cursor: psycopg.AsyncCursor, query, params) -> Result:
 
 
 class BlockingCursor:
-    """`conn.cursor(row_factory=...)`, used as a context manager: `execute`, then the fetches."""
+    """`conn.cursor(row_factory=..., binary=...)`, used as a context manager: `execute`, then the fetches
+    and `description`. The AsyncCursor behind it exists from the start, so its `adapters` take
+    per-cursor loaders (e.g. `psycopg.types.json.set_json_loads(loads, cursor)`) before `execute`."""
 
-    def __init__(self, view: "BlockingConnection", row_factory):
-        self._view, self._row_factory, self._result = view, row_factory, None
+    def __init__(self, view: "BlockingConnection", row_factory, binary: bool):
+        self._view, self._result = view, None
+        aconn = view.aconn
+        self._cursor = aconn.cursor(row_factory=row_factory, binary=binary) if row_factory is not None else \
+            aconn.cursor(binary=binary)
 
     def __enter__(self) -> "BlockingCursor":
         return self
 
     def __exit__(self, *exc) -> None:
         self._result = None
+        self._view._on_loop(self._cursor.close)
+
+    @property
+    def adapters(self):
+        return self._cursor.adapters
 
     def execute(self, query, params=None) -> "BlockingCursor":
-        self._result = self._view._on_loop(self._send, query, params)
+        self._result = self._view._on_loop(_execute, self._cursor, query, params)
         return self
 
-    async def _send(self, query, params) -> Result:
-        aconn = self._view.aconn
-        cursor = aconn.cursor(row_factory=self._row_factory) if self._row_factory is not None else aconn.cursor()
-        async with cursor:
-            return await _execute(cursor, query, params)
+    @property
+    def description(self):
+        return self._result.description if self._result is not None else None
 
     @property
     def rowcount(self) -> int:
@@ -132,8 +141,8 @@ class BlockingConnection:
         async with self.aconn.cursor() as cursor:
             return await _execute(cursor, query, params)
 
-    def cursor(self, row_factory=None) -> BlockingCursor:
-        return BlockingCursor(self, row_factory)
+    def cursor(self, row_factory=None, *, binary: bool = False) -> BlockingCursor:
+        return BlockingCursor(self, row_factory, binary)
 
     @contextmanager
     def transaction(self):

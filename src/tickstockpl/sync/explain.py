@@ -59,14 +59,6 @@ def explain(conn, environment: str, key: str, symbol: str) -> dict[str, Any]:
     }
 
 
-def explain_on_own_connection(url: str, environment: str, key: str, symbol: str) -> dict[str, Any]:
-    """`explain` on a connection of its own (the API's route: it runs like a job, in a worker thread)."""
-    from tickstockpl.db.connect import connection
-
-    with connection(url, autocommit=True) as conn:
-        return explain(conn, environment, key, symbol)
-
-
 def _ahead(conn, session: dt.date) -> list[dt.date]:
     from tickstockpl.market.calendar import StoredCalendar
 

@@ -114,10 +114,6 @@ async def explain(type: Part, name: Part, key: Part, conn: ConnDep, settings: Se
     if (type, name) != (STOCK_UNIVERSE, RULES_NAME):
         raise NotFound(f"{universe_id(type, name, key)} is no rule universe: explanations are given for"
                        f" {STOCK_UNIVERSE}/{RULES_NAME}/<key> (docs/RULE_UNIVERSES.md)")
-    # Decision (docs/ARCHITECTURE.md): an explanation reads what a dry-run sync reads (the snapshot, the
-    # liquidity matrix in binary, the stored rows) through code written for psycopg's Connection, which
-    # the blocking view does not offer (binary cursors, descriptions, per-cursor loaders); it runs like
-    # a job, on a connection of its own in a worker thread.
-    answer = await blocking.call(rule_explain.explain_on_own_connection, settings.database_url,
-                                 settings.environment, key, symbol.upper())
+    # an explanation reads what a dry-run sync reads (sync/inputs.read), on the request's own connection
+    answer = await blocking.run(conn, rule_explain.explain, settings.environment, key, symbol.upper())
     return Explanation.model_validate(answer)
