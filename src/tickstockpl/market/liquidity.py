@@ -439,7 +439,6 @@ def refresh_stats(conn, windows: Iterable[int] | None = None) -> StatsTable:
     table = load_matrix(conn).stats(keep)
     source = conn.execute(SOURCE_SQL).fetchone()[0]
     conn.execute("DELETE FROM pl_liquidity_stats")
-    medians, means, coverages = table.median_dollar_volume, table.mean_dollar_volume, table.coverage
     with conn.cursor().copy("COPY pl_liquidity_stats (symbol, sessions_seen, last_close, streak, medians, means,"
                             " coverages) FROM STDIN") as copy:
         copy.write(_stats_copy_text(table, keep))
