@@ -11,7 +11,7 @@ session at a time, reading only that session's bars:
                                 (call `rebuild` or `catch_up`).
     rebuild(conn, through)      recompute every row from ohlcv_daily as of session `through` (deletes and
                                 refills the table, PL's own; one transaction of the caller's)
-    catch_up(conn, through[, windows])     rebuild when the table is empty, ahead of `through` or its rows disagree,
+    catch_up(conn, through)     rebuild when the table is empty, ahead of `through` or its rows disagree,
                                 else fold each missing session in order
     after_import(conn, written) the importer's call, in the transaction that wrote the bars: catch up to
                                 the newest session written, or rebuild when bars of a session already
@@ -221,10 +221,10 @@ def _rebuild(conn, through: dt.date) -> int:
     return conn.execute(REBUILD_SQL, {"day": through, "window": WINDOW}).rowcount
 
 
-def catch_up(conn, through: dt.date, windows: Iterable[int] | None = None) -> int:
+def catch_up(conn, through: dt.date) -> int:
     """Bring the table to `through`: rebuild when it is empty, ahead or its rows stand at different
-    sessions, else fold each missing session; then refresh the statistics (for `windows`, see
-    refresh_stats) when anything moved or they do not stand where the table does."""
+    sessions, else fold each missing session; then refresh the statistics when anything moved or they
+    are not those of the table."""
     _lock(conn)
     low, high = conn.execute("SELECT min(through), max(through) FROM pl_symbol_liquidity").fetchone()
     if high is None or high > through or low != high:
@@ -234,8 +234,8 @@ def catch_up(conn, through: dt.date, windows: Iterable[int] | None = None) -> in
             "SELECT session FROM pl_market_sessions WHERE session > %s AND session <= %s ORDER BY session",
             (high, through))]
         written = sum(_fold(conn, day) for day in days)
-    if written or windows is not None or not stats_current(conn):
-        refresh_stats(conn, windows)
+    if written or not stats_current(conn):
+        refresh_stats(conn)
     return written
 
 
@@ -469,10 +469,10 @@ def _stats_copy_text(table: StatsTable, windows: list[int]) -> str:
     return "".join(lines)
 
 
-def stats_current(conn, windows: Iterable[int] = ()) -> bool:
-    """Whether pl_liquidity_stats holds the statistics of pl_symbol_liquidity as it is now, for `windows`."""
-    row = conn.execute(f"SELECT s.windows, s.source = ({SOURCE_SQL}) FROM pl_liquidity_stats_state s").fetchone()
-    return row is not None and bool(row[1]) and set(windows) <= set(row[0])
+def stats_current(conn) -> bool:
+    """Whether pl_liquidity_stats holds the statistics of pl_symbol_liquidity as it is now."""
+    row = conn.execute(f"SELECT s.source = ({SOURCE_SQL}) FROM pl_liquidity_stats_state s").fetchone()
+    return row is not None and bool(row[0])
 
 
 def load_stats(conn, through: dt.date | None, windows: Iterable[int]) -> StatsTable:

@@ -40,7 +40,7 @@ from tickstockpl.universes.config import ConfigRow
 from tickstockpl.universes.model import member_count
 from tickstockpl.universes.rules import publish as rule_publish
 from tickstockpl.universes.rules import definition as rule_definition
-from tickstockpl.universes.rules.definition import ROWS_NAME, RuleDefinition, default_definitions
+from tickstockpl.universes.rules.definition import RuleDefinition, default_definitions
 from tickstockpl.universes.rules.schedule import SessionCalendar
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
         history=History(stored.open_counts, open_members),
         groups=relational.read(conn, environment) if groups else None,
         definitions=MappingProxyType(definitions) if definitions is not None else None,
-        rules=read_rules(conn, loaded, definitions, stored.config, environment, caught_up=caught_up,
-                         may_write=history) if rules else None)
+        rules=read_rules(conn, loaded, definitions, environment, caught_up=caught_up, may_write=history)
+        if rules else None)
 
 
 def _behind(loaded: fingerprint.Loaded) -> bool:
@@ -154,9 +154,8 @@ def _catch_up(conn, loaded: fingerprint.Loaded) -> str | None:
     return note
 
 
-def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleDefinition],
-               config: tuple[ConfigRow, ...], environment: str, *, caught_up: str | None = None,
-               may_write: bool = True) -> RuleInputs:
+def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleDefinition], environment: str, *,
+               caught_up: str | None = None, may_write: bool = True) -> RuleInputs:
     """The rule universes' inputs (step 5 of the module docstring) for the snapshot's latest session S.
 
     pl_symbol_liquidity is kept by PL's importer, in the transaction of the bars. When it does not
@@ -200,8 +199,8 @@ def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleD
             table = liquidity.refresh_stats(conn, windows)
     else:
         table = liquidity.load_matrix(conn).stats(windows)
-    keys = set(default_definitions()) | {str(row.key) for row in config if row.name == ROWS_NAME}
-    by_universe = sync_history.members_before(conn, environment, [rule_publish.universe_of(k) for k in keys],
+    # every definition, disabled ones too (a universe switched off is reconciled against its members)
+    by_universe = sync_history.members_before(conn, environment, [rule_publish.universe_of(k) for k in definitions],
                                               snap.as_of)
     previous = {rule_publish.key_of(u): MappingProxyType(m) for u, m in by_universe.items()}
     oldest = min((d for m in previous.values() for d in m.values()), default=session)

@@ -195,10 +195,10 @@ def test_statistics_of_the_sample_market_feed_the_engine(market_db_url, small_ma
 
 
 def test_the_matrix_read_gives_the_statistics_of_the_rows(hostile_market, monkeypatch):
-    """load_matrix + stats.from_matrix (the sync's fast read) against load + stats.from_market, exactly,
+    """load_matrix + Matrix.stats + stats.from_table (what refresh_stats keeps) against load + stats.from_market, exactly,
     with the windows rolled over (WINDOW 7) and not (252)."""
     from tickstockpl.market.snapshot import load as load_snapshot
-    from tickstockpl.universes.rules.stats import from_market, from_matrix
+    from tickstockpl.universes.rules.stats import from_market, from_table
 
     url, days = hostile_market
     with psycopg.connect(url) as conn:
@@ -209,7 +209,7 @@ def test_the_matrix_read_gives_the_statistics_of_the_rows(hostile_market, monkey
             rows, matrix = liquidity.load(conn), liquidity.load_matrix(conn)
             assert matrix.symbols == tuple(r.symbol for r in rows)
             slow = from_market(securities, rows, sizes, days[-1])
-            fast = from_matrix(securities, matrix, sizes, days[-1])
+            fast = from_table(securities, matrix.stats(sizes), days[-1])
             assert slow.keys() == fast.keys()
             for symbol in slow:
                 a, b = slow[symbol], fast[symbol]

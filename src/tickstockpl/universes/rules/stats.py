@@ -84,12 +84,6 @@ def from_market(securities, rows, windows, session) -> dict[str, SymbolStats]:
     return out
 
 
-def from_matrix(securities, matrix, windows, session) -> dict[str, SymbolStats]:
-    """`from_market` for the whole table read at once (market.liquidity.Matrix, `load_matrix`): the same
-    statistics, computed for every row in one pass of numpy (Matrix.stats). Pure."""
-    return from_table(securities, matrix.stats(windows), session)
-
-
 def from_table(securities, table, session) -> dict[str, SymbolStats]:
     """The SymbolStats of `securities` from the statistics of every row at once (market.liquidity.StatsTable:
     Matrix.stats, or pl_liquidity_stats as the sync reads it), for the table's windows; NaN means none.
