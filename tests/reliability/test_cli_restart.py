@@ -81,7 +81,9 @@ def test_a_database_restart_during_cache_sync_is_one_line_and_exit_3(controlled_
     assert checksum(rel_db) == before
     with psycopg.connect(rel_db) as conn:
         status, details = conn.execute("SELECT status, error_details FROM pl_sync_jobs").fetchone()
-    assert status == "failed" and details.startswith("lost the connection to PostgreSQL during the sync"), details
+    # on failure, the server's log says what the CLI's attempts to record the end met
+    assert status == "failed" and details.startswith("lost the connection to PostgreSQL during the sync"), \
+        (status, details, (controlled_pg.pgdata / "log").read_text(errors="replace")[-4000:])
 
 
 def test_every_lost_connection_is_an_outage_and_a_refused_statement_is_not():

@@ -78,21 +78,32 @@ def write_until_recorded(conn: psycopg.Connection, url: str, write: Callable[[ps
                          what: str, retry_s: float) -> bool:
     """Run `write` on `conn` or, once `conn` is gone (the database restarted), on a fresh connection,
     retrying with backoff for up to `retry_s`; returns whether it was recorded. Used to record how a
-    job or run ended with its real reason rather than leave it to abandoned-job recovery."""
+    job or run ended with its real reason rather than leave it to abandoned-job recovery.
+
+    `conn` gets one try: a connection that failed once during an outage is closed and not trusted again,
+    since libpq can go on calling it healthy (a COPY cut off mid-stream leaves it in COPY state, where
+    every later statement fails without touching the socket). Closing it also ends any transaction of
+    its that could hold a lock the fresh connection's write would wait for."""
     deadline = time.monotonic() + retry_s
     delay = 0.5
     fresh = None
+    own = not (conn.closed or conn.broken)
     try:
         while True:
             try:
-                target = conn
-                if conn.closed or conn.broken:
+                if own:
+                    target = conn
+                else:
                     if fresh is None or fresh.closed or fresh.broken:
                         fresh = connect(url, autocommit=True)
                     target = fresh
                 write(target)
                 return True
             except (psycopg.Error, TickStockError) as err:
+                if own:
+                    own = False
+                    conn.close()
+                    continue  # straight on to a fresh connection
                 if time.monotonic() >= deadline:
                     log.error("could not record %s: %s", what, first_line(err))
                     return False
