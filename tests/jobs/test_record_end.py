@@ -2,10 +2,10 @@
 jobs/single_flight.record_end runs for sync jobs and pipeline runs).
 
 The work's own connection gets one try. After a failure it is closed and a fresh connection writes
-the end. libpq can go on calling a dead connection healthy: a COPY cut off mid-stream leaves it in
-COPY state, and every later statement then fails without touching the socket (CI saw a sync's job
-left `running` after a restart that way). Closing the work's connection also ends its transaction
-and lets go of the locks the fresh write would otherwise wait for.
+the end. A connection may go on looking healthy while every statement on it fails; CI once saw a
+sync's job left `running` after a restart mid-COPY, the suspected case (not reproduced here). Closing
+the work's connection also ends its transaction and lets go of the locks the fresh write would
+otherwise wait for.
 """
 
 from __future__ import annotations

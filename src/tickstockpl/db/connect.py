@@ -80,10 +80,10 @@ def write_until_recorded(conn: psycopg.Connection, url: str, write: Callable[[ps
     retrying with backoff for up to `retry_s`; returns whether it was recorded. Used to record how a
     job or run ended with its real reason rather than leave it to abandoned-job recovery.
 
-    `conn` gets one try: a connection that failed once during an outage is closed and not trusted again,
-    since libpq can go on calling it healthy (a COPY cut off mid-stream leaves it in COPY state, where
-    every later statement fails without touching the socket). Closing it also ends any transaction of
-    its that could hold a lock the fresh connection's write would wait for."""
+    `conn` gets one try: a connection that failed once is closed and not trusted again, since it may go
+    on looking healthy (neither closed nor broken) while every statement on it fails; a COPY cut off
+    mid-stream is the suspected case (not reproduced). Closing it also ends any transaction of its that
+    could hold a lock the fresh connection's write would wait for."""
     deadline = time.monotonic() + retry_s
     delay = 0.5
     fresh = None
