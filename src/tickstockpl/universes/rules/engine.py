@@ -203,20 +203,23 @@ class Market:
         metric, window = definition.rank.metric, definition.rank.sessions
         eligible = self.candidates(definition.candidates, False) & self.passing(definition.stay)
         stats = self.stats
-        # SymbolStats.metric and `positive`, unrolled into one comprehension per metric (12,000 symbols,
-        # three rankings a sync); any order: the sort below decides
+        # SymbolStats.metric and `positive`, unrolled into one list comprehension per metric; any order: the
+        # sort below decides. Without the generator of (value, symbol) pairs that used to feed it, and with the
+        # dicts built by zip, the three rankings of the benchmark's 12,000-symbol sync took 68 ms instead of 84
+        # (median of 9 in one process; the same orders, ranks and percentiles)
         if metric == "market_cap":
-            values = ((stats[symbol].market_cap, symbol) for symbol in eligible)
+            ranked = [(-v, symbol) for symbol in eligible
+                      if (v := stats[symbol].market_cap) is not None and 0.0 < v < _INF]
         else:
-            values = ((getattr(stats[symbol], metric).get(window), symbol) for symbol in eligible)
-        ranked = [(-v, symbol) for v, symbol in values if v is not None and 0.0 < v < _INF]
+            ranked = [(-v, symbol) for symbol in eligible
+                      if (v := getattr(stats[symbol], metric).get(window)) is not None and 0.0 < v < _INF]
         ranked.sort()
-        total = math.fsum(-v for v, _ in ranked)
-        order = tuple(symbol for _, symbol in ranked)
-        ranks = {symbol: i for i, symbol in enumerate(order, 1)}
+        values = [-v for v, _ in ranked]
+        total = math.fsum(values)
+        order = tuple([symbol for _, symbol in ranked])
+        ranks = dict(zip(order, range(1, len(order) + 1)))
         if total > 0:  # the running sum added in rank order, as the percentile's definition reads
-            pcts = {symbol: min(100.0, running / total * 100.0)
-                    for symbol, running in zip(order, itertools.accumulate(-v for v, _ in ranked))}
+            pcts = dict(zip(order, [min(100.0, running / total * 100.0) for running in itertools.accumulate(values)]))
         else:
             pcts = dict.fromkeys(order, 100.0)
         return Ranking(order, ranks, pcts)
