@@ -198,6 +198,51 @@ def test_a_universe_pl_no_longer_builds_is_deleted_only_when_unedited(appv2_db):
                             " AND name = 'Zeta'").fetchone()[0] == edited
 
 
+_ZETA = "type = 'themes' AND name = 'Zeta'"
+
+
+def _md5_digest(conn) -> None:
+    """Zeta's ledger digest as a version before the jsonb hash wrote it: md5 of the value's text."""
+    conn.execute("UPDATE pl_cache_ledger l SET value_digest = md5(c.value::text) FROM cache_entries c"
+                 " WHERE c.environment = l.environment AND c.type = l.type AND c.name = l.name AND c.key = l.key"
+                 f" AND c.{_ZETA.replace(' AND ', ' AND c.')}")
+
+
+@pytest.mark.parametrize("digest", ["jsonb hash", "md5 of an earlier version"])
+def test_a_rewrite_of_the_same_value_is_not_an_edit_and_another_value_is(appv2_db, digest):
+    """The ledger's digest (sync/store.py DIGEST) tells another writer's rewrite of PL's value from an edit,
+    also for a digest an earlier version wrote (md5 of the text)."""
+    url, _ = appv2_db
+    with psycopg.connect(url, autocommit=True) as conn:
+        _theme_config(conn, _active_stocks(conn, 3))
+    sync(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        stored, value_hash = conn.execute(
+            "SELECT l.value_digest, jsonb_hash_extended(c.value, 0)::text FROM pl_cache_ledger l JOIN cache_entries c"
+            " USING (environment, type, name, key) WHERE c.type = 'themes' AND c.name = 'Zeta'").fetchone()
+        assert stored == value_hash  # what a sync records
+        if digest != "jsonb hash":
+            _md5_digest(conn)
+        conn.execute(f"UPDATE cache_entries SET value = value WHERE {_ZETA}")  # a new row version, the same value
+        _theme_config(conn, None)
+    result = sync(url)
+    assert result.edited == []
+    with psycopg.connect(url, autocommit=True) as conn:  # PL's value, rewritten by someone: still PL's, deleted
+        assert conn.execute(f"SELECT count(*) FROM cache_entries WHERE {_ZETA}").fetchone()[0] == 0
+        _theme_config(conn, _active_stocks(conn, 3))
+    sync(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        if digest != "jsonb hash":
+            _md5_digest(conn)
+        conn.execute(f"UPDATE cache_entries SET value = '[\"MINE\"]' WHERE {_ZETA}")
+        edited = conn.execute(f"SELECT md5(row_to_json(c)::text) FROM cache_entries c WHERE {_ZETA}").fetchone()[0]
+        _theme_config(conn, None)
+    result = sync(url)
+    assert result.edited == ["themes:Zeta:list"]
+    with psycopg.connect(url) as conn:  # edited: left byte-identical
+        assert conn.execute(f"SELECT md5(row_to_json(c)::text) FROM cache_entries c WHERE {_ZETA}").fetchone()[0] == edited
+
+
 # --- the rule itself, pure ------------------------------------------------------------------
 
 def _entry(type_, name, key, family="market_cap"):

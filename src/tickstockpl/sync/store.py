@@ -50,13 +50,26 @@ class _StoredRead(NamedTuple):
     open_rows: int | None
 
 
+# The ledger's digest of a value (pl_cache_ledger.value_digest): PostgreSQL's 64-bit hash of the jsonb itself,
+# as text. It replaced md5 of the value's text, which had to print every written value as text first: over the
+# 6.7 MB of a daily sync's values, 16-19 ms against 72-85 ms in psql. Values equal as jsonb hash alike (a rewrite
+# that changes only a number's trailing zeros is not an edit), and two different values share a hash with a
+# probability of 2^-64. A digest written by an earlier version (md5: 32 hex digits; the hash's text has at most
+# 20 characters) is still compared as md5 (LEDGER_EDITED), until PL next writes that row.
+DIGEST = "jsonb_hash_extended({value}, 0)::text"
+
+# Whether a ledger row's universe was edited since PL wrote it (ledger `l`, cache row `c`): its version (xmin) is
+# not the one PL left and its value's digest differs from the one PL wrote; the digest is only computed for rows
+# whose version changed. NULL digest (rows of a PL from before the ledger): not known to be edited.
+LEDGER_EDITED = (
+    "coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> CASE WHEN length(l.value_digest) = 32"
+    f" THEN md5(c.value::text) ELSE {DIGEST.format(value='c.value')} END, false)")
+
 # Every row of the environment with a universe type, with what the ledger says about it (see
-# sync/ownership.py), the cache_config rows, and the number of open history rows per universe. A row
-# counts as edited when its version (xmin) is not the one PL left and its value's digest differs from
-# the one PL wrote; the digest is only computed for rows whose version changed.
+# sync/ownership.py), the cache_config rows, and the number of open history rows per universe.
 READ_SQL = (
     "SELECT c.type, c.name, c.key, c.value, l.family AS ledger_family,"
-    " coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> md5(c.value::text), false) AS edited,"
+    f" {LEDGER_EDITED} AS edited,"
     " NULL::bigint AS open_rows"
     " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
     "  AND l.type = c.type AND l.name = c.name AND l.key = c.key"
@@ -131,11 +144,12 @@ UPSERT_SQL = (
     " upd AS (UPDATE cache_entries c SET value = e.v, updated_at = now()"
     "  FROM (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f FROM u WHERE u.existing OFFSET 0) AS e"
     "  WHERE c.environment = %(env)s AND c.type = e.t AND c.name = e.n AND c.key = e.k"
-    "  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, md5(c.value::text) AS digest),"
+    f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='c.value')} AS digest),"
     " ins AS (INSERT INTO cache_entries (type, name, key, value, environment, created_at, updated_at)"
     "  SELECT u.t, u.n, u.k, u.v::jsonb, %(env)s, now(), now() FROM u WHERE NOT u.existing"
-    "  ON CONFLICT DO NOTHING RETURNING type, name, key, xmin, md5(value::text) AS digest),"
-    " kept AS (SELECT c.type, c.name, c.key, l.f AS family, c.xmin, md5(c.value::text) AS digest FROM cache_entries c"
+    f"  ON CONFLICT DO NOTHING RETURNING type, name, key, xmin, {DIGEST.format(value='value')} AS digest),"
+    f" kept AS (SELECT c.type, c.name, c.key, l.f AS family, c.xmin, {DIGEST.format(value='c.value')} AS digest"
+    " FROM cache_entries c"
     "  JOIN unnest(%(lt)b::text[], %(ln)b::text[], %(lk)b::text[], %(lf)b::text[]) AS l(t, n, k, f)"
     "  ON c.environment = %(env)s AND c.type = l.t AND c.name = l.n AND c.key = l.k"
     "  WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.type = l.t AND upd.name = l.n AND upd.key = l.k)),"
