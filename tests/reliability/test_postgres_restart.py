@@ -41,10 +41,9 @@ def _all_reads(client: httpx.Client, job_id: str) -> dict[str, int]:
     Sent together, they also take several pooled connections at the same time, and a refusal while the
     database is down costs its wait (``api/deps.DOWN_WAIT_S``) once, not once per route.
     """
-    paths = {**{path: path for path in READS}, "status": f"/api/processing/cache-sync/status/{job_id}"}
+    paths = {path: path for path in READS} | {"status": f"/api/processing/cache-sync/status/{job_id}"}
     with ThreadPoolExecutor(len(paths)) as pool:
-        codes = dict(zip(paths, pool.map(lambda path: client.get(path).status_code, paths.values())))
-    return codes
+        return dict(zip(paths, pool.map(lambda path: client.get(path).status_code, paths.values())))
 
 
 def _assert_down(server, job_id: str) -> None:

@@ -8,14 +8,16 @@ against an oracle written from the rules (docs/RULE_UNIVERSES.md), not from the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickstockpl.universes.rules import definition as rd
-from tickstockpl.universes.rules.engine import run, run_all
+from tickstockpl.universes.rules.engine import _candidate_checks, _is_candidate, _passes, _screen_checks, run, run_all
 from tickstockpl.universes.rules.stats import SymbolStats
 from tests.universes.rules.support import CALENDAR
 
@@ -299,12 +301,9 @@ def test_run_all_equals_run_of_each_definition(first, second, path, count):
         members = {key: dict(r.members) for key, r in together.items()}
 
 
-
 def _edges() -> list:
     """The values where a screen of the random definitions is decided: missing, not finite, zero, and each
     bound they can draw (dollar volumes, prices, times the looser factors), just below it, at it, just above."""
-    import math
-
     bounds = {m * f for m in (1e6, 2.5e6, 5e6, 3e6, 5.0, 10.0) for f in (0.5, 0.8, 1.0)}
     return [None, math.nan, math.inf, 0.0, *sorted(x for b in bounds for x in (math.nextafter(b, 0), b,
                                                                              math.nextafter(b, math.inf)))]
@@ -322,7 +321,8 @@ def edge_stats(draw):
 
     return SymbolStats(
         symbol="S", type=draw(st.sampled_from(["CS", "CS", "CS", "ETF", None])),
-        exchange=draw(st.sampled_from(["XNAS", None])), active=draw(st.sampled_from([True, True, True, False])), sector=None, price=draw(EDGE_NUMBERS), market_cap=draw(EDGE_NUMBERS),
+        exchange=draw(st.sampled_from(["XNAS", None])), active=draw(st.sampled_from([True, True, True, False])),
+        sector=None, price=draw(EDGE_NUMBERS), market_cap=draw(EDGE_NUMBERS),
         ipo_sessions=draw(st.none() | st.integers(0, 6)), streak=draw(st.integers(0, 12)),
         median_dollar_volume=window_value(), mean_dollar_volume=window_value(),
         coverage={} if draw(st.booleans()) else {N: draw(st.integers(0, N))})
@@ -334,10 +334,6 @@ def test_the_fast_rule_predicates_agree_with_the_worded_checks(d, s, seasoning):
     """_is_candidate and _passes decide what _candidate_checks and _screen_checks word: an entrant's reason is
     built from the checks only after the predicates admitted it, so the two must never disagree. Each screen
     is compared alone too (all of them at once would hide a disagreement behind another screen's failure)."""
-    import dataclasses
-
-    from tickstockpl.universes.rules.engine import _candidate_checks, _is_candidate, _passes, _screen_checks
-
     assert _is_candidate(d.candidates, s, seasoning) == all(c.ok for c in _candidate_checks(d, s, seasoning))
     for screens, side in ((d.entry, "entry"), (d.stay, "stay")):
         assert _passes(screens, s) == all(c.ok for c in _screen_checks(screens, s, side)), (side, screens, s)

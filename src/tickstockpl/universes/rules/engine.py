@@ -525,7 +525,8 @@ def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct:
     # it passes every candidate rule and entry screen (_is_candidate and _passes are _candidate_checks and
     # _screen_checks all ok): only the texts of the reason are built here, 19,000 of them on a first sync
     if definition.selection.kind == "all":  # no rank decides: the screens' numbers are the reason
-        return True, ", ".join(c.text for c in _screen_checks(definition.entry, s, "entry")) or "a candidate (no screens)"
+        screens = _screen_checks(definition.entry, s, "entry")
+        return True, ", ".join(c.text for c in screens) or "a candidate (no screens)"
     sel = _selection_check(definition, rank, pct, member=False)
     return sel.ok, sel.text
 
