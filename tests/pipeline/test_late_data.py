@@ -374,10 +374,10 @@ def test_the_scheduled_revisions_pass_skips_days_that_are_no_session(market, db_
 
 
 def test_overrides_over_the_processing_api_need_the_key_and_move_next_run(market, db_url, redis_process):
-    from tests.live_server import LiveServer
+    from tests.support.asgi import InProcessServer
 
     key = "late-data-test-key-01"
-    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(key,)) as live, live.client() as client:
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=(key,)) as app, app.client() as client:
         path = "/api/processing/calendar/overrides"
         assert client.get(path, headers={"X-API-Key": "wrong-key-000"}).status_code == 401
         assert client.get(path).json() == {"overrides": [], "next_run": "2026-11-30T21:10:00.000Z"}
@@ -396,16 +396,18 @@ def test_overrides_over_the_processing_api_need_the_key_and_move_next_run(market
         assert client.get(path).json()["next_run"] == "2026-11-30T21:10:00.000Z"
 
 
-def test_an_incomplete_run_reads_as_incomplete_over_the_api(market, db_url, redis_process):
+def test_an_incomplete_run_reads_as_incomplete_over_the_api(market, db_url, redis_process, monkeypatch):
     """No Wednesday flat file yet at 19:55 New York: one attempt, then `incomplete` in status and history."""
     import time
 
-    from tests.live_server import LiveServer
+    from tests.support.asgi import InProcessServer
 
     (market.flatfiles_dir / "2026-11-25.csv.gz").unlink()
     key = "late-data-test-key-02"
-    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir), "TICKSTOCKPL_NOW": ny(WED, 19, 55).isoformat()}
-    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(key,), env=env) as live, live.client() as client:
+    at(monkeypatch, ny(WED, 19, 55))  # the market clock of the app in process
+    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir)}
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=(key,), env=env) as app, \
+            app.client() as client:
         started = client.post("/api/processing/trigger-manual", json={"phases": ["all"]})
         assert started.status_code == 202, started.text
         deadline = time.monotonic() + 60

@@ -1,4 +1,6 @@
-"""The processing API (contract §2.2) on a real `tickstockpl serve`, with its relay publishing to Redis."""
+"""The processing API (contract §2.2), with its relay publishing to Redis: the app in this process over ASGI
+(tests/support/asgi.py), the same app, settings and services a `tickstockpl serve` runs; one test keeps a live
+server, because what it checks is the serving process's own memory."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import redis
 from tickstockpl.api.models import ProcessingHistory, ProcessingSchedule, ProcessingStatus
 from tickstockpl.db import locks
 from tests.live_server import LiveServer
+from tests.support.asgi import InProcessServer
 from tests.pipeline.conftest import FRI
 from tests.pipeline.helpers import wait_session_ended
 from tests.support.waiting import wait_pipeline_idle
@@ -23,8 +26,8 @@ KEY = "pipeline-test-key-0001"
 @pytest.fixture
 def server(market, db_url, redis_process):
     env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir)}
-    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as live:
-        yield live
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as app:
+        yield app
 
 
 @pytest.fixture
@@ -158,19 +161,22 @@ def test_the_key_is_required_unless_switched_off(server, market, db_url):
         assert anonymous.post("/api/processing/trigger-manual", json={}).status_code == 401
     with server.client() as keyed:
         assert keyed.get("/api/processing/status").status_code == 200
-    server.stop()
-    open_server = LiveServer(db_url, api_keys=(KEY,), env={"TICKSTOCKPL_REQUIRE_KEY_PROCESSING": "false"})
+    server.close()
+    open_server = InProcessServer(db_url, api_keys=(KEY,), env={"TICKSTOCKPL_REQUIRE_KEY_PROCESSING": "false"})
     with open_server, open_server.client(key=False) as anonymous:
         assert anonymous.get("/api/processing/status").status_code == 200
         assert anonymous.get("/api/processing/history").status_code == 200
 
 
-def test_skip_market_check_before_the_close_answers_which_session_it_processes(market, db_url, redis_process):
+def test_skip_market_check_before_the_close_answers_which_session_it_processes(market, db_url, redis_process,
+                                                                                monkeypatch):
     """AppV2's admin historical-data load sends {"skip_market_check": true, "phases": ["all"]} at any hour.
     On Wednesday at 10:00 New York (market clock) the answer names Tuesday, the last closed session, and
     says why; Wednesday asked for by date is refused (422) naming Tuesday; nothing of Wednesday is imported."""
-    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir), "TICKSTOCKPL_NOW": "2026-11-25T15:00:00Z"}
-    with LiveServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as live, live.client() as client:
+    monkeypatch.setenv("TICKSTOCKPL_NOW", "2026-11-25T15:00:00Z")  # the market clock of the app in process
+    env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir)}
+    with InProcessServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as app, \
+            app.client() as client:
         refused = client.post("/api/processing/trigger-manual",
                               json={"skip_market_check": True, "phases": ["all"], "date": "2026-11-25"})
         assert refused.status_code == 422
