@@ -2,10 +2,10 @@
 
 The market has 4,000 common stocks and 400 ETFs: where the kill lands is set by a lock, not by the size
 (with 20,000 + 2,000, until 2026-12-03, the module's setup alone took 17-20 s of a suite run). The kill is
-made to land inside the write: the test holds `LOCK TABLE pl_sync_changes IN SHARE MODE`, so the sync's transaction has already upserted
-and deleted `cache_entries` rows and then waits on its change-log COPY; the test sees that backend
-waiting (pg_stat_activity) and holding its row-exclusive lock on cache_entries (pg_locks) before it
-kills the server with SIGKILL.
+made to land inside the write: the test holds `LOCK TABLE pl_sync_changes IN SHARE MODE`, so the sync's
+transaction has already upserted and deleted `cache_entries` rows and then waits on its change-log COPY;
+the test sees that backend waiting (pg_stat_activity) and holding its row-exclusive lock on cache_entries
+(pg_locks) before it kills the server with SIGKILL.
 
 Expected: cache_entries equals the complete old state (checksum), no change log, membership or
 data event of the killed job exists, the job becomes `failed` ("abandoned") when a server starts,
