@@ -27,6 +27,7 @@ if "jit=off" not in os.environ.get("PGOPTIONS", ""):  # the xdist workers inheri
 
 pytest_plugins = ("tests.processes",)  # no_leaked_servers: every test, no server it started may outlive it
 
+
 def pytest_configure(config) -> None:
     """Byte-compile the package once per run, before the workers start (in the xdist controller, or the only
     process): the suite starts about 170 `serve` and CLI subprocesses, and under PYTHONDONTWRITEBYTECODE (set on
