@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import redis
 
+from tickstockpl import clock
 from tickstockpl.api.models import ProcessingHistory, ProcessingSchedule, ProcessingStatus
 from tickstockpl.db import locks
 from tests.live_server import LiveServer
@@ -173,7 +174,7 @@ def test_skip_market_check_before_the_close_answers_which_session_it_processes(m
     """AppV2's admin historical-data load sends {"skip_market_check": true, "phases": ["all"]} at any hour.
     On Wednesday at 10:00 New York (market clock) the answer names Tuesday, the last closed session, and
     says why; Wednesday asked for by date is refused (422) naming Tuesday; nothing of Wednesday is imported."""
-    monkeypatch.setenv("TICKSTOCKPL_NOW", "2026-11-25T15:00:00Z")  # the market clock of the app in process
+    monkeypatch.setenv(clock.ENV, "2026-11-25T15:00:00Z")  # the market clock of the app in process
     env = {"TICKSTOCKPL_FLATFILES_DIR": str(market.flatfiles_dir)}
     with InProcessServer(db_url, redis_url=redis_process.url, api_keys=(KEY,), env=env) as app, \
             app.client() as client:

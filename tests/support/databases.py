@@ -59,23 +59,27 @@ class Dropper:
             name = self.names.get()
             if name is not None:
                 pending.append(name)
-                if len(pending) < DROP_BATCH:
-                    continue
-            for each in pending:
-                try:
-                    if conn is None or conn.closed:
-                        conn = psycopg.connect(self.cluster.admin_url, autocommit=True)
-                    conn.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
-                    self.cluster.forget(each)
-                except psycopg.Error:
-                    if conn is not None:
-                        conn.close()
-                    conn = None
-            pending.clear()
+            if name is None or len(pending) >= DROP_BATCH:
+                conn = self._drop(conn, pending)
+                pending.clear()
             if name is None:
                 break
         if conn is not None:
             conn.close()
+
+    def _drop(self, conn: psycopg.Connection | None, names: list[str]) -> psycopg.Connection | None:
+        """Drop `names` one after the other; returns the admin connection to go on with (None after a failure)."""
+        for name in names:
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.cluster.admin_url, autocommit=True)
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                self.cluster.forget(name)
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None
+        return conn
 
     def close(self) -> None:
         self.names.put(None)
