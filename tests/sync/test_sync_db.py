@@ -232,3 +232,20 @@ def test_a_sync_of_an_earlier_date_again_reopens_the_history_rows_it_had_opened(
     assert reopened  # rows of the first job, closed by the later one, are open again (the upsert ran)
     assert {u: set(members(v)) for u, v in stored.items() if members(v)} == open_rows
     assert first.job_id != again.job_id
+
+
+@pytest.mark.parametrize("server_setting, during_write", [("4MB", "256MB"), ("1GB", "1GB")])
+def test_the_write_transaction_raises_work_mem_and_never_lowers_it(market_db_url, server_setting, during_write):
+    """store.WRITE_SETTINGS: the upsert's values stay in memory (at least WRITE_WORK_MEM_KB); a larger setting
+    of the server's is kept; the setting is transaction-local, so the connection has its own again after."""
+    import uuid
+
+    seen = []
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        conn.execute(f"SET work_mem = '{server_setting}'")
+        result = run_sync(conn, SyncRequest(as_of=AS_OF), job_id=str(uuid.uuid4()),
+                          before_commit=lambda c, r: seen.append(c.execute("SHOW work_mem").fetchone()[0]))
+        after = conn.execute("SHOW work_mem").fetchone()[0]
+    assert result.universes_updated > 0
+    assert seen == [during_write]
+    assert after == server_setting
