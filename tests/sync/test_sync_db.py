@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -238,11 +239,9 @@ def test_a_sync_of_an_earlier_date_again_reopens_the_history_rows_it_had_opened(
 def test_the_write_transaction_raises_work_mem_and_never_lowers_it(market_db_url, server_setting, during_write):
     """store.WRITE_SETTINGS: the upsert's values stay in memory (at least WRITE_WORK_MEM_KB); a larger setting
     of the server's is kept; the setting is transaction-local, so the connection has its own again after."""
-    import uuid
-
     seen = []
     with psycopg.connect(market_db_url, autocommit=True) as conn:
-        conn.execute(f"SET work_mem = '{server_setting}'")
+        conn.execute("SELECT set_config('work_mem', %s, false)", (server_setting,))
         result = run_sync(conn, SyncRequest(as_of=AS_OF), job_id=str(uuid.uuid4()),
                           before_commit=lambda c, r: seen.append(c.execute("SHOW work_mem").fetchone()[0]))
         after = conn.execute("SHOW work_mem").fetchone()[0]

@@ -105,18 +105,19 @@ def read_stored(conn, environment: str) -> Stored:
     return Stored(tuple(found), tuple(config), MappingProxyType(counts))
 
 
-# Session settings of the write transaction, both transaction-local: TimeZone UTC, so that now()
+# work_mem of the write transaction, in kB (raised to it, never lowered below the server's setting). The upsert
+# holds every written value twice: the text of `u`, and the jsonb of `e` in the hash that joins it to
+# cache_entries, 6.7 MB of text at 12,000 symbols with the rule universes. With the default 4 MB both went to
+# temporary files (temp read 3,017 / written 2,315 blocks, the hash in 2 batches): the statement took 220-242 ms
+# against 112-148 ms with 64 MB (EXPLAIN ANALYZE of a daily sync, 3 runs each, alternating). 256 MB is headroom
+# for larger markets (about 8 times the 12,000-symbol values; not measured at 100,000 symbols). The server takes
+# the memory only as a statement uses it, and only one sync writes at a time (single-flight).
+WRITE_WORK_MEM_KB = 256 * 1024
+
+# Session settings of the write transaction, all transaction-local: TimeZone UTC, so that now()
 # lands as UTC in a `timestamp` column and as the right instant in a `timestamptz` one whatever the
 # database's TimeZone (AppV2 has both, contract §10.3); lz4 for new TOAST values (a no-op on a
-# server built without lz4: the setting then does not list it).
-# The write transaction's memory for sorts and hashes, in kB: at least WRITE_WORK_MEM_KB, never less than the
-# server's setting. The upsert holds every written value twice (the text of `u`, and the jsonb of `e` in the
-# hash that joins it to cache_entries): 6.7 MB of text at 12,000 symbols with the rule universes. With the
-# default 4 MB both went to temporary files (temp read 3,017 / written 2,315 blocks, the hash in 2 batches), and
-# the statement took 220-242 ms against 112-148 ms with 64 MB (EXPLAIN ANALYZE of a daily sync, 3 runs each,
-# alternating). 256 MB leaves room for the 100,000-symbol market's values; memory is taken only as used, and
-# only one sync writes at a time (single-flight).
-WRITE_WORK_MEM_KB = 256 * 1024
+# server built without lz4: the setting then does not list it); work_mem (WRITE_WORK_MEM_KB).
 WRITE_SETTINGS = (
     "SELECT set_config('TimeZone', 'UTC', true) AS timezone, (SELECT set_config('default_toast_compression', 'lz4',"
     " true) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) AS compression,"
