@@ -164,14 +164,14 @@ def test_the_statistics_are_immutable():
     security = Security("A", None, "CS", True, 1e9)
     table = StatsTable(RECON, (200,), ("A",), [300], [10.0], [5], {200: [1e6]}, {200: [1.1e6]}, {200: [180]})
     row = LiquidityRow("A", RECON, RECON, 1, (1e6,), 10.0, RECON)
-    for s in (from_table([security], table, RECON)["A"], from_market([security], [row], (200,), RECON)["A"]):
+    for s in (from_table([security], table, RECON).to_dict()["A"], from_market([security], [row], (200,), RECON)["A"]):
         with pytest.raises(TypeError):
             s.coverage[200] = 1
         with pytest.raises(TypeError):
             s.median_dollar_volume[200] = 1.0
         with pytest.raises(AttributeError):
             s.price = 1.0
-    assert from_table([security], table, RECON)["A"].coverage == {200: 180}
+    assert from_table([security], table, RECON).to_dict()["A"].coverage == {200: 180}
 
 
 @pytest.mark.parametrize("value, text", [(1.9e6, "$1.9M"), (2.5e6, "$2.5M"), (950e3, "$950.0K"), (12.3e9, "$12.3B"),

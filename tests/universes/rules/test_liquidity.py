@@ -209,7 +209,7 @@ def test_the_matrix_read_gives_the_statistics_of_the_rows(hostile_market, monkey
             rows, matrix = liquidity.load(conn), liquidity.load_matrix(conn)
             assert matrix.symbols == tuple(r.symbol for r in rows)
             slow = from_market(securities, rows, sizes, days[-1])
-            fast = from_table(securities, matrix.stats(sizes), days[-1])
+            fast = from_table(securities, matrix.stats(sizes), days[-1]).to_dict()
             assert slow.keys() == fast.keys()
             for symbol in slow:
                 a, b = slow[symbol], fast[symbol]

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tickstockpl.universes.rules import definition as rd
@@ -341,3 +341,57 @@ def test_the_fast_rule_predicates_agree_with_the_worded_checks(d, s, seasoning):
         for name in none:
             alone = dataclasses.replace(screens, **{**none, name: getattr(screens, name)})
             assert _passes(alone, s) == all(c.ok for c in _screen_checks(alone, s, side)), (side, name, alone, s)
+
+
+def _reference_ranking(d: rd.RuleDefinition, stats: dict[str, SymbolStats]) -> tuple[list, dict, dict]:
+    """The ranking as its rule reads, one symbol at a time: the candidates passing the stay screens with a
+    positive, finite metric, largest first and ties by symbol; percentile = running share of the total."""
+    ranked = []
+    for symbol, s in stats.items():
+        if not (_is_candidate(d.candidates, s, False) and _passes(d.stay, s)):
+            continue
+        v = s.market_cap if d.rank.metric == "market_cap" else getattr(s, d.rank.metric).get(d.rank.sessions)
+        if v is not None and 0.0 < v < math.inf:
+            ranked.append((-v, symbol))
+    ranked.sort()
+    order = [symbol for _, symbol in ranked]
+    total = math.fsum(-v for v, _ in ranked)
+    running, pcts = 0.0, {}
+    for v, symbol in ranked:
+        running += -v
+        pcts[symbol] = min(100.0, running / total * 100.0) if total > 0 else 100.0
+    return order, {symbol: i + 1 for i, symbol in enumerate(order)}, pcts
+
+
+_INFINITE = SymbolStats("S", price=math.inf, market_cap=math.inf, ipo_sessions=3, median_dollar_volume={N: math.inf},
+                        mean_dollar_volume={N: math.inf}, coverage={N: N})
+
+
+@settings(max_examples=300, deadline=None)
+@given(d=definitions(), rows=st.lists(edge_stats(), min_size=0, max_size=12),
+       sectors=st.lists(st.sampled_from(SECTORS), min_size=12, max_size=12))
+@example(d=rd.parse_definition("inf", {"entry": {"median_dollar_volume": {"sessions": N, "min": 1e6},
+                                                 "mean_dollar_volume": {"sessions": N, "min": 1e6}, "min_price": 5.0},
+                                       "stay": {}, "selection": {"kind": "all"}}),
+         rows=[_INFINITE, _INFINITE._replace(price=7.0, median_dollar_volume={N: 2e6}, mean_dollar_volume={N: 2e6})],
+         sectors=[None] * 12)
+def test_the_market_by_column_equals_the_rules_symbol_by_symbol(d, rows, sectors):
+    """Market screens and ranks by column (numpy); on values at every edge of the screens (missing, NaN,
+    infinite, at and beside each bound, ties of the metric) its candidates, passing sets and rankings equal
+    the per-symbol predicates and the ranking's rule, whether it is given SymbolStats or their columns."""
+    from tickstockpl.universes.rules.engine import Market, _columns_of
+
+    stats = {f"S{i:02d}": s._replace(symbol=f"S{i:02d}", sector=sector)
+             for i, (s, sector) in enumerate(zip(reversed(rows), sectors))}  # not in symbol order: the stats' order is kept apart
+    for market in (Market(stats), Market(_columns_of(stats))):
+        for seasoning in (False, True):
+            assert market.candidates(d.candidates, seasoning) == \
+                {symbol for symbol, s in stats.items() if _is_candidate(d.candidates, s, seasoning)}
+        for screens in (d.entry, d.stay):
+            assert market.passing(screens) == {symbol for symbol, s in stats.items() if _passes(screens, s)}
+        ranking = market.ranking(d)
+        order, ranks, pcts = _reference_ranking(d, stats)
+        assert list(ranking.order) == order and ranking.ranks == ranks
+        assert list(ranking.percentiles.items()) == list(pcts.items())
+        assert [market.position(symbol) for symbol in stats] == list(range(len(stats)))
+        assert all(market.sector(symbol) == s.sector for symbol, s in stats.items())

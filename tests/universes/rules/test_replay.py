@@ -59,7 +59,7 @@ def test_the_windows_equal_window_stats_on_random_bars(path, start, every):
         (row,) = windows.rows()
         assert row.dollar_volumes == tuple(expected[-liquidity.WINDOW:])
         (sec,) = [snapshot.Security("A", None, "CS", True, 1e9)]
-        got = windows.stats([sec], day)["A"]
+        got = windows.stats([sec], day).to_dict()["A"]
         assert got == from_market([sec], [row], windows.windows, day)["A"]
         direct = liquidity.window_stats(row.dollar_volumes, windows.windows)
         assert dict(got.mean_dollar_volume) == direct.mean_dollar_volume  # fsum / count, exactly
@@ -73,7 +73,7 @@ def test_the_mean_is_fsum_not_a_running_sum():
     windows = Windows((4,))
     for i, value in enumerate(values):
         windows.advance(DAY0 + dt.timedelta(days=i), ["A"], [value], [1])
-    got = windows.stats([snapshot.Security("A", None, "CS", True, 1e9)], windows.through)["A"]
+    got = windows.stats([snapshot.Security("A", None, "CS", True, 1e9)], windows.through).to_dict()["A"]
     assert got.mean_dollar_volume[4] == math.fsum(values) / 4
 
 
@@ -110,7 +110,7 @@ def test_replayed_statistics_equal_the_rebuilt_table(hostile_market, monkeypatch
                 if days.index(step.day) - days.index(start) >= SMALL_WINDOW or start == days[0]:
                     assert got == rows
                     stats = from_market(securities, rows, windows.windows, step.day)
-                    assert windows.stats(securities, step.day) == stats
+                    assert windows.stats(securities, step.day).to_dict() == stats
                     checked += 1
                 else:  # what does not depend on the window agrees from the first session on
                     assert [(r.symbol, r.first_session, r.sessions_seen, r.last_close, r.last_valid_session) for r in got] \

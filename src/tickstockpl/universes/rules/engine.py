@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from tickstockpl.universes.rules.definition import Candidates, RuleDefinition, Screens
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import SymbolStats
+from tickstockpl.universes.rules.stats import StatsColumns, SymbolStats
 
 _INF = math.inf
 
@@ -143,54 +145,79 @@ def run_all(definitions: Iterable[RuleDefinition] | Mapping[str, RuleDefinition]
 @dataclass(frozen=True, slots=True)
 class Ranking:
     """The ranked candidates of one (candidates, stay screens, metric): `order` best first, their ranks
-    (1 = the largest) and percentiles (the cumulative share of the metric's total down to each)."""
+    (1 = the largest) and percentiles (the cumulative share of the metric's total down to each);
+    `index`/`cumulative`: the same order as positions in the market's statistics, and the percentiles."""
 
     order: tuple[str, ...]
     ranks: dict[str, int]
     percentiles: dict[str, float]
+    index: np.ndarray = field(repr=False, compare=False)
+    cumulative: np.ndarray = field(repr=False, compare=False)
+
+
+class _RowStats(Mapping):
+    """symbol -> SymbolStats of a StatsColumns, each built on first use and kept (read-only)."""
+
+    __slots__ = ("_columns", "_position", "_built")
+
+    def __init__(self, columns: StatsColumns, position: dict[str, int]):
+        self._columns, self._position, self._built = columns, position, {}
+
+    def __getitem__(self, symbol: str) -> SymbolStats:
+        found = self._built.get(symbol)
+        if found is None:
+            found = self._built[symbol] = self._columns.stats(self._position[symbol])
+        return found
+
+    def __contains__(self, symbol) -> bool:
+        return symbol in self._position
+
+    def __iter__(self):
+        return iter(self._columns.symbols)
+
+    def __len__(self) -> int:
+        return len(self._columns.symbols)
 
 
 class Market:
-    """One session's statistics (symbol -> SymbolStats, read-only) and what definitions share, each
-    computed on first use and kept: the candidates of a candidate rule (with or without IPO seasoning),
-    the symbols passing a set of screens, a ranking. Every answer equals the per-symbol rule functions'
-    (`_is_candidate`, `_passes`) on each symbol; sharing only saves doing it again."""
+    """One session's statistics and what definitions share, each computed on first use and kept: the
+    candidates of a candidate rule (with or without IPO seasoning), the symbols passing a set of screens, a
+    ranking. Given SymbolStats (symbol -> SymbolStats, or an iterable) or a StatsColumns (the sync's and the
+    replay's form); either way `stats` maps symbol -> SymbolStats (read-only; from columns each is built
+    when first read) and the screens and rankings run on columns with numpy. Every answer equals the
+    per-symbol rule functions' (`_is_candidate`, `_passes`, the ranking's order) on each symbol:
+    tests/universes/rules/test_properties.py checks it on values at every edge."""
 
-    __slots__ = ("stats", "_position", "_candidates", "_passing", "_rankings")
+    __slots__ = ("stats", "columns", "_position", "_tiebreak", "_codes", "_masks", "_sets", "_rankings")
 
-    def __init__(self, stats: Iterable[SymbolStats] | Mapping[str, SymbolStats]):
-        by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
-        self.stats: Mapping[str, SymbolStats] = MappingProxyType(dict(by_symbol))
-        self._position: dict[str, int] | None = None
-        self._candidates: dict[tuple, frozenset[str]] = {}
-        self._passing: dict[Screens, frozenset[str]] = {}
+    def __init__(self, stats: Iterable[SymbolStats] | Mapping[str, SymbolStats] | StatsColumns):
+        if isinstance(stats, StatsColumns):
+            self.columns = stats
+            self._position = {symbol: i for i, symbol in enumerate(stats.symbols)}
+            self.stats: Mapping[str, SymbolStats] = _RowStats(stats, self._position)
+        else:
+            by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
+            self.stats = MappingProxyType(dict(by_symbol))
+            self.columns = _columns_of(self.stats)
+            self._position = {symbol: i for i, symbol in enumerate(self.stats)}
+        self._tiebreak: np.ndarray | None = None
+        self._codes: dict[str, tuple[np.ndarray, list]] = {}
+        self._masks: dict[tuple, np.ndarray] = {}
+        self._sets: dict[tuple, frozenset[str]] = {}
         self._rankings: dict[tuple, Ranking] = {}
 
     def position(self, symbol: str) -> int:
         """The symbol's place in the statistics' order (entrants are listed in it)."""
-        if self._position is None:
-            self._position = {symbol: i for i, symbol in enumerate(self.stats)}
         return self._position[symbol]
 
+    def sector(self, symbol: str) -> str | None:
+        return self.columns.sector[self._position[symbol]]
+
     def candidates(self, candidates: Candidates, seasoning: bool) -> frozenset[str]:
-        key = (candidates, seasoning and candidates.min_ipo_sessions > 0)
-        found = self._candidates.get(key)
-        if found is None:
-            if key[1]:
-                low = candidates.min_ipo_sessions
-                stats = self.stats
-                found = frozenset(symbol for symbol in self.candidates(candidates, False)
-                                  if (age := stats[symbol].ipo_sessions) is not None and age >= low)
-            else:
-                found = frozenset(symbol for symbol, s in self.stats.items() if _is_candidate(candidates, s, False))
-            self._candidates[key] = found
-        return found
+        return self._set(("candidates", candidates, seasoning and candidates.min_ipo_sessions > 0))
 
     def passing(self, screens: Screens) -> frozenset[str]:
-        found = self._passing.get(screens)
-        if found is None:
-            found = self._passing[screens] = frozenset(symbol for symbol, s in self.stats.items() if _passes(screens, s))
-        return found
+        return self._set(("screens", screens))
 
     def ranking(self, definition: RuleDefinition) -> Ranking:
         key = (definition.candidates, definition.stay, definition.rank)
@@ -199,30 +226,110 @@ class Market:
             found = self._rankings[key] = self._rank(definition)
         return found
 
+    # --- by column -------------------------------------------------------------------------------
+
+    def _set(self, key: tuple) -> frozenset[str]:
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = frozenset(itertools.compress(self.columns.symbols, self._mask(key).tolist()))
+        return found
+
+    def _mask(self, key: tuple) -> np.ndarray:
+        """The symbols (by position) a candidate rule admits, key ("candidates", rule, seasoned), or that
+        pass a set of screens, key ("screens", screens): `_is_candidate` / `_passes` by column."""
+        found = self._masks.get(key)
+        if found is not None:
+            return found
+        cols = self.columns
+        if key[0] == "candidates":
+            c, seasoned = key[1], key[2]
+            if seasoned:
+                found = self._mask(("candidates", c, False)) & (cols.ipo_sessions >= c.min_ipo_sessions)
+            else:
+                found = self._category("type", c.types)
+                if c.exchanges:
+                    found &= self._category("exchange", c.exchanges)
+                if c.active:
+                    found &= cols.active
+        else:
+            screens: Screens = key[1]
+            found = np.ones(len(cols), dtype=bool)
+            for window, values in ((screens.median_dollar_volume, cols.median_dollar_volume),
+                                   (screens.mean_dollar_volume, cols.mean_dollar_volume)):
+                if window is not None:
+                    found &= _at_least(values.get(window.sessions), window.minimum, len(cols))
+            if screens.min_price is not None:
+                found &= _at_least(cols.price, screens.min_price, len(cols))
+            if screens.coverage is not None:
+                have = cols.coverage.get(screens.coverage.sessions)
+                found &= (have if have is not None else np.zeros(len(cols), dtype=np.int64)) >= screens.coverage.min_sessions
+            if screens.recent_sessions is not None:
+                found &= cols.streak >= screens.recent_sessions
+        self._masks[key] = found
+        return found
+
+    def _category(self, column: str, wanted) -> np.ndarray:
+        """Whether each symbol's `column` (type, exchange) is `in wanted`, deciding each distinct value once."""
+        coded = self._codes.get(column)
+        if coded is None:
+            index: dict = {}
+            values = getattr(self.columns, column)
+            codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+            coded = self._codes[column] = (codes, list(index))
+        codes, distinct = coded
+        return np.array([v in wanted for v in distinct], dtype=bool)[codes] if distinct else np.zeros(0, dtype=bool)
+
     def _rank(self, definition: RuleDefinition) -> Ranking:
         metric, window = definition.rank.metric, definition.rank.sessions
-        eligible = self.candidates(definition.candidates, False) & self.passing(definition.stay)
-        stats = self.stats
-        # SymbolStats.metric and `positive`, unrolled into one list comprehension per metric; any order: the
-        # sort below decides. Without the generator of (value, symbol) pairs that used to feed it, and with the
-        # dicts built by zip, the three rankings of the benchmark's 12,000-symbol sync took 68 ms instead of 84
-        # (median of 9 in one process; the same orders, ranks and percentiles)
-        if metric == "market_cap":
-            ranked = [(-v, symbol) for symbol in eligible
-                      if (v := stats[symbol].market_cap) is not None and 0.0 < v < _INF]
-        else:
-            ranked = [(-v, symbol) for symbol in eligible
-                      if (v := getattr(stats[symbol], metric).get(window)) is not None and 0.0 < v < _INF]
-        ranked.sort()
-        values = [-v for v, _ in ranked]
-        total = math.fsum(values)
-        order = tuple([symbol for _, symbol in ranked])
+        cols = self.columns
+        eligible = self._mask(("candidates", definition.candidates, False)) & self._mask(("screens", definition.stay))
+        values = cols.market_cap if metric == "market_cap" else getattr(cols, metric).get(window)
+        if values is None:
+            values = np.full(len(cols), np.nan)
+        with np.errstate(invalid="ignore"):
+            index = np.flatnonzero(eligible & (values > 0.0) & (values < _INF))
+        if self._tiebreak is None:  # each symbol's place in symbol order: ties of the metric go by symbol
+            self._tiebreak = np.empty(len(cols), dtype=np.int64)
+            self._tiebreak[sorted(range(len(cols)), key=cols.symbols.__getitem__)] = np.arange(len(cols))
+        index = index[np.lexsort((self._tiebreak[index], -values[index]))]  # largest first, then by symbol
+        ranked = values[index]
+        total = math.fsum(ranked.tolist())
+        symbols = cols.symbols
+        order = tuple([symbols[i] for i in index.tolist()])
         ranks = dict(zip(order, range(1, len(order) + 1)))
-        if total > 0:  # the running sum added in rank order, as the percentile's definition reads
-            pcts = dict(zip(order, [min(100.0, running / total * 100.0) for running in itertools.accumulate(values)]))
+        if total > 0:  # the running sum added in rank order (add.accumulate adds one by one, left to right)
+            cumulative = np.minimum(100.0, np.add.accumulate(ranked) / total * 100.0)
         else:
-            pcts = dict.fromkeys(order, 100.0)
-        return Ranking(order, ranks, pcts)
+            cumulative = np.full(len(order), 100.0)
+        return Ranking(order, ranks, dict(zip(order, cumulative.tolist())), index, cumulative)
+
+
+def _at_least(values: np.ndarray | None, minimum, size: int) -> np.ndarray:
+    """`v >= minimum` and finite for each value (NaN, a missing column: no)."""
+    if values is None:
+        return np.zeros(size, dtype=bool)
+    return (values >= minimum) & (values != _INF)
+
+
+def _columns_of(stats: Mapping[str, SymbolStats]) -> StatsColumns:
+    """The columns of SymbolStats objects (None as NaN or -1; a window a symbol lacks as NaN or 0, which the
+    rules read as `.get(n)` / `.get(n, 0)` do)."""
+    rows = list(stats.values())
+    windows = {name: sorted({n for s in rows for n in getattr(s, name)})
+               for name in ("median_dollar_volume", "mean_dollar_volume", "coverage")}
+
+    def floats(values) -> np.ndarray:
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+    return StatsColumns(
+        tuple(stats), tuple(s.type for s in rows), tuple(s.exchange for s in rows),
+        np.array([bool(s.active) for s in rows], dtype=bool), tuple(s.sector for s in rows),
+        floats(s.price for s in rows), floats(s.market_cap for s in rows),
+        np.array([-1 if s.ipo_sessions is None else s.ipo_sessions for s in rows], dtype=np.int64),
+        np.array([s.streak for s in rows], dtype=np.int64),
+        {n: floats(s.median_dollar_volume.get(n) for s in rows) for n in windows["median_dollar_volume"]},
+        {n: floats(s.mean_dollar_volume.get(n) for s in rows) for n in windows["mean_dollar_volume"]},
+        {n: np.array([s.coverage.get(n, 0) for s in rows], dtype=np.int64) for n in windows["coverage"]})
 
 
 def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Market, session: dt.date,
@@ -309,14 +416,14 @@ def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Ma
         counts: dict[str, int] = {}
         if not recon:  # between reconstitution days members are not re-ranked: they fill their sectors first
             for symbol in staying:
-                sector = by_symbol[symbol].sector or NO_SECTOR
+                sector = market.sector(symbol) or NO_SECTOR
                 counts[sector] = counts.get(sector, 0) + 1
             pool = sorted(entrants, key=order)
         else:
             pool = sorted(list(staying) + list(entrants), key=order)
         size = definition.selection.size
         for symbol in pool:
-            sector = by_symbol[symbol].sector or NO_SECTOR
+            sector = market.sector(symbol) or NO_SECTOR
             if counts.get(sector, 0) < limit:
                 counts[sector] = counts.get(sector, 0) + 1
                 continue
@@ -350,18 +457,20 @@ def _entry_candidates(definition: RuleDefinition, market: Market, ranking: Ranki
     """The non-members that could enter: within the (unbanded) selection, seasoned candidates passing
     the entry screens, in the statistics' order. `_entry_ok` still decides (and words) each."""
     sel = definition.selection
-    eligible = market.candidates(definition.candidates, True) & market.passing(definition.entry)
+    eligible = market._mask(("candidates", definition.candidates, definition.candidates.min_ipo_sessions > 0)) \
+        & market._mask(("screens", definition.entry))
     if sel.kind == "top":
-        inside = ranking.order[:sel.count]
+        inside = ranking.index[:sel.count]
     elif sel.kind == "rank_range":
-        inside = ranking.order[sel.first - 1:sel.last]
+        inside = ranking.index[sel.first - 1:sel.last]
     elif sel.kind == "percentile_range":
-        pcts = ranking.percentiles
-        inside = [symbol for symbol in ranking.order if sel.from_pct < pcts[symbol] <= sel.to_pct]
+        pcts = ranking.cumulative
+        inside = ranking.index[(sel.from_pct < pcts) & (pcts <= sel.to_pct)]
     else:
         inside = None
-    found = eligible if inside is None else eligible.intersection(inside)
-    return sorted((symbol for symbol in found if symbol not in previous), key=market.position)
+    found = np.flatnonzero(eligible) if inside is None else np.sort(inside[eligible[inside]])
+    symbols = market.columns.symbols
+    return [symbol for symbol in map(symbols.__getitem__, found.tolist()) if symbol not in previous]
 
 
 def _is_candidate(c: Candidates, s: SymbolStats, seasoning: bool) -> bool:

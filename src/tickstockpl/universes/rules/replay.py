@@ -7,17 +7,18 @@ universes run session after session on them.
     windows.rows()                                   LiquidityRow per symbol: what liquidity.load() reads after
                                                      liquidity.rebuild(conn, day)
     windows.stats(securities, day)                   what rules.stats.from_market(securities, rows, windows, day)
-                                                     gives on those rows: the engine's input of that session
+                                                     gives on those rows, by column (StatsColumns): the
+                                                     engine's input of that session
     securities_on(today, prices, day)                the securities of a past session, survivorship-free (below)
     replay(definitions, today, sessions, calendar)   the rule universes session after session (an empty one is
                                                      constituted, as the sync does)
 
 *Exactly as the table would.* A valid bar has a close above 0 and below 1e15 (not NaN) and a volume of 0 or
 more; its dollar volume is close × volume rounded to a float4 (`real`), as the table stores it. The median is
-statistics.median of the valid values of the last N sessions (kept as a sorted list per window, updated by one
-insertion and one removal a session); the mean is math.fsum of them divided by their count (kept as an exact
+statistics.median of the valid values of the last N sessions (every row's window sorted at once by numpy, the
+two middle values averaged in float64 as statistics.median does); the mean is math.fsum of them divided by their count (kept as an exact
 integer sum: every float4 is a whole multiple of 2**-149, and Python divides integers correctly rounded, as
-fsum rounds); coverage, streak, IPO age and the newest valid close as liquidity.window_stats and the table
+fsum rounds; updated by the value that enters and the one that leaves); coverage, streak, IPO age and the newest valid close as liquidity.window_stats and the table
 define them. tests/universes/rules/test_replay.py checks the rows and statistics against liquidity.rebuild on
 a real database, and the window arithmetic against window_stats on random windows.
 
@@ -30,11 +31,9 @@ within the bars: its last bar marks when it left); its market cap then = today's
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -46,32 +45,20 @@ from tickstockpl.universes.rules.definition import RuleDefinition
 from tickstockpl.universes.rules.engine import Market, RunResult
 from tickstockpl.universes.rules.publish import run_session
 from tickstockpl.universes.rules.schedule import SessionCalendar
-from tickstockpl.universes.rules.stats import SymbolStats
+from tickstockpl.universes.rules.stats import StatsColumns
 
 _SCALE = 2.0 ** 149  # a float4 times this is a whole number (exactly: a power of two)
 _DIVISOR = 1 << 149
 _CLOSE_MAX = 1e15
 
 
-class _Row:
-    """One symbol's window (pl_symbol_liquidity's row) and, per tracked window, its valid values sorted
-    and their exact sum."""
-
-    __slots__ = ("first", "seen", "values", "exact", "last_close", "last_valid", "run", "sorted", "sums")
-
-    def __init__(self, first: dt.date, seen: int, last_close: float | None, last_valid: dt.date | None, n: int):
-        self.first, self.seen = first, seen
-        self.values: list[float | None] = []
-        self.exact: list[int] = []
-        self.last_close, self.last_valid = last_close, last_valid
-        self.run = 0  # valid sessions in a row, ending at the newest
-        self.sorted: list[list[float]] = [[] for _ in range(n)]
-        self.sums = [0] * n
-
-
 class Windows:
-    """The rolling per-symbol windows of pl_symbol_liquidity, moved one session at a time in memory.
-    `windows`: the window lengths whose median / mean / coverage `stats` reports (each 1 … WINDOW)."""
+    """The rolling per-symbol windows of pl_symbol_liquidity, moved one session at a time in memory, by column:
+    a ring of WINDOW sessions per symbol (session t in column t mod WINDOW; NaN: no valid bar, or before the
+    symbol's row began) and per row its first session, sessions seen, newest valid close and session, the
+    valid sessions in a row ending at the newest, and per tracked window its valid count and the exact sum
+    of its values (a Python integer: every float4 times 2**149). `windows`: the window lengths whose median
+    / mean / coverage `stats` reports (each 1 … WINDOW)."""
 
     def __init__(self, windows: Iterable[int]):
         self.size = liquidity.WINDOW
@@ -80,11 +67,18 @@ class Windows:
             if not 1 <= n <= self.size:
                 raise ValueError(f"window of {n} sessions: expected 1 to {self.size}")
         self.through: dt.date | None = None
-        self._rows: dict[str, _Row] = {}
-        # Sessions folded in before any statistics were asked for (the warm-up): kept as columns and folded
-        # into the rows in bulk when first asked (`_settle`); after that each session is folded in at once.
-        self._pending: list[tuple[dt.date, list[str], dict[str, tuple[float, float]]]] = []
-        self._indexed = False
+        self._t = -1  # sessions folded in, less one: the ring column of the newest is _t % size
+        self._index: dict[str, int] = {}  # symbol -> row
+        self._symbols: list[str] = []
+        self._first: list[dt.date] = []
+        self._ring = np.full((0, self.size), np.nan)
+        self._seen = np.zeros(0, dtype=np.int64)
+        self._length = np.zeros(0, dtype=np.int64)  # sessions in the row's window (at most WINDOW)
+        self._run = np.zeros(0, dtype=np.int64)
+        self._last_close = np.zeros(0)  # NaN: none
+        self._last_valid = np.zeros(0, dtype=np.int64)  # date.toordinal(), 0: none
+        self._count = [np.zeros(0, dtype=np.int64) for _ in self.windows]
+        self._sum = [np.zeros(0, dtype=object) for _ in self.windows]
 
     def start(self, symbol: str, first_session: dt.date, seen: int, last_close: float | None,
               last_valid: dt.date | None) -> None:
@@ -94,13 +88,38 @@ class Windows:
         Only before the first session is folded in."""
         if self.through is not None:
             raise ValueError("start a symbol before the first session is folded in")
-        self._rows[symbol] = _Row(first_session, seen, last_close, last_valid, len(self.windows))
+        i = self._add([symbol], first_session)[0]
+        self._seen[i] = seen
+        self._last_close[i] = math.nan if last_close is None else last_close
+        self._last_valid[i] = 0 if last_valid is None else last_valid.toordinal()
+
+    def _add(self, symbols: Sequence[str], first: dt.date) -> list[int]:
+        """New rows for `symbols` (their row numbers), the columns grown by a quarter when full."""
+        start = len(self._symbols)
+        needed = start + len(symbols)
+        if needed > len(self._ring):
+            capacity = max(64, needed + needed // 4)
+            grow = capacity - len(self._ring)
+
+            def more(array, fill):
+                return np.concatenate([array, np.full((grow, *array.shape[1:]), fill, dtype=array.dtype)])
+
+            self._ring = more(self._ring, np.nan)
+            self._seen, self._length, self._run = (more(a, 0) for a in (self._seen, self._length, self._run))
+            self._last_close, self._last_valid = more(self._last_close, np.nan), more(self._last_valid, 0)
+            self._count = [more(a, 0) for a in self._count]
+            self._sum = [more(a, 0) for a in self._sum]
+        for offset, symbol in enumerate(symbols):
+            self._index[symbol] = start + offset
+        self._symbols.extend(symbols)
+        self._first.extend([first] * len(symbols))
+        return list(range(start, needed))
 
     def advance(self, day: dt.date, symbols: Sequence[str], closes: Sequence, volumes: Sequence,
                 valid: Sequence[bool] | None = None) -> None:
         """Fold in session `day`: the bars dated `day`, one per symbol (closes and volumes as floats, NaN or
         None where NULL; `valid`: each bar's validity as PostgreSQL decided it, else decided here from the
-        floats). Every symbol seen before gets this session's value (None without a valid bar); a symbol's
+        floats). Every symbol seen before gets this session's value (none without a valid bar); a symbol's
         first bar starts its row."""
         c = np.array([math.nan if x is None else float(x) for x in closes], dtype=np.float64)
         v = np.array([math.nan if x is None else float(x) for x in volumes], dtype=np.float64)
@@ -108,132 +127,94 @@ class Windows:
             if valid is None:
                 valid = (c > 0) & (c < _CLOSE_MAX) & (v >= 0)
             dv = (c * v).astype(np.float32).astype(np.float64)
-        valid = np.asarray(valid, dtype=bool)
-        # symbol -> (dollar volume, close) of today's valid bars
-        today = {symbol: (value, close) for symbol, ok, value, close in zip(symbols, valid.tolist(), dv.tolist(), c.tolist())
-                 if ok}
-        if not self._indexed:
-            self._pending.append((day, list(symbols), today))
-            self.through = day
-            return
-        rows, n_windows, size, windows = self._rows, len(self.windows), self.size, self.windows
-        for symbol in symbols:
-            if symbol not in rows:
-                rows[symbol] = _Row(day, 0, None, None, n_windows)
-        get = today.get
-        insort, bisect_left = bisect.insort, bisect.bisect_left
-        for symbol, row in rows.items():
-            bar = get(symbol)
-            values, exact = row.values, row.exact
-            length = len(values)
-            if bar is not None:
-                value = bar[0]
-                scaled = int(value * _SCALE)
-                row.last_close, row.last_valid = bar[1], day
-                row.run += 1
-            else:
-                value, scaled = None, 0
-                row.run = 0
-            for k in range(n_windows):
-                n = windows[k]
-                if length >= n:  # the value n sessions back leaves window n
-                    old = values[length - n]
-                    if old is not None:
-                        ordered = row.sorted[k]
-                        del ordered[bisect_left(ordered, old)]
-                        row.sums[k] -= exact[length - n]
-                if value is not None:
-                    insort(row.sorted[k], value)
-                    row.sums[k] += scaled
-            values.append(value)
-            exact.append(scaled)
-            if length >= size:
-                del values[0], exact[0]
-            row.seen += 1
+        valid = np.asarray(valid, dtype=bool).reshape(len(c))
+        index = self._index
+        new = [symbol for symbol in dict.fromkeys(symbols) if symbol not in index]
+        if new:
+            self._add(new, day)
+        rows = len(self._symbols)
+        at = np.fromiter((index[symbol] for symbol in symbols), dtype=np.int64, count=len(c))
+        self._t += 1
+        t, size = self._t, self.size
+        value = np.full(rows, np.nan)
+        value[at[valid]] = dv[valid]
+        close = np.full(rows, np.nan)
+        close[at[valid]] = c[valid]
+        present = ~np.isnan(value)
+        scaled = _scaled(value)
+        ring = self._ring
+        for k, n in enumerate(self.windows):  # the value n sessions back leaves window n
+            old = ring[:rows, (t - n) % size] if t >= n else np.full(rows, np.nan)
+            self._count[k][:rows] += present.astype(np.int64) - ~np.isnan(old)
+            self._sum[k][:rows] += scaled - _scaled(old)
+        ring[:rows, t % size] = value
+        self._seen[:rows] += 1
+        np.minimum(self._length[:rows] + 1, size, out=self._length[:rows])
+        self._run[:rows] = np.where(present, self._run[:rows] + 1, 0)
+        self._last_close[:rows] = np.where(present, close, self._last_close[:rows])
+        self._last_valid[:rows] = np.where(present, day.toordinal(), self._last_valid[:rows])
         self.through = day
 
-    def _settle(self) -> None:
-        """Fold the pending sessions into the rows at once (numpy columns), then index every window (its
-        valid values sorted, their exact sum) for the session-by-session folding that follows."""
-        self._indexed = True
-        pending, self._pending = self._pending, []
-        rows, size, windows = self._rows, self.size, self.windows
-        first_column: dict[str, int] = {}
-        for j, (day, symbols, _today) in enumerate(pending):
-            for symbol in symbols:
-                if symbol not in rows:
-                    rows[symbol] = _Row(day, 0, None, None, len(windows))
-                    first_column[symbol] = j
-        position = {symbol: i for i, symbol in enumerate(rows)}
-        count = len(pending)
-        values = np.full((len(rows), count), np.nan)
-        closes = np.full((len(rows), count), np.nan)
-        for j, (_day, _symbols, today) in enumerate(pending):
-            if today:
-                at = np.fromiter((position[symbol] for symbol in today), dtype=np.int64, count=len(today))
-                pairs = np.array(list(today.values()), dtype=np.float64)
-                values[at, j], closes[at, j] = pairs[:, 0], pairs[:, 1]
-        days = [day for day, _s, _t in pending]
-        for symbol, row in rows.items():
-            i, start = position[symbol], first_column.get(symbol, 0)
-            span = values[i, start:]
-            if span.size:
-                ok = ~np.isnan(span)
-                found = np.flatnonzero(ok)
-                if found.size:
-                    last = int(found[-1])
-                    row.last_close, row.last_valid = float(closes[i, start + last]), days[start + last]
-                    gaps = np.flatnonzero(~ok)
-                    row.run = row.run + span.size if not gaps.size else span.size - 1 - int(gaps[-1])
-                else:
-                    row.run = 0
-                row.values.extend(None if v != v else v for v in span[-size:].tolist())
-                row.seen += span.size
-            del row.values[:-size]
-            row.exact = [0 if v is None else int(v * _SCALE) for v in row.values]
-            for k, n in enumerate(windows):
-                recent = [v for v in row.values[-n:] if v is not None]
-                row.sorted[k] = sorted(recent)
-                row.sums[k] = sum(int(v * _SCALE) for v in recent)
+    def _window_values(self, rows: int, n: int) -> np.ndarray:
+        """The last n sessions' values of every row (in any order of the sessions)."""
+        if n >= self.size:
+            return self._ring[:rows]
+        columns = [(self._t - j) % self.size for j in range(n)]
+        return self._ring[:rows, columns]
 
     def rows(self) -> list[LiquidityRow]:
         """Every row as liquidity.load() returns it (ordered by symbol)."""
-        if not self._indexed:
-            self._settle()
-        return [LiquidityRow(symbol, self.through, row.first, row.seen, tuple(row.values), row.last_close,
-                             row.last_valid) for symbol, row in sorted(self._rows.items())]
+        out = []
+        for symbol in sorted(self._symbols):
+            i = self._index[symbol]
+            length = int(self._length[i])
+            columns = [(self._t - j) % self.size for j in range(length - 1, -1, -1)]
+            values = tuple(None if x != x else x for x in self._ring[i, columns].tolist())
+            close, valid = float(self._last_close[i]), int(self._last_valid[i])
+            out.append(LiquidityRow(symbol, self.through, self._first[i], int(self._seen[i]), values,
+                                    None if close != close else close, dt.date.fromordinal(valid) if valid else None))
+        return out
 
-    def stats(self, securities: Iterable[Security], day: dt.date) -> dict[str, SymbolStats]:
-        """rules.stats.from_market(securities, self.rows(), self.windows, day), without building the rows."""
+    def stats(self, securities: Iterable[Security], day: dt.date) -> StatsColumns:
+        """rules.stats.from_market(securities, self.rows(), self.windows, day), by column and without building
+        the rows (`securities`: one per symbol, as a snapshot's)."""
         if self.through != day:
             raise ValueError(f"the windows stand at {self.through}, not at {day.isoformat()}")
-        if not self._indexed:
-            self._settle()
-        rows, windows = self._rows, self.windows
-        out = {}
-        for sec in securities:
-            row = rows.get(sec.symbol)
-            if row is None:
-                out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active),
-                                              sec.sector, None, sec.market_cap, None, 0)
-                continue
-            median, mean, coverage = {}, {}, {}
-            for k, n in enumerate(windows):
-                ordered = row.sorted[k]
-                count = len(ordered)
-                coverage[n] = count
-                if count:
-                    half = count // 2
-                    median[n] = ordered[half] if count % 2 else (ordered[half - 1] + ordered[half]) / 2
-                    mean[n] = (row.sums[k] / _DIVISOR) / count
-                else:
-                    median[n] = mean[n] = None
-            # positional: a replay builds 12,000 of these a session, and keywords cost twice as much (1.6 against
-            # 0.7 µs each, measured)
-            out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active), sec.sector,
-                                          row.last_close, sec.market_cap, row.seen, min(row.run, len(row.values)),
-                                          MappingProxyType(median), MappingProxyType(mean), MappingProxyType(coverage))
-        return out
+        securities = list(securities)
+        get = self._index.get
+        at = np.fromiter((get(sec.symbol, -1) for sec in securities), dtype=np.int64, count=len(securities))
+        has = at >= 0
+        take = np.where(has, at, 0)
+        rows = len(self._symbols)
+
+        def column(values, missing):
+            return np.where(has, values[take], missing) if rows else np.full(len(at), missing, dtype=values.dtype)
+
+        medians, means, coverages = {}, {}, {}
+        for k, n in enumerate(self.windows):
+            count = self._count[k][:rows]
+            part = self._window_values(rows, n)
+            ordered = np.sort(np.where(np.isnan(part), np.inf, part), axis=1)
+            every = np.arange(rows)
+            low = ordered[every, np.maximum(count - 1, 0) // 2] if rows else np.zeros(0)
+            high = ordered[every, np.minimum(count // 2, part.shape[1] - 1)] if rows else np.zeros(0)
+            with np.errstate(invalid="ignore"):
+                median = np.where(count > 0, (low + high) / 2, np.nan)
+            # the exact sum, correctly rounded (int / int), over the count: math.fsum(values) / count
+            mean = np.array([(total / _DIVISOR) / c if c else math.nan
+                             for total, c in zip(self._sum[k][:rows].tolist(), count.tolist())], dtype=np.float64)
+            medians[n], means[n], coverages[n] = column(median, math.nan), column(mean, math.nan), column(count, 0)
+        streak = np.minimum(self._run[:rows], self._length[:rows])
+        return StatsColumns.of_securities(
+            securities, price=column(self._last_close[:rows], math.nan), ipo_sessions=column(self._seen[:rows], -1),
+            streak=column(streak, 0), median_dollar_volume=medians, mean_dollar_volume=means, coverage=coverages)
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """Each float4 value times 2**149 as a Python integer (exact: a power of two), 0 for NaN; an object array."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [int(x) for x in np.where(np.isnan(values), 0.0, values * _SCALE).tolist()]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

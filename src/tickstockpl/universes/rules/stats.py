@@ -8,12 +8,20 @@ Built at the edge from `symbols` (type, exchange, active, sector, market cap) an
     coverage[N]                                       how many of the last N sessions have a valid close
     streak                                            consecutive sessions with a valid close ending today
     ipo_sessions                                      sessions since the symbol's first bar, today included
+
+Two forms of one session's statistics: a mapping symbol -> SymbolStats (`from_market`, tests), and
+`StatsColumns`, the same numbers by column (`from_table`, the replay's windows), which the engine's Market
+screens and ranks with numpy and turns into SymbolStats only for the symbols whose reasons it words.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
+
+import numpy as np
 
 
 _EMPTY: Mapping = MappingProxyType({})
@@ -84,34 +92,83 @@ def from_market(securities, rows, windows, session) -> dict[str, SymbolStats]:
     return out
 
 
-def from_table(securities, table, session) -> dict[str, SymbolStats]:
-    """The SymbolStats of `securities` from the statistics of every row at once (market.liquidity.StatsTable:
-    Matrix.stats, or pl_liquidity_stats as the sync reads it), for the table's windows; NaN means none.
-    A table that does not stand at `session` is refused (ValueError). Pure."""
+def from_table(securities, table, session) -> "StatsColumns":
+    """The statistics of `securities` (in their order) from the statistics of every row at once
+    (market.liquidity.StatsTable: Matrix.stats, or pl_liquidity_stats as the sync reads it), for the table's
+    windows; NaN means none. A table that does not stand at `session` is refused (ValueError). Pure."""
     if table.symbols and table.through != session:
         raise ValueError(f"pl_symbol_liquidity stands at {table.through.isoformat()} for some symbols, "
                          f"not at {session.isoformat()}: catch it up first")
-    windows = table.windows
-    per_window = [(table.median_dollar_volume[n], table.mean_dollar_volume[n], table.coverage[n]) for n in windows]
-    rows = {}  # symbol -> (sessions seen, last close, streak, medians, means, coverages): one pass by column
-    for i, symbol in enumerate(table.symbols):
-        median, mean, coverage = {}, {}, {}
-        for n, (medians, means, counts) in zip(windows, per_window):
-            m = medians[i]
-            median[n] = None if m != m else m  # NaN: none
-            a = means[i]
-            mean[n] = None if a != a else a
-            coverage[n] = counts[i]
-        rows[symbol] = (table.sessions_seen[i], table.last_close[i], table.streak[i], MappingProxyType(median),
-                        MappingProxyType(mean), MappingProxyType(coverage))
-    out = {}
-    for sec in securities:
-        row = rows.get(sec.symbol)
-        if row is None:
-            out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active), sec.sector,
-                                          None, sec.market_cap)
-            continue
-        seen, close, streak, median, mean, coverage = row
-        out[sec.symbol] = SymbolStats(sec.symbol, sec.type, sec.primary_exchange, bool(sec.active), sec.sector,
-                                      close, sec.market_cap, seen, streak, median, mean, coverage)
-    return out
+    securities = list(securities)
+    row_of = {symbol: i for i, symbol in enumerate(table.symbols)}
+    at = np.fromiter((row_of.get(sec.symbol, -1) for sec in securities), dtype=np.int64, count=len(securities))
+    has = at >= 0
+    take = np.where(has, at, 0)
+
+    def column(values, dtype, missing):
+        array = np.asarray(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
+        return np.where(has, array[take], missing) if len(array) else np.full(len(at), missing, dtype=dtype)
+
+    closes = [math.nan if c is None else c for c in table.last_close]
+    return StatsColumns.of_securities(
+        securities, price=column(closes, np.float64, math.nan),
+        ipo_sessions=column(table.sessions_seen, np.int64, -1), streak=column(table.streak, np.int64, 0),
+        median_dollar_volume={n: column(table.median_dollar_volume[n], np.float64, math.nan) for n in table.windows},
+        mean_dollar_volume={n: column(table.mean_dollar_volume[n], np.float64, math.nan) for n in table.windows},
+        coverage={n: column(table.coverage[n], np.int64, 0) for n in table.windows})
+
+
+def _none(value):
+    return None if value != value else value  # NaN: none
+
+
+@dataclass(frozen=True, eq=False)
+class StatsColumns:
+    """One session's statistics by column, aligned with `symbols` (one symbol once): what a mapping of
+    SymbolStats holds, without building 12,000 objects a session. The floats are float64 arrays with NaN for
+    None; `ipo_sessions` is -1 for a symbol without a liquidity row (no bar on any session), whose price,
+    windows and streak are then empty, as `from_market` gives them. `stats(i)` is row i as a SymbolStats."""
+
+    symbols: tuple[str, ...]
+    type: tuple[str | None, ...]
+    exchange: tuple[str | None, ...]
+    active: np.ndarray  # bool
+    sector: tuple[str | None, ...]
+    price: np.ndarray
+    market_cap: np.ndarray
+    ipo_sessions: np.ndarray  # int64
+    streak: np.ndarray  # int64
+    median_dollar_volume: Mapping[int, np.ndarray]
+    mean_dollar_volume: Mapping[int, np.ndarray]
+    coverage: Mapping[int, np.ndarray]  # int64
+
+    @classmethod
+    def of_securities(cls, securities: list, *, price, ipo_sessions, streak, median_dollar_volume,
+                      mean_dollar_volume, coverage) -> "StatsColumns":
+        """The columns of the snapshot's securities (market.snapshot.Security) with their window statistics."""
+        caps = np.array([math.nan if s.market_cap is None else s.market_cap for s in securities], dtype=np.float64)
+        return cls(tuple(s.symbol for s in securities), tuple(s.type for s in securities),
+                   tuple(s.primary_exchange for s in securities),
+                   np.array([bool(s.active) for s in securities], dtype=bool), tuple(s.sector for s in securities),
+                   price, caps, ipo_sessions, streak, MappingProxyType(median_dollar_volume),
+                   MappingProxyType(mean_dollar_volume), MappingProxyType(coverage))
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def stats(self, i: int) -> SymbolStats:
+        """Row i as the SymbolStats `from_market` gives (None for NaN; a symbol without a row: empty windows)."""
+        symbol = self.symbols[i]
+        age = int(self.ipo_sessions[i])
+        if age < 0:
+            cap = _none(float(self.market_cap[i]))
+            return SymbolStats(symbol, self.type[i], self.exchange[i], bool(self.active[i]), self.sector[i], None, cap)
+        return SymbolStats(symbol, self.type[i], self.exchange[i], bool(self.active[i]), self.sector[i],
+                           _none(float(self.price[i])), _none(float(self.market_cap[i])), age, int(self.streak[i]),
+                           MappingProxyType({n: _none(float(v[i])) for n, v in self.median_dollar_volume.items()}),
+                           MappingProxyType({n: _none(float(v[i])) for n, v in self.mean_dollar_volume.items()}),
+                           MappingProxyType({n: int(v[i]) for n, v in self.coverage.items()}))
+
+    def to_dict(self) -> dict[str, SymbolStats]:
+        """symbol -> SymbolStats of every row (what `from_market` would give for the same numbers)."""
+        return {symbol: self.stats(i) for i, symbol in enumerate(self.symbols)}
