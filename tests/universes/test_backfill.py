@@ -105,6 +105,38 @@ def test_interrupted_then_resumed_equals_one_run(market):
         assert _rows(conn) == whole
 
 
+def test_a_worker_process_builds_the_legacy_universes_to_the_same_rows(market):
+    """workers=1 builds each session's legacy universes in a forked process while this one replays the next
+    sessions: the rows equal those of the build in this process, and a run stopped half-way (the worker then
+    shut down with sessions still queued) resumes to the same rows."""
+    url, sample = market
+    days = sample.sessions
+    tables = ("pl_universe_membership", "pl_backfill_sessions", "pl_backfill_boundaries", "pl_backfill_runs")
+    with psycopg.connect(url, autocommit=True) as conn:
+        here = bf.backfill(conn, ENV, days[0], workers=0)
+        assert "legacy build" in here.timings and not any("worker" in k for k in here.timings)
+        whole = _rows(conn)
+        for table in tables:
+            conn.execute(f"DELETE FROM {table}")  # noqa: S608 - PL's own tables, names from this test
+        forked = bf.backfill(conn, ENV, days[0], workers=1)
+        assert "legacy build (waited for the worker)" in forked.timings and "legacy build" not in forked.timings
+        assert (forked.written, forked.opened, forked.closed) == (here.written, here.opened, here.closed)
+        assert _rows(conn) == whole
+        for table in tables:
+            conn.execute(f"DELETE FROM {table}")  # noqa: S608
+
+        def stop_after_nine(completed, total, task):
+            if completed == 9:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            bf.backfill(conn, ENV, days[0], progress=stop_after_nine, workers=1)
+        assert conn.execute("SELECT count(*) FROM pl_backfill_sessions").fetchone()[0] == 9
+        resumed = bf.backfill(conn, ENV, days[0], workers=1)
+        assert (resumed.written, resumed.skipped) == (21, 9)
+        assert _rows(conn) == whole
+
+
 def test_a_delisted_symbol_is_a_member_in_the_sessions_it_had_bars_for(market):
     url, sample = market
     days = sample.sessions

@@ -300,8 +300,19 @@ def window_stats(dollar_volumes: Iterable[float | None], windows: Iterable[int])
 # so every element has the same width and numpy reads a row without a Python loop, for `load_matrix`.
 MATRIX_SQL = ("SELECT symbol, through, sessions_seen, array_send(array_replace(dollar_volumes, NULL, 'NaN'::real)),"
               " last_close, cardinality(dollar_volumes) FROM pl_symbol_liquidity ORDER BY symbol")
-_ELEMENT = (("length", ">i4"), ("value", ">f4"))  # one element of array_send's format
 _HEADER_BYTES = 20  # array_send of a one-dimensional array: ndim, has-null flag, element type, length, lower bound
+
+
+def sent_array(packed: bytes, kind: str, count: int | None = None) -> np.ndarray:
+    """The values of array_send(a one-dimensional array without NULLs) as numpy reads them without a Python loop
+    (every element is its 4-byte length, then its value): `kind` the value's numpy type (">f4" for real,
+    ">f8" for float8, ">i4" for int4, "u1" for boolean); `count` elements (default: all)."""
+    import numpy as np
+
+    element = np.dtype([("length", ">i4"), ("value", kind)])
+    if count is None:
+        count = (len(packed) - _HEADER_BYTES) // element.itemsize if len(packed) > _HEADER_BYTES else 0
+    return np.frombuffer(packed, dtype=element, offset=_HEADER_BYTES, count=count)["value"]
 
 
 @dataclass(frozen=True)
@@ -380,10 +391,9 @@ def load_matrix(conn) -> Matrix:
         cur.execute(MATRIX_SQL)
         found = cur.fetchall()
     values = np.full((len(found), WINDOW), np.nan, dtype=np.float32)
-    element = np.dtype(list(_ELEMENT))
     for i, (_symbol, _through, _seen, packed, _close, length) in enumerate(found):
         if length:
-            values[i, WINDOW - length:] = np.frombuffer(packed, dtype=element, offset=_HEADER_BYTES, count=length)["value"]
+            values[i, WINDOW - length:] = sent_array(packed, ">f4", length)
     return Matrix(tuple(r[0] for r in found), tuple(r[1] for r in found), tuple(r[2] for r in found),
                   tuple(r[4] for r in found), values)
 

@@ -39,6 +39,8 @@ and the three backfill tables); cache_entries is never read for writing, never t
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -56,7 +58,7 @@ from tickstockpl.universes.config import apply_overrides as apply_config, defaul
 from tickstockpl.universes.model import FAMILIES_BY_MODE, members
 from tickstockpl.universes.rules import definition as rules_definition
 from tickstockpl.universes.rules.publish import universe_of
-from tickstockpl.universes.rules.replay import Price, SessionBars, Windows, replay, snapshot_on
+from tickstockpl.universes.rules.replay import Price, SessionBars, Windows, replay, securities_on, snapshot_on
 from tickstockpl.universes.rules.schedule import SessionCalendar
 
 # The job_id of every membership row the backfill writes (a fixed id: uuid5 of the URL namespace and
@@ -106,10 +108,13 @@ LEFT JOIN LATERAL (
 """
 
 # The bars of every day after `after` through `through`, one row per day (oldest first) holding them as arrays:
-# read through a server-side cursor, one statement for the whole replay, and binary arrays convert fast.
-BARS_SQL = (f"SELECT date, array_agg(symbol), array_agg(close::float8), array_agg(volume::float8),"
-            f" array_agg(coalesce({_VALID}, false)) FROM ohlcv_daily WHERE date > %(after)s AND date <= %(through)s"
-            " GROUP BY date ORDER BY date")
+# read through a server-side cursor, one statement for the whole replay. The closes, volumes (float8, NaN for
+# NULL) and validity (as PostgreSQL decides it) come as array_send's bytes, which numpy reads without a Python
+# loop (liquidity.sent_array); converted to Python floats element by element they took most of the 12 s the
+# read took at 12,000 symbols x 450 sessions (now about 3 s).
+BARS_SQL = (f"SELECT date, array_agg(symbol), array_send(array_agg(coalesce(close::float8, 'NaN'))),"
+            f" array_send(array_agg(coalesce(volume::float8, 'NaN'))), array_send(array_agg(coalesce({_VALID}, false)))"
+            " FROM ohlcv_daily WHERE date > %(after)s AND date <= %(through)s GROUP BY date ORDER BY date")
 
 LIVE_SQL = ("SELECT universe, min(valid_from) FROM pl_universe_membership"
             " WHERE environment = %(env)s AND job_id IS DISTINCT FROM %(job)s GROUP BY universe")
@@ -241,7 +246,10 @@ def session_bars(conn, days: list[dt.date], prices: dict[str, Price]) -> Iterato
     updated as the days pass: bars of days that are no session count there only). One statement, read
     through a server-side cursor on a connection of its own (the caller's commits a transaction per
     session meanwhile)."""
+    import numpy as np
+
     from tickstockpl.db.connect import connect
+    from tickstockpl.market.liquidity import sent_array
 
     wanted = set(days)
     position = 0
@@ -253,23 +261,28 @@ def session_bars(conn, days: list[dt.date], prices: dict[str, Price]) -> Iterato
             while position < len(days) and days[position] < date:  # sessions without any bar
                 yield SessionBars(days[position], [], [], [], [], dict(prices))
                 position += 1
-            prices.update(zip(symbols, map(Price, closes, [date] * len(symbols))))
+            closes = sent_array(closes, ">f8").astype(np.float64)
+            prices.update(zip(symbols, [Price(None if c != c else c, date) for c in closes.tolist()]))
             if date in wanted:
-                yield SessionBars(date, symbols, closes, volumes, valid, dict(prices))
+                yield SessionBars(date, symbols, closes, sent_array(volumes, ">f8").astype(np.float64),
+                                  sent_array(valid, "u1").astype(bool), dict(prices))
                 position += 1
     for day in days[position:]:
         yield SessionBars(day, [], [], [], [], dict(prices))
 
 
 def backfill(conn, environment: str, start: dt.date, through: dt.date | None = None, *,
-             progress: Progress | None = None) -> BackfillResult:
-    """The backfill of the module docstring on `conn` (an autocommit connection)."""
+             progress: Progress | None = None, workers: int | None = None) -> BackfillResult:
+    """The backfill of the module docstring on `conn` (an autocommit connection). `workers`: 1 builds the legacy
+    universes of each session in a process of its own while this one replays the next sessions, 0 builds them
+    here; default: a worker for a replay of at least WORKER_THRESHOLD symbol-sessions on a machine with more
+    than one CPU. The rows written are the same either way."""
     with cyclic_gc_paused():  # millions of objects that live until the end, no cycles worth collecting
-        return _backfill(conn, environment, start, through, progress)
+        return _backfill(conn, environment, start, through, progress, workers)
 
 
-def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, progress: Progress | None
-              ) -> BackfillResult:
+def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, progress: Progress | None,
+              workers: int | None) -> BackfillResult:
     started, cpu = time.perf_counter(), time.process_time()
     first, last, newest = check_range(conn, start, through)
     plan = _plan(conn, environment, first, last, newest, through is not None)
@@ -310,17 +323,18 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
     written_universes: set[str] = set()
     timings = defaultdict(float)
     count = 0
-    sessions = replay(definitions, today, session_bars(conn, days, prices), calendar, first=first, windows=windows)
+    steps = replay(definitions, today, session_bars(conn, days, prices), calendar, first=first, windows=windows)
+    in_worker = workers if workers is not None else int(len(replayed_days) * len(today.securities) >= WORKER_THRESHOLD
+                                                        and (os.cpu_count() or 1) > 1 and _can_fork())
+    sessions = _with_legacy(steps, today, config, in_worker, timings)
     while True:
         t0 = time.perf_counter()
-        step = next(sessions, None)
+        found = next(sessions, None)
         timings["replay"] += time.perf_counter() - t0
-        if step is None:
+        if found is None:
             break
+        step, current = found
         day = step.day
-        t0 = time.perf_counter()
-        current = _legacy_members(step.securities, day, config)
-        timings["legacy build"] += time.perf_counter() - t0
         for key, run in step.results.items():
             current[universe_of(key)] = set(run.members)
         t0 = time.perf_counter()
@@ -384,6 +398,89 @@ def _legacy_members(securities, day: dt.date, config) -> dict[str, set[str]]:
     """universe id -> members of every legacy universe built from the session's securities."""
     snap = snapshot_on(securities, day)
     return {entry.universe: set(members(entry.value)) for entry in build(snap, config, FAMILIES_BY_MODE["full"]).entries}
+
+
+# --- the legacy universes of each session, here or in a worker process ----------------------------------------
+#
+# Building the legacy universes of a session (universes.build, every family) takes about as long as replaying
+# the rule universes of it (about 0.1 s each at 12,000 symbols), and the two are independent: a worker process
+# builds session k's while this process replays session k + 1. It is forked (it starts in milliseconds and
+# inherits today's snapshot and configuration; it only computes, and never touches the connections it
+# inherits: a worker ends by os._exit), then receives per session only each symbol's newest close and its date as two arrays (12,000 Price objects
+# pickled cost as much as the build), and returns the members. 250 sessions at 12,000 symbols: see
+# docs/RULE_UNIVERSES.md (bench/rules_bench.py).
+
+WORKER_THRESHOLD = 200_000  # symbol-sessions from which a worker pays for its start (about a second)
+_AHEAD = 2  # sessions handed to the worker before the first answer is awaited
+
+_worker_state: dict = {}
+
+
+def _with_legacy(steps, today, config, workers: int, timings) -> Iterator[tuple]:
+    """(step, legacy members) for every replayed step, in order."""
+    if not workers:
+        for step in steps:
+            t0 = time.perf_counter()
+            current = _legacy_members(step.securities, step.day, config)
+            timings["legacy build"] += time.perf_counter() - t0
+            yield step, current
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    symbols = [sec.symbol for sec in today.securities]
+    pending: deque = deque()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_start_worker, initargs=(today, config)) as pool:
+        try:
+            for step in steps:
+                pending.append((step, pool.submit(_worker_build, step.day, *_price_arrays(symbols, step.prices))))
+                if len(pending) > _AHEAD:
+                    yield _answer(pending.popleft(), timings)
+            while pending:
+                yield _answer(pending.popleft(), timings)
+        finally:
+            for _step, future in pending:
+                future.cancel()
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _answer(item, timings) -> tuple:
+    step, future = item
+    t0 = time.perf_counter()
+    current = future.result()  # the worker's exception, if it raised one
+    timings["legacy build (waited for the worker)"] += time.perf_counter() - t0
+    return step, current
+
+
+def _price_arrays(symbols: list[str], prices: Mapping[str, Price]):
+    """Each symbol's newest close (NaN: none) and its date (an ordinal; 0: no bar yet), as arrays."""
+    import numpy as np
+
+    found = [prices.get(symbol) for symbol in symbols]
+    closes = np.array([math.nan if p is None or p.close is None else p.close for p in found], dtype=np.float64)
+    days = np.array([0 if p is None else p.day.toordinal() for p in found], dtype=np.int64)
+    return closes, days
+
+
+def _start_worker(today, config) -> None:
+    _worker_state.update(today=today, config=config)
+    import gc
+
+    gc.disable()  # as cyclic_gc_paused: long-lived objects, no cycles worth collecting
+
+
+def _worker_build(day: dt.date, closes, days) -> dict[str, set[str]]:
+    today = _worker_state["today"]
+    prices = {sec.symbol: Price(None if close != close else close, dt.date.fromordinal(ordinal))
+              for sec, close, ordinal in zip(today.securities, closes.tolist(), days.tolist()) if ordinal}
+    return _legacy_members(securities_on(today, prices, day), day, _worker_state["config"])
 
 
 def _write(conn, environment: str, day: dt.date, opens, closes, folds) -> int:

@@ -119,10 +119,9 @@ class Windows:
                 valid: Sequence[bool] | None = None) -> None:
         """Fold in session `day`: the bars dated `day`, one per symbol (closes and volumes as floats, NaN or
         None where NULL; `valid`: each bar's validity as PostgreSQL decided it, else decided here from the
-        floats). Every symbol seen before gets this session's value (none without a valid bar); a symbol's
+        floats; numpy arrays are taken as they are). Every symbol seen before gets this session's value (none without a valid bar); a symbol's
         first bar starts its row."""
-        c = np.array([math.nan if x is None else float(x) for x in closes], dtype=np.float64)
-        v = np.array([math.nan if x is None else float(x) for x in volumes], dtype=np.float64)
+        c, v = _floats(closes), _floats(volumes)
         with np.errstate(invalid="ignore", over="ignore"):
             if valid is None:
                 valid = (c > 0) & (c < _CLOSE_MAX) & (v >= 0)
@@ -210,6 +209,13 @@ class Windows:
             streak=column(streak, 0), median_dollar_volume=medians, mean_dollar_volume=means, coverage=coverages)
 
 
+def _floats(values: Sequence) -> np.ndarray:
+    """A float64 array of `values` (None: NaN)."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
+    return np.array([math.nan if x is None else float(x) for x in values], dtype=np.float64)
+
+
 def _scaled(values: np.ndarray) -> np.ndarray:
     """Each float4 value times 2**149 as a Python integer (exact: a power of two), 0 for NaN; an object array."""
     out = np.empty(len(values), dtype=object)
@@ -271,6 +277,7 @@ class Replayed:
     securities: tuple[Security, ...]
     stats: Market
     results: dict[str, RunResult]  # definition key -> its run that session
+    prices: Mapping[str, Price]  # each symbol's newest bar on or before the day (what `securities` came from)
 
 
 def replay(definitions: Mapping[str, RuleDefinition], today: Snapshot, sessions: Iterable[SessionBars],
@@ -290,4 +297,4 @@ def replay(definitions: Mapping[str, RuleDefinition], today: Snapshot, sessions:
         market = Market(windows.stats(securities, session.day))
         results = run_session(definitions, members, market, session.day, calendar)
         members = {key: dict(r.members) for key, r in results.items()}
-        yield Replayed(session.day, securities, market, results)
+        yield Replayed(session.day, securities, market, results, session.prices)
