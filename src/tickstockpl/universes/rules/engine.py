@@ -35,13 +35,14 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from tickstockpl.universes.rules.definition import Candidates, RuleDefinition, Screens
 from tickstockpl.universes.rules.schedule import SessionCalendar
 from tickstockpl.universes.rules.stats import StatsColumns, SymbolStats
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a sync that skips (unchanged inputs) never pays for it
 
 _INF = math.inf
 
@@ -237,6 +238,8 @@ class Market:
     def _mask(self, key: tuple) -> np.ndarray:
         """The symbols (by position) a candidate rule admits, key ("candidates", rule, seasoned), or that
         pass a set of screens, key ("screens", screens): `_is_candidate` / `_passes` by column."""
+        import numpy as np
+
         found = self._masks.get(key)
         if found is not None:
             return found
@@ -270,6 +273,8 @@ class Market:
 
     def _category(self, column: str, wanted) -> np.ndarray:
         """Whether each symbol's `column` (type, exchange) is `in wanted`, deciding each distinct value once."""
+        import numpy as np
+
         coded = self._codes.get(column)
         if coded is None:
             index: dict = {}
@@ -280,6 +285,8 @@ class Market:
         return np.array([v in wanted for v in distinct], dtype=bool)[codes] if distinct else np.zeros(0, dtype=bool)
 
     def _rank(self, definition: RuleDefinition) -> Ranking:
+        import numpy as np
+
         metric, window = definition.rank.metric, definition.rank.sessions
         cols = self.columns
         eligible = self._mask(("candidates", definition.candidates, False)) & self._mask(("screens", definition.stay))
@@ -306,6 +313,8 @@ class Market:
 
 def _at_least(values: np.ndarray | None, minimum, size: int) -> np.ndarray:
     """`v >= minimum` and finite for each value (NaN, a missing column: no)."""
+    import numpy as np
+
     if values is None:
         return np.zeros(size, dtype=bool)
     return (values >= minimum) & (values != _INF)
@@ -314,6 +323,8 @@ def _at_least(values: np.ndarray | None, minimum, size: int) -> np.ndarray:
 def _columns_of(stats: Mapping[str, SymbolStats]) -> StatsColumns:
     """The columns of SymbolStats objects (None as NaN or -1; a window a symbol lacks as NaN or 0, which the
     rules read as `.get(n)` / `.get(n, 0)` do)."""
+    import numpy as np
+
     rows = list(stats.values())
     windows = {name: sorted({n for s in rows for n in getattr(s, name)})
                for name in ("median_dollar_volume", "mean_dollar_volume", "coverage")}
@@ -456,6 +467,8 @@ def _entry_candidates(definition: RuleDefinition, market: Market, ranking: Ranki
                       previous: Mapping[str, dt.date]) -> list[str]:
     """The non-members that could enter: within the (unbanded) selection, seasoned candidates passing
     the entry screens, in the statistics' order. `_entry_ok` still decides (and words) each."""
+    import numpy as np
+
     sel = definition.selection
     eligible = market._mask(("candidates", definition.candidates, definition.candidates.min_ipo_sessions > 0)) \
         & market._mask(("screens", definition.entry))

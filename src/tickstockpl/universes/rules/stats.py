@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
-import numpy as np
-
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a sync that skips (unchanged inputs) never pays for it
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -96,6 +96,8 @@ def from_table(securities, table, session) -> "StatsColumns":
     """The statistics of `securities` (in their order) from the statistics of every row at once
     (market.liquidity.StatsTable: Matrix.stats, or pl_liquidity_stats as the sync reads it), for the table's
     windows; NaN means none. A table that does not stand at `session` is refused (ValueError). Pure."""
+    import numpy as np
+
     if table.symbols and table.through != session:
         raise ValueError(f"pl_symbol_liquidity stands at {table.through.isoformat()} for some symbols, "
                          f"not at {session.isoformat()}: catch it up first")
@@ -146,6 +148,8 @@ class StatsColumns:
     def of_securities(cls, securities: list, *, price, ipo_sessions, streak, median_dollar_volume,
                       mean_dollar_volume, coverage) -> "StatsColumns":
         """The columns of the snapshot's securities (market.snapshot.Security) with their window statistics."""
+        import numpy as np
+
         caps = np.array([math.nan if s.market_cap is None else s.market_cap for s in securities], dtype=np.float64)
         return cls(tuple(s.symbol for s in securities), tuple(s.type for s in securities),
                    tuple(s.primary_exchange for s in securities),
