@@ -328,9 +328,9 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
                                                         and (os.cpu_count() or 1) > 1 and _can_fork())
     sessions = _with_legacy(steps, today, config, in_worker, timings)
     while True:
-        t0 = time.perf_counter()
-        found = next(sessions, None)
-        timings["replay"] += time.perf_counter() - t0
+        t0, legacy_before = time.perf_counter(), _legacy_seconds(timings)
+        found = next(sessions, None)  # the replay, and the legacy build's share (counted apart)
+        timings["replay"] += time.perf_counter() - t0 - (_legacy_seconds(timings) - legacy_before)
         if found is None:
             break
         step, current = found
@@ -404,13 +404,13 @@ def _legacy_members(securities, day: dt.date, config) -> dict[str, set[str]]:
 #
 # Building the legacy universes of a session (universes.build, every family) takes about as long as replaying
 # the rule universes of it (about 0.1 s each at 12,000 symbols), and the two are independent: a worker process
-# builds session k's while this process replays session k + 1. It is forked (it starts in milliseconds and
-# inherits today's snapshot and configuration; it only computes, and never touches the connections it
-# inherits: a worker ends by os._exit), then receives per session only each symbol's newest close and its date as two arrays (12,000 Price objects
-# pickled cost as much as the build), and returns the members. 250 sessions at 12,000 symbols: see
-# docs/RULE_UNIVERSES.md (bench/rules_bench.py).
+# builds session k's while this process replays session k + 1. It is forked: it starts in milliseconds and
+# inherits today's snapshot and configuration; it only computes and never touches the connections it inherits
+# (a worker ends by os._exit). Per session it receives each symbol's newest close and its date as two arrays
+# (12,000 Price objects pickled cost as much as the build) and returns the members. 250 sessions at 12,000
+# symbols: see docs/RULE_UNIVERSES.md (bench/rules_bench.py).
 
-WORKER_THRESHOLD = 200_000  # symbol-sessions from which a worker pays for its start (about a second)
+WORKER_THRESHOLD = 200_000  # symbol-sessions from which the worker is used (a small replay gains nothing by it)
 _AHEAD = 2  # sessions handed to the worker before the first answer is awaited
 
 _worker_state: dict = {}
@@ -443,6 +443,10 @@ def _with_legacy(steps, today, config, workers: int, timings) -> Iterator[tuple]
         finally:
             for _step, future in pending:
                 future.cancel()
+
+
+def _legacy_seconds(timings) -> float:
+    return timings.get("legacy build", 0.0) + timings.get("legacy build (waited for the worker)", 0.0)
 
 
 def _can_fork() -> bool:
