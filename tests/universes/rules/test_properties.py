@@ -379,11 +379,12 @@ def test_the_market_by_column_equals_the_rules_symbol_by_symbol(d, rows, sectors
     """Market screens and ranks by column (numpy); on values at every edge of the screens (missing, NaN,
     infinite, at and beside each bound, ties of the metric) its candidates, passing sets and rankings equal
     the per-symbol predicates and the ranking's rule, whether it is given SymbolStats or their columns."""
-    from tickstockpl.universes.rules.engine import Market, _columns_of
+    from tickstockpl.universes.rules.engine import Market
+    from tickstockpl.universes.rules.stats import StatsColumns
 
     stats = {f"S{i:02d}": s._replace(symbol=f"S{i:02d}", sector=sector)
              for i, (s, sector) in enumerate(zip(reversed(rows), sectors))}  # not in symbol order: the stats' order is kept apart
-    for market in (Market(stats), Market(_columns_of(stats))):
+    for market in (Market(stats), Market(StatsColumns.of_stats(stats))):
         for seasoning in (False, True):
             assert market.candidates(d.candidates, seasoning) == \
                 {symbol for symbol, s in stats.items() if _is_candidate(d.candidates, s, seasoning)}

@@ -199,7 +199,7 @@ class Market:
         else:
             by_symbol = stats if isinstance(stats, Mapping) else {s.symbol: s for s in stats}
             self.stats = MappingProxyType(dict(by_symbol))
-            self.columns = _columns_of(self.stats)
+            self.columns = StatsColumns.of_stats(self.stats)
             self._position = {symbol: i for i, symbol in enumerate(self.stats)}
         self._tiebreak: np.ndarray | None = None
         self._codes: dict[str, tuple[np.ndarray, list]] = {}
@@ -318,29 +318,6 @@ def _at_least(values: np.ndarray | None, minimum, size: int) -> np.ndarray:
     if values is None:
         return np.zeros(size, dtype=bool)
     return (values >= minimum) & (values != _INF)
-
-
-def _columns_of(stats: Mapping[str, SymbolStats]) -> StatsColumns:
-    """The columns of SymbolStats objects (None as NaN or -1; a window a symbol lacks as NaN or 0, which the
-    rules read as `.get(n)` / `.get(n, 0)` do)."""
-    import numpy as np
-
-    rows = list(stats.values())
-    windows = {name: sorted({n for s in rows for n in getattr(s, name)})
-               for name in ("median_dollar_volume", "mean_dollar_volume", "coverage")}
-
-    def floats(values) -> np.ndarray:
-        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-
-    return StatsColumns(
-        tuple(stats), tuple(s.type for s in rows), tuple(s.exchange for s in rows),
-        np.array([bool(s.active) for s in rows], dtype=bool), tuple(s.sector for s in rows),
-        floats(s.price for s in rows), floats(s.market_cap for s in rows),
-        np.array([-1 if s.ipo_sessions is None else s.ipo_sessions for s in rows], dtype=np.int64),
-        np.array([s.streak for s in rows], dtype=np.int64),
-        {n: floats(s.median_dollar_volume.get(n) for s in rows) for n in windows["median_dollar_volume"]},
-        {n: floats(s.mean_dollar_volume.get(n) for s in rows) for n in windows["mean_dollar_volume"]},
-        {n: np.array([s.coverage.get(n, 0) for s in rows], dtype=np.int64) for n in windows["coverage"]})
 
 
 def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Market, session: dt.date,

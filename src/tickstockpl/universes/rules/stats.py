@@ -157,6 +157,32 @@ class StatsColumns:
                    price, caps, ipo_sessions, streak, MappingProxyType(median_dollar_volume),
                    MappingProxyType(mean_dollar_volume), MappingProxyType(coverage))
 
+    @classmethod
+    def of_stats(cls, stats: Mapping[str, SymbolStats]) -> "StatsColumns":
+        """The columns of SymbolStats objects, in the mapping's order (None as NaN or -1; a window a symbol
+        lacks as NaN or 0, which the rules read as `.get(n)` / `.get(n, 0)` do)."""
+        import numpy as np
+
+        rows = list(stats.values())
+        windows = {name: sorted({n for s in rows for n in getattr(s, name)})
+                   for name in ("median_dollar_volume", "mean_dollar_volume", "coverage")}
+
+        def floats(values) -> np.ndarray:
+            return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+        return cls(
+            tuple(stats), tuple(s.type for s in rows), tuple(s.exchange for s in rows),
+            np.array([bool(s.active) for s in rows], dtype=bool), tuple(s.sector for s in rows),
+            floats(s.price for s in rows), floats(s.market_cap for s in rows),
+            np.array([-1 if s.ipo_sessions is None else s.ipo_sessions for s in rows], dtype=np.int64),
+            np.array([s.streak for s in rows], dtype=np.int64),
+            MappingProxyType({n: floats(s.median_dollar_volume.get(n) for s in rows)
+                              for n in windows["median_dollar_volume"]}),
+            MappingProxyType({n: floats(s.mean_dollar_volume.get(n) for s in rows)
+                              for n in windows["mean_dollar_volume"]}),
+            MappingProxyType({n: np.array([s.coverage.get(n, 0) for s in rows], dtype=np.int64)
+                              for n in windows["coverage"]}))
+
     def __len__(self) -> int:
         return len(self.symbols)
 
