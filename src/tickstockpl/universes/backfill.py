@@ -323,17 +323,12 @@ def _backfill(conn, environment: str, start: dt.date, through: dt.date | None, p
     written_universes: set[str] = set()
     timings = defaultdict(float)
     count = 0
-    steps = replay(definitions, today, session_bars(conn, days, prices), calendar, first=first, windows=windows)
+    steps = _timed(replay(definitions, today, session_bars(conn, days, prices), calendar, first=first,
+                          windows=windows), timings, "replay")
     in_worker = workers if workers is not None else int(len(replayed_days) * len(today.securities) >= WORKER_THRESHOLD
                                                         and (os.cpu_count() or 1) > 1 and _can_fork())
     sessions = _with_legacy(steps, today, config, in_worker, timings)
-    while True:
-        t0, legacy_before = time.perf_counter(), _legacy_seconds(timings)
-        found = next(sessions, None)  # the replay, and the legacy build's share (counted apart)
-        timings["replay"] += time.perf_counter() - t0 - (_legacy_seconds(timings) - legacy_before)
-        if found is None:
-            break
-        step, current = found
+    for step, current in sessions:
         day = step.day
         for key, run in step.results.items():
             current[universe_of(key)] = set(run.members)
@@ -445,8 +440,15 @@ def _with_legacy(steps, today, config, workers: int, timings) -> Iterator[tuple]
                 future.cancel()
 
 
-def _legacy_seconds(timings) -> float:
-    return timings.get("legacy build", 0.0) + timings.get("legacy build (waited for the worker)", 0.0)
+def _timed(steps: Iterator, timings, key: str) -> Iterator:
+    """`steps`, the time spent in each of its steps added to timings[key]."""
+    while True:
+        t0 = time.perf_counter()
+        step = next(steps, None)
+        timings[key] += time.perf_counter() - t0
+        if step is None:
+            return
+        yield step
 
 
 def _can_fork() -> bool:
