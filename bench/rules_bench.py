@@ -152,7 +152,8 @@ def main() -> None:
                 rows = conn.execute("SELECT count(*) FROM pl_universe_membership").fetchone()[0]
             print()
             print(f"backfill {result['from_session']} .. {result['through_session']}: {result['seconds']:.1f} s"
-                  f" (the command's process: {result['wall']:.1f} s; CPU of its main process {result['cpu_seconds']:.1f} s),"
+                  f" (the command's process: {result['wall']:.1f} s;"
+                  f" CPU of its main process {result['cpu_seconds']:.1f} s),"
                   f" {result['written']} sessions, {result['opened']:,} rows opened, {result['closed']:,} closed,"
                   f" {result['universes']} universes, {rows:,} rows; parts: {result['timings']}")
             print(f"second run: {again['seconds']:.1f} s, {again['written']} sessions written, {again['skipped']} skipped")

@@ -315,6 +315,22 @@ def sent_array(packed: bytes, kind: str, count: int | None = None) -> np.ndarray
     return np.frombuffer(packed, dtype=element, offset=_HEADER_BYTES, count=count)["value"]
 
 
+def window_medians(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(valid, count, median) of every row of `part` (rows × sessions, NaN where a session has no value; the
+    sessions in any order): statistics.median of each row's valid values, the two middle ones averaged in
+    float64, NaN for a row without any. One numpy sort for all rows (Matrix.stats and the replay's windows)."""
+    import numpy as np
+
+    valid = np.isfinite(part)
+    count = valid.sum(axis=1)
+    ordered = np.sort(np.where(valid, part, part.dtype.type(np.inf)), axis=1)  # the missing ones last
+    rows = np.arange(len(part))
+    low = ordered[rows, np.maximum(count - 1, 0) // 2].astype(np.float64)
+    high = ordered[rows, np.minimum(count // 2, part.shape[1] - 1)].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return valid, count, np.where(count > 0, (low + high) / 2, np.nan)
+
+
 @dataclass(frozen=True)
 class Matrix:
     """Every row of the table at once: `values[i]` holds row i's window right-aligned in WINDOW columns
@@ -335,7 +351,6 @@ class Matrix:
         import numpy as np
 
         values = self.values
-        rows = np.arange(len(values))
         present = ~np.isnan(values)
         tail = present[:, ::-1]
         streak = np.where(tail.all(axis=1), tail.shape[1], np.argmin(tail, axis=1)) if len(values) else \
@@ -346,14 +361,9 @@ class Matrix:
             if not 1 <= n <= WINDOW:
                 raise ValueError(f"window of {n} sessions: expected 1 to {WINDOW}")
             part = values[:, -n:]
-            valid = np.isfinite(part)
-            count = valid.sum(axis=1)
-            ordered = np.sort(np.where(valid, part, np.float32(np.inf)), axis=1)  # float32 orders alike
-            low = ordered[rows, np.maximum(count - 1, 0) // 2].astype(np.float64)
-            high = ordered[rows, np.minimum(count // 2, n - 1)].astype(np.float64)
+            valid, count, median[n] = window_medians(part)
             total = np.where(valid, part, np.float32(0)).sum(axis=1, dtype=np.longdouble).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
-                median[n] = np.where(count > 0, (low + high) / 2, np.nan)
                 mean[n] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
             coverage[n] = count
         through = self.through[0] if self.through else None

@@ -215,10 +215,18 @@ class Market:
         return self.columns.sector[self._position[symbol]]
 
     def candidates(self, candidates: Candidates, seasoning: bool) -> frozenset[str]:
-        return self._set(("candidates", candidates, seasoning and candidates.min_ipo_sessions > 0))
+        return self._set(_candidates_key(candidates, seasoning))
 
     def passing(self, screens: Screens) -> frozenset[str]:
         return self._set(("screens", screens))
+
+    def candidate_mask(self, candidates: Candidates, seasoning: bool) -> np.ndarray:
+        """`candidates` as a boolean array by position in the statistics (read-only: it is kept)."""
+        return self._mask(_candidates_key(candidates, seasoning))
+
+    def passing_mask(self, screens: Screens) -> np.ndarray:
+        """`passing` as a boolean array by position in the statistics (read-only: it is kept)."""
+        return self._mask(("screens", screens))
 
     def ranking(self, definition: RuleDefinition) -> Ranking:
         key = (definition.candidates, definition.stay, definition.rank)
@@ -247,7 +255,7 @@ class Market:
         if key[0] == "candidates":
             c, seasoned = key[1], key[2]
             if seasoned:
-                found = self._mask(("candidates", c, False)) & (cols.ipo_sessions >= c.min_ipo_sessions)
+                found = self.candidate_mask(c, False) & (cols.ipo_sessions >= c.min_ipo_sessions)
             else:
                 found = self._category("type", c.types)
                 if c.exchanges:
@@ -264,8 +272,10 @@ class Market:
             if screens.min_price is not None:
                 found &= _at_least(cols.price, screens.min_price, len(cols))
             if screens.coverage is not None:
-                have = cols.coverage.get(screens.coverage.sessions)
-                found &= (have if have is not None else np.zeros(len(cols), dtype=np.int64)) >= screens.coverage.min_sessions
+                have = cols.coverage.get(screens.coverage.sessions)  # a window not read: 0 sessions, as .get(n, 0)
+                if have is None:
+                    have = np.zeros(len(cols), dtype=np.int64)
+                found &= have >= screens.coverage.min_sessions
             if screens.recent_sessions is not None:
                 found &= cols.streak >= screens.recent_sessions
         self._masks[key] = found
@@ -289,7 +299,7 @@ class Market:
 
         metric, window = definition.rank.metric, definition.rank.sessions
         cols = self.columns
-        eligible = self._mask(("candidates", definition.candidates, False)) & self._mask(("screens", definition.stay))
+        eligible = self.candidate_mask(definition.candidates, False) & self.passing_mask(definition.stay)
         values = cols.market_cap if metric == "market_cap" else getattr(cols, metric).get(window)
         if values is None:
             values = np.full(len(cols), np.nan)
@@ -309,6 +319,11 @@ class Market:
         else:
             cumulative = np.full(len(order), 100.0)
         return Ranking(order, ranks, dict(zip(order, cumulative.tolist())), index, cumulative)
+
+
+def _candidates_key(candidates: Candidates, seasoning: bool) -> tuple:
+    """The key of a candidate rule's mask: seasoning counts only where the rule asks for an IPO age."""
+    return ("candidates", candidates, seasoning and candidates.min_ipo_sessions > 0)
 
 
 def _at_least(values: np.ndarray | None, minimum, size: int) -> np.ndarray:
@@ -447,8 +462,7 @@ def _entry_candidates(definition: RuleDefinition, market: Market, ranking: Ranki
     import numpy as np
 
     sel = definition.selection
-    eligible = market._mask(("candidates", definition.candidates, definition.candidates.min_ipo_sessions > 0)) \
-        & market._mask(("screens", definition.entry))
+    eligible = market.candidate_mask(definition.candidates, True) & market.passing_mask(definition.entry)
     if sel.kind == "top":
         inside = ranking.index[:sel.count]
     elif sel.kind == "rank_range":

@@ -15,11 +15,12 @@ universes run session after session on them.
 
 *Exactly as the table would.* A valid bar has a close above 0 and below 1e15 (not NaN) and a volume of 0 or
 more; its dollar volume is close × volume rounded to a float4 (`real`), as the table stores it. The median is
-statistics.median of the valid values of the last N sessions (every row's window sorted at once by numpy, the
-two middle values averaged in float64 as statistics.median does); the mean is math.fsum of them divided by their count (kept as an exact
-integer sum: every float4 is a whole multiple of 2**-149, and Python divides integers correctly rounded, as
-fsum rounds; updated by the value that enters and the one that leaves); coverage, streak, IPO age and the newest valid close as liquidity.window_stats and the table
-define them. tests/universes/rules/test_replay.py checks the rows and statistics against liquidity.rebuild on
+statistics.median of the valid values of the last N sessions (every row's window sorted at once by numpy,
+liquidity.window_medians: the two middle values averaged in float64 as statistics.median does); the mean is
+math.fsum of them divided by their count (kept as an exact integer sum, updated by the value that enters and
+the one that leaves: every float4 is a whole multiple of 2**-149, and Python divides integers correctly
+rounded, as fsum rounds); coverage, streak, IPO age and the newest valid close as liquidity.window_stats and
+the table define them. tests/universes/rules/test_replay.py checks the rows and statistics against liquidity.rebuild on
 a real database, and the window arithmetic against window_stats on random windows.
 
 *A past session's securities* (`securities_on`): today's symbols rows (the snapshot of the newest session),
@@ -39,7 +40,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from tickstockpl.market import liquidity
-from tickstockpl.market.liquidity import LiquidityRow
+from tickstockpl.market.liquidity import LiquidityRow, window_medians
 from tickstockpl.market.snapshot import Security, Snapshot
 from tickstockpl.universes.rules.definition import RuleDefinition
 from tickstockpl.universes.rules.engine import Market, RunResult
@@ -56,8 +57,8 @@ class Windows:
     """The rolling per-symbol windows of pl_symbol_liquidity, moved one session at a time in memory, by column:
     a ring of WINDOW sessions per symbol (session t in column t mod WINDOW; NaN: no valid bar, or before the
     symbol's row began) and per row its first session, sessions seen, newest valid close and session, the
-    valid sessions in a row ending at the newest, and per tracked window its valid count and the exact sum
-    of its values (a Python integer: every float4 times 2**149). `windows`: the window lengths whose median
+    valid sessions in a row ending at the newest, and per tracked window the exact sum of its values (a
+    Python integer: every float4 times 2**149). `windows`: the window lengths whose median
     / mean / coverage `stats` reports (each 1 … WINDOW)."""
 
     def __init__(self, windows: Iterable[int]):
@@ -77,7 +78,6 @@ class Windows:
         self._run = np.zeros(0, dtype=np.int64)
         self._last_close = np.zeros(0)  # NaN: none
         self._last_valid = np.zeros(0, dtype=np.int64)  # date.toordinal(), 0: none
-        self._count = [np.zeros(0, dtype=np.int64) for _ in self.windows]
         self._sum = [np.zeros(0, dtype=object) for _ in self.windows]
 
     def start(self, symbol: str, first_session: dt.date, seen: int, last_close: float | None,
@@ -107,7 +107,6 @@ class Windows:
             self._ring = more(self._ring, np.nan)
             self._seen, self._length, self._run = (more(a, 0) for a in (self._seen, self._length, self._run))
             self._last_close, self._last_valid = more(self._last_close, np.nan), more(self._last_valid, 0)
-            self._count = [more(a, 0) for a in self._count]
             self._sum = [more(a, 0) for a in self._sum]
         for offset, symbol in enumerate(symbols):
             self._index[symbol] = start + offset
@@ -119,8 +118,8 @@ class Windows:
                 valid: Sequence[bool] | None = None) -> None:
         """Fold in session `day`: the bars dated `day`, one per symbol (closes and volumes as floats, NaN or
         None where NULL; `valid`: each bar's validity as PostgreSQL decided it, else decided here from the
-        floats; numpy arrays are taken as they are). Every symbol seen before gets this session's value (none without a valid bar); a symbol's
-        first bar starts its row."""
+        floats; numpy arrays are taken as they are). Every symbol seen before gets this session's value (none
+        without a valid bar); a symbol's first bar starts its row."""
         c, v = _floats(closes), _floats(volumes)
         with np.errstate(invalid="ignore", over="ignore"):
             if valid is None:
@@ -143,9 +142,10 @@ class Windows:
         scaled = _scaled(value)
         ring = self._ring
         for k, n in enumerate(self.windows):  # the value n sessions back leaves window n
-            old = ring[:rows, (t - n) % size] if t >= n else np.full(rows, np.nan)
-            self._count[k][:rows] += present.astype(np.int64) - ~np.isnan(old)
-            self._sum[k][:rows] += scaled - _scaled(old)
+            if t >= n:
+                self._sum[k][:rows] += scaled - _scaled(ring[:rows, (t - n) % size])
+            else:
+                self._sum[k][:rows] += scaled
         ring[:rows, t % size] = value
         self._seen[:rows] += 1
         np.minimum(self._length[:rows] + 1, size, out=self._length[:rows])
@@ -154,12 +154,9 @@ class Windows:
         self._last_valid[:rows] = np.where(present, day.toordinal(), self._last_valid[:rows])
         self.through = day
 
-    def _window_values(self, rows: int, n: int) -> np.ndarray:
-        """The last n sessions' values of every row (in any order of the sessions)."""
-        if n >= self.size:
-            return self._ring[:rows]
-        columns = [(self._t - j) % self.size for j in range(n)]
-        return self._ring[:rows, columns]
+    def _columns(self, n: int) -> list[int]:
+        """The ring's columns of the last n sessions, oldest first."""
+        return [(self._t - j) % self.size for j in range(n - 1, -1, -1)]
 
     def rows(self) -> list[LiquidityRow]:
         """Every row as liquidity.load() returns it (ordered by symbol)."""
@@ -167,8 +164,7 @@ class Windows:
         for symbol in sorted(self._symbols):
             i = self._index[symbol]
             length = int(self._length[i])
-            columns = [(self._t - j) % self.size for j in range(length - 1, -1, -1)]
-            values = tuple(None if x != x else x for x in self._ring[i, columns].tolist())
+            values = tuple(None if x != x else x for x in self._ring[i, self._columns(length)].tolist())
             close, valid = float(self._last_close[i]), int(self._last_valid[i])
             out.append(LiquidityRow(symbol, self.through, self._first[i], int(self._seen[i]), values,
                                     None if close != close else close, dt.date.fromordinal(valid) if valid else None))
@@ -179,34 +175,20 @@ class Windows:
         the rows (`securities`: one per symbol, as a snapshot's)."""
         if self.through != day:
             raise ValueError(f"the windows stand at {self.through}, not at {day.isoformat()}")
-        securities = list(securities)
-        get = self._index.get
-        at = np.fromiter((get(sec.symbol, -1) for sec in securities), dtype=np.int64, count=len(securities))
-        has = at >= 0
-        take = np.where(has, at, 0)
         rows = len(self._symbols)
-
-        def column(values, missing):
-            return np.where(has, values[take], missing) if rows else np.full(len(at), missing, dtype=values.dtype)
-
         medians, means, coverages = {}, {}, {}
         for k, n in enumerate(self.windows):
-            count = self._count[k][:rows]
-            part = self._window_values(rows, n)
-            ordered = np.sort(np.where(np.isnan(part), np.inf, part), axis=1)
-            every = np.arange(rows)
-            low = ordered[every, np.maximum(count - 1, 0) // 2] if rows else np.zeros(0)
-            high = ordered[every, np.minimum(count // 2, part.shape[1] - 1)] if rows else np.zeros(0)
-            with np.errstate(invalid="ignore"):
-                median = np.where(count > 0, (low + high) / 2, np.nan)
+            # every column when n is the whole ring: the median does not depend on the sessions' order
+            _valid, count, medians[n] = window_medians(self._ring[:rows] if n >= self.size
+                                                       else self._ring[:rows, self._columns(n)])
             # the exact sum, correctly rounded (int / int), over the count: math.fsum(values) / count
-            mean = np.array([(total / _DIVISOR) / c if c else math.nan
-                             for total, c in zip(self._sum[k][:rows].tolist(), count.tolist())], dtype=np.float64)
-            medians[n], means[n], coverages[n] = column(median, math.nan), column(mean, math.nan), column(count, 0)
-        streak = np.minimum(self._run[:rows], self._length[:rows])
+            means[n] = np.array([(total / _DIVISOR) / c if c else math.nan
+                                 for total, c in zip(self._sum[k][:rows].tolist(), count.tolist())], dtype=np.float64)
+            coverages[n] = count
         return StatsColumns.of_securities(
-            securities, price=column(self._last_close[:rows], math.nan), ipo_sessions=column(self._seen[:rows], -1),
-            streak=column(streak, 0), median_dollar_volume=medians, mean_dollar_volume=means, coverage=coverages)
+            securities, self._index, price=self._last_close[:rows], ipo_sessions=self._seen[:rows],
+            streak=np.minimum(self._run[:rows], self._length[:rows]), median_dollar_volume=medians,
+            mean_dollar_volume=means, coverage=coverages)
 
 
 def _floats(values: Sequence) -> np.ndarray:

@@ -101,23 +101,15 @@ def from_table(securities, table, session) -> "StatsColumns":
     if table.symbols and table.through != session:
         raise ValueError(f"pl_symbol_liquidity stands at {table.through.isoformat()} for some symbols, "
                          f"not at {session.isoformat()}: catch it up first")
-    securities = list(securities)
-    row_of = {symbol: i for i, symbol in enumerate(table.symbols)}
-    at = np.fromiter((row_of.get(sec.symbol, -1) for sec in securities), dtype=np.int64, count=len(securities))
-    has = at >= 0
-    take = np.where(has, at, 0)
+    def floats(values) -> np.ndarray:
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
-    def column(values, dtype, missing):
-        array = np.asarray(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
-        return np.where(has, array[take], missing) if len(array) else np.full(len(at), missing, dtype=dtype)
-
-    closes = [math.nan if c is None else c for c in table.last_close]
     return StatsColumns.of_securities(
-        securities, price=column(closes, np.float64, math.nan),
-        ipo_sessions=column(table.sessions_seen, np.int64, -1), streak=column(table.streak, np.int64, 0),
-        median_dollar_volume={n: column(table.median_dollar_volume[n], np.float64, math.nan) for n in table.windows},
-        mean_dollar_volume={n: column(table.mean_dollar_volume[n], np.float64, math.nan) for n in table.windows},
-        coverage={n: column(table.coverage[n], np.int64, 0) for n in table.windows})
+        securities, {symbol: i for i, symbol in enumerate(table.symbols)}, price=floats(table.last_close),
+        ipo_sessions=np.asarray(table.sessions_seen, dtype=np.int64), streak=np.asarray(table.streak, dtype=np.int64),
+        median_dollar_volume={n: np.asarray(table.median_dollar_volume[n], dtype=np.float64) for n in table.windows},
+        mean_dollar_volume={n: np.asarray(table.mean_dollar_volume[n], dtype=np.float64) for n in table.windows},
+        coverage={n: np.asarray(table.coverage[n], dtype=np.int64) for n in table.windows})
 
 
 def _none(value):
@@ -145,17 +137,31 @@ class StatsColumns:
     coverage: Mapping[int, np.ndarray]  # int64
 
     @classmethod
-    def of_securities(cls, securities: list, *, price, ipo_sessions, streak, median_dollar_volume,
-                      mean_dollar_volume, coverage) -> "StatsColumns":
-        """The columns of the snapshot's securities (market.snapshot.Security) with their window statistics."""
+    def of_securities(cls, securities, row_of: Mapping[str, int], *, price, ipo_sessions, streak,
+                      median_dollar_volume, mean_dollar_volume, coverage) -> "StatsColumns":
+        """The columns of the snapshot's securities (market.snapshot.Security, one per symbol, in their order)
+        with the window statistics of the liquidity table's rows: arrays indexed by row, `row_of` the row of
+        each symbol. A security without a row gets NaN, -1 (IPO age) and 0 (streak, coverage)."""
         import numpy as np
+
+        securities = list(securities)
+        at = np.fromiter((row_of.get(s.symbol, -1) for s in securities), dtype=np.int64, count=len(securities))
+        has = at >= 0
+        take = np.where(has, at, 0)
+
+        def column(values: np.ndarray, missing) -> np.ndarray:
+            if not len(values):
+                return np.full(len(at), missing, dtype=values.dtype)
+            return np.where(has, values[take], missing)
 
         caps = np.array([math.nan if s.market_cap is None else s.market_cap for s in securities], dtype=np.float64)
         return cls(tuple(s.symbol for s in securities), tuple(s.type for s in securities),
                    tuple(s.primary_exchange for s in securities),
                    np.array([bool(s.active) for s in securities], dtype=bool), tuple(s.sector for s in securities),
-                   price, caps, ipo_sessions, streak, MappingProxyType(median_dollar_volume),
-                   MappingProxyType(mean_dollar_volume), MappingProxyType(coverage))
+                   column(price, math.nan), caps, column(ipo_sessions, -1), column(streak, 0),
+                   MappingProxyType({n: column(v, math.nan) for n, v in median_dollar_volume.items()}),
+                   MappingProxyType({n: column(v, math.nan) for n, v in mean_dollar_volume.items()}),
+                   MappingProxyType({n: column(v, 0) for n, v in coverage.items()}))
 
     @classmethod
     def of_stats(cls, stats: Mapping[str, SymbolStats]) -> "StatsColumns":
