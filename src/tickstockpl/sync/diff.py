@@ -8,6 +8,10 @@ For every universe of the families in scope:
   same members and order, other value -> upsert; one `updated` row (metadata changed)
   identical value      -> nothing (a rerun on unchanged data writes no row)
 
+A stored value PL wrote and that nobody changed since comes as `Recorded` (its members and the digest of
+the text PL sent, from the ledger: sync/encoding.py): it is identical when the built value's text has
+that digest. Every upsert carries its text, digest and members (`Plan.written`), which the store sends.
+
 Membership history is planned by `with_history` (`history_changes`): from the plan for universes whose
 count of open rows in `pl_universe_membership` agrees with what was stored, and, for any other
 (drifted) universe, against its open rows (`membership_changes`), so the history heals itself if it
@@ -22,8 +26,9 @@ from dataclasses import dataclass
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
-from tickstockpl.universes.model import (IPOS, IPOS_NAME, RECENT_IPOS_KEY, STOCK_UNIVERSE, Entry, member_count, members,
-                                        universe_id)
+from tickstockpl.sync import encoding
+from tickstockpl.universes.model import (IPOS, IPOS_NAME, RECENT_IPOS_KEY, STOCK_UNIVERSE, Entry, Recorded, member_count,
+                                        members, universe_id)
 
 IPO_UNIVERSE = universe_id(STOCK_UNIVERSE, IPOS_NAME, RECENT_IPOS_KEY)
 
@@ -44,6 +49,19 @@ def same_json(stored: Any, built: Any) -> bool:
     if isinstance(built, list):
         return isinstance(stored, list) and len(stored) == len(built) and all(map(same_json, stored, built))
     return stored == built
+
+
+class Written(NamedTuple):
+    """An upsert as the store sends it and the ledger records it (sync/encoding.py)."""
+
+    text: str  # the value's JSON text
+    digest: str  # encoding.digest(text)
+    members: str | None  # encoding.joined_members of its members (None: not recordable)
+
+
+def written(value: Any, text: str | None = None, symbols: list[str] | None = None) -> Written:
+    text = encoding.value_text(value) if text is None else text
+    return Written(text, encoding.digest(text), encoding.joined_members(members(value) if symbols is None else symbols))
 
 
 class Change(NamedTuple):
@@ -77,6 +95,7 @@ class Plan:
     delisted: tuple[str, ...] = ()  # symbols dropped from some universe because inactive or gone
     unchanged: int = 0
     families: Mapping[str, str] = dataclasses.field(default_factory=dict)  # of universes not in `universes`
+    written: Mapping[str, Written] = dataclasses.field(default_factory=dict)  # universe -> of each upsert
 
     def with_changes(self, extra: Iterable[Change], families: Mapping[str, str]) -> "Plan":
         """The plan with more change-log rows (takeovers and edits found by sync/ownership.py);
@@ -143,6 +162,7 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
     delisted: set[str] = set()
     new_ipos: tuple[str, ...] = ()
     unchanged = 0
+    writes: dict[str, Written] = {}
 
     def removal_reason(symbol: str) -> str:
         if symbol not in active_symbols:
@@ -153,10 +173,19 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
     for entry in built_list:
         universe = entry.universe
         old = stored_by_id.get(universe)
-        if old is not None and (old.value == entry.value or same_json(old.value, entry.value)):
-            unchanged += 1
-            continue
+        new_written = None
+        if old is not None:
+            if isinstance(old.value, Recorded):
+                new_written = written(entry.value)
+                same = new_written.digest == old.value.digest
+            else:
+                same = old.value == entry.value or same_json(old.value, entry.value)
+            if same:
+                unchanged += 1
+                continue
         new_members = members(entry.value)
+        writes[universe] = (written(entry.value, symbols=new_members) if new_written is None
+                           else new_written)
         if old is None:
             upserts.append(entry)
             if new_members:
@@ -205,6 +234,7 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
         new_ipos=new_ipos,
         delisted=tuple(sorted(delisted)),
         unchanged=unchanged,
+        written=writes,
     )
 
 

@@ -31,7 +31,7 @@ from tickstockpl.errors import ConfigError
 
 # Rows shaped like store.READ_SQL's (type NULL, the universe as name, the count as open_rows).
 OPEN_COUNTS_SQL = (
-    "SELECT NULL, m.universe, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
+    "SELECT NULL, m.universe, NULL, NULL, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
     " WHERE m.environment = %(env)s AND m.valid_to IS NULL GROUP BY m.universe")
 
 OPEN_MEMBERS_SQL = (

@@ -9,9 +9,10 @@ ETF categories. Arrays are sent in binary (`%b`): psycopg's text array format es
 element with a regular expression, which measured 0.59 s for the 2.8 MB of universe values of a
 12,000-symbol market against 0.01 s in binary.
 
-Universe values are (de)serialized with orjson, the standard library only where orjson refuses
-(integers beyond 64 bits, non-finite numbers): for those 2.6 MB, dumps 35 ms -> 5 ms and loads
-23 ms -> 9 ms (measured). New TOAST values are compressed with lz4 for the sync's transaction
+Universe values are (de)serialized by sync/encoding.py. A row that is still the one PL left (its
+version is the one the ledger recorded) is not read back: the ledger's members and text digest stand
+for its value (`Recorded`; at 12,000 symbols with the rule universes that read took 170-240 ms for the
+6.7 MB of values, against 30-45 ms without them, measured). New TOAST values are compressed with lz4 for the sync's transaction
 (`default_toast_compression`, set transaction-locally: the shared table is not altered): writing
 the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs the same.
 """
@@ -19,22 +20,20 @@ the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs th
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple
 
-import orjson
 from psycopg.rows import class_row, namedtuple_row
 from psycopg.types.json import set_json_loads
 
 from tickstockpl.events.catalog import Event
 from tickstockpl.events.outbox import enqueue
-from tickstockpl.sync import changelog, fingerprint, history
+from tickstockpl.sync import changelog, encoding, fingerprint, history
 from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
-from tickstockpl.universes.model import OWNED_TYPES
+from tickstockpl.universes.model import OWNED_TYPES, Recorded
 
 
 class _StoredRead(NamedTuple):
@@ -44,7 +43,9 @@ class _StoredRead(NamedTuple):
     type: str | None
     name: str
     key: str | None
-    value: Any
+    value: Any  # None where `digest` is set: the row is the one PL left (RECORDED)
+    members: str | None  # the ledger's members, joined (sync/encoding.py), where `digest` is set
+    digest: str | None  # the ledger's text_digest, when the value is not read
     ledger_family: str | None
     edited: bool | None
     open_rows: int | None
@@ -66,9 +67,16 @@ LEDGER_EDITED = (
     f" THEN md5(c.value::text) ELSE {DIGEST.format(value='c.value')} END, false)")
 
 # Every row of the environment with a universe type, with what the ledger says about it (see
-# sync/ownership.py), the cache_config rows, and the number of open history rows per universe.
+# sync/ownership.py; the value itself only where it is not RECORDED), the cache_config rows, and the number
+# of open history rows per universe.
+# Whether a row is still the one PL left with what the ledger recorded of its value (migration 0013): then
+# the value is not sent, the ledger's members and text digest stand for it (universes.model.Recorded).
+RECORDED = "(l.row_xmin = c.xmin AND l.members IS NOT NULL AND l.text_digest IS NOT NULL)"
+
 READ_SQL = (
-    "SELECT c.type, c.name, c.key, c.value, l.family AS ledger_family,"
+    f"SELECT c.type, c.name, c.key, CASE WHEN {RECORDED} THEN NULL ELSE c.value END AS value,"
+    f" CASE WHEN {RECORDED} THEN array_to_string(l.members, E'\\n') END AS members,"
+    f" CASE WHEN {RECORDED} THEN l.text_digest END AS digest, l.family AS ledger_family,"
     f" {LEDGER_EDITED} AS edited,"
     " NULL::bigint AS open_rows"
     " FROM cache_entries c LEFT JOIN pl_cache_ledger l ON l.environment = c.environment"
@@ -93,7 +101,7 @@ def read_stored(conn, environment: str) -> Stored:
     config: list[ConfigRow] = []
     counts: dict[str, int] = {}
     with conn.cursor(row_factory=class_row(_StoredRead)) as cur:
-        set_json_loads(_loads, cur)
+        set_json_loads(encoding.loads, cur)
         cur.execute(READ_SQL, {"env": environment, "types": [*OWNED_TYPES, CONFIG_TYPE]})
         for row in cur:
             if row.type is None:
@@ -101,7 +109,8 @@ def read_stored(conn, environment: str) -> Stored:
             elif row.type == CONFIG_TYPE:
                 config.append(ConfigRow(row.name, row.key, row.value))
             else:
-                found.append(FoundRow(row.type, row.name, row.key, row.value, row.ledger_family, row.edited))
+                value = row.value if row.digest is None else Recorded(encoding.split_members(row.members), row.digest)
+                found.append(FoundRow(row.type, row.name, row.key, value, row.ledger_family, row.edited))
     return Stored(tuple(found), tuple(config), MappingProxyType(counts))
 
 
@@ -151,11 +160,12 @@ DELETE_SQL = (
 # outgrew work_mem and the insert path got slower.
 UPSERT_SQL = (
     "WITH u AS (SELECT * FROM unnest(%(t)b::text[], %(n)b::text[], %(k)b::text[], %(v)b::text[], %(f)b::text[],"
-    "  %(x)b::bool[]) AS u(t, n, k, v, f, existing)),"
+    "  %(x)b::bool[], %(m)b::text[], %(d)b::text[]) AS u(t, n, k, v, f, existing, m, d)),"
     " upd AS (UPDATE cache_entries c SET value = e.v, updated_at = now()"
-    "  FROM (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f FROM u WHERE u.existing OFFSET 0) AS e"
+    "  FROM (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f, u.m, u.d FROM u WHERE u.existing OFFSET 0) AS e"
     "  WHERE c.environment = %(env)s AND c.type = e.t AND c.name = e.n AND c.key = e.k"
-    f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='c.value')} AS digest),"
+    f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='c.value')} AS digest,"
+    "   e.m AS members, e.d AS text_digest),"
     " ins AS (INSERT INTO cache_entries (type, name, key, value, environment, created_at, updated_at)"
     "  SELECT u.t, u.n, u.k, u.v::jsonb, %(env)s, now(), now() FROM u WHERE NOT u.existing"
     f"  ON CONFLICT DO NOTHING RETURNING type, name, key, xmin, {DIGEST.format(value='value')} AS digest),"
@@ -164,33 +174,18 @@ UPSERT_SQL = (
     "  JOIN unnest(%(lt)b::text[], %(ln)b::text[], %(lk)b::text[], %(lf)b::text[]) AS l(t, n, k, f)"
     "  ON c.environment = %(env)s AND c.type = l.t AND c.name = l.n AND c.key = l.k"
     "  WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.type = l.t AND upd.name = l.n AND upd.key = l.k)),"
-    " written AS (SELECT type, name, key, family, xmin, digest FROM upd"
-    "  UNION ALL SELECT i.type, i.name, i.key, u.f, i.xmin, i.digest FROM ins i"
+    " written AS (SELECT type, name, key, family, xmin, digest, members, text_digest FROM upd"
+    "  UNION ALL SELECT i.type, i.name, i.key, u.f, i.xmin, i.digest, u.m, u.d FROM ins i"
     "   JOIN u ON u.t = i.type AND u.n = i.name AND u.k = i.key"
-    "  UNION ALL SELECT type, name, key, family, xmin, digest FROM kept),"
+    "  UNION ALL SELECT type, name, key, family, xmin, digest, NULL, NULL FROM kept),"
     " rec AS (INSERT INTO pl_cache_ledger AS l (environment, type, name, key, family, value_digest, row_xmin, job_id,"
-    "  written_at) SELECT %(env)s, type, name, key, family, digest, xmin, %(job)s, now() FROM written"
+    "  written_at, members, text_digest) SELECT %(env)s, type, name, key, family, digest, xmin, %(job)s, now(),"
+    "  string_to_array(members, E'\\n'), text_digest FROM written"
     "  ON CONFLICT (environment, type, name, key) DO UPDATE SET family = EXCLUDED.family,"
     "  value_digest = EXCLUDED.value_digest, row_xmin = EXCLUDED.row_xmin, job_id = EXCLUDED.job_id,"
-    "  written_at = EXCLUDED.written_at)"
+    "  written_at = EXCLUDED.written_at, members = EXCLUDED.members, text_digest = EXCLUDED.text_digest)"
     " SELECT (SELECT count(*) FROM upd) AS updated, (SELECT count(*) FROM ins) AS inserted,"
     " (SELECT count(*) FROM u WHERE NOT existing) AS to_insert")
-
-
-def _loads(data):
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # e.g. a number beyond a double's range: keep the stdlib's reading
-        return json.loads(bytes(data))
-
-
-def _json(value) -> str:
-    """Compact JSON text; like json.dumps(allow_nan=False), a non-finite number is an error (orjson
-    would write null), found by the builders' own checks before this point."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # e.g. an integer beyond 64 bits
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
@@ -214,10 +209,12 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             result.rows += cur.fetchone().deleted
         if plan.upserts or keep:
             ups = plan.upserts
+            sent = [plan.written[e.universe] for e in ups]
             cur.execute(UPSERT_SQL, {
                 "t": [e.type for e in ups], "n": [e.name for e in ups], "k": [e.key for e in ups],
-                "v": [_json(e.value) for e in ups], "f": [e.family for e in ups],
+                "v": [w.text for w in sent], "f": [e.family for e in ups],
                 "x": [e.universe in existing for e in ups],
+                "m": [w.members for w in sent], "d": [w.digest for w in sent],
                 "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
                 "lf": [k[3] for k in keep], "env": environment, "job": job_id})
             counts = cur.fetchone()

@@ -100,6 +100,16 @@ class Entry:
         return universe_id(self.type, self.name, self.key)
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A stored value PL wrote and did not read back: what its ledger row records of it (the members, in
+    order, and the digest of the text PL sent; sync/encoding.py). The sync's read gives it in place of the
+    value while the row is the one PL left; `members` and `member_count` answer for it as for the value."""
+
+    members: tuple[str, ...]
+    digest: str
+
+
 def universe_id(type_: str, name: str, key: str) -> str:
     return f"{type_}:{name}:{key}"
 
@@ -129,8 +139,10 @@ def members(value: Any) -> list[str]:
     Ticker array -> the array; StockObj/IndustryObj -> stocks[].ticker; EtfDetailObj ->
     etfs[].symbol; EtfCompleteObj -> etfs[].ticker; ComboObj -> stocks then etfs;
     StatsObj -> no members. Items that are not objects or have no non-empty text ticker
-    (nor symbol) are left out.
+    (nor symbol) are left out. A `Recorded` value -> its recorded members.
     """
+    if isinstance(value, Recorded):
+        return list(value.members)
     if isinstance(value, list):
         return value[:] if _all_text(value) else [v for v in value if isinstance(v, str)]
     if not isinstance(value, dict):
@@ -175,6 +187,8 @@ _HAS_TICKER = operator.methodcaller("__contains__", "ticker")
 
 def member_count(value: Any) -> int:
     """How many members `members(value)` would return (cheap for well-formed values)."""
+    if isinstance(value, Recorded):
+        return len(value.members)
     if isinstance(value, list):
         return len(value) if _all_text(value) else sum(1 for v in value if isinstance(v, str))
     if not isinstance(value, dict):
