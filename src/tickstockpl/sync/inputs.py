@@ -39,7 +39,7 @@ from tickstockpl.sync.ownership import FoundRow
 from tickstockpl.universes.config import ConfigRow
 from tickstockpl.universes.model import member_count
 from tickstockpl.universes.rules import publish as rule_publish
-from tickstockpl.universes.rules import definition as rule_definition
+from tickstockpl.universes.rules import definition as rule_definition, stats as rule_stats
 from tickstockpl.universes.rules.definition import RuleDefinition, default_definitions
 from tickstockpl.universes.rules.schedule import SessionCalendar
 
@@ -110,6 +110,8 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
         return Inputs(loaded.inputs_digest, unchanged_since=loaded.unchanged_since,
                       previous_result=MappingProxyType(dict(loaded.previous_result or {})),
                       previous_outputs=loaded.outputs_digest)
+    if rules:
+        rule_stats.start_numpy_import()  # while the next statements wait on PostgreSQL
     stored = store.read_stored(conn, environment)
     # the rule definitions: rules/defaults.toml with the rule_universes rows applied (ConfigError names a bad row)
     definitions = rule_definition.apply_overrides(default_definitions(), stored.config) if rules else None
