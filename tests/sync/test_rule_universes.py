@@ -292,12 +292,14 @@ def _kept(conn) -> tuple:
 
 
 def _plain(table: liquidity.StatsTable) -> tuple:
-    """The table with NaN as None (NaN != NaN), for exact comparisons."""
+    """The table as lists with NaN as None (NaN != NaN), for exact comparisons (its columns are lists or numpy
+    arrays, liquidity.StatsTable)."""
     def clean(values):
         return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
-    return (table.through, table.windows, table.symbols, table.sessions_seen, clean(table.last_close), table.streak,
-            {n: clean(v) for n, v in table.median_dollar_volume.items()},
-            {n: clean(v) for n, v in table.mean_dollar_volume.items()}, table.coverage)
+    return (table.through, table.windows, table.symbols, clean(table.sessions_seen), clean(table.last_close),
+            clean(table.streak), {n: clean(v) for n, v in table.median_dollar_volume.items()},
+            {n: clean(v) for n, v in table.mean_dollar_volume.items()},
+            {n: clean(v) for n, v in table.coverage.items()})
 
 
 def test_the_sync_reads_the_kept_statistics_and_keeps_the_windows_its_definitions_read(market, small_market):

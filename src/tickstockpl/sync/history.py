@@ -41,10 +41,12 @@ OPEN_MEMBERS_SQL = (
 # The members just before `day`: rows opened before it and not closed before it (a row closed on `day`
 # itself, by an earlier sync of the same date, still counts; one opened on `day` does not), so a second
 # sync of one date starts from what the first one started from.
+# One row per universe, its members and their entry dates as two aligned arrays (19,000 rows one by one
+# took 40-50 ms to decode at 12,000 symbols, the arrays 25-35 ms, measured).
 MEMBERS_BEFORE_SQL = (
-    "SELECT universe, symbol, valid_from FROM pl_universe_membership"
+    "SELECT universe, array_agg(symbol) AS symbols, array_agg(valid_from) AS since FROM pl_universe_membership"
     " WHERE environment = %(env)s AND universe = ANY(%(universes)s)"
-    " AND valid_from < %(d)s AND (valid_to IS NULL OR valid_to >= %(d)s)")
+    " AND valid_from < %(d)s AND (valid_to IS NULL OR valid_to >= %(d)s) GROUP BY universe")
 
 # Each pair is looked up through the open-rows index (LATERAL ... LIMIT 1 keeps the lookup per pair
 # whatever the table's statistics say: with stale ones the planner hashed every open row of the
@@ -151,12 +153,9 @@ def open_members(conn, environment: str, universes: set[str]) -> dict[str, froze
 
 def members_before(conn, environment: str, universes, day: dt.date) -> dict[str, dict[str, dt.date]]:
     """Universe (of `universes`) -> {symbol: valid_from} of its members just before `day`."""
-    out: dict[str, dict[str, dt.date]] = defaultdict(dict)
-    with conn.cursor(binary=True) as cur:  # binary: 13,000 rows of the rule universes, dates unparsed
+    with conn.cursor(binary=True) as cur:  # binary: the dates unparsed
         cur.execute(MEMBERS_BEFORE_SQL, {"env": environment, "universes": sorted(universes), "d": day})
-        for universe, symbol, since in cur:
-            out[universe][symbol] = since
-    return dict(out)
+        return {universe: dict(zip(symbols, since)) for universe, symbols, since in cur.fetchall()}
 
 
 def close(cur, pairs, *, environment: str, as_of: dt.date) -> None:
