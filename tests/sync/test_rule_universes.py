@@ -348,3 +348,24 @@ def test_statistics_the_table_moved_away_from_are_computed_again(market, small_m
         assert kept.median_dollar_volume[20][kept.symbols.index(symbol)] == 10.0
         assert symbol not in members(rule_rows(conn)["tradable_us"]) or not result.churn[RULES + "tradable_us"][
             "reconstitution"]
+
+
+def test_the_rule_universes_reuse_the_legacy_builds_stock_rows_to_the_same_values(market):
+    """publish with the rows the legacy build made (BuildResult.stock_rows) gives the values it gives alone."""
+    from tickstockpl.sync import inputs as sync_inputs
+    from tickstockpl.universes.build import build
+    from tickstockpl.universes.config import default_config
+    from tickstockpl.universes.model import FAMILIES_BY_MODE
+    from tickstockpl.universes.rules import publish
+
+    with psycopg.connect(market, autocommit=True) as conn:
+        read = sync_inputs.read(conn, as_of=AS_OF, environment="DEFAULT", mode="full", may_skip=False, groups=False,
+                                rules=True)
+    built = build(read.snapshot, default_config(), FAMILIES_BY_MODE["full"])
+    rules = read.rules
+    args = (read.definitions, rules.rows, read.snapshot.securities, rules.previous, rules.session, rules.calendar)
+    alone, shared = publish.publish(*args), publish.publish(*args, built.stock_rows)
+    assert len(built.stock_rows) > 100
+    assert [(e.universe, e.value) for e in shared.entries] == [(e.universe, e.value) for e in alone.entries]
+    reused = {s for e in shared.entries for s in members(e.value)} & built.stock_rows.keys()
+    assert reused  # the members the legacy build had rows for

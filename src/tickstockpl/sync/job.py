@@ -163,7 +163,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    published, rule_warnings = _publish_rules(inputs.rules, definitions, snap)
+    published, rule_warnings = _publish_rules(inputs.rules, definitions, snap, built.stock_rows)
     entries = built.entries if published is None else built.entries + published.entries
     scope = families if published is None else families | {RULES}
     owned = ownership.split(inputs.found, entries, scope, unique_key=_unique_key(schema))
@@ -225,7 +225,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     return result
 
 
-def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap
+def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap, stock_rows=None
                    ) -> tuple[rule_publish.Published | None, list[str]]:
     """The rule universes of the sync's session (None when this sync builds none: its mode, or the
     statistics do not stand at its session, `rules.skipped`) and the warnings to report. Pure."""
@@ -235,7 +235,7 @@ def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap
     if rules.skipped is not None:
         return None, [*notes, rules.skipped]
     published = rule_publish.publish(definitions, rules.rows, snap.securities, rules.previous, rules.session,
-                                     rules.calendar)
+                                     rules.calendar, stock_rows)
     return published, notes
 
 

@@ -1,6 +1,6 @@
 """Build every requested family of universes from a snapshot: the pure heart of a sync.
 
-    build(snapshot, config, families) -> BuildResult(entries, warnings)
+    build(snapshot, config, families) -> BuildResult(entries, warnings, stock_rows)
 
 1. check the family ids (an unknown id is a programming error: ValueError);
 2. prepare the snapshot once (`families.prepare`: deduplicate, classify, sort);
@@ -15,8 +15,9 @@ the same result, whatever the order of `snapshot.securities`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 from tickstockpl.market.snapshot import Snapshot
 from tickstockpl.universes.config import UniverseConfig
@@ -28,6 +29,9 @@ from tickstockpl.universes.model import ALL_FAMILIES, Entry
 class BuildResult:
     entries: tuple[Entry, ...]
     warnings: tuple[str, ...] = ()
+    # symbol -> (its security, its StockObj row: shapes.stock_fields) for every eligible stock whose row a
+    # builder made; the rule universes reuse them (rules.publish: the same security gives the same row)
+    stock_rows: Mapping[str, tuple] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def build(snapshot: Snapshot, config: UniverseConfig, families: Iterable[str]) -> BuildResult:
@@ -54,4 +58,7 @@ def build(snapshot: Snapshot, config: UniverseConfig, families: Iterable[str]) -
                 )
             else:
                 kept[ident] = entry
-    return BuildResult(entries=tuple(kept[ident] for ident in sorted(kept)), warnings=tuple(warnings))
+    rows = market.__dict__.get("rows")  # made by a builder (a cached_property), never just for this
+    stock_rows = {} if rows is None else {s.symbol: (s, row) for s, row in zip(market.eligible, rows)}
+    return BuildResult(entries=tuple(kept[ident] for ident in sorted(kept)), warnings=tuple(warnings),
+                       stock_rows=MappingProxyType(stock_rows))

@@ -101,8 +101,10 @@ class Published:
 
 def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securities: Iterable,
             previous: Mapping[str, Mapping[str, dt.date]], session: dt.date,
-            calendar: SessionCalendar) -> Published:
-    """The rule universes of `session` (see the module docstring). Pure."""
+            calendar: SessionCalendar, stock_rows: Mapping[str, tuple] | None = None) -> Published:
+    """The rule universes of `session` (see the module docstring). Pure. `stock_rows`: symbol -> (security,
+    StockObj row) the legacy build made already (universes.build.BuildResult.stock_rows); a row is reused
+    only for the very security it was made of."""
     enabled = [definitions[key] for key in sorted(definitions) if definitions[key].enabled]
     unique: dict[str, Any] = {}
     for security in securities:
@@ -119,6 +121,9 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     constituted: set[str] = set()
     screens: dict[str, dict[str, Any]] = {}
     fields: dict[str, tuple] = {}  # symbol -> its StockObj row (shapes.stock_fields), shared by the universes
+    for symbol, (security, row) in (stock_rows or {}).items():
+        if unique.get(symbol) is security:
+            fields[symbol] = row
     runs = run_session({d.key: d for d in enabled}, previous, stats, session, calendar)
     constituted.update(key for key in runs if not previous.get(key))
     for definition in enabled:
