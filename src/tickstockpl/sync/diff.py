@@ -59,9 +59,10 @@ class Written(NamedTuple):
     members: str | None  # encoding.joined_members of its members (None: not recordable)
 
 
-def written(value: Any, text: str | None = None, symbols: list[str] | None = None) -> Written:
-    text = encoding.value_text(value) if text is None else text
-    return Written(text, encoding.digest(text), encoding.joined_members(members(value) if symbols is None else symbols))
+def written(value: Any, symbols: list[str] | None = None) -> Written:
+    """The Written of a built value (`symbols`: its members, when the caller has them)."""
+    text, digest = encoding.text_and_digest(value)
+    return Written(text, digest, encoding.joined_members(members(value) if symbols is None else symbols))
 
 
 class Change(NamedTuple):

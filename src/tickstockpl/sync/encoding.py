@@ -24,13 +24,16 @@ import orjson
 MEMBER_SEPARATOR = "\n"
 
 
-def value_text(value: Any) -> str:
-    """Compact JSON text; like json.dumps(allow_nan=False), a non-finite number is an error (orjson
-    would write null), found by the builders' own checks before this point."""
+def text_and_digest(value: Any) -> tuple[str, str]:
+    """The value's compact JSON text and its `digest` (taken of the bytes orjson made, not encoded again).
+    Like json.dumps(allow_nan=False), a non-finite number is an error (orjson would write null), found by
+    the builders' own checks before this point."""
     try:
-        return orjson.dumps(value).decode()
+        dumped = orjson.dumps(value)
     except TypeError:  # e.g. an integer beyond 64 bits
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text, digest(text)
+    return dumped.decode(), _digest(dumped)
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -42,7 +45,11 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
 
 def digest(text: str) -> str:
     """The ledger's text_digest of a value's text (32 hex digits)."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return _digest(text.encode())
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def joined_members(symbols: Iterable[str]) -> str | None:
