@@ -157,14 +157,16 @@ DELETE_SQL = (
 # holds only universes whose value differs from the one read (diff.plan, same_json), and the comparison
 # detoasted and walked every old value again (about 100 ms for the 3.9 MB of a daily run with the rule
 # universes, measured). `u` itself stays text: as jsonb the materialized CTE
-# outgrew work_mem and the insert path got slower.
+# outgrew work_mem and the insert path got slower. The ledger's digest of an updated row is taken of `e.v`, the
+# value as parsed, which is the datum written: of `c.value` it read the new value back from TOAST (the
+# statement 247 -> 240 ms, medians of 4, alternating, EXPLAIN ANALYZE of a daily sync at 12,000 symbols).
 UPSERT_SQL = (
     "WITH u AS (SELECT * FROM unnest(%(t)b::text[], %(n)b::text[], %(k)b::text[], %(v)b::text[], %(f)b::text[],"
     "  %(x)b::bool[], %(m)b::text[], %(d)b::text[]) AS u(t, n, k, v, f, existing, m, d)),"
     " upd AS (UPDATE cache_entries c SET value = e.v, updated_at = now()"
     "  FROM (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f, u.m, u.d FROM u WHERE u.existing OFFSET 0) AS e"
     "  WHERE c.environment = %(env)s AND c.type = e.t AND c.name = e.n AND c.key = e.k"
-    f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='c.value')} AS digest,"
+    f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='e.v')} AS digest,"
     "   e.m AS members, e.d AS text_digest),"
     " ins AS (INSERT INTO cache_entries (type, name, key, value, environment, created_at, updated_at)"
     "  SELECT u.t, u.n, u.k, u.v::jsonb, %(env)s, now(), now() FROM u WHERE NOT u.existing"
