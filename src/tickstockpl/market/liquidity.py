@@ -29,8 +29,8 @@ numbers per symbol instead of 252-session windows:
                                    row (session, windows, the table state they come from); every writer
                                    above (update_session, rebuild, catch_up, after_import) calls it at its
                                    end, in its transaction, so an import leaves them current
-    load_stats(conn, ...)          the kept statistics as a StatsTable of numpy arrays (NaN for a NULL last
-                                   close) (the sync's read, one statement)
+    load_stats(conn, ...)          the kept statistics as a StatsTable of numpy arrays, NaN for a NULL last
+                                   close (the sync's read, one statement)
     StatsState.serves(...)         whether they serve a session and windows (the sync checks the state row
                                    its snapshot statement reads; when they do not, a sync that writes
                                    refreshes them for its windows, a dry run computes them without keeping)

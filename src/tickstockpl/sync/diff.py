@@ -174,21 +174,21 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
     for entry in built_list:
         universe = entry.universe
         old = stored_by_id.get(universe)
-        new_members = None
+        new_members: list[str] | None = None
+        new_written: Written | None = None
         if old is not None:
-            if isinstance(old.value, Recorded):
+            if isinstance(old.value, Recorded):  # the same value iff the same text as PL sent
                 new_members = members(entry.value)
-                writes[universe] = written(entry.value, new_members)
-                same = writes[universe].digest == old.value.digest
+                new_written = written(entry.value, new_members)
+                same = new_written.digest == old.value.digest
             else:
                 same = old.value == entry.value or same_json(old.value, entry.value)
             if same:
-                writes.pop(universe, None)
                 unchanged += 1
                 continue
         if new_members is None:
             new_members = members(entry.value)
-            writes[universe] = written(entry.value, new_members)
+        writes[universe] = new_written or written(entry.value, new_members)
         if old is None:
             upserts.append(entry)
             if new_members:

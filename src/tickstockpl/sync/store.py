@@ -12,9 +12,9 @@ element with a regular expression, which measured 0.59 s for the 2.8 MB of unive
 Universe values are (de)serialized by sync/encoding.py. A row that is still the one PL left (its
 version is the one the ledger recorded) is not read back: the ledger's members and text digest stand
 for its value (`Recorded`; at 12,000 symbols with the rule universes that read took 170-240 ms for the
-6.7 MB of values, against 30-45 ms without them, measured). New TOAST values are compressed with lz4 for the sync's transaction
-(`default_toast_compression`, set transaction-locally: the shared table is not altered): writing
-the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs the same.
+6.7 MB of values, against 30-45 ms without them, measured). New TOAST values are compressed with lz4
+for the sync's transaction (`default_toast_compression`, set transaction-locally: the shared table is not
+altered): writing the values measured 35-39 ms instead of 68-91 ms with pglz, and reading costs the same.
 """
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ LEDGER_EDITED = (
     "coalesce(l.row_xmin IS DISTINCT FROM c.xmin AND l.value_digest <> CASE WHEN length(l.value_digest) = 32"
     f" THEN md5(c.value::text) ELSE {DIGEST.format(value='c.value')} END, false)")
 
-# Every row of the environment with a universe type, with what the ledger says about it (see
-# sync/ownership.py; the value itself only where it is not RECORDED), the cache_config rows, and the number
-# of open history rows per universe.
 # Whether a row is still the one PL left with what the ledger recorded of its value (migration 0013): then
 # the value is not sent, the ledger's members and text digest stand for it (universes.model.Recorded).
 RECORDED = "(l.row_xmin = c.xmin AND l.members IS NOT NULL AND l.text_digest IS NOT NULL)"
 
+# Every row of the environment with a universe type, with what the ledger says about it (see
+# sync/ownership.py; the value itself only where it is not RECORDED), the cache_config rows, and the number
+# of open history rows per universe.
 READ_SQL = (
     f"SELECT c.type, c.name, c.key, CASE WHEN {RECORDED} THEN NULL ELSE c.value END AS value,"
     f" CASE WHEN {RECORDED} THEN array_to_string(l.members, E'\\n') END AS members,"
