@@ -138,3 +138,20 @@ def test_a_recorded_value_plans_as_the_value_itself(old, new, active):
     by_value = diff.plan([Entry("themes", "t", "list", old, "themes")], built, active_symbols=frozenset(active))
     by_record = diff.plan([Entry("themes", "t", "list", recorded, "themes")], built, active_symbols=frozenset(active))
     assert by_record == by_value
+
+
+def test_a_row_rewritten_by_a_pl_from_before_the_record_is_read_back_whole(market_db_url):
+    """A PL from before migration 0013 writes the row and moves row_xmin (and value_digest) to its own write,
+    leaving the members and text digest of the value before: that record must not stand for the new value."""
+    sync(market_db_url, as_of=EARLIER)
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("UPDATE cache_entries SET value = '{\"count\": 0, \"stocks\": []}'"
+                         " WHERE key = 'mega_cap' AND environment = 'DEFAULT'")
+            conn.execute("UPDATE pl_cache_ledger l SET row_xmin = c.xmin, value_digest = jsonb_hash_extended(c.value, 0)::text"
+                         " FROM cache_entries c WHERE c.environment = l.environment AND c.type = l.type"
+                         " AND c.name = l.name AND c.key = l.key AND l.key = 'mega_cap'")
+        found = {row.universe: row for row in read_stored(conn, "DEFAULT").found}
+    mega = found["stock_universe:market_cap:mega_cap"]
+    assert mega.value == {"count": 0, "stocks": []} and not mega.edited  # PL's write, as the ledger says
+    assert sum(not isinstance(row.value, Recorded) for row in found.values()) == 1

@@ -67,8 +67,10 @@ LEDGER_EDITED = (
     f" THEN md5(c.value::text) ELSE {DIGEST.format(value='c.value')} END, false)")
 
 # Whether a row is still the one PL left with what the ledger recorded of its value (migration 0013): then
-# the value is not sent, the ledger's members and text digest stand for it (universes.model.Recorded).
-RECORDED = "(l.row_xmin = c.xmin AND l.members IS NOT NULL AND l.text_digest IS NOT NULL)"
+# the value is not sent, the ledger's members and text digest stand for it (universes.model.Recorded). The
+# record's own version (recorded_xmin), not row_xmin: a PL from before 0013 moves row_xmin when it writes
+# the row and leaves an older record in place, which must not pass for the new value.
+RECORDED = "(l.recorded_xmin = c.xmin AND l.members IS NOT NULL AND l.text_digest IS NOT NULL)"
 
 # Every row of the environment with a universe type, with what the ledger says about it (see
 # sync/ownership.py; the value itself only where it is not RECORDED), the cache_config rows, and the number
@@ -181,11 +183,13 @@ UPSERT_SQL = (
     "   JOIN u ON u.t = i.type AND u.n = i.name AND u.k = i.key"
     "  UNION ALL SELECT type, name, key, family, xmin, digest, NULL, NULL FROM kept),"
     " rec AS (INSERT INTO pl_cache_ledger AS l (environment, type, name, key, family, value_digest, row_xmin, job_id,"
-    "  written_at, members, text_digest) SELECT %(env)s, type, name, key, family, digest, xmin, %(job)s, now(),"
-    "  string_to_array(members, E'\\n'), text_digest FROM written"
+    "  written_at, members, text_digest, recorded_xmin) SELECT %(env)s, type, name, key, family, digest, xmin,"
+    "  %(job)s, now(), string_to_array(members, E'\\n'), text_digest,"
+    "  CASE WHEN members IS NOT NULL AND text_digest IS NOT NULL THEN xmin END FROM written"
     "  ON CONFLICT (environment, type, name, key) DO UPDATE SET family = EXCLUDED.family,"
     "  value_digest = EXCLUDED.value_digest, row_xmin = EXCLUDED.row_xmin, job_id = EXCLUDED.job_id,"
-    "  written_at = EXCLUDED.written_at, members = EXCLUDED.members, text_digest = EXCLUDED.text_digest)"
+    "  written_at = EXCLUDED.written_at, members = EXCLUDED.members, text_digest = EXCLUDED.text_digest,"
+    "  recorded_xmin = EXCLUDED.recorded_xmin)"
     " SELECT (SELECT count(*) FROM upd) AS updated, (SELECT count(*) FROM ins) AS inserted,"
     " (SELECT count(*) FROM u WHERE NOT existing) AS to_insert")
 
