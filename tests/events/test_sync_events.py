@@ -93,7 +93,9 @@ def test_a_failed_sync_ends_with_completed_status_failed_and_the_error(db_url, m
         conn.execute("DELETE FROM ohlcv_daily WHERE date = %s", (market[0],))
     with pytest.raises(ValidationFailed):
         start_job(db_url, background=False, triggered_by="api")
-    subscriber.wait_for(lambda m: any(c == COMPLETE[0] for c, _ in m))
+    # both events, each on its channel (the subscriber may get one before the other: waiting only for the
+    # completed event read the error channel too early under load)
+    subscriber.wait_for(lambda m: {COMPLETE[0], "tickstock:errors"} <= {c for c, _ in m})
     (done,) = [b for c, b in subscriber.messages if c == COMPLETE[0]]
     assert done["event"] == "cache_sync_completed"
     assert done["payload"]["status"] == "failed"
