@@ -72,7 +72,7 @@ class BenchContext:
 
             size = self.db.size
             self._market = sample.generate(stocks=size - size // 5, etfs=size // 5, sessions=self.db.sessions,
-                                           seed=harness.BENCH_SEED)
+                                           end=harness.BENCH_END, seed=harness.BENCH_SEED)
         return self._market
 
     def urls(self) -> list[tuple[str, str]]:

@@ -42,6 +42,10 @@ import psycopg
 from psycopg import sql
 
 BENCH_SEED = 7
+# The sample market's last session, fixed so that every run builds the same market whatever today's date:
+# 2026-12-01 is the first session of December, a reconstitution day of every built-in rule universe (the
+# daily run's worst case). Left to the default, the market would end at the last completed session.
+BENCH_END = datetime.date(2026, 12, 1)
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT = Path(__file__).resolve().parent / "_instrument"
 OWNED_TYPES = ["stock_universe", "etf_universe", "themes", "stock_etf_combo", "stock_stats"]
@@ -173,7 +177,7 @@ def build_database(admin_url: str, size: int, sessions: int) -> BenchDb:
     url = create_database(admin_url, name)
     started = time.perf_counter()
     generate = realistic.generate if MARKET == "real" else sample.generate
-    market = generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, seed=BENCH_SEED)
+    market = generate(stocks=size - size // 5, etfs=size // 5, sessions=sessions, end=BENCH_END, seed=BENCH_SEED)
     generate_s = time.perf_counter() - started
     log(f"{name}: generated {len(market.symbols)} symbols, {market.bar_count} bars in {generate_s:.2f} s")
     started = time.perf_counter()
