@@ -80,3 +80,28 @@ def test_the_first_representable_date_is_refused_not_a_crash(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         with pytest.raises(ConfigError, match="0001-01-01 is before 2000-01-01"):
             dates.choose_session(dt.date(1, 1, 1), calendar=StoredCalendar(conn), now_utc=now)
+
+
+def test_a_usable_date_costs_one_statement_on_the_stored_calendar(db_url):
+    """The CLI checks --as-of before every sync: a closed session is answered by `on(day)` alone, one
+    statement (it asked for the last closed session too, which only the refusals and no date need)."""
+    import psycopg
+
+    from tickstockpl.market.calendar import StoredCalendar
+
+    sent: list[str] = []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        original = conn.execute
+
+        def counted(query, *args, **kwargs):
+            sent.append(query)
+            return original(query, *args, **kwargs)
+
+        conn.execute = counted
+        calendar = StoredCalendar(conn)
+        assert dates.check(WED, flag="--as-of", calendar=calendar, now_utc=SATURDAY) == WED
+        assert len(sent) == 1
+        sent.clear()
+        with pytest.raises(ConfigError, match="the last closed session is 2026-11-25"):
+            dates.check(FRI, flag="--as-of", calendar=calendar, now_utc=FRIDAY_NOON)
+        assert len(sent) == 2  # the refusal names the last closed session: asked then

@@ -49,23 +49,27 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
         calendar = ExchangeCalendar()
     now_utc = now_utc or clock.now()
     today = now_utc.astimezone(clock.NEW_YORK).date()
-    last = calendar.last_completed(now_utc).day
+
+    def last() -> dt.date:  # asked only where it is used: a usable `day` costs one question, `on(day)`
+        return calendar.last_completed(now_utc).day
+
     if day is None:
+        newest = last()
         current = calendar.on(today) if skip else None
         if current is not None and current.close_utc > now_utc:
-            return SessionChoice(last, f"the {today} session has not closed yet (it closes at"
-                                       f" {_closes(current)}); processing the last closed session, {last}")
-        return SessionChoice(last)
+            return SessionChoice(newest, f"the {today} session has not closed yet (it closes at"
+                                         f" {_closes(current)}); processing the last closed session, {newest}")
+        return SessionChoice(newest)
     said = f"{flag} {day}" if flag else f"{day}"
     if day > today:
         raise ConfigError(f"{said} is in the future (today is {today} in New York); the last closed NYSE"
-                          f" session is {last}")
+                          f" session is {last()}")
     from tickstockpl.market.calendar import FIRST_SESSION_YEAR
 
     first = dt.date(FIRST_SESSION_YEAR, 1, 1)
     if day < first:  # before the calendar PL holds: neither a session nor a holiday it can name
         raise ConfigError(f"{said} is before {first}, the first day of the NYSE calendar PL holds; the last closed"
-                          f" NYSE session is {last}")
+                          f" NYSE session is {last()}")
     session = calendar.on(day)
     if session is None:
         if skip:
@@ -84,7 +88,7 @@ def choose_session(day: dt.date | None, *, calendar=None, now_utc: dt.datetime |
     if session.close_utc > now_utc:
         subject = f"{said}: that session" if flag else f"the {day} session"
         raise ConfigError(f"{subject} has not closed yet (it closes at {_closes(session)}); the last closed"
-                          f" session is {last}"
+                          f" session is {last()}"
                           + (f" ({skip_flag} skips only the trading-day check)" if skip and skip_flag else ""))
     return SessionChoice(day)
 
