@@ -113,8 +113,10 @@ def test_a_second_writer_waits_for_the_first_to_commit_before_it_reserves_ids(db
         with second.cursor() as cur:
             changelog.write(cur, str(uuid.uuid4()), "OTHER", CHANGES[:2])
         second.commit()
-        held = second.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
-                              (locks.CHANGE_LOG_IDS & 0xFFFFFFFF,)).fetchone()[0]
+        held = second.execute(  # this database's only: other tests' syncs run in their own databases meanwhile
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (locks.CHANGE_LOG_IDS & 0xFFFFFFFF,)).fetchone()[0]
         assert held == 0
         ids = [r[0] for r in second.execute("SELECT id FROM pl_sync_change_rows ORDER BY run_id, ordinal")]
     assert ids == sorted(set(ids)) and len(ids) == len(CHANGES) + 2
