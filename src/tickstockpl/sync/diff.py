@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from collections import Counter
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from tickstockpl.sync import encoding
@@ -146,11 +147,14 @@ class Plan:
         return dict(sorted(counts.items()))
 
 
-def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: frozenset[str]) -> Plan:
+def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: frozenset[str],
+         known: Mapping[str, Written] = MappingProxyType({})) -> Plan:
     """The plan that turns `stored` (owned rows of the families in scope) into `built`.
 
     `active_symbols` are the symbols active in the snapshot: a symbol removed from a universe
     that is not among them was delisted (reason `delisted`, and it feeds `delisting_cleanup`).
+    `known`: the Written of some of these very entries, made by an earlier plan of them (the sync's
+    first part, sync/job.py), so their text and digest are not made twice.
     The membership fields stay empty: see `history_changes` and `membership_changes`.
     """
     stored_by_id = {row.universe: row for row in stored}
@@ -179,7 +183,7 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
         if old is not None:
             if isinstance(old.value, Recorded):  # the same value iff the same text as PL sent
                 new_members = members(entry.value)
-                new_written = written(entry.value, new_members)
+                new_written = known.get(universe) or written(entry.value, new_members)
                 same = new_written.digest == old.value.digest
             else:
                 same = old.value == entry.value or same_json(old.value, entry.value)
@@ -188,7 +192,7 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
                 continue
         if new_members is None:
             new_members = members(entry.value)
-        writes[universe] = new_written or written(entry.value, new_members)
+        writes[universe] = new_written or known.get(universe) or written(entry.value, new_members)
         if old is None:
             upserts.append(entry)
             if new_members:

@@ -21,7 +21,11 @@
        relational.plan(...)                        pure: the groups
     6. store.apply(conn, plan, events)             ONE transaction (the store sends every statement of
                                                   it, the outputs fingerprint last), with the caller's
-                                                  `before_commit` (the job row)
+                                                  `before_commit` (the job row). A sync that writes and
+                                                  builds rule universes opens it after step 3's legacy
+                                                  build and sends the legacy rows then (`_send_first`):
+                                                  the server writes them while the rule universes are
+                                                  built (docs/ARCHITECTURE.md, The legacy rows go first)
 The caller (jobs/runtime.py) owns the job row; the relay publishes the outbox after commit.
 Progress is reported through the `Progress` hook between steps (a no-op by default).
 """
@@ -32,9 +36,9 @@ import datetime as dt
 import gc
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
@@ -163,53 +167,62 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
 
     progress(2, total, STEPS[2])
     built = build(snap, config, families)
-    published, rule_warnings = _publish_rules(inputs.rules, definitions, snap, built.stock_rows)
-    entries = built.entries if published is None else built.entries + published.entries
-    scope = families if published is None else families | {RULES}
-    owned = ownership.split(inputs.found, entries, scope, unique_key=_unique_key(schema))
-    stored = owned.touchable
-
-    progress(3, total, STEPS[3])
-    eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
-    validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force,
-                   allow_empty=request.allow_empty)
-
-    progress(4, total, STEPS[4])
     active = frozenset(s.symbol for s in snap.securities if s.active)
-    group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, scope,
-                                              definitions if published is not None else None)
-    the_plan = diff.plan(stored, owned.built, active_symbols=active).with_changes(
-        [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
-    if published is not None:
-        the_plan = the_plan.with_reasons(lambda u, s, a: _rule_reason(published, u, s, a))
-    if not request.dry_run:
-        the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
-                                     inputs.history.open_members)
+    with ExitStack() as transaction:
+        first = _send_first(conn, request, inputs, schema, built, families, active, job_id, transaction)
+        published, rule_warnings = _publish_rules(inputs.rules, definitions, snap, built.stock_rows)
+        entries = built.entries if published is None else built.entries + published.entries
+        scope = families if published is None else families | {RULES}
+        owned = ownership.split(inputs.found, entries, scope, unique_key=_unique_key(schema))
+        stored = owned.touchable
 
-    result = SyncResult(
-        job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,
-        total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
-        universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
-        universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
-        warnings=[*(f.line() for f in schema.warnings), *built.warnings, *rule_warnings, *owned.warnings(),
-                  *group_warnings],
-        eligible_stocks=eligible, churn=published.churn() if published is not None else {},
-        adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
-        foreign=list(owned.foreign), inputs_digest=inputs.inputs_digest,
-    )
-    for warning in result.warnings:
-        log.warning("cache sync: %s", warning)
+        progress(3, total, STEPS[3])
+        eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
+        validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force,
+                       allow_empty=request.allow_empty)
 
-    progress(5, total, STEPS[5])
-    if not request.dry_run:
-        events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan),
-                             reasons=_event_reasons(the_plan, published))
-        with conn.transaction():
+        progress(4, total, STEPS[4])
+        group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, scope,
+                                                  definitions if published is not None else None)
+        the_plan = diff.plan(stored, owned.built, active_symbols=active,
+                             known=first.written if first is not None else {}).with_changes(
+            [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
+        if published is not None:
+            the_plan = the_plan.with_reasons(lambda u, s, a: _rule_reason(published, u, s, a))
+        if not request.dry_run:
+            the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
+                                         inputs.history.open_members)
+
+        result = SyncResult(
+            job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,
+            total_changes=len(the_plan.changes), universes_updated=len(the_plan.universes),
+            universes_unchanged=the_plan.unchanged, changes_by_family=the_plan.changes_by_family(),
+            universes=the_plan.summary(), new_ipos=list(the_plan.new_ipos), delisted=list(the_plan.delisted),
+            warnings=[*(f.line() for f in schema.warnings), *built.warnings, *rule_warnings, *owned.warnings(),
+                      *group_warnings],
+            eligible_stocks=eligible, churn=published.churn() if published is not None else {},
+            adopted=list(owned.adopted), restored=list(owned.restored), edited=list(owned.edited),
+            foreign=list(owned.foreign), inputs_digest=inputs.inputs_digest,
+        )
+        for warning in result.warnings:
+            log.warning("cache sync: %s", warning)
+
+        if first is None:
+            progress(5, total, STEPS[5])
+        if not request.dry_run:
+            events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan),
+                                 reasons=_event_reasons(the_plan, published))
+            if first is None:
+                transaction.enter_context(conn.transaction())
+            else:
+                first.pipeline.close()  # the first part's results (written meanwhile)
+                progress(5, total, STEPS[5])
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
                                   events=events, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                                   then=None if group_plan is None else lambda: relational.write(
                                       conn, group_plan, environment=request.environment, job_id=job_id,
-                                      liquidity_filter=schema.group_liquidity_filter))
+                                      liquidity_filter=schema.group_liquidity_filter),
+                                  sent=first.sent if first is not None else None)
             result.rows_written = written.rows
             result.outputs_digest = written.outputs_digest
             result.warnings.extend(written.warnings)
@@ -223,6 +236,38 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     result.duration_seconds = round(time.perf_counter() - started, 3)
     progress(total, total, "done")
     return result
+
+
+@dataclass
+class _First:
+    """The legacy universes' rows, sent before the rule universes are built (`_send_first`)."""
+
+    sent: store.Sent
+    written: Mapping[str, diff.Written]  # universe -> the Written sent (the full plan reuses them)
+    pipeline: ExitStack  # closing it ends the pipeline: the results of what was sent are then read
+
+
+def _send_first(conn, request: SyncRequest, inputs: sync_inputs.Inputs, schema, built, families, active,
+                job_id: str | None, transaction: ExitStack) -> _First | None:
+    """When this sync writes and builds rule universes: open its transaction (on `transaction`) and send
+    the legacy universes' rows now, in pipeline mode, so that PostgreSQL writes them while this process
+    builds the rule universes (writing a daily sync's values is mostly the server parsing their JSON: 2.8
+    MB of the 6.7 MB are the legacy universes'; docs/ARCHITECTURE.md, The legacy rows go first). The
+    first part is the plan of the legacy families alone: under the (type, name, key) unique key a row's
+    fate depends on that row and its own built universe only, so it is exactly the legacy part of the
+    full plan (store.apply refuses otherwise). None: one write at the end, as for every other sync."""
+    rules = inputs.rules
+    if request.dry_run or rules is None or rules.skipped is not None or _unique_key(schema) != ownership.FULL_KEY:
+        return None
+    owned = ownership.split(inputs.found, built.entries, families)
+    part = diff.plan(owned.touchable, owned.built, active_symbols=active)
+    transaction.enter_context(conn.transaction())
+    pipeline = ExitStack()
+    transaction.enter_context(pipeline)  # ended before the transaction, whatever happens
+    pipeline.enter_context(conn.pipeline())
+    sent = store.send_first(conn, part, environment=request.environment, job_id=job_id, ownership=owned,
+                            existing=frozenset(r.universe for r in inputs.found))
+    return _First(sent, part.written, pipeline)
 
 
 def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap, stock_rows=None

@@ -19,6 +19,7 @@ altered): writing the values measured 35-39 ms instead of 68-91 ms with pglz, an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,7 +34,7 @@ from tickstockpl.sync import changelog, encoding, fingerprint, history
 from tickstockpl.sync.diff import Plan
 from tickstockpl.universes.config import CONFIG_TYPE, ConfigRow
 from tickstockpl.sync.ownership import FoundRow, Ownership
-from tickstockpl.universes.model import OWNED_TYPES, Recorded
+from tickstockpl.universes.model import OWNED_TYPES, Recorded, universe_id
 
 
 class _StoredRead(NamedTuple):
@@ -194,42 +195,60 @@ UPSERT_SQL = (
     " (SELECT count(*) FROM u WHERE NOT existing) AS to_insert")
 
 
+class Sent(NamedTuple):
+    """The rows `send_first` sent ahead of the rest of a sync's plan, their results still to be read."""
+
+    upserts: Mapping[str, Any]  # universe upserted -> its diff.Written
+    deletes: frozenset[str]  # universes deleted
+    kept: frozenset[str]  # universes recorded in the ledger only
+    delete_cursor: Any  # None: no DELETE was sent
+    upsert_cursor: Any  # None: no UPSERT was sent
+
+    @property
+    def settings(self) -> bool:
+        """Whether the write settings were sent (with the first rows)."""
+        return bool(self.upserts or self.deletes or self.kept)
+
+
+def send_first(conn, plan: Plan, *, environment: str, job_id: str, ownership: Ownership | None = None,
+               existing: frozenset[str] = frozenset()) -> Sent:
+    """Send the cache rows of `plan` (a first part of the sync's plan: sync/job.py) in the caller's
+    transaction, in pipeline mode: the server writes them while the client builds the rest. The write
+    settings go first. `apply(..., sent=...)` sends the rest of the plan and reads these results."""
+    keep = _ledger_only(ownership)
+    if plan.upserts or plan.deletes or keep:
+        conn.cursor().execute(WRITE_SETTINGS)
+    delete_cursor = _send_deletes(conn.cursor(row_factory=namedtuple_row), plan.deletes, environment)
+    upsert_cursor = _send_upserts(conn.cursor(row_factory=namedtuple_row), plan, keep, existing, environment, job_id)
+    return Sent({e.universe: plan.written[e.universe] for e in plan.upserts}, frozenset(e.universe for e in plan.deletes),
+                frozenset(universe_id(*k[:3]) for k in keep), delete_cursor, upsert_cursor)
+
+
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
           ownership: Ownership | None = None, existing: frozenset[str] = frozenset(),
-          then: Callable[[], Any] | None = None) -> WriteResult:
+          then: Callable[[], Any] | None = None, sent: Sent | None = None) -> WriteResult:
     """Write the plan, the ledger and the events inside the caller's transaction (it commits).
 
     `existing`: universes that have a row now (read by `read_stored`); `ownership` names the
     universes to record in the ledger although their value is unchanged (taken over, restored);
     `then`: more writes of the same transaction (the relational groups), run after the cache rows with
-    the same session settings; its result is `WriteResult.groups`."""
+    the same session settings; its result is `WriteResult.groups`; `sent`: the part of the plan
+    `send_first` sent already (the rest is sent here, and its results read)."""
     result = WriteResult()
     keep = _ledger_only(ownership)
+    if sent is not None:
+        plan, keep = _rest(plan, keep, sent)
+        if sent.delete_cursor is not None:
+            _count_deleted(sent.delete_cursor, result)
+        if sent.upsert_cursor is not None:
+            _count_upserted(sent.upsert_cursor, result)
     with conn.cursor(row_factory=namedtuple_row) as cur:
-        if plan.upserts or plan.deletes or keep or then is not None:
+        if not (sent is not None and sent.settings) and (plan.upserts or plan.deletes or keep or then is not None):
             cur.execute(WRITE_SETTINGS)
-        if plan.deletes:
-            cur.execute(DELETE_SQL, {
-                "t": [d.type for d in plan.deletes], "n": [d.name for d in plan.deletes],
-                "k": [d.key for d in plan.deletes], "env": environment})
-            result.rows += cur.fetchone().deleted
-        if plan.upserts or keep:
-            ups = plan.upserts
-            sent = [plan.written[e.universe] for e in ups]
-            cur.execute(UPSERT_SQL, {
-                "t": [e.type for e in ups], "n": [e.name for e in ups], "k": [e.key for e in ups],
-                "v": [w.text for w in sent], "f": [e.family for e in ups],
-                "x": [e.universe in existing for e in ups],
-                "m": [w.members for w in sent], "d": [w.digest for w in sent],
-                "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
-                "lf": [k[3] for k in keep], "env": environment, "job": job_id})
-            counts = cur.fetchone()
-            updated, inserted, to_insert = counts.updated, counts.inserted, counts.to_insert
-            result.rows += updated + inserted
-            if inserted < to_insert:
-                result.warnings.append(
-                    f"{to_insert - inserted} new universe(s) not written: a row with the same unique key"
-                    " appeared after the sync read the table (written by someone else); left as is")
+        if _send_deletes(cur, plan.deletes, environment) is not None:
+            _count_deleted(cur, result)
+        if _send_upserts(cur, plan, keep, existing, environment, job_id) is not None:
+            _count_upserted(cur, result)
         if plan.changes:
             result.rows += changelog.write(cur, job_id, environment, plan.changes)
         if plan.membership_close:
@@ -243,6 +262,59 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
     result.outputs_digest = fingerprint.outputs_digest(conn, environment)
     result.rows += enqueue(conn, events)
     return result
+
+
+def _send_deletes(cur, deletes, environment: str):
+    """DELETE_SQL for `deletes` on `cur` (its result read by `_count_deleted`); None when there is none."""
+    if not deletes:
+        return None
+    cur.execute(DELETE_SQL, {"t": [d.type for d in deletes], "n": [d.name for d in deletes],
+                             "k": [d.key for d in deletes], "env": environment})
+    return cur
+
+
+def _send_upserts(cur, plan: Plan, keep, existing: frozenset[str], environment: str, job_id: str):
+    """UPSERT_SQL for the plan's upserts and the ledger-only rows `keep` on `cur` (its result read by
+    `_count_upserted`); None when there is none."""
+    if not (plan.upserts or keep):
+        return None
+    ups = plan.upserts
+    sent = [plan.written[e.universe] for e in ups]
+    cur.execute(UPSERT_SQL, {
+        "t": [e.type for e in ups], "n": [e.name for e in ups], "k": [e.key for e in ups],
+        "v": [w.text for w in sent], "f": [e.family for e in ups],
+        "x": [e.universe in existing for e in ups],
+        "m": [w.members for w in sent], "d": [w.digest for w in sent],
+        "lt": [k[0] for k in keep], "ln": [k[1] for k in keep], "lk": [k[2] for k in keep],
+        "lf": [k[3] for k in keep], "env": environment, "job": job_id})
+    return cur
+
+
+def _count_deleted(cur, result: WriteResult) -> None:
+    result.rows += cur.fetchone().deleted
+
+
+def _count_upserted(cur, result: WriteResult) -> None:
+    """The rows an UPSERT_SQL wrote, into `result`, with a warning for rows it could not insert."""
+    counts = cur.fetchone()
+    result.rows += counts.updated + counts.inserted
+    if counts.inserted < counts.to_insert:
+        result.warnings.append(
+            f"{counts.to_insert - counts.inserted} new universe(s) not written: a row with the same unique key"
+            " appeared after the sync read the table (written by someone else); left as is")
+
+
+def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tuple[Plan, list]:
+    """The plan and ledger-only rows without what `send_first` sent. Every sent row must be one of the
+    plan's, with the same text: else the first part was not a part of this plan (a bug: refused)."""
+    deletes = {e.universe for e in plan.deletes}
+    kept = {universe_id(*k[:3]) for k in keep}
+    same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
+    if not (same and sent.deletes <= deletes and sent.kept <= kept):
+        raise RuntimeError("the rows sent first are not a part of the sync's plan")
+    rest = dataclasses.replace(plan, upserts=tuple(e for e in plan.upserts if e.universe not in sent.upserts),
+                               deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes))
+    return rest, [k for k in keep if universe_id(*k[:3]) not in sent.kept]
 
 
 @dataclass

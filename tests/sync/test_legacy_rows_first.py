@@ -1,0 +1,153 @@
+"""A sync that builds the rule universes sends the legacy universes' rows first (sync/job.py `_send_first`):
+PostgreSQL writes them, in the sync's one transaction, while the process builds the rule universes.
+
+On the real PostgreSQL with the small sample market: the first part goes out before the rule universes are
+built and holds only legacy universes; a sync written that way leaves exactly what the same sync written
+at the end leaves (rows, ledger, change log, history, events), with a row taken over, a row PL deletes and
+a row of someone else's in the first part's families; a refusal after the first part was sent writes
+nothing of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import psycopg
+import pytest
+
+from tests.support.databases import fresh_database
+from tickstockpl.errors import ValidationFailed
+from tickstockpl.jobs.runtime import start_job
+from tickstockpl.market import liquidity
+from tickstockpl.sync import job, store, validate
+from tickstockpl.universes.rules import publish as rule_publish
+
+PREVIOUS, AS_OF = dt.date(2026, 11, 25), dt.date(2026, 11, 27)
+RULES = "stock_universe:rules:"
+TAKEN_OVER = ("stock_universe", "market_leaders", "top_10_stocks")  # AppV2's row of a key PL builds
+GONE = ("stock_universe", "market_cap", "old_band")  # PL's row of a universe it no longer builds
+FOREIGN = ("stock_universe", "curated", "my_picks")  # a user's row: never touched
+
+
+def _seed(url: str) -> None:
+    """Rows in the first part's families that are not PL's fresh writes."""
+    with psycopg.connect(url) as conn:
+        for type_, name, key in (TAKEN_OVER, GONE, FOREIGN):
+            conn.execute("INSERT INTO cache_entries (type, name, key, value, environment) VALUES (%s, %s, %s, %s,"
+                         " 'DEFAULT')", (type_, name, key, json.dumps({"stocks": [{"ticker": "S001"}], "count": 1})))
+        conn.execute("INSERT INTO pl_cache_ledger (environment, type, name, key, family, value_digest, row_xmin,"
+                     " written_at) SELECT environment, type, name, key, 'market_cap', NULL, xmin, now()"
+                     " FROM cache_entries WHERE type = %s AND name = %s AND key = %s", GONE)
+
+
+def _two_syncs(url: str) -> list:
+    """A first sync as of PREVIOUS, then the daily sync as of AS_OF, the statistics kept as the importer
+    keeps them (at each sync's session)."""
+    results = []
+    for day in (PREVIOUS, AS_OF):
+        with psycopg.connect(url) as conn:
+            liquidity.rebuild(conn, day)
+        results.append(start_job(url, triggered_by="cli", background=False, as_of=day).result)
+    return results
+
+
+def _state(url: str) -> dict:
+    """What the syncs left, without what differs from one run to another (ids, versions, times)."""
+    def without_ids(message: str) -> dict:
+        doc = json.loads(message)
+        payload = {k: v for k, v in doc["payload"].items() if k not in ("job_id", "duration_seconds")}
+        return {"event": doc["event"], "payload": payload}
+
+    with psycopg.connect(url) as conn:
+        return {
+            "rows": conn.execute("SELECT type, name, key, value::text FROM cache_entries ORDER BY 1, 2, 3").fetchall(),
+            "ledger": conn.execute("SELECT type, name, key, family, value_digest, members, text_digest,"
+                                   " recorded_xmin IS NOT NULL FROM pl_cache_ledger ORDER BY 1, 2, 3").fetchall(),
+            "changes": conn.execute("SELECT universe, symbols, symbol_count, action, reason FROM pl_sync_changes"
+                                    " ORDER BY id").fetchall(),
+            "history": conn.execute("SELECT universe, symbol, valid_from, valid_to FROM pl_universe_membership"
+                                    " ORDER BY 1, 2, 3").fetchall(),
+            "events": [(c, without_ids(m)) for c, m in conn.execute(
+                "SELECT channel, message FROM pl_event_outbox ORDER BY id")],
+        }
+
+
+@pytest.fixture
+def two_markets(pg, market_template, market_clock):
+    with fresh_database(pg, market_template, "m") as first, fresh_database(pg, market_template, "m") as second:
+        for url in (first, second):
+            _seed(url)
+        yield first, second
+
+
+def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets, monkeypatch):
+    url = two_markets[0]
+    timeline: list[tuple[str, object]] = []
+    send_first, publish = store.send_first, rule_publish.publish
+
+    def spy_send(conn, plan, **kw):
+        timeline.append(("sent first", {e.universe for e in plan.upserts} | {e.universe for e in plan.deletes}))
+        return send_first(conn, plan, **kw)
+
+    def spy_publish(*args, **kw):
+        timeline.append(("rule universes built", None))
+        return publish(*args, **kw)
+
+    monkeypatch.setattr(store, "send_first", spy_send)
+    monkeypatch.setattr(rule_publish, "publish", spy_publish)
+    first, daily = _two_syncs(url)
+    assert [what for what, _ in timeline] == ["sent first", "rule universes built"] * 2
+    for what, universes in timeline[::2]:
+        assert universes and not any(u.startswith(RULES) for u in universes)
+        assert "stock_universe:curated:my_picks" not in universes
+    assert "stock_universe:market_cap:old_band" in timeline[0][1]  # the first part deletes too
+    assert "stock_universe:market_leaders:top_10_stocks" in first.adopted
+    assert daily.churn and any(u.startswith(RULES) for u in (x["universe"] for x in daily.universes))
+
+
+def test_a_sync_written_in_two_parts_leaves_what_one_write_at_the_end_leaves(two_markets, monkeypatch):
+    early, late = two_markets
+    results_early = _two_syncs(early)
+    monkeypatch.setattr(job, "_send_first", lambda *args: None)  # every statement at the end, as before
+    results_late = _two_syncs(late)
+    assert _state(early) == _state(late)
+    for a, b in zip(results_early, results_late):
+        a, b = a.to_dict(), b.to_dict()
+        for volatile in ("job_id", "duration_seconds"):
+            del a[volatile], b[volatile]
+        assert a == b
+    with psycopg.connect(early) as conn:  # the user's row is as it was
+        (value,) = conn.execute("SELECT value FROM cache_entries WHERE type = %s AND name = %s AND key = %s",
+                                FOREIGN).fetchone()
+        assert value == {"stocks": [{"ticker": "S001"}], "count": 1}
+
+
+def test_a_refusal_after_the_first_part_was_sent_writes_none_of_it(two_markets, monkeypatch):
+    url = two_markets[0]
+    _two_syncs(url)
+    before = _state(url)
+    sent = []
+    send_first = store.send_first
+
+    def spy_send(conn, plan, **kw):
+        sent.append(len(plan.upserts))
+        return send_first(conn, plan, **kw)
+
+    def refuse(*args, **kw):
+        raise ValidationFailed(["refused for the test, after the first part was sent"])
+
+    monkeypatch.setattr(store, "send_first", spy_send)
+    monkeypatch.setattr(validate, "check", refuse)
+    with psycopg.connect(url) as conn:  # a new session's closes: every market-cap universe changes
+        conn.execute("UPDATE ohlcv_daily SET close = close * 1.01 WHERE date = %s", (AS_OF,))
+    with pytest.raises(ValidationFailed):
+        start_job(url, triggered_by="cli", background=False, as_of=AS_OF)
+    assert sent and sent[0] > 0  # the legacy rows had gone out
+    after = _state(url)
+    assert {k: after[k] for k in ("rows", "ledger", "changes", "history")} == \
+        {k: before[k] for k in ("rows", "ledger", "changes", "history")}
+    with psycopg.connect(url) as conn:
+        status, error = conn.execute("SELECT status, error_details FROM pl_sync_jobs ORDER BY created_at DESC"
+                                     " LIMIT 1").fetchone()
+    assert status == "failed" and "refused for the test" in error
