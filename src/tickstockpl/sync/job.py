@@ -23,9 +23,10 @@
                                                   it, the outputs fingerprint last), with the caller's
                                                   `before_commit` (the job row). A sync that writes and
                                                   builds rule universes opens it after step 3's legacy
-                                                  build and sends the legacy rows then (`_send_first`):
-                                                  the server writes them while the rule universes are
-                                                  built (docs/ARCHITECTURE.md, The legacy rows go first)
+                                                  build and sends the legacy rows then, the rule
+                                                  universes' once built (`_send_ahead`): the server
+                                                  writes them while this process goes on
+                                                  (docs/ARCHITECTURE.md, The rows go ahead of the plan)
 The caller (jobs/runtime.py) owns the job row; the relay publishes the outbox after commit.
 Progress is reported through the `Progress` hook between steps (a no-op by default).
 """
@@ -38,7 +39,7 @@ import logging
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
@@ -169,8 +170,13 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     built = build(snap, config, families)
     active = frozenset(s.symbol for s in snap.securities if s.active)
     with ExitStack() as transaction:
-        first = _send_first(conn, request, inputs, schema, built, families, active, job_id, transaction)
+        ahead = None
+        if _sends_ahead(request, inputs, schema):  # the legacy rows, written while the rule universes are built
+            ahead = _send_ahead(conn, request, inputs, built.entries, families, active, job_id, transaction)
         published, rule_warnings = _publish_rules(inputs.rules, definitions, snap, built.stock_rows)
+        if ahead is not None and published is not None:  # the rule universes' rows, written while this plans
+            ahead = _send_ahead(conn, request, inputs, published.entries, frozenset({RULES}), active, job_id,
+                                transaction, ahead)
         entries = built.entries if published is None else built.entries + published.entries
         scope = families if published is None else families | {RULES}
         owned = ownership.split(inputs.found, entries, scope, unique_key=_unique_key(schema))
@@ -185,7 +191,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         group_plan, group_warnings = _plan_groups(inputs.groups, schema, owned.built, config, as_of, scope,
                                                   definitions if published is not None else None)
         the_plan = diff.plan(stored, owned.built, active_symbols=active,
-                             known=first.written if first is not None else {}).with_changes(
+                             known=ahead.sent.upserts if ahead is not None else {}).with_changes(
             [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
         if published is not None:
             the_plan = the_plan.with_reasons(lambda u, s, a: _rule_reason(published, u, s, a))
@@ -207,22 +213,22 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         for warning in result.warnings:
             log.warning("cache sync: %s", warning)
 
-        if first is None:
+        if ahead is None:
             progress(5, total, STEPS[5])
         if not request.dry_run:
             events = plan_events(the_plan, job_id or "", snap, groups=_group_names(group_plan),
                                  reasons=_event_reasons(the_plan, published))
-            if first is None:
+            if ahead is None:
                 transaction.enter_context(conn.transaction())
             else:
-                first.pipeline.close()  # the first part's results (written meanwhile)
+                ahead.pipeline.close()  # the results of the rows sent ahead (written meanwhile)
                 progress(5, total, STEPS[5])
             written = store.apply(conn, the_plan, environment=request.environment, job_id=job_id, as_of=as_of,
                                   events=events, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                                   then=None if group_plan is None else lambda: relational.write(
                                       conn, group_plan, environment=request.environment, job_id=job_id,
                                       liquidity_filter=schema.group_liquidity_filter),
-                                  sent=first.sent if first is not None else None)
+                                  sent=ahead.sent if ahead is not None else None)
             result.rows_written = written.rows
             result.outputs_digest = written.outputs_digest
             result.warnings.extend(written.warnings)
@@ -238,36 +244,43 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
     return result
 
 
-@dataclass
-class _First:
-    """The legacy universes' rows, sent before the rule universes are built (`_send_first`)."""
+@dataclass(frozen=True)
+class _Ahead:
+    """Rows sent ahead of the sync's plan, in pipeline mode inside its transaction (`_send_ahead`)."""
 
-    sent: store.Sent
-    written: Mapping[str, diff.Written]  # universe -> the Written sent (the full plan reuses them)
+    sent: store.Sent  # what went, with the Written of each upsert (the full plan reuses them)
     pipeline: ExitStack  # closing it ends the pipeline: the results of what was sent are then read
 
 
-def _send_first(conn, request: SyncRequest, inputs: sync_inputs.Inputs, schema, built, families, active,
-                job_id: str | None, transaction: ExitStack) -> _First | None:
-    """When this sync writes and builds rule universes: open its transaction (on `transaction`) and send
-    the legacy universes' rows now, in pipeline mode, so that PostgreSQL writes them while this process
-    builds the rule universes (writing a daily sync's values is mostly the server parsing their JSON: 2.8
-    MB of the 6.7 MB are the legacy universes'; docs/ARCHITECTURE.md, The legacy rows go first). The
-    first part is the plan of the legacy families alone: under the (type, name, key) unique key a row's
-    fate depends on that row and its own built universe only, so it is exactly the legacy part of the
-    full plan (store.apply refuses otherwise). None: one write at the end, as for every other sync."""
+def _sends_ahead(request: SyncRequest, inputs: sync_inputs.Inputs, schema) -> bool:
+    """Whether this sync sends its rows in two parts ahead of its plan: it writes and builds rule universes
+    (the legacy rows go while the rule universes are built, the rule universes' while the plan is made:
+    PostgreSQL parses their JSON meanwhile, docs/ARCHITECTURE.md, The rows go ahead of the plan), under the
+    (type, name, key) unique key, where a row's fate depends on that row and its own built universe alone,
+    so that each part is exactly that family's part of the full plan (store.apply refuses otherwise).
+    Otherwise one write at the end."""
     rules = inputs.rules
-    if request.dry_run or rules is None or rules.skipped is not None or _unique_key(schema) != ownership.FULL_KEY:
-        return None
-    owned = ownership.split(inputs.found, built.entries, families)
+    return not request.dry_run and rules is not None and rules.skipped is None and \
+        _unique_key(schema) == ownership.FULL_KEY
+
+
+def _send_ahead(conn, request: SyncRequest, inputs: sync_inputs.Inputs, entries, families: frozenset[str], active,
+                job_id: str | None, transaction: ExitStack, before: _Ahead | None = None) -> _Ahead:
+    """Plan the universes `entries` of `families` alone and send their rows now (the first call opens the
+    sync's transaction, on `transaction`, and the pipeline)."""
+    owned = ownership.split(inputs.found, entries, families)
     part = diff.plan(owned.touchable, owned.built, active_symbols=active)
-    transaction.enter_context(conn.transaction())
-    pipeline = ExitStack()
-    transaction.enter_context(pipeline)  # ended before the transaction, whatever happens
-    pipeline.enter_context(conn.pipeline())
-    sent = store.send_first(conn, part, environment=request.environment, job_id=job_id, ownership=owned,
-                            existing=frozenset(r.universe for r in inputs.found))
-    return _First(sent, part.written, pipeline)
+    if before is None:
+        transaction.enter_context(conn.transaction())
+        pipeline = ExitStack()
+        transaction.enter_context(pipeline)  # ended before the transaction, whatever happens
+        pipeline.enter_context(conn.pipeline())
+    else:
+        pipeline = before.pipeline
+    sent = store.send_ahead(conn, part, environment=request.environment, job_id=job_id, ownership=owned,
+                            existing=frozenset(r.universe for r in inputs.found),
+                            before=before.sent if before is not None else store.NOTHING_SENT)
+    return _Ahead(sent, pipeline)
 
 
 def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap, stock_rows=None

@@ -196,13 +196,13 @@ UPSERT_SQL = (
 
 
 class Sent(NamedTuple):
-    """The rows `send_first` sent ahead of the rest of a sync's plan, their results still to be read."""
+    """The rows `send_ahead` sent before the rest of a sync's plan, their results still to be read."""
 
     upserts: Mapping[str, Any]  # universe upserted -> its diff.Written
     deletes: frozenset[str]  # universes deleted
     kept: frozenset[str]  # universes recorded in the ledger only
-    delete_cursor: Any  # None: no DELETE was sent
-    upsert_cursor: Any  # None: no UPSERT was sent
+    deleting: tuple[Any, ...] = ()  # cursors holding a DELETE_SQL result to read
+    upserting: tuple[Any, ...] = ()  # cursors holding an UPSERT_SQL result to read
 
     @property
     def settings(self) -> bool:
@@ -210,18 +210,24 @@ class Sent(NamedTuple):
         return bool(self.upserts or self.deletes or self.kept)
 
 
-def send_first(conn, plan: Plan, *, environment: str, job_id: str, ownership: Ownership | None = None,
-               existing: frozenset[str] = frozenset()) -> Sent:
-    """Send the cache rows of `plan` (a first part of the sync's plan: sync/job.py) in the caller's
-    transaction, in pipeline mode: the server writes them while the client builds the rest. The write
-    settings go first. `apply(..., sent=...)` sends the rest of the plan and reads these results."""
+NOTHING_SENT = Sent(MappingProxyType({}), frozenset(), frozenset())
+
+
+def send_ahead(conn, plan: Plan, *, environment: str, job_id: str, ownership: Ownership | None = None,
+               existing: frozenset[str] = frozenset(), before: Sent = NOTHING_SENT) -> Sent:
+    """Send the cache rows of `plan` (a part of the sync's plan, the families of a part of its universes:
+    sync/job.py) in the caller's transaction, in pipeline mode: the server writes them while the client
+    goes on. The write settings go with the first rows. `before`: what was sent ahead already; returns
+    everything sent ahead, whose results `apply(..., sent=...)` reads after sending the rest."""
     keep = _ledger_only(ownership)
-    if plan.upserts or plan.deletes or keep:
+    if not before.settings and (plan.upserts or plan.deletes or keep):
         conn.cursor().execute(WRITE_SETTINGS)
-    delete_cursor = _send_deletes(conn.cursor(row_factory=namedtuple_row), plan.deletes, environment)
-    upsert_cursor = _send_upserts(conn.cursor(row_factory=namedtuple_row), plan, keep, existing, environment, job_id)
-    return Sent({e.universe: plan.written[e.universe] for e in plan.upserts}, frozenset(e.universe for e in plan.deletes),
-                frozenset(universe_id(*k[:3]) for k in keep), delete_cursor, upsert_cursor)
+    deleting = _send_deletes(conn.cursor(row_factory=namedtuple_row), plan.deletes, environment)
+    upserting = _send_upserts(conn.cursor(row_factory=namedtuple_row), plan, keep, existing, environment, job_id)
+    return Sent({**before.upserts, **{e.universe: plan.written[e.universe] for e in plan.upserts}},
+                before.deletes | {e.universe for e in plan.deletes}, before.kept | {universe_id(*k[:3]) for k in keep},
+                before.deleting + ((deleting,) if deleting is not None else ()),
+                before.upserting + ((upserting,) if upserting is not None else ()))
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
@@ -233,15 +239,15 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
     universes to record in the ledger although their value is unchanged (taken over, restored);
     `then`: more writes of the same transaction (the relational groups), run after the cache rows with
     the same session settings; its result is `WriteResult.groups`; `sent`: the part of the plan
-    `send_first` sent already (the rest is sent here, and its results read)."""
+    `send_ahead` sent already (the rest is sent here, and its results read)."""
     result = WriteResult()
     keep = _ledger_only(ownership)
     if sent is not None:
         plan, keep = _rest(plan, keep, sent)
-        if sent.delete_cursor is not None:
-            _count_deleted(sent.delete_cursor, result)
-        if sent.upsert_cursor is not None:
-            _count_upserted(sent.upsert_cursor, result)
+        for cur in sent.deleting:
+            _count_deleted(cur, result)
+        for cur in sent.upserting:
+            _count_upserted(cur, result)
     with conn.cursor(row_factory=namedtuple_row) as cur:
         if not (sent is not None and sent.settings) and (plan.upserts or plan.deletes or keep or then is not None):
             cur.execute(WRITE_SETTINGS)
@@ -305,13 +311,13 @@ def _count_upserted(cur, result: WriteResult) -> None:
 
 
 def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tuple[Plan, list]:
-    """The plan and ledger-only rows without what `send_first` sent. Every sent row must be one of the
-    plan's, with the same text: else the first part was not a part of this plan (a bug: refused)."""
+    """The plan and ledger-only rows without what `send_ahead` sent. Every sent row must be one of the
+    plan's, with the same text: else what went ahead was not a part of this plan (a bug: refused)."""
     deletes = {e.universe for e in plan.deletes}
     kept = {universe_id(*k[:3]) for k in keep}
     same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
     if not (same and sent.deletes <= deletes and sent.kept <= kept):
-        raise RuntimeError("the rows sent first are not a part of the sync's plan")
+        raise RuntimeError("the rows sent ahead are not a part of the sync's plan")
     rest = dataclasses.replace(plan, upserts=tuple(e for e in plan.upserts if e.universe not in sent.upserts),
                                deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes))
     return rest, [k for k in keep if universe_id(*k[:3]) not in sent.kept]

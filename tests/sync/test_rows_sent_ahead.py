@@ -1,11 +1,12 @@
-"""A sync that builds the rule universes sends the legacy universes' rows first (sync/job.py `_send_first`):
-PostgreSQL writes them, in the sync's one transaction, while the process builds the rule universes.
+"""A sync that builds the rule universes sends its rows ahead of its plan (sync/job.py `_send_ahead`): the
+legacy universes' before the rule universes are built, the rule universes' once built; PostgreSQL writes
+them, in the sync's one transaction, while the process goes on.
 
-On the real PostgreSQL with the small sample market: the first part goes out before the rule universes are
-built and holds only legacy universes; a sync written that way leaves exactly what the same sync written
-at the end leaves (rows, ledger, change log, history, events), with a row taken over, a row PL deletes and
-a row of someone else's in the first part's families; a refusal after the first part was sent writes
-nothing of it.
+On the real PostgreSQL with the small sample market: the legacy part goes out before the rule universes are
+built and holds only legacy universes, the rule part after them and only rule universes; a sync written
+that way leaves exactly what the same sync written at the end leaves (rows, ledger, change log, history,
+events), with a row taken over, a row PL deletes and a row of someone else's in the legacy part's families;
+a refusal after the rows were sent writes none of them.
 """
 
 from __future__ import annotations
@@ -84,24 +85,25 @@ def two_markets(pg, market_template, market_clock):
 def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets, monkeypatch):
     url = two_markets[0]
     timeline: list[tuple[str, object]] = []
-    send_first, publish = store.send_first, rule_publish.publish
+    send_ahead, publish = store.send_ahead, rule_publish.publish
 
     def spy_send(conn, plan, **kw):
-        timeline.append(("sent first", {e.universe for e in plan.upserts} | {e.universe for e in plan.deletes}))
-        return send_first(conn, plan, **kw)
+        timeline.append(("sent", {e.universe for e in plan.upserts} | {e.universe for e in plan.deletes}))
+        return send_ahead(conn, plan, **kw)
 
     def spy_publish(*args, **kw):
         timeline.append(("rule universes built", None))
         return publish(*args, **kw)
 
-    monkeypatch.setattr(store, "send_first", spy_send)
+    monkeypatch.setattr(store, "send_ahead", spy_send)
     monkeypatch.setattr(rule_publish, "publish", spy_publish)
     first, daily = _two_syncs(url)
-    assert [what for what, _ in timeline] == ["sent first", "rule universes built"] * 2
-    for what, universes in timeline[::2]:
-        assert universes and not any(u.startswith(RULES) for u in universes)
-        assert "stock_universe:curated:my_picks" not in universes
-    assert "stock_universe:market_cap:old_band" in timeline[0][1]  # the first part deletes too
+    assert [what for what, _ in timeline] == ["sent", "rule universes built", "sent"] * 2
+    for legacy, rules in ((timeline[0][1], timeline[2][1]), (timeline[3][1], timeline[5][1])):
+        assert legacy and not any(u.startswith(RULES) for u in legacy)
+        assert rules and all(u.startswith(RULES) for u in rules)
+        assert "stock_universe:curated:my_picks" not in legacy | rules
+    assert "stock_universe:market_cap:old_band" in timeline[0][1]  # the legacy part deletes too
     assert "stock_universe:market_leaders:top_10_stocks" in first.adopted
     assert daily.churn and any(u.startswith(RULES) for u in (x["universe"] for x in daily.universes))
 
@@ -109,7 +111,7 @@ def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets,
 def test_a_sync_written_in_two_parts_leaves_what_one_write_at_the_end_leaves(two_markets, monkeypatch):
     early, late = two_markets
     results_early = _two_syncs(early)
-    monkeypatch.setattr(job, "_send_first", lambda *args: None)  # every statement at the end, as before
+    monkeypatch.setattr(job, "_sends_ahead", lambda *args: False)  # every statement at the end
     results_late = _two_syncs(late)
     assert _state(early) == _state(late)
     for a, b in zip(results_early, results_late):
@@ -123,27 +125,27 @@ def test_a_sync_written_in_two_parts_leaves_what_one_write_at_the_end_leaves(two
         assert value == {"stocks": [{"ticker": "S001"}], "count": 1}
 
 
-def test_a_refusal_after_the_first_part_was_sent_writes_none_of_it(two_markets, monkeypatch):
+def test_a_refusal_after_the_rows_were_sent_writes_none_of_them(two_markets, monkeypatch):
     url = two_markets[0]
     _two_syncs(url)
     before = _state(url)
     sent = []
-    send_first = store.send_first
+    send_ahead = store.send_ahead
 
     def spy_send(conn, plan, **kw):
         sent.append(len(plan.upserts))
-        return send_first(conn, plan, **kw)
+        return send_ahead(conn, plan, **kw)
 
     def refuse(*args, **kw):
-        raise ValidationFailed(["refused for the test, after the first part was sent"])
+        raise ValidationFailed(["refused for the test, after the rows were sent"])
 
-    monkeypatch.setattr(store, "send_first", spy_send)
+    monkeypatch.setattr(store, "send_ahead", spy_send)
     monkeypatch.setattr(validate, "check", refuse)
     with psycopg.connect(url) as conn:  # a new session's closes: every market-cap universe changes
         conn.execute("UPDATE ohlcv_daily SET close = close * 1.01 WHERE date = %s", (AS_OF,))
     with pytest.raises(ValidationFailed):
         start_job(url, triggered_by="cli", background=False, as_of=AS_OF)
-    assert sent and sent[0] > 0  # the legacy rows had gone out
+    assert len(sent) == 2 and sent[0] > 0 and sent[1] > 0  # both parts had gone out
     after = _state(url)
     assert {k: after[k] for k in ("rows", "ledger", "changes", "history")} == \
         {k: before[k] for k in ("rows", "ledger", "changes", "history")}
