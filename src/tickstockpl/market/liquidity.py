@@ -71,7 +71,7 @@ _VALID = "o.close > 0 AND o.close < 1e15 AND o.volume >= 0"
 STATE_SQL = (
     "SELECT (SELECT max(session) FROM pl_market_sessions WHERE session < %(day)s),"
     " EXISTS (SELECT 1 FROM pl_market_sessions WHERE session = %(day)s),"
-    " (SELECT min(through) FROM pl_symbol_liquidity), (SELECT max(through) FROM pl_symbol_liquidity)"
+    " (SELECT low FROM pl_symbol_liquidity_state), (SELECT high FROM pl_symbol_liquidity_state)"
 )
 
 UPDATE_SQL = f"""
@@ -227,7 +227,7 @@ def catch_up(conn, through: dt.date) -> int:
     sessions, else fold each missing session; then refresh the statistics when anything moved or they
     are not those of the table."""
     _lock(conn)
-    low, high = conn.execute("SELECT min(through), max(through) FROM pl_symbol_liquidity").fetchone()
+    low, high = conn.execute(f"SELECT low, high FROM ({STATE_ROW}) AS liquidity").fetchone()
     if high is None or high > through or low != high:
         written = _rebuild(conn, through)
     else:
@@ -242,7 +242,7 @@ def catch_up(conn, through: dt.date) -> int:
 
 # The importer's state check: where the table stands, and which of the dates written are NYSE sessions.
 _AFTER_IMPORT_SQL = (
-    "SELECT (SELECT min(through) FROM pl_symbol_liquidity), (SELECT max(through) FROM pl_symbol_liquidity),"
+    "SELECT (SELECT low FROM pl_symbol_liquidity_state), (SELECT high FROM pl_symbol_liquidity_state),"
     " ARRAY(SELECT session FROM pl_market_sessions WHERE session = ANY(%s) ORDER BY session)")
 
 
@@ -412,14 +412,18 @@ def load_matrix(conn) -> Matrix:
 
 # --- the statistics a sync reads (pl_liquidity_stats, migration 0012) --------------------------------
 
-# The state of pl_symbol_liquidity, the one text both the sync's fingerprint (sync/fingerprint.py, its
-# `liquidity` CTE) and the statistics' state row (`source`) hold: every writer stamps the rows it writes
-# (updated_at = now()), a rebuild deletes and refills, so the sessions, the newest stamp and the row count
-# change whenever the windows may have moved. Written without the session's DateStyle or TimeZone (days
-# and seconds since 1970), so every connection gives the same text.
-SOURCE_COLUMNS = "min(through) AS low, max(through) AS high, max(updated_at) AS stamp, count(*) AS n"
+# Where pl_symbol_liquidity stands: its sessions (low, high: min and max of `through`), newest stamp and row
+# count, from the one row a trigger recomputes at the end of every statement that writes the table
+# (migration 0014), not from a scan of its windows; a missing row reads as an empty table.
+STATE_ROW = ("SELECT s.low, s.high, s.stamp, coalesce(s.n, 0) AS n FROM (VALUES (true)) AS one (only_row)"
+             " LEFT JOIN pl_symbol_liquidity_state s USING (only_row)")
+# That state as the one text both the sync's fingerprint (sync/fingerprint.py, its `liquidity` CTE) and the
+# statistics' state row (`source`) hold: every writer stamps the rows it writes (updated_at = now()), a
+# rebuild deletes and refills, so the sessions, the newest stamp and the row count change whenever the
+# windows may have moved. Written without the session's DateStyle or TimeZone (days and seconds since
+# 1970), so every connection gives the same text.
 SOURCE_TEXT = "concat_ws(',', low - DATE '1970-01-01', high - DATE '1970-01-01', extract(epoch FROM stamp), n)"
-SOURCE_SQL = f"SELECT {SOURCE_TEXT} FROM (SELECT {SOURCE_COLUMNS} FROM pl_symbol_liquidity) AS liquidity"
+SOURCE_SQL = f"SELECT {SOURCE_TEXT} FROM ({STATE_ROW}) AS liquidity"
 STATE_OF_STATS_SQL = "SELECT through, windows, source FROM pl_liquidity_stats_state"
 
 

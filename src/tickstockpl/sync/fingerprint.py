@@ -87,12 +87,12 @@ OUTPUTS_SQL = (
     " FROM cache_entries c WHERE c.environment = %(env)s AND c.type = ANY(%(owned)s))"
 )
 
-# The state of pl_symbol_liquidity (market/liquidity.py), the rule universes' windows, in one scan
-# (liquidity.SOURCE_TEXT: sessions, newest stamp, row count). Its sessions also come back in the header
+# The state of pl_symbol_liquidity (market/liquidity.py), the rule universes' windows, from its state row
+# (liquidity.STATE_ROW, kept by a trigger; liquidity.SOURCE_TEXT: sessions, newest stamp, row count). Its sessions also come back in the header
 # (h_liquidity_low / _high), with the state row of the statistics kept from it (pl_liquidity_stats_state):
 # a sync finds there whether the table stands at its session and whether the statistics are those of the
 # table (sync/inputs.py), without another statement.
-LIQUIDITY_CTE = (f",\nliquidity AS (SELECT {liquidity.SOURCE_COLUMNS} FROM pl_symbol_liquidity),"
+LIQUIDITY_CTE = (f",\nliquidity AS ({liquidity.STATE_ROW}),"
                  "\nliquidity_stats AS (SELECT through, windows, source FROM pl_liquidity_stats_state)")
 LIQUIDITY_STATE = f"(SELECT {liquidity.SOURCE_TEXT} FROM liquidity)"
 

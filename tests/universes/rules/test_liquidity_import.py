@@ -145,3 +145,36 @@ def test_a_changed_past_session_rebuilds_and_identical_bars_move_nothing(market_
     assert new[position] == old[position] * 2 or abs(new[position] / old[position] - 2) < 1e-6
     assert new[:position] + new[position + 1:] == old[:position] + old[position + 1:]
     assert {s: r for s, r in after.items() if s != symbol} == {s: r for s, r in before.items() if s != symbol}
+
+
+_SCANNED = "SELECT min(through), max(through), max(updated_at), count(*) FROM pl_symbol_liquidity"
+_KEPT = f"SELECT low, high, stamp, n FROM ({liquidity.STATE_ROW}) AS liquidity"
+
+
+def test_the_state_row_is_what_a_scan_of_the_table_finds_after_every_kind_of_write(market_db_url, small_market):
+    """pl_symbol_liquidity_state (migration 0014's trigger) stands for a scan of the windows in the sync's
+    fingerprint and the importer's checks: after PL's writes and anyone else's, in the writing transaction."""
+    days = small_market.sessions
+    with psycopg.connect(market_db_url) as conn:
+        assert conn.execute(_KEPT).fetchone() == (None, None, None, 0)  # empty, as the migration found it
+        data = _session_data(conn, days[-1])
+        conn.execute("DELETE FROM ohlcv_daily WHERE date = %s", (days[-1],))
+        liquidity.rebuild(conn, days[-2])  # DELETE + COPY
+        assert conn.execute(_KEPT).fetchone() == conn.execute(_SCANNED).fetchone() != (None, None, None, 0)
+        conn.commit()
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        write_session(conn, data, known=None, provider="test")  # a fold: UPDATE + INSERT
+        assert conn.execute(_KEPT).fetchone() == conn.execute(_SCANNED).fetchone()
+        assert conn.execute(_KEPT).fetchone()[:2] == (days[-1], days[-1])
+        for edit in ("UPDATE pl_symbol_liquidity SET updated_at = updated_at + interval '1 second'"
+                     " WHERE symbol = (SELECT min(symbol) FROM pl_symbol_liquidity)",  # someone else's writes
+                     "UPDATE pl_symbol_liquidity SET through = through - 1 WHERE symbol = (SELECT max(symbol)"
+                     " FROM pl_symbol_liquidity)",
+                     "DELETE FROM pl_symbol_liquidity WHERE symbol = (SELECT min(symbol) FROM pl_symbol_liquidity)"):
+            before = conn.execute(_KEPT).fetchone()
+            conn.execute(edit)
+            assert conn.execute(_KEPT).fetchone() == conn.execute(_SCANNED).fetchone() != before, edit
+        conn.execute("TRUNCATE pl_symbol_liquidity")
+        assert conn.execute(_KEPT).fetchone() == (None, None, None, 0)
+        conn.execute("DELETE FROM pl_symbol_liquidity_state")  # the row gone: read as an empty table
+        assert conn.execute(_KEPT).fetchone() == (None, None, None, 0)
