@@ -18,6 +18,7 @@ pydantic adapters for every parameter on each invocation, which measured 0.43–
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import gc
 import json
@@ -376,6 +377,11 @@ app.add_command(universes_cli.universes)
 
 
 def main() -> None:
+    # At exit, after every other exit handler (registered first, run last): what the process still holds
+    # goes to the collector's permanent generation, so the interpreter's shutdown collections do not walk
+    # it again; reference counting still frees it. With a sync's modules loaded that walk was about 45 ms
+    # of every command (230 -> 185 ms for importing them and exiting, medians of 9, measured).
+    atexit.register(gc.freeze)
     app(prog_name="tickstockpl")
 
 
