@@ -205,6 +205,10 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
             continue
         upserts.append(entry)
         old_members = members(old.value)
+        if old_members == new_members:  # the usual daily change: the same members, other data
+            changes.append(Change(universe, None, "updated", "member data changed"))
+            diffs.append(UniverseDiff(universe, entry.family, "updated", (), ()))
+            continue
         old_set, new_set = set(old_members), set(new_members)
         added = tuple(s for s in new_members if s not in old_set)
         removed = tuple(s for s in old_members if s not in new_set)
@@ -215,12 +219,9 @@ def plan(stored: Iterable[Entry], built: Iterable[Entry], *, active_symbols: fro
             diffs.append(UniverseDiff(universe, entry.family, "updated", added, removed))
             if entry.family == IPOS:
                 new_ipos = added
-        elif old_members != new_members:
+        else:  # the same members in another order
             changes.append(Change(universe, None, "reordered", "member order changed"))
             diffs.append(UniverseDiff(universe, entry.family, "reordered", (), ()))
-        else:
-            changes.append(Change(universe, None, "updated", "member data changed"))
-            diffs.append(UniverseDiff(universe, entry.family, "updated", (), ()))
 
     for universe, old in sorted(stored_by_id.items()):
         if universe in built_ids:

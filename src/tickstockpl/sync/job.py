@@ -183,7 +183,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
         stored = owned.touchable
 
         progress(3, total, STEPS[3])
-        eligible = sum(1 for s in snap.securities if s.is_eligible_stock)
+        eligible = len(snap.eligible_stocks)
         validate.check(snap, stored, owned.built, eligible_now=eligible, force=request.force,
                        allow_empty=request.allow_empty)
 

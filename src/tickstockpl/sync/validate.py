@@ -43,7 +43,7 @@ def coverage_problems(snapshot: Snapshot) -> list[str]:
         found.append(f"the session {day.isoformat()} looks partly loaded: {bars} bars against {before} on"
                      f" {snapshot.previous_session.isoformat()} ({_percent(bars, before)} %; at least"
                      f" {_percent(MIN_SESSION_COVERAGE, 1)} % needed); finish loading it or pass force")
-    eligible = [s for s in snapshot.securities if s.is_eligible_stock]
+    eligible = snapshot.eligible_stocks
     with_bar = sum(1 for s in eligible if s.last_bar_date == day)
     if eligible and with_bar < MIN_SESSION_COVERAGE * len(eligible):
         found.append(f"the session {day.isoformat()} looks partly loaded: only {with_bar} of the {len(eligible)}"
