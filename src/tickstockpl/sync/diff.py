@@ -55,7 +55,7 @@ def same_json(stored: Any, built: Any) -> bool:
 class Written(NamedTuple):
     """An upsert as the store sends it and the ledger records it (sync/encoding.py)."""
 
-    text: str  # the value's JSON text
+    text: str | None  # the value's JSON text (None: sent already, store.send_ahead, which keeps the rest)
     digest: str  # encoding.digest(text)
     members: str | None  # encoding.joined_members of its members (None: not recordable)
 
