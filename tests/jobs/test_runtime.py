@@ -176,3 +176,26 @@ def test_a_job_that_loses_its_connection_records_why(db_url, market):
                             " AND message LIKE %s", (f"%{handle.job_id}%",)).fetchone()[0]
     assert done == 1
     assert runtime.start_job(db_url, mode="ipos", background=False).result is not None  # the next one runs
+
+
+def test_a_sync_runs_without_jit_and_with_the_connection_check_even_where_the_server_defaults_to_jit(
+        db_url, market, monkeypatch):
+    """The job's session (single_flight.job_session): the server's own defaults are JIT on and no check; the
+    suite's connections run with JIT off (PGOPTIONS), so the sync's connection here asks for JIT on first."""
+    from tickstockpl.jobs import single_flight
+
+    monkeypatch.setenv("PGOPTIONS", "-c jit=on")
+    seen = {}
+    job_session = single_flight.job_session
+
+    def spy(conn):
+        before = conn.execute("SELECT current_setting('jit'), current_setting('client_connection_check_interval')")
+        seen["before"] = before.fetchone()
+        job_session(conn)
+        seen["after"] = conn.execute(
+            "SELECT current_setting('jit'), current_setting('client_connection_check_interval')").fetchone()
+
+    monkeypatch.setattr(single_flight, "job_session", spy)
+    handle = runtime.start_job(db_url, triggered_by="cli", background=False)
+    assert handle.result.total_changes > 0
+    assert seen["before"] == ("on", "0") and seen["after"] == ("off", "1s")

@@ -143,7 +143,7 @@ def start_job(
     extra = dict(extra_event_fields or {})
     conn = connect(db_url, autocommit=True)
     try:
-        flight.watch_client(conn)
+        flight.job_session(conn)
         job_id = _claim(conn, request, triggered_by, extra)
     except BaseException:
         conn.close()

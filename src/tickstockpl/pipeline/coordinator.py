@@ -132,7 +132,7 @@ def trigger_run(settings, db_url: str, *, trigger_type: str = "manual", session_
     chosen = resolve_phases(phases, available)
     conn = connect(db_url, autocommit=True)
     try:
-        flight.watch_client(conn)
+        flight.job_session(conn)
         choice = resolve_session(session_date, skip_market_check, calendar=StoredCalendar(conn))
         if "data_import" in chosen and provider is None:
             provider = provider_from_settings(settings)
