@@ -15,6 +15,7 @@ import time
 
 import psycopg
 
+from bench.harness import BENCH_END
 from bench.scratch import sample_market_db
 from tickstockpl.market import liquidity
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     with sample_market_db("tspl_liq_bench", symbols=args.symbols, sessions=args.sessions,
-                          analyse="ohlcv_daily") as (url, market):
+                          analyse="ohlcv_daily", end=BENCH_END) as (url, market):
         days = market.sessions
         rebuilds, updates, rows = [], [], 0
         for _ in range(args.reps):
