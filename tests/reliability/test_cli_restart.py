@@ -2,7 +2,8 @@
 database was unavailable), the job recorded as failed with the reason, cache_entries as before.
 
 The sync is held where the restart lands — reading the market (the test holds `symbols` locked),
-waiting to start its change-log COPY (`pl_sync_changes` locked), or in the middle of streaming that COPY
+waiting on the rows it sent ahead of its plan in pipeline mode (`cache_entries` locked), waiting to start its
+change-log COPY (`pl_sync_changes` locked), or in the middle of streaming that COPY
 (a test trigger makes each row slow, so the client is still sending rows) — then the server is stopped
 (`pg_ctl stop -m fast` or `-m immediate`) and started again.
 """
@@ -26,6 +27,9 @@ from tests.support.waiting import wait_until
 HOLDS = {  # where the sync is held when the server stops: (lock the test holds, the statement that waits)
     "read": ("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE", "\nWITH params AS"),
     "write": ("LOCK TABLE pl_sync_changes IN SHARE MODE", "COPY pl_sync_changes"),
+    # the rows sent ahead of the plan (sync/job._send_ahead): the pipeline's first upsert waits, the client
+    # builds the rule universes and then waits for the pipeline's results
+    "ahead": ("LOCK TABLE cache_entries IN SHARE MODE", "WITH u AS"),
     "copy": (None, "COPY pl_sync_changes"),
 }
 SLOW_ROWS = ("CREATE FUNCTION test_slow_row() RETURNS trigger LANGUAGE plpgsql AS"
