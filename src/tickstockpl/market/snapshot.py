@@ -60,9 +60,8 @@ class Security(NamedTuple):
 
     @property
     def is_eligible_stock(self) -> bool:
-        """Contract §5: active, type CS (`is_stock`, written out: a sync asks this of every security, and the
-        nested property call cost as much again), with a known, finite, positive market cap."""
-        return self.active and self.type == STOCK_TYPE and self.market_cap is not None
+        """Contract §5: active, type CS, with a known, finite, positive market cap."""
+        return self.is_stock and self.market_cap is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +75,15 @@ class Snapshot:
     expected_session: dt.date | None = None  # newest closed NYSE session on or before as_of
     previous_session: dt.date | None = None  # newest date with bars before latest_session
     bars_on_previous_session: int | None = None  # None: not read (the coverage check then compares nothing)
-    # the securities that are eligible stocks (contract §5), in order; made once, asked by the sync and
-    # its validation
-    eligible_stocks: tuple[Security, ...] = field(init=False, repr=False, compare=False)
+    _eligible: tuple[Security, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "eligible_stocks", tuple(s for s in self.securities if s.is_eligible_stock))
+    @property
+    def eligible_stocks(self) -> tuple[Security, ...]:
+        """The securities that are eligible stocks (contract §5), in order: made on first use and kept (the
+        sync and its validation ask; a replayed session's snapshot, which neither asks, pays nothing)."""
+        if self._eligible is None:
+            object.__setattr__(self, "_eligible", tuple(s for s in self.securities if s.is_eligible_stock))
+        return self._eligible
 
     def by_symbol(self) -> dict[str, Security]:
         return {s.symbol: s for s in self.securities}
