@@ -315,7 +315,8 @@ def _count_upserted(cur, result: WriteResult) -> None:
 
 def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tuple[Plan, list]:
     """The plan and ledger-only rows without what `send_ahead` sent. Every sent row must be one of the
-    plan's, with the same text: else what went ahead was not a part of this plan (a bug: refused)."""
+    plan's, with the same Written (digest and members; the sent text itself is let go): else what went ahead
+    was not a part of this plan (a bug: refused)."""
     deletes = {e.universe for e in plan.deletes}
     kept = {universe_id(*k[:3]) for k in keep}
     same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
