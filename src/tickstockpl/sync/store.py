@@ -153,10 +153,12 @@ DELETE_SQL = (
 # (type, key, environment)): rows read as existing are updated by (environment, type, name, key),
 # new ones inserted; one that appeared since it was read (another writer) is left alone and
 # reported. `kept`: universes taken over (or restored) whose stored value is already PL's. The UPDATE
-# parses each value once, in its subquery `e` (OFFSET 0 keeps it from being flattened): written
-# `u.v::jsonb` in both its filter and its SET, the text was parsed twice for every existing row, 2.8 MB of
-# universe values when every universe is rewritten (212 -> 156 ms for that statement under this machine's
-# load, median of 9, alternating, in one process). It does not compare the stored value with the new one: the plan
+# parses each value once, in the MATERIALIZED CTE `e`: written `u.v::jsonb` in both its filter and its SET,
+# the text was parsed twice for every existing row, 2.8 MB of universe values when every universe is rewritten
+# (212 -> 156 ms for that statement under this machine's load, median of 9, alternating, in one process). A
+# subquery kept from being flattened (OFFSET 0) was not enough: on tables never analysed (autovacuum off) the
+# planner put it inside a nested loop over cache_entries and parsed it again for every row, 89 times (24.4 of a
+# 100,000-symbol sync's 27.6 s, auto_explain, 2026-12-07); a CTE is computed once whatever the join order. It does not compare the stored value with the new one: the plan
 # holds only universes whose value differs from the one read (diff.plan, same_json), and the comparison
 # detoasted and walked every old value again (about 100 ms for the 3.9 MB of a daily run with the rule
 # universes, measured). `u` itself stays text: as jsonb the materialized CTE
@@ -166,8 +168,8 @@ DELETE_SQL = (
 UPSERT_SQL = (
     "WITH u AS (SELECT * FROM unnest(%(t)b::text[], %(n)b::text[], %(k)b::text[], %(v)b::text[], %(f)b::text[],"
     "  %(x)b::bool[], %(m)b::text[], %(d)b::text[]) AS u(t, n, k, v, f, existing, m, d)),"
-    " upd AS (UPDATE cache_entries c SET value = e.v, updated_at = now()"
-    "  FROM (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f, u.m, u.d FROM u WHERE u.existing OFFSET 0) AS e"
+    " e AS MATERIALIZED (SELECT u.t, u.n, u.k, u.v::jsonb AS v, u.f, u.m, u.d FROM u WHERE u.existing),"
+    " upd AS (UPDATE cache_entries c SET value = e.v, updated_at = now() FROM e"
     "  WHERE c.environment = %(env)s AND c.type = e.t AND c.name = e.n AND c.key = e.k"
     f"  RETURNING c.type, c.name, c.key, e.f AS family, c.xmin, {DIGEST.format(value='e.v')} AS digest,"
     "   e.m AS members, e.d AS text_digest),"
