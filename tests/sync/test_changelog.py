@@ -1,5 +1,6 @@
-"""The change log in runs (sync/changelog.py, migration 0011): every change keeps its own id and its
-place, the readers answer one change per row as before, and the migration keeps every existing row."""
+"""The change log in runs (sync/changelog.py, migrations 0011 and 0015): every change keeps its own id,
+its place and its reason, the readers answer one change per row as before, and the migrations keep every
+existing row."""
 
 from __future__ import annotations
 
@@ -37,19 +38,24 @@ CHANGES = [
 ]
 
 
-def test_runs_join_consecutive_changes_of_one_universe_action_and_reason_only():
+def test_runs_join_consecutive_changes_of_one_universe_and_action_with_their_reasons_when_they_differ():
+    R = changelog.Run
     assert changelog.runs(CHANGES) == [
-        ("stock_universe:market_cap:mega_cap", "added", "universe created", ["AAPL", "MSFT"]),
-        ("stock_universe:market_cap:mega_cap", "removed", "no longer a mega cap", ["OLD"]),
-        ("stock_universe:market_cap:mega_cap", "added", "universe created", ["NVDA"]),
-        ("stock_universe:market_cap:mega_cap", "reordered", "member order changed", None),
-        ("stock_universe:rules:liquid", "added", "rule liquid: dollar volume 2.1M >= 1M", ["A"]),
-        ("stock_universe:rules:liquid", "added", "rule liquid: dollar volume 1.5M >= 1M", ["B", "C"]),
-        ("themes:Tab\tand \\ slash:list", "added", "new\nline", ['Q"U,O{T}E', "BACK\\SLASH", "NULL"]),
-        ("themes:Tab\tand \\ slash:list", "created", "universe created (no members)", None),
-        ("themes:Tab\tand \\ slash:list", "created", "universe created (no members)", None),
+        R("stock_universe:market_cap:mega_cap", "added", "universe created", ["AAPL", "MSFT"]),
+        R("stock_universe:market_cap:mega_cap", "removed", "no longer a mega cap", ["OLD"]),
+        R("stock_universe:market_cap:mega_cap", "added", "universe created", ["NVDA"]),
+        R("stock_universe:market_cap:mega_cap", "reordered", "member order changed", None),
+        R("stock_universe:rules:liquid", "added", "rule liquid: dollar volume 2.1M >= 1M", ["A", "B", "C"],
+          ["rule liquid: dollar volume 2.1M >= 1M", "rule liquid: dollar volume 1.5M >= 1M",
+           "rule liquid: dollar volume 1.5M >= 1M"]),
+        R("themes:Tab\tand \\ slash:list", "added", "new\nline", ['Q"U,O{T}E', "BACK\\SLASH", "NULL"]),
+        R("themes:Tab\tand \\ slash:list", "created", "universe created (no members)", None),
+        R("themes:Tab\tand \\ slash:list", "created", "universe created (no members)", None),
     ]
     assert changelog.runs([]) == []
+    # a change of the universe as a whole between two of the same action breaks the run
+    split = [Change("u", "A", "added", "x"), Change("u", None, "added", "y"), Change("u", "B", "added", "z")]
+    assert changelog.runs(split) == [R("u", "added", "x", ["A"]), R("u", "added", "y", None), R("u", "added", "z", ["B"])]
 
 
 def _write(url: str, changes, job: str | None = None) -> str:
@@ -68,7 +74,7 @@ def _expected(changes, ids):
 def test_every_change_is_read_back_one_per_row_with_its_own_id_in_the_order_it_was_logged(db_url):
     job = _write(db_url, CHANGES)
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM pl_sync_changes").fetchone()[0] == 9  # runs, not changes
+        assert conn.execute("SELECT count(*) FROM pl_sync_changes").fetchone()[0] == 8  # runs, not changes
         rows = run_async(conn, changelog.page, ENV, since=None, universe=None, limit=1000, offset=0)
         first = rows[0].id
         assert [(r.id, r.universe, r.symbol, r.action, r.reason) for r in rows] == \
@@ -87,6 +93,12 @@ def test_every_change_is_read_back_one_per_row_with_its_own_id_in_the_order_it_w
             (c.universe, c.symbol, c.action, c.reason) for c in CHANGES if c.symbol is not None)
         raw = conn.execute("SELECT symbol, symbols FROM pl_sync_changes WHERE universe LIKE 'themes:%' ORDER BY id").fetchall()
         assert raw == [(None, ['Q"U,O{T}E', "BACK\\SLASH", "NULL"]), (None, None), (None, None)]
+        liquid_rows = conn.execute("SELECT reason, reasons FROM pl_sync_changes WHERE universe = 'stock_universe:rules:liquid'"
+                                   " ORDER BY id").fetchall()
+        assert liquid_rows == [("rule liquid: dollar volume 2.1M >= 1M", [c.reason for c in CHANGES[5:8]])]
+        view = conn.execute("SELECT id, universe, symbol, action, reason FROM pl_sync_change_rows WHERE job_id = %s"
+                            " ORDER BY run_id, ordinal", (job,)).fetchall()
+        assert view == _expected(CHANGES, range(first, first + len(CHANGES)))
 
 
 def test_writes_of_two_jobs_get_blocks_of_ids_one_after_the_other(db_url):
@@ -198,5 +210,43 @@ def test_migration_0011_keeps_every_row_and_the_readers_answer_as_before(pg):
             assert [r.id for r in tail] == [last_old + 1, last_old + 2]
             assert [r.symbol for r in tail] == ["AAPL", "MSFT"]
         assert upgrade(url, fill_calendar=False) == []  # recorded once
+    finally:
+        pg.drop_database(name)
+
+
+def test_migration_0015_keeps_every_row_and_the_view_answers_as_before(pg):
+    name = pg.create_database("changelog_0015")
+    url = pg.url(name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())")
+            for migration in available():
+                if migration.version < 15:
+                    _apply(conn, migration)
+            job = str(uuid.uuid4())
+            # a row of one change (before 0011) and runs as 0011's writer left them (one reason per run)
+            conn.execute("INSERT INTO pl_sync_changes (job_id, environment, universe, symbol, action, reason)"
+                         " VALUES (%s, 'DEFAULT', 'themes:x:list', 'OLD', 'removed', 'gone')", (job,))
+            conn.execute("INSERT INTO pl_sync_changes (id, job_id, environment, universe, symbols, symbol_count, action,"
+                         " reason) VALUES (100, %s, 'DEFAULT', 'stock_universe:rules:liquid', '{A,B}', 2, 'added', 'r1'),"
+                         " (102, %s, 'DEFAULT', 'stock_universe:rules:liquid', '{C}', 1, 'added', 'r2')", (job, job))
+            columns = "id, job_id, environment, universe, symbol, symbols, symbol_count, action, reason, metadata, created_at"
+            before = conn.execute(f"SELECT ({columns})::text FROM pl_sync_changes ORDER BY id").fetchall()
+            view_before = conn.execute("SELECT * FROM pl_sync_change_rows ORDER BY run_id, ordinal").fetchall()
+            assert len(view_before) == 4
+        assert "0015_change_log_reasons" in upgrade(url, fill_calendar=False)
+        with psycopg.connect(url) as conn:
+            assert conn.execute(f"SELECT ({columns})::text FROM pl_sync_changes ORDER BY id").fetchall() == before
+            assert conn.execute("SELECT count(*) FROM pl_sync_changes WHERE reasons IS NOT NULL").fetchone()[0] == 0
+            assert conn.execute("SELECT * FROM pl_sync_change_rows ORDER BY run_id, ordinal").fetchall() == view_before
+            # the shape is checked: reasons aligned with symbols, the first of them in `reason`
+            for symbols, count, reason, reasons in ((["A", "B"], 2, "x", ["x"]), (["A"], 1, "y", ["x"]),
+                                                    (None, None, "x", ["x"]), (["A"], 1, "x", [None])):
+                with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+                    conn.execute("INSERT INTO pl_sync_changes (job_id, environment, universe, symbols, symbol_count,"
+                                 " action, reason, reasons) VALUES (%s, 'DEFAULT', 'u', %s, %s, 'added', %s, %s)",
+                                 (job, symbols, count, reason, reasons))
+        assert upgrade(url, fill_calendar=False) == []
     finally:
         pg.drop_database(name)

@@ -141,7 +141,7 @@ def test_reasons_go_to_the_change_log_and_the_events_and_churn_to_the_job_result
         changes = conn.execute("SELECT universe, symbol, action, reason FROM pl_sync_change_rows WHERE job_id = %s"
                                " AND universe LIKE 'stock\\_universe:rules:%%' AND symbol IS NOT NULL",
                                (result.job_id,)).fetchall()
-        legacy = conn.execute("SELECT DISTINCT reason FROM pl_sync_changes WHERE universe NOT LIKE"
+        legacy = conn.execute("SELECT DISTINCT reason FROM pl_sync_change_rows WHERE universe NOT LIKE"
                               " 'stock\\_universe:rules:%%'").fetchall()
         events = [json.loads(m) for (m,) in conn.execute(
             "SELECT message FROM pl_event_outbox WHERE event = 'universe_updated' ORDER BY id")]
@@ -224,7 +224,7 @@ def test_a_definition_switched_off_is_deleted_with_its_history_closed(market):
         assert "crsp_micro" not in rule_rows(conn)
         assert conn.execute("SELECT count(*) FROM pl_universe_membership WHERE universe = %s AND valid_to IS NULL",
                             (RULES + "crsp_micro",)).fetchone()[0] == 0
-        reasons = {r for (r,) in conn.execute("SELECT DISTINCT reason FROM pl_sync_changes WHERE job_id = %s"
+        reasons = {r for (r,) in conn.execute("SELECT DISTINCT reason FROM pl_sync_change_rows WHERE job_id = %s"
                                               " AND universe = %s", (result.job_id, RULES + "crsp_micro"))}
     assert reasons == {"universe no longer produced: its definition is disabled or gone"}
     assert RULES + "crsp_micro" not in result.churn
