@@ -134,7 +134,7 @@ def test_a_second_writer_waits_for_the_first_to_commit_before_it_reserves_ids(db
     assert ids == sorted(set(ids)) and len(ids) == len(CHANGES) + 2
 
 
-def test_membership_rows_opened_by_copy_keep_text_copy_would_escape(db_url):
+def test_membership_rows_opened_keep_text_that_json_or_copy_would_escape(db_url):
     pairs = [("themes:Tab\tand \\ slash:list", "BACK\\SLASH"), ("themes:Tab\tand \\ slash:list", "NEW\nLINE"),
              ("themes:x:list", "AAPL")]
     day, job = dt.date(2026, 11, 27), str(uuid.uuid4())

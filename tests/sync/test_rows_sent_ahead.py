@@ -1,12 +1,15 @@
 """A sync that builds the rule universes sends its rows ahead of its plan (sync/job.py `_send_ahead`): the
 legacy universes' before the rule universes are built, the rule universes' once built; PostgreSQL writes
-them, in the sync's one transaction, while the process goes on.
+them, in the sync's one transaction, while the process goes on. Each part carries its universes' membership
+history (opened by an upsert, since nothing sent in pipeline mode can fall back on a failure).
 
 On the real PostgreSQL with the small sample market: the legacy part goes out before the rule universes are
-built and holds only legacy universes, the rule part after them and only rule universes; a sync written
-that way leaves exactly what the same sync written at the end leaves (rows, ledger, change log, history,
-events), with a row taken over, a row PL deletes and a row of someone else's in the legacy part's families;
-a refusal after the rows were sent writes none of them.
+built and holds only legacy universes, the rule part after them and only rule universes, each with its
+history; a sync written that way leaves exactly what the same sync written at the end leaves (rows, ledger,
+change log, history, events), with a row taken over, a row PL deletes and a row of someone else's in the
+legacy part's families, with a history that disagrees with the rows (healed), and for a sync of an earlier
+date again (rows reopened); a refusal after the rows were sent writes none of them; a part whose history is
+not the plan's is refused.
 """
 
 from __future__ import annotations
@@ -65,10 +68,10 @@ def _state(url: str) -> dict:
             "rows": conn.execute("SELECT type, name, key, value::text FROM cache_entries ORDER BY 1, 2, 3").fetchall(),
             "ledger": conn.execute("SELECT type, name, key, family, value_digest, members, text_digest,"
                                    " recorded_xmin IS NOT NULL FROM pl_cache_ledger ORDER BY 1, 2, 3").fetchall(),
-            "changes": conn.execute("SELECT universe, symbols, symbol_count, action, reason FROM pl_sync_changes"
+            "changes": conn.execute("SELECT universe, symbols, symbol_count, action, reason, reasons FROM pl_sync_changes"
                                     " ORDER BY id").fetchall(),
-            "history": conn.execute("SELECT universe, symbol, valid_from, valid_to FROM pl_universe_membership"
-                                    " ORDER BY 1, 2, 3").fetchall(),
+            "history": conn.execute("SELECT universe, symbol, valid_from, valid_to, job_id IS NULL"
+                                    " FROM pl_universe_membership ORDER BY 1, 2, 3").fetchall(),
             "events": [(c, without_ids(m)) for c, m in conn.execute(
                 "SELECT channel, message FROM pl_event_outbox ORDER BY id")],
         }
@@ -85,10 +88,12 @@ def two_markets(pg, market_template, market_clock):
 def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets, monkeypatch):
     url = two_markets[0]
     timeline: list[tuple[str, object]] = []
+    opened: list[set[str]] = []  # the universes of each part's history
     send_ahead, publish = store.send_ahead, rule_publish.publish
 
     def spy_send(conn, plan, **kw):
         timeline.append(("sent", {e.universe for e in plan.upserts} | {e.universe for e in plan.deletes}))
+        opened.append({u for u, _ in plan.membership_open} | {u for u, _ in plan.membership_close})
         return send_ahead(conn, plan, **kw)
 
     def spy_publish(*args, **kw):
@@ -104,6 +109,9 @@ def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets,
         assert rules and all(u.startswith(RULES) for u in rules)
         assert "stock_universe:curated:my_picks" not in legacy | rules
     assert "stock_universe:market_cap:old_band" in timeline[0][1]  # the legacy part deletes too
+    assert opened[0] and opened[1]  # the first sync's parts carry its history (everything is opened)
+    for part, history in zip(timeline[::3] + timeline[2::3], opened[::2] + opened[1::2]):
+        assert history <= part[1]  # of its own universes
     assert "stock_universe:market_leaders:top_10_stocks" in first.adopted
     assert daily.churn and any(u.startswith(RULES) for u in (x["universe"] for x in daily.universes))
 
@@ -123,6 +131,69 @@ def test_a_sync_written_in_two_parts_leaves_what_one_write_at_the_end_leaves(two
         (value,) = conn.execute("SELECT value FROM cache_entries WHERE type = %s AND name = %s AND key = %s",
                                 FOREIGN).fetchone()
         assert value == {"stocks": [{"ticker": "S001"}], "count": 1}
+
+
+def _compare_with_the_end_path(two_markets, monkeypatch, scenario) -> None:
+    """`scenario(url)` on both databases, sent ahead on the first, written at the end on the second: the same."""
+    early, late = two_markets
+    results_early = scenario(early)
+    monkeypatch.setattr(job, "_sends_ahead", lambda *args: False)
+    results_late = scenario(late)
+    assert _state(early) == _state(late)
+    for a, b in zip(results_early, results_late):
+        a, b = a.to_dict(), b.to_dict()
+        for volatile in ("job_id", "duration_seconds"):
+            del a[volatile], b[volatile]
+        assert a == b
+
+
+def test_a_history_that_disagrees_with_the_rows_is_healed_alike_when_sent_ahead(two_markets, monkeypatch):
+    def scenario(url):
+        first = start_job(url, triggered_by="cli", background=False, as_of=PREVIOUS).result
+        with psycopg.connect(url) as conn:  # open rows lost in a legacy and a rule universe, one row too many
+            conn.execute("DELETE FROM pl_universe_membership WHERE universe IN (%s, %s) AND symbol IN"
+                         " (SELECT symbol FROM pl_universe_membership WHERE universe = %s ORDER BY symbol LIMIT 3)",
+                         ("stock_universe:complete:all_stocks", RULES + "tradable_us", RULES + "tradable_us"))
+            conn.execute("INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from)"
+                         " VALUES ('DEFAULT', 'stock_universe:market_cap:mega_cap', 'NOT_A_MEMBER', %s)", (PREVIOUS,))
+            liquidity.rebuild(conn, AS_OF)
+        return [first, start_job(url, triggered_by="cli", background=False, as_of=AS_OF).result]
+
+    _compare_with_the_end_path(two_markets, monkeypatch, scenario)
+    with psycopg.connect(two_markets[0]) as conn:
+        stray = conn.execute("SELECT valid_to FROM pl_universe_membership WHERE symbol = 'NOT_A_MEMBER'").fetchall()
+    assert stray == [(AS_OF,)]  # closed by the healing
+
+
+def test_a_sync_of_an_earlier_date_again_reopens_its_rows_alike_when_sent_ahead(two_markets, monkeypatch):
+    closed: dict[str, set] = {}
+
+    def scenario(url):
+        results = _two_syncs(url)
+        with psycopg.connect(url) as conn:
+            closed[url] = set(conn.execute("SELECT universe, symbol FROM pl_universe_membership WHERE valid_from = %s"
+                                           " AND valid_to IS NOT NULL", (PREVIOUS,)).fetchall())
+            liquidity.rebuild(conn, PREVIOUS)
+        results.append(start_job(url, triggered_by="cli", background=False, as_of=PREVIOUS, force=True).result)
+        return results
+
+    _compare_with_the_end_path(two_markets, monkeypatch, scenario)
+    early = two_markets[0]
+    with psycopg.connect(early) as conn:
+        reopened = set(conn.execute("SELECT universe, symbol FROM pl_universe_membership WHERE valid_from = %s"
+                                    " AND valid_to IS NULL", (PREVIOUS,)).fetchall()) & closed[early]
+    assert reopened  # rows of the first sync, closed by the second, open again (the upsert's DO UPDATE)
+
+
+def test_a_part_whose_history_is_not_the_plans_is_refused():
+    from tickstockpl.sync.diff import Plan
+
+    plan = Plan((), (), (), (), membership_open=(("u", "A"), ("u", "B")))
+    sent = store.NOTHING_SENT._replace(history=frozenset({"u"}), opened=(("u", "A"),))
+    with pytest.raises(RuntimeError, match="not a part of the sync's plan"):
+        store._rest(plan, [], sent)
+    rest, _ = store._rest(plan, [], sent._replace(opened=(("u", "B"), ("u", "A"))))
+    assert rest.membership_open == ()
 
 
 def test_a_refusal_after_the_rows_were_sent_writes_none_of_them(two_markets, monkeypatch):

@@ -269,7 +269,8 @@ def _send_ahead(conn, request: SyncRequest, inputs: sync_inputs.Inputs, entries,
     """Plan the universes `entries` of `families` alone and send their rows now (the first call opens the
     sync's transaction, on `transaction`, and the pipeline)."""
     owned = ownership.split(inputs.found, entries, families)
-    part = diff.plan(owned.touchable, owned.built, active_symbols=active)
+    part = diff.with_history(diff.plan(owned.touchable, owned.built, active_symbols=active), owned.built,
+                             owned.touchable, inputs.history.open_counts, inputs.history.open_members)
     if before is None:
         transaction.enter_context(conn.transaction())
         pipeline = ExitStack()
@@ -277,8 +278,9 @@ def _send_ahead(conn, request: SyncRequest, inputs: sync_inputs.Inputs, entries,
         pipeline.enter_context(conn.pipeline())
     else:
         pipeline = before.pipeline
-    sent = store.send_ahead(conn, part, environment=request.environment, job_id=job_id, ownership=owned,
-                            existing=frozenset(r.universe for r in inputs.found),
+    history_of = frozenset(e.universe for e in owned.built) | {e.universe for e in owned.touchable}
+    sent = store.send_ahead(conn, part, environment=request.environment, job_id=job_id, as_of=inputs.snapshot.as_of,
+                            history_of=history_of, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                             before=before.sent if before is not None else store.NOTHING_SENT)
     return _Ahead(sent, pipeline)
 

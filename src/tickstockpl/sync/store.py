@@ -205,6 +205,9 @@ class Sent(NamedTuple):
     kept: frozenset[str]  # universes recorded in the ledger only
     deleting: tuple[Any, ...] = ()  # cursors holding a DELETE_SQL result to read
     upserting: tuple[Any, ...] = ()  # cursors holding an UPSERT_SQL result to read
+    history: frozenset[str] = frozenset()  # universes whose membership history was sent (all of it)
+    opened: tuple[tuple[str, str], ...] = ()  # their history rows opened, closed: (universe, symbol)
+    closed: tuple[tuple[str, str], ...] = ()
 
     @property
     def settings(self) -> bool:
@@ -215,24 +218,30 @@ class Sent(NamedTuple):
 NOTHING_SENT = Sent(MappingProxyType({}), frozenset(), frozenset())
 
 
-def send_ahead(conn, plan: Plan, *, environment: str, job_id: str, ownership: Ownership | None = None,
-               existing: frozenset[str] = frozenset(), before: Sent = NOTHING_SENT) -> Sent:
-    """Send the cache rows of `plan` (a part of the sync's plan, the families of a part of its universes:
-    sync/job.py) in the caller's transaction, in pipeline mode: the server writes them while the client
-    goes on. The write settings go with the first rows. `before`: what was sent ahead already; returns
-    everything sent ahead, whose results `apply(..., sent=...)` reads after sending the rest."""
+def send_ahead(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, history_of: frozenset[str],
+               ownership: Ownership | None = None, existing: frozenset[str] = frozenset(),
+               before: Sent = NOTHING_SENT) -> Sent:
+    """Send the cache rows and the membership history of `plan` (a part of the sync's plan, the families of
+    a part of its universes, with its history: sync/job.py) in the caller's transaction, in pipeline mode:
+    the server writes them while the client goes on. `history_of`: the universes whose history `plan`
+    holds (every universe of the part, changed or not). The write settings go with the first rows.
+    `before`: what was sent ahead already; returns everything sent ahead, whose results
+    `apply(..., sent=...)` reads after sending the rest."""
     keep = _ledger_only(ownership)
     if not before.settings and (plan.upserts or plan.deletes or keep):
         conn.cursor().execute(WRITE_SETTINGS)
     deleting = _send_deletes(conn.cursor(row_factory=namedtuple_row), plan.deletes, environment)
     upserting = _send_upserts(conn.cursor(row_factory=namedtuple_row), plan, keep, existing, environment, job_id)
+    _send_history(conn, conn.cursor(), plan, environment, as_of, job_id, pipelined=True)
     # the texts are let go once sent (the statement's parameters hold their bytes until its result is read):
     # what stays is what the full plan compares and records, the digest and the members (at 100,000 symbols
     # the legacy texts are about 23 MB of the process's peak, which comes when the rule universes' rows go)
     return Sent({**before.upserts, **{e.universe: plan.written[e.universe]._replace(text=None) for e in plan.upserts}},
                 before.deletes | {e.universe for e in plan.deletes}, before.kept | {universe_id(*k[:3]) for k in keep},
                 before.deleting + ((deleting,) if deleting is not None else ()),
-                before.upserting + ((upserting,) if upserting is not None else ()))
+                before.upserting + ((upserting,) if upserting is not None else ()),
+                before.history | history_of, before.opened + plan.membership_open,
+                before.closed + plan.membership_close)
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
@@ -253,6 +262,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             _count_deleted(cur, result)
         for cur in sent.upserting:
             _count_upserted(cur, result)
+        result.rows += len(sent.opened) + len(sent.closed)
     with conn.cursor(row_factory=namedtuple_row) as cur:
         if not (sent is not None and sent.settings) and (plan.upserts or plan.deletes or keep or then is not None):
             cur.execute(WRITE_SETTINGS)
@@ -262,12 +272,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             _count_upserted(cur, result)
         if plan.changes:
             result.rows += changelog.write(cur, job_id, environment, plan.changes)
-        if plan.membership_close:
-            history.close(cur, plan.membership_close, environment=environment, as_of=as_of)
-            result.rows += len(plan.membership_close)
-        if plan.membership_open:
-            history.open_(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id)
-            result.rows += len(plan.membership_open)
+        result.rows += _send_history(conn, cur, plan, environment, as_of, job_id)
     if then is not None:
         result.groups = then()
     result.outputs_digest = fingerprint.outputs_digest(conn, environment)
@@ -301,6 +306,17 @@ def _send_upserts(cur, plan: Plan, keep, existing: frozenset[str], environment: 
     return cur
 
 
+def _send_history(conn, cur, plan: Plan, environment: str, as_of: dt.date, job_id: str, *,
+                  pipelined: bool = False) -> int:
+    """The plan's membership history, closes first (sync/history.py); returns the rows it changes."""
+    if plan.membership_close:
+        history.close(cur, plan.membership_close, environment=environment, as_of=as_of)
+    if plan.membership_open:
+        history.open_(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id,
+                      pipelined=pipelined)
+    return len(plan.membership_close) + len(plan.membership_open)
+
+
 def _count_deleted(cur, result: WriteResult) -> None:
     result.rows += cur.fetchone().deleted
 
@@ -317,15 +333,24 @@ def _count_upserted(cur, result: WriteResult) -> None:
 
 def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tuple[Plan, list]:
     """The plan and ledger-only rows without what `send_ahead` sent. Every sent row must be one of the
-    plan's, with the same Written (digest and members; the sent text itself is let go): else what went ahead
-    was not a part of this plan (a bug: refused)."""
+    plan's, with the same Written (digest and members; the sent text itself is let go), and the history sent
+    the plan's history of those universes exactly: else what went ahead was not a part of this plan (a bug:
+    refused)."""
     deletes = {e.universe for e in plan.deletes}
     kept = {universe_id(*k[:3]) for k in keep}
+    covered = sent.history
+    opened = [p for p in plan.membership_open if p[0] not in covered]
+    closed = [p for p in plan.membership_close if p[0] not in covered]
     same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
-    if not (same and sent.deletes <= deletes and sent.kept <= kept):
+    same_history = (len(plan.membership_open) - len(opened) == len(sent.opened)
+                    and len(plan.membership_close) - len(closed) == len(sent.closed)
+                    and sorted(sent.opened) == [p for p in plan.membership_open if p[0] in covered]
+                    and sorted(sent.closed) == [p for p in plan.membership_close if p[0] in covered])
+    if not (same and same_history and sent.deletes <= deletes and sent.kept <= kept):
         raise RuntimeError("the rows sent ahead are not a part of the sync's plan")
     rest = dataclasses.replace(plan, upserts=tuple(e for e in plan.upserts if e.universe not in sent.upserts),
-                               deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes))
+                               deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes),
+                               membership_open=tuple(opened), membership_close=tuple(closed))
     return rest, [k for k in keep if universe_id(*k[:3]) not in sent.kept]
 
 
