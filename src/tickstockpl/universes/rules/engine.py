@@ -393,7 +393,7 @@ def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Ma
                     protected.add(symbol)
         # non-members: seasoning, entry screens, selection
         for symbol in _entry_candidates(definition, market, ranking, previous):
-            ok, text = _entry_ok(definition, by_symbol[symbol], ranks.get(symbol), pcts.get(symbol))
+            ok, text = _entry_ok(definition, by_symbol, symbol, ranks.get(symbol), pcts.get(symbol))
             if ok:
                 entrants[symbol] = Reason(symbol, ENTERED, "selection", f"entered: {text} on reconstitution day {day}")
     elif definition.ipo_policy == "fast_entry":
@@ -403,7 +403,7 @@ def _run(definition: RuleDefinition, previous: Mapping[str, dt.date], market: Ma
             s = by_symbol[symbol]
             if s.ipo_sessions is None or not (low <= s.ipo_sessions < high):
                 continue
-            ok, text = _entry_ok(definition, s, ranks.get(symbol), pcts.get(symbol))
+            ok, text = _entry_ok(definition, by_symbol, symbol, ranks.get(symbol), pcts.get(symbol))
             if ok:
                 entrants[symbol] = Reason(symbol, ENTERED, "ipo_policy",
                                           f"entered: IPO fast entry at age {s.ipo_sessions} sessions, {text} on {day}")
@@ -631,14 +631,18 @@ def _selection_check(definition: RuleDefinition, rank: int | None, pct: float | 
     return Check(rule, ok, text)
 
 
-def _entry_ok(definition: RuleDefinition, s: SymbolStats, rank: int | None, pct: float | None) -> tuple[bool, str]:
-    if not (_in_selection(definition, rank, pct, member=False) and _is_candidate(definition.candidates, s, True)
-            and _passes(definition.entry, s)):
-        return False, ""  # (the text of a refusal is built by explain, on demand)
-    # it passes every candidate rule and entry screen (_is_candidate and _passes are _candidate_checks and
-    # _screen_checks all ok): only the texts of the reason are built here, 19,000 of them on a first sync
-    if definition.selection.kind == "all":  # no rank decides: the screens' numbers are the reason
-        screens = _screen_checks(definition.entry, s, "entry")
+def _entry_ok(definition: RuleDefinition, by_symbol: Mapping[str, SymbolStats], symbol: str, rank: int | None,
+              pct: float | None) -> tuple[bool, str]:
+    """Whether a non-member `_entry_candidates` listed enters, and the text of its reason. That list holds
+    seasoned candidates passing the entry screens within the selection (by the market's columns, which
+    equal `_is_candidate` and `_passes` symbol by symbol: tests/universes/rules/test_properties.py), so only
+    the selection's own check is left, and the texts: 19,000 of them on a first sync. Where no rank decides
+    (selection `all`) the screens' numbers are the reason, the only case that needs the symbol's SymbolStats
+    (built on first use: skipping them for the ranked universes' 12,700 entrants saved 22-32 ms of a
+    first sync's rule universes at 12,000 symbols, CPU time, medians of 9, three alternations). A
+    refusal's text is built by explain, on demand."""
+    if definition.selection.kind == "all":
+        screens = _screen_checks(definition.entry, by_symbol[symbol], "entry")
         return True, ", ".join(c.text for c in screens) or "a candidate (no screens)"
     sel = _selection_check(definition, rank, pct, member=False)
     return sel.ok, sel.text
