@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -160,16 +162,23 @@ OLD_OF_JOB_SQL = (
 OLD_COLUMNS = "id, job_id, environment, universe, symbol, action, reason, metadata, created_at"
 
 
+@contextmanager
+def _migrated_before(url: str, version: int) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to `url` with the migrations before `version` applied, as an older PL left it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                     " applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in available():
+            if migration.version < version:
+                _apply(conn, migration)
+        yield conn
+
+
 def test_migration_0011_keeps_every_row_and_the_readers_answer_as_before(pg):
     name = pg.create_database("changelog_0011")
     url = pg.url(name)
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                         " applied_at timestamptz NOT NULL DEFAULT now())")
-            for migration in available():
-                if migration.version < 11:
-                    _apply(conn, migration)
+        with _migrated_before(url, 11) as conn:
             jobs = [str(uuid.uuid4()) for _ in range(3)]
             # rows of an earlier PL: one per change, a metadata value, another environment, three days
             conn.execute(
@@ -218,12 +227,7 @@ def test_migration_0015_keeps_every_row_and_the_view_answers_as_before(pg):
     name = pg.create_database("changelog_0015")
     url = pg.url(name)
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                         " applied_at timestamptz NOT NULL DEFAULT now())")
-            for migration in available():
-                if migration.version < 15:
-                    _apply(conn, migration)
+        with _migrated_before(url, 15) as conn:
             job = str(uuid.uuid4())
             # a row of one change (before 0011) and runs as 0011's writer left them (one reason per run)
             conn.execute("INSERT INTO pl_sync_changes (job_id, environment, universe, symbol, action, reason)"
