@@ -61,7 +61,8 @@ class Scenario:
     key: str
     label: str
     prepare: str  # "cold": no owned rows; "previous": synced as of the session before END; "synced": as of END;
-    #               "legacy": the legacy rebuild's rows, with no ledger and no history (PL's first run after it)
+    #               "legacy": the legacy rebuild's rows, with no ledger and no history (PL's first run after it);
+    #               "cold_legacy_set": as "cold", every rule universe switched off (cache_config rows)
     args: tuple[str, ...]
 
 
@@ -69,6 +70,8 @@ SCENARIOS = (
     Scenario("full_cold", "full sync, empty cache (first run)", "cold", ("--mode", "full")),
     Scenario("full_legacy", "full sync, first run into the legacy rebuild's rows (every universe rewritten)", "legacy",
              ("--mode", "full")),
+    Scenario("full_cold_legacy_set", "full sync, empty cache, the legacy job's universes only (rule universes"
+             " switched off)", "cold_legacy_set", ("--mode", "full")),
     Scenario("full_next", "full sync, one new session (daily run)", "previous", ("--mode", "full")),
     Scenario("rerun", "no-change rerun", "synced", ("--mode", "full")),
     Scenario("rerun_forced", "no-change rerun with --force (builds and compares everything)", "synced",
@@ -222,12 +225,20 @@ def drop_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def reset_owned(url: str, ledgers: bool = False) -> None:
+def reset_owned(url: str, ledgers: bool = False, rules_off: bool = False) -> None:
     """No owned cache_entries rows and empty PL job tables: the state before a first sync (`ledgers`:
-    the ledgers emptied too, as in a database PL has never written)."""
+    the ledgers emptied too, as in a database PL has never written). `rules_off`: every built-in rule
+    universe switched off by a `rule_universes` row (else no such row: the bench database's own)."""
     tables = PL_TABLES + (LEDGERS if ledgers else [])
     with psycopg.connect(url) as conn:
         conn.execute("DELETE FROM cache_entries WHERE type = ANY(%s)", (OWNED_TYPES,))
+        conn.execute("DELETE FROM cache_entries WHERE type = 'cache_config' AND name = 'rule_universes'")
+        if rules_off:
+            from tickstockpl.universes.rules.definition import default_definitions
+
+            for key in sorted(default_definitions()):
+                conn.execute("INSERT INTO cache_entries (type, name, key, value, environment) VALUES"
+                             " ('cache_config', 'rule_universes', %s, '{\"enabled\": false}', 'DEFAULT')", (key,))
         present = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)", (tables,))]
         if present:
@@ -431,10 +442,10 @@ class Runner:
 
     def prepare(self, scenario: Scenario) -> str | None:
         """Bring the database into the scenario's starting state; returns an error line or None."""
-        reset_owned(self.db.url, ledgers=scenario.prepare == "legacy")
+        reset_owned(self.db.url, ledgers=scenario.prepare == "legacy", rules_off=scenario.prepare == "cold_legacy_set")
         # the statistics as the importer leaves them: at the session synced first, then at END (imported)
         liquidity_at(self.db.url, self.db.previous if scenario.prepare == "previous" else self.db.end)
-        if scenario.prepare == "cold":
+        if scenario.prepare in ("cold", "cold_legacy_set"):
             return None
         if scenario.prepare == "legacy":
             done = subprocess.run(legacy_command(self.db), capture_output=True, text=True, env=child_env(self.db),
