@@ -8,8 +8,8 @@ One row per (environment, universe, symbol, interval): `valid_from` the sync dat
     members_before(conn, environment, universes, day)  the members of `universes` just before `day`,
                                                   with their entry dates (the rule universes' previous
                                                   members, sync/inputs.py)
-    close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction (also
-                                                  in pipeline mode: store.send_ahead)
+    close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
+    change(cur, opened, closed, ...)              both in one statement, in pipeline mode (store.send_ahead)
     members_on(aconn, environment, universe, day) GET /api/universes/{type}/{name}/{key}?as_of= (async)
     known(aconn, environment, type, name, key)    whether the history (or the ledger) knows the universe
                                                   (async: the API's, on its AsyncConnection)
@@ -53,16 +53,17 @@ MEMBERS_BEFORE_SQL = (
 # whatever the table's statistics say: with stale ones the planner hashed every open row of the
 # environment, 27 ms instead of 3 ms for 200 pairs), then changed by ctid. An interval that would close
 # on (or before) the day it opened is dropped instead. Only one sync writes at a time (single-flight).
-CLOSE_SQL = (
-    "WITH open AS (SELECT o.ctid AS tid, o.valid_from"
+CLOSE_CTES = (
+    "open AS (SELECT o.ctid AS tid, o.valid_from"
     "  FROM unnest(%(u)b::text[], %(s)b::text[]) AS u(universe, symbol)"
     "  CROSS JOIN LATERAL (SELECT m.ctid, m.valid_from FROM pl_universe_membership m"
     "   WHERE m.environment = %(env)s AND m.universe = u.universe AND m.symbol = u.symbol"
     "   AND m.valid_to IS NULL LIMIT 1) o),"
     " gone AS (DELETE FROM pl_universe_membership m"
-    "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s)))"
-    " UPDATE pl_universe_membership m SET valid_to = %(d)s"
-    " WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s))")
+    "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from >= %(d)s))),"
+    " closed AS (UPDATE pl_universe_membership m SET valid_to = %(d)s"
+    "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s)))")
+CLOSE_SQL = f"WITH {CLOSE_CTES} SELECT NULL"
 
 # Opening rows: one INSERT of the pairs sent as ONE json parameter, {universe: [symbols]} (`_pairs_json`):
 # psycopg's binary array dumper cost 30-40 ms of Python for the two text[] of 50,000 pairs, the json text
@@ -71,7 +72,7 @@ CLOSE_SQL = (
 # sent in pipeline mode, ahead of the sync's plan (store.send_ahead). At the end of a sync the plain insert
 # runs under a savepoint: only when one of the pairs already has a row that started on the sync date (closed
 # since by a sync of a later date, then a sync of this date again) does it fail, and the upsert runs instead,
-# which reopens that row. Sent ahead (`pipelined`), the upsert goes at once: a failure inside the pipeline
+# which reopens that row. Sent ahead (`change`), the upsert goes at once: a failure inside the pipeline
 # could not be recovered without waiting for its result. The upsert costs the server about 1.3 times the
 # plain insert (speculative insertion), paid while the process builds the rule universes.
 OPEN_SQL = (
@@ -80,6 +81,10 @@ OPEN_SQL = (
     " CROSS JOIN LATERAL json_array_elements_text(u.value) AS s(symbol)")
 REOPEN_SQL = OPEN_SQL + (  # the rare path (see above), and the path of rows sent ahead
     " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id")
+# Sent ahead, the closes and the opens of a part go as one statement (the sync sends one statement of history per
+# part, as many as when it wrote all of it at the end): the pairs closed and opened are disjoint, so neither
+# data-modifying part touches a row of the other's.
+CHANGE_SQL = f"WITH {CLOSE_CTES}, opened AS ({REOPEN_SQL}) SELECT NULL"
 
 MEMBERS_ON_SQL = (
     "SELECT symbol FROM pl_universe_membership WHERE environment = %(env)s AND universe = %(universe)s"
@@ -163,21 +168,38 @@ def members_before(conn, environment: str, universes, day: dt.date) -> dict[str,
 
 
 def close(cur, pairs, *, environment: str, as_of: dt.date) -> None:
-    cur.execute(CLOSE_SQL, {"u": [u for u, _ in pairs], "s": [s for _, s in pairs], "env": environment, "d": as_of})
+    cur.execute(CLOSE_SQL, _close_params(pairs, environment, as_of))
 
 
-def open_(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None, pipelined: bool = False) -> None:
-    """Open rows for `pairs` (universe, symbol) as of `as_of`; `pipelined`: `conn` is in pipeline mode (the
-    upsert is sent, its result read with the pipeline's)."""
-    params = {"env": environment, "d": as_of, "job": job_id, "pairs": _pairs_json(pairs)}
-    if pipelined:
-        cur.execute(REOPEN_SQL, params)
-        return
+def open_(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
+    """Open rows for `pairs` (universe, symbol) as of `as_of`: the plain insert under a savepoint, the upsert
+    when it fails (see OPEN_SQL)."""
+    params = _open_params(pairs, environment, as_of, job_id)
     try:
         with conn.transaction():
             cur.execute(OPEN_SQL, params)
     except psycopg.errors.UniqueViolation:
         cur.execute(REOPEN_SQL, params)
+
+
+def change(cur, opened, closed, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
+    """Close `closed` and open `opened` (the upsert) in one statement, on a connection in pipeline mode (its
+    result is read with the pipeline's); one of them may be empty."""
+    if not closed:
+        cur.execute(REOPEN_SQL, _open_params(opened, environment, as_of, job_id))
+    elif not opened:
+        close(cur, closed, environment=environment, as_of=as_of)
+    else:
+        cur.execute(CHANGE_SQL, {**_close_params(closed, environment, as_of),
+                                 **_open_params(opened, environment, as_of, job_id)})
+
+
+def _close_params(pairs, environment: str, as_of: dt.date) -> dict:
+    return {"u": [u for u, _ in pairs], "s": [s for _, s in pairs], "env": environment, "d": as_of}
+
+
+def _open_params(pairs, environment: str, as_of: dt.date, job_id: str | None) -> dict:
+    return {"env": environment, "d": as_of, "job": job_id, "pairs": _pairs_json(pairs)}
 
 
 def _pairs_json(pairs) -> str:

@@ -308,13 +308,17 @@ def _send_upserts(cur, plan: Plan, keep, existing: frozenset[str], environment: 
 
 def _send_history(conn, cur, plan: Plan, environment: str, as_of: dt.date, job_id: str, *,
                   pipelined: bool = False) -> int:
-    """The plan's membership history, closes first (sync/history.py); returns the rows it changes."""
-    if plan.membership_close:
-        history.close(cur, plan.membership_close, environment=environment, as_of=as_of)
-    if plan.membership_open:
-        history.open_(conn, cur, plan.membership_open, environment=environment, as_of=as_of, job_id=job_id,
-                      pipelined=pipelined)
-    return len(plan.membership_close) + len(plan.membership_open)
+    """The plan's membership history (sync/history.py): in pipeline mode one statement, else the closes, then
+    the opens; returns the rows it changes."""
+    opened, closed = plan.membership_open, plan.membership_close
+    if pipelined and (opened or closed):
+        history.change(cur, opened, closed, environment=environment, as_of=as_of, job_id=job_id)
+    else:
+        if closed:
+            history.close(cur, closed, environment=environment, as_of=as_of)
+        if opened:
+            history.open_(conn, cur, opened, environment=environment, as_of=as_of, job_id=job_id)
+    return len(opened) + len(closed)
 
 
 def _count_deleted(cur, result: WriteResult) -> None:
