@@ -216,3 +216,24 @@ def test_a_refusal_after_the_rows_were_sent_writes_none_of_them(two_markets, mon
         status, error = conn.execute("SELECT status, error_details FROM pl_sync_jobs ORDER BY created_at DESC"
                                      " LIMIT 1").fetchone()
     assert status == "failed" and "refused for the test" in error
+
+
+def test_a_daily_sync_whose_two_parts_change_history_stays_within_the_statement_budget(two_markets):
+    """Each part's history is one statement (history.CHANGE_SQL), so sending it ahead costs no statement."""
+    from tests.statements import counted
+
+    url = two_markets[0]
+    with psycopg.connect(url) as conn:
+        liquidity.rebuild(conn, PREVIOUS)
+    start_job(url, triggered_by="cli", background=False, as_of=PREVIOUS)
+    with psycopg.connect(url) as conn:
+        liquidity.rebuild(conn, AS_OF)
+        conn.execute("INSERT INTO cache_entries (type, name, key, value, environment) VALUES ('cache_config',"
+                     " 'rule_universes', 'crsp_mega', %s, 'DEFAULT')",  # reselected today, narrower: members leave
+                     (json.dumps({"reconstitution": {"schedule": "every_session"}, "band": {"percentile": 1},
+                                  "selection": {"kind": "percentile_range", "from_pct": 0, "to_pct": 60}}),))
+    with counted() as daily:
+        result = start_job(url, triggered_by="cli", background=False, as_of=AS_OF).result
+    moved = {u["universe"].startswith(RULES) for u in result.universes if u["added"] or u["removed"]}
+    assert moved == {True, False}  # members moved in both parts: both send closes and opens
+    assert len(daily) <= 25  # issue 13's budget
