@@ -1,7 +1,8 @@
 """The importer keeps pl_symbol_liquidity current in the transaction that writes a session's bars
 (importer.import_sessions -> writer.store with importer.keep_liquidity -> market/liquidity.after_import):
 a new session is folded in, a re-import of a session already folded in with changed bars rebuilds,
-identical bars move nothing.
+identical bars move nothing; a backfill of several sessions moves them once, after its last batch, also
+when it stops early.
 
 Each check compares the table with a rebuild from ohlcv_daily (the reference, tested against the bars
 themselves in test_liquidity.py): both compute the dollar volumes with the same casts, so equal means equal.
@@ -178,3 +179,43 @@ def test_the_state_row_is_what_a_scan_of_the_table_finds_after_every_kind_of_wri
         assert conn.execute(_KEPT).fetchone() == (None, None, None, 0)
         conn.execute("DELETE FROM pl_symbol_liquidity_state")  # the row gone: read as an empty table
         assert conn.execute(_KEPT).fetchone() == (None, None, None, 0)
+
+
+def _without_last_sessions(url: str, days, count: int) -> list[SessionData]:
+    """The bars of the last `count` sessions as a provider would send them, deleted from ohlcv_daily, and the
+    table rebuilt at the session before them (a backfill of those sessions comes next)."""
+    with psycopg.connect(url) as conn:
+        datas = [_session_data(conn, d) for d in days[-count:]]
+        conn.execute("DELETE FROM ohlcv_daily WHERE date >= %s", (days[-count],))
+        liquidity.rebuild(conn, days[-count - 1])
+        conn.commit()
+    return datas
+
+
+def test_a_backfill_moves_the_statistics_once_after_its_last_batch(market_db_url, small_market, monkeypatch):
+    days = small_market.sessions
+    datas = _without_last_sessions(market_db_url, days, 3)
+    computed = []
+    refresh = liquidity.refresh_stats
+    monkeypatch.setattr(liquidity, "refresh_stats", lambda conn, *a, **kw: computed.append(1) or refresh(conn, *a, **kw))
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        report = import_sessions(conn, Provider(*datas), days[-3:], batch_rows=1)  # a transaction per session
+        assert report.complete and report.sessions_imported == 3
+        after = _rows(conn)
+        assert _stats_kept(conn)
+    assert computed == [1]  # once for the backfill (once per session before: 3)
+    assert {r[0] for r in after.values()} == {days[-1]}
+    assert after == _rebuilt(market_db_url, days[-1])
+
+
+def test_a_backfill_that_stops_moves_the_statistics_to_the_sessions_it_wrote(market_db_url, small_market):
+    days = small_market.sessions
+    datas = _without_last_sessions(market_db_url, days, 3)
+    datas[2] = SessionData(days[-1], datas[2].rows[:3])  # the newest session incomplete: refused, not written
+    with psycopg.connect(market_db_url, autocommit=True) as conn:
+        report = import_sessions(conn, Provider(*datas), days[-3:], batch_rows=1)
+        assert not report.complete and report.sessions_imported == 2 and report.failed_session == days[-1]
+        after = _rows(conn)
+        assert _stats_kept(conn)
+    assert {r[0] for r in after.values()} == {days[-2]}
+    assert after == _rebuilt(market_db_url, days[-2])
