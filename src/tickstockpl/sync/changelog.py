@@ -54,12 +54,12 @@ RESERVE_SQL = (
 # change is upto - (its run's size) + its ordinal.
 PAGE_SQL = (
     "SELECT c.id + s.ordinal - 1 AS id, c.job_id::text AS job_id, c.universe, s.symbol, c.action,"
-    " coalesce(c.reasons[s.ordinal], c.reason) AS reason, c.created_at FROM (SELECT c.*, coalesce(c.symbol_count, 1) AS size,"
+    " coalesce(s.reason, c.reason) AS reason, c.created_at FROM (SELECT c.*, coalesce(c.symbol_count, 1) AS size,"
     "  sum(coalesce(c.symbol_count, 1)) OVER (ORDER BY c.id ROWS UNBOUNDED PRECEDING) AS upto"
     "  FROM pl_sync_changes c WHERE c.environment = %(env)s"
     "  AND (%(since)s::timestamptz IS NULL OR c.created_at >= %(since)s::timestamptz)"
     "  AND (%(universe)s::text IS NULL OR c.universe = %(universe)s::text)) c"
-    " CROSS JOIN LATERAL unnest(coalesce(c.symbols, ARRAY[c.symbol])) WITH ORDINALITY AS s(symbol, ordinal)"
+    " CROSS JOIN LATERAL unnest(coalesce(c.symbols, ARRAY[c.symbol]), c.reasons) WITH ORDINALITY AS s(symbol, reason, ordinal)"
     " WHERE c.upto > %(offset)s AND c.upto - c.size + s.ordinal > %(offset)s"
     " ORDER BY c.id, s.ordinal LIMIT %(limit)s")
 

@@ -14,8 +14,10 @@ ALTER TABLE pl_sync_changes ADD CONSTRAINT pl_sync_changes_reasons_shape
                AND array_lower(reasons, 1) = 1 AND array_position(reasons, NULL) IS NULL
                AND reason = reasons[1]));
 
+-- The reasons are unnested beside the symbols (unnest of two arrays: NULL reasons give NULLs), so a run's
+-- arrays are read once per run: `c.reasons[s.ordinal]` read (detoasted) the whole array again for every change.
 CREATE OR REPLACE VIEW pl_sync_change_rows AS
 SELECT c.id + s.ordinal - 1 AS id, c.job_id, c.environment, c.universe, s.symbol, c.action,
-       coalesce(c.reasons[s.ordinal], c.reason) AS reason, c.metadata, c.created_at, c.id AS run_id, s.ordinal
+       coalesce(s.reason, c.reason) AS reason, c.metadata, c.created_at, c.id AS run_id, s.ordinal
 FROM pl_sync_changes c
-CROSS JOIN LATERAL unnest(coalesce(c.symbols, ARRAY[c.symbol])) WITH ORDINALITY AS s(symbol, ordinal);
+CROSS JOIN LATERAL unnest(coalesce(c.symbols, ARRAY[c.symbol]), c.reasons) WITH ORDINALITY AS s(symbol, reason, ordinal);
