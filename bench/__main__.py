@@ -203,7 +203,7 @@ def merge_hooks(args: argparse.Namespace, reps: int, argv: list[str] | None) -> 
         finally:
             if not args.keep:
                 harness.drop_database(args.admin_url, db.name)
-        keys = {f["key"] for f in figures}
+        keys = {f["key"] for f in figures} | set(names)  # a hook's earlier failure is recorded under its name
         result.extra = [f for f in result.extra if f["key"] not in keys] + figures
         measured.append(f"{size}x{sessions}")
     meta.setdefault("merged", []).append({

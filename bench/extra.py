@@ -39,6 +39,7 @@ What the hooks measure (in this process, not as child processes: these are libra
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import contextlib
 import tempfile
 from dataclasses import dataclass, field
@@ -232,11 +233,12 @@ def first_answers(ctx: BenchContext) -> list[dict]:
         with psycopg.connect(url) as conn:
             job = conn.execute("SELECT job_id FROM pl_sync_jobs ORDER BY created_at DESC LIMIT 1").fetchone()
             run = conn.execute("SELECT run_id FROM pl_pipeline_runs ORDER BY start_time DESC LIMIT 1").fetchone()
+        end = dt.date.fromisoformat(ctx.db.end)  # the market's last session (bench.harness.BENCH_END), not today's
         if job is None:
-            job = (start_job(url, mode="full", triggered_by="cli", background=False).job_id,)
+            job = (start_job(url, mode="full", triggered_by="cli", background=False, as_of=end).job_id,)
         if run is None:
             run = (coordinator.trigger_run(Settings(database_url=url), url, phases=["cache_sync"], background=False,
-                                           skip_market_check=True).run_id,)
+                                           skip_market_check=True, session_date=end).run_id,)
         measured = api_bench.first_answers(url, {"job_id": str(job[0]), "run_id": str(run[0])})
     finally:
         harness.drop_database(ctx.admin_url, name)
