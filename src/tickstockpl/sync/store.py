@@ -342,20 +342,25 @@ def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tupl
     refused)."""
     deletes = {e.universe for e in plan.deletes}
     kept = {universe_id(*k[:3]) for k in keep}
-    covered = sent.history
-    opened = [p for p in plan.membership_open if p[0] not in covered]
-    closed = [p for p in plan.membership_close if p[0] not in covered]
+    opened_sent, opened = _by_universe(plan.membership_open, sent.history)
+    closed_sent, closed = _by_universe(plan.membership_close, sent.history)
     same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
-    same_history = (len(plan.membership_open) - len(opened) == len(sent.opened)
-                    and len(plan.membership_close) - len(closed) == len(sent.closed)
-                    and sorted(sent.opened) == [p for p in plan.membership_open if p[0] in covered]
-                    and sorted(sent.closed) == [p for p in plan.membership_close if p[0] in covered])
+    same_history = sorted(sent.opened) == opened_sent and sorted(sent.closed) == closed_sent
     if not (same and same_history and sent.deletes <= deletes and sent.kept <= kept):
         raise RuntimeError("the rows sent ahead are not a part of the sync's plan")
     rest = dataclasses.replace(plan, upserts=tuple(e for e in plan.upserts if e.universe not in sent.upserts),
                                deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes),
                                membership_open=tuple(opened), membership_close=tuple(closed))
     return rest, [k for k in keep if universe_id(*k[:3]) not in sent.kept]
+
+
+def _by_universe(pairs, universes: frozenset[str]) -> tuple[list, list]:
+    """`pairs` (universe, symbol) split into those of `universes` and the others, each in their order."""
+    inside: list = []
+    outside: list = []
+    for pair in pairs:
+        (inside if pair[0] in universes else outside).append(pair)
+    return inside, outside
 
 
 @dataclass
