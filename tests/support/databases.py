@@ -6,6 +6,8 @@
     migrated_template    a database with every migration applied, to copy from (CREATE DATABASE ... TEMPLATE)
     fresh_database       a copy of a template for one test, dropped afterwards (on the cluster's dropper thread:
                          DROP DATABASE makes the server checkpoint, 0.1-6 s the test need not wait for)
+    migrated_before      a connection to a database with the migrations before one version applied (an older
+                         PL's schema), for the tests of that migration
     SymbolsLocked        hold `symbols` locked, so that a sync started meanwhile stays at its first step
 
 The fixtures (`db_url`, `market_db_url` in tests/conftest.py, `rel_db` in tests/reliability/conftest.py) are
@@ -151,6 +153,21 @@ def migrated_template(cluster: Cluster, label: str = "schema") -> str:
     name = cluster.create_database(label)
     upgrade(cluster.url(name))
     return name
+
+
+@contextlib.contextmanager
+def migrated_before(url: str, version: int) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the empty database `url` with the migrations before `version` applied, as an
+    older PL left it (`upgrade(url)` afterwards applies the rest)."""
+    from tickstockpl.db.migrate import _apply, available
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                     " applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in available():
+            if migration.version < version:
+                _apply(conn, migration)
+        yield conn
 
 
 @contextlib.contextmanager

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 import pytest
 
+from tests.support.databases import migrated_before
 from tests.support.readers import run_async
 from tickstockpl.db import locks
-from tickstockpl.db.migrate import _apply, available, upgrade
+from tickstockpl.db.migrate import upgrade
 from tickstockpl.sync import changelog, history
 from tickstockpl.sync.diff import Change
 
@@ -142,7 +141,7 @@ def test_membership_rows_opened_keep_text_that_json_or_copy_would_escape(db_url)
     day, job = dt.date(2026, 11, 27), str(uuid.uuid4())
     with psycopg.connect(db_url) as conn:
         with conn.cursor() as cur:
-            history.open_(conn, cur, pairs, environment=ENV, as_of=day, job_id=job)
+            history.open_(cur, pairs, environment=ENV, as_of=day, job_id=job)
         rows = conn.execute("SELECT universe, symbol, valid_from, valid_to, job_id::text FROM pl_universe_membership"
                             " ORDER BY universe, symbol").fetchall()
         assert rows == sorted((u, s, day, None, job) for u, s in pairs)
@@ -162,23 +161,11 @@ OLD_OF_JOB_SQL = (
 OLD_COLUMNS = "id, job_id, environment, universe, symbol, action, reason, metadata, created_at"
 
 
-@contextmanager
-def _migrated_before(url: str, version: int) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to `url` with the migrations before `version` applied, as an older PL left it."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE pl_schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                     " applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in available():
-            if migration.version < version:
-                _apply(conn, migration)
-        yield conn
-
-
 def test_migration_0011_keeps_every_row_and_the_readers_answer_as_before(pg):
     name = pg.create_database("changelog_0011")
     url = pg.url(name)
     try:
-        with _migrated_before(url, 11) as conn:
+        with migrated_before(url, 11) as conn:
             jobs = [str(uuid.uuid4()) for _ in range(3)]
             # rows of an earlier PL: one per change, a metadata value, another environment, three days
             conn.execute(
@@ -227,7 +214,7 @@ def test_migration_0015_keeps_every_row_and_the_view_answers_as_before(pg):
     name = pg.create_database("changelog_0015")
     url = pg.url(name)
     try:
-        with _migrated_before(url, 15) as conn:
+        with migrated_before(url, 15) as conn:
             job = str(uuid.uuid4())
             # a row of one change (before 0011) and runs as 0011's writer left them (one reason per run)
             conn.execute("INSERT INTO pl_sync_changes (job_id, environment, universe, symbol, action, reason)"

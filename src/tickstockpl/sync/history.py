@@ -8,8 +8,8 @@ One row per (environment, universe, symbol, interval): `valid_from` the sync dat
     members_before(conn, environment, universes, day)  the members of `universes` just before `day`,
                                                   with their entry dates (the rule universes' previous
                                                   members, sync/inputs.py)
-    close(cur, pairs, ...) / open_(conn, cur, pairs, ...)   the sync's writes, in its transaction
-    change(cur, opened, closed, ...)              both in one statement, in pipeline mode (store.send_ahead)
+    close(cur, pairs, ...) / open_(cur, pairs, ...)   the sync's writes, in its transaction
+    change(cur, opened, closed, ...)              both in one statement (store: sent ahead or at the end)
     members_on(aconn, environment, universe, day) GET /api/universes/{type}/{name}/{key}?as_of= (async)
     known(aconn, environment, type, name, key)    whether the history (or the ledger) knows the universe
                                                   (async: the API's, on its AsyncConnection)
@@ -24,7 +24,6 @@ from collections import defaultdict
 from typing import NamedTuple
 
 import orjson
-import psycopg
 from psycopg.rows import class_row
 
 from tickstockpl import clock
@@ -65,26 +64,29 @@ CLOSE_CTES = (
     "  WHERE m.ctid = ANY(ARRAY(SELECT tid FROM open WHERE valid_from < %(d)s)))")
 CLOSE_SQL = f"WITH {CLOSE_CTES} SELECT NULL"
 
-# Opening rows: one INSERT of the pairs sent as ONE json parameter, {universe: [symbols]} (`_pairs_json`):
-# psycopg's binary array dumper cost 30-40 ms of Python for the two text[] of 50,000 pairs, the json text
-# about 8 ms, and the server inserts from it as fast as from a COPY of the same rows (about 0.3 s for
-# 50,000 rows with the table's two indexes on this machine, medians of 5, 2026-12-07); unlike COPY it can be
-# sent in pipeline mode, ahead of the sync's plan (store.send_ahead). At the end of a sync the plain insert
-# runs under a savepoint: only when one of the pairs already has a row that started on the sync date (closed
-# since by a sync of a later date, then a sync of this date again) does it fail, and the upsert runs instead,
-# which reopens that row. Sent ahead (`change`), the upsert goes at once: a failure inside the pipeline
-# could not be recovered without waiting for its result. The upsert costs the server about 1.3 times the
-# plain insert (speculative insertion), paid while the process builds the rule universes.
-OPEN_SQL = (
-    "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
-    " SELECT %(env)s, u.key, s.symbol, %(d)s, %(job)s FROM json_each(%(pairs)s::json) AS u"
-    " CROSS JOIN LATERAL json_array_elements_text(u.value) AS s(symbol)")
-REOPEN_SQL = OPEN_SQL + (  # the rare path (see above), and the path of rows sent ahead
-    " ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id")
-# Sent ahead, the closes and the opens of a part go as one statement (the sync sends one statement of history per
-# part, as many as when it wrote all of it at the end): the pairs closed and opened are disjoint, so neither
-# data-modifying part touches a row of the other's.
-CHANGE_SQL = f"WITH {CLOSE_CTES}, opened AS ({REOPEN_SQL}) SELECT NULL"
+# Opening rows: the pairs go as ONE json parameter, {universe: [symbols]} (`_pairs_json`): psycopg's binary
+# array dumper cost 30-40 ms of Python for the two text[] of 50,000 pairs, the json text about 8 ms, and the
+# server inserts from it as fast as from a COPY of the same rows; unlike COPY it can be sent in pipeline mode,
+# ahead of the sync's plan (store.send_ahead), where a failure could not be recovered without waiting for its
+# result. So the one statement decides by itself, from pl_history_newest (kept by the table's triggers,
+# migration 0016): when no row of the environment starts on or after the sync date, none can collide with
+# the primary key and the plain INSERT runs; otherwise (a second sync of one date, which reopens a row the
+# first one opened and closed) the upsert. Only one of the two reads the pairs. The upsert cost the server
+# about 1.5 times the plain insert (speculative insertion): 174 ms against 116 ms for the 30,608 rows of a
+# first run at 12,000 symbols (medians of 7, 2026-12-08).
+_PAIRS = (" SELECT %(env)s, u.key, s.symbol, %(d)s, %(job)s FROM json_each(%(pairs)s::json) AS u"
+          " CROSS JOIN LATERAL json_array_elements_text(u.value) AS s(symbol)")
+_INSERT = "INSERT INTO pl_universe_membership (environment, universe, symbol, valid_from, job_id)"
+OPEN_CTES = (
+    "fresh AS (SELECT NOT EXISTS (SELECT FROM pl_history_newest n"
+    "  WHERE n.environment = %(env)s AND n.valid_from >= %(d)s) AS yes),"
+    f" inserted AS ({_INSERT}{_PAIRS} WHERE (SELECT yes FROM fresh)),"
+    f" reopened AS ({_INSERT}{_PAIRS} WHERE NOT (SELECT yes FROM fresh)"
+    "  ON CONFLICT (environment, universe, symbol, valid_from) DO UPDATE SET valid_to = NULL, job_id = EXCLUDED.job_id)")
+OPEN_SQL = f"WITH {OPEN_CTES} SELECT NULL"
+# The closes and the opens of a sync's part in one statement (the sync sends one statement of history per part):
+# the pairs closed and opened are disjoint, so no data-modifying part touches a row of another's.
+CHANGE_SQL = f"WITH {CLOSE_CTES}, {OPEN_CTES} SELECT NULL"
 
 MEMBERS_ON_SQL = (
     "SELECT symbol FROM pl_universe_membership WHERE environment = %(env)s AND universe = %(universe)s"
@@ -171,22 +173,16 @@ def close(cur, pairs, *, environment: str, as_of: dt.date) -> None:
     cur.execute(CLOSE_SQL, _close_params(pairs, environment, as_of))
 
 
-def open_(conn, cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
-    """Open rows for `pairs` (universe, symbol) as of `as_of`: the plain insert under a savepoint, the upsert
-    when it fails (see OPEN_SQL)."""
-    params = _open_params(pairs, environment, as_of, job_id)
-    try:
-        with conn.transaction():
-            cur.execute(OPEN_SQL, params)
-    except psycopg.errors.UniqueViolation:
-        cur.execute(REOPEN_SQL, params)
+def open_(cur, pairs, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
+    """Open rows for `pairs` (universe, symbol) as of `as_of` (see OPEN_CTES)."""
+    cur.execute(OPEN_SQL, _open_params(pairs, environment, as_of, job_id))
 
 
 def change(cur, opened, closed, *, environment: str, as_of: dt.date, job_id: str | None) -> None:
-    """Close `closed` and open `opened` (the upsert) in one statement, on a connection in pipeline mode (its
-    result is read with the pipeline's); one of them may be empty."""
+    """Close `closed` and open `opened` in one statement (CHANGE_SQL); one of them may be empty. In pipeline
+    mode its result is read with the pipeline's."""
     if not closed:
-        cur.execute(REOPEN_SQL, _open_params(opened, environment, as_of, job_id))
+        open_(cur, opened, environment=environment, as_of=as_of, job_id=job_id)
     elif not opened:
         close(cur, closed, environment=environment, as_of=as_of)
     else:

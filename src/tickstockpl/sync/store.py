@@ -232,7 +232,7 @@ def send_ahead(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.dat
         conn.cursor().execute(WRITE_SETTINGS)
     deleting = _send_deletes(conn.cursor(row_factory=namedtuple_row), plan.deletes, environment)
     upserting = _send_upserts(conn.cursor(row_factory=namedtuple_row), plan, keep, existing, environment, job_id)
-    _send_history(conn, conn.cursor(), plan, environment, as_of, job_id, pipelined=True)
+    _send_history(conn.cursor(), plan, environment, as_of, job_id)
     # the texts are let go once sent (the statement's parameters hold their bytes until its result is read):
     # what stays is what the full plan compares and records, the digest and the members (at 100,000 symbols
     # the legacy texts are about 23 MB of the process's peak, which comes when the rule universes' rows go)
@@ -272,7 +272,7 @@ def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, ev
             _count_upserted(cur, result)
         if plan.changes:
             result.rows += changelog.write(cur, job_id, environment, plan.changes)
-        result.rows += _send_history(conn, cur, plan, environment, as_of, job_id)
+        result.rows += _send_history(cur, plan, environment, as_of, job_id)
     if then is not None:
         result.groups = then()
     result.outputs_digest = fingerprint.outputs_digest(conn, environment)
@@ -306,18 +306,12 @@ def _send_upserts(cur, plan: Plan, keep, existing: frozenset[str], environment: 
     return cur
 
 
-def _send_history(conn, cur, plan: Plan, environment: str, as_of: dt.date, job_id: str, *,
-                  pipelined: bool = False) -> int:
-    """The plan's membership history (sync/history.py): in pipeline mode one statement, else the closes, then
-    the opens; returns the rows it changes."""
+def _send_history(cur, plan: Plan, environment: str, as_of: dt.date, job_id: str) -> int:
+    """The plan's membership history (sync/history.py), its closes and opens in one statement; returns the rows
+    it changes."""
     opened, closed = plan.membership_open, plan.membership_close
-    if pipelined and (opened or closed):
+    if opened or closed:
         history.change(cur, opened, closed, environment=environment, as_of=as_of, job_id=job_id)
-    else:
-        if closed:
-            history.close(cur, closed, environment=environment, as_of=as_of)
-        if opened:
-            history.open_(conn, cur, opened, environment=environment, as_of=as_of, job_id=job_id)
     return len(opened) + len(closed)
 
 
