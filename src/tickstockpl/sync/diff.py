@@ -107,16 +107,19 @@ class Plan:
             return self
         return dataclasses.replace(self, changes=self.changes + extra, families={**self.families, **families})
 
-    def with_reasons(self, reason_of: Callable[[str, str, str], str | None]) -> "Plan":
-        """The plan with the reason of each `added` / `removed` change replaced by `reason_of(universe,
-        symbol, action)` where it returns text (the rule universes' reasons with numbers); None keeps it."""
+    def with_reasons(self, reasons_of: Callable[[str], Callable[[str, str], str] | None]) -> "Plan":
+        """The plan with the reason of each `added` / `removed` change of the universes `reasons_of(universe)`
+        answers for replaced by that answer's `(symbol, action)` text (the rule universes' reasons with
+        numbers); the universes it answers None for keep theirs. Asked once per universe."""
         changes = []
         replaced = False
+        asked: dict[str, Callable[[str, str], str] | None] = {}
         for change in self.changes:
             if change.symbol is not None and change.action in ("added", "removed"):
-                text = reason_of(change.universe, change.symbol, change.action)
-                if text is not None:
-                    change = Change(change.universe, change.symbol, change.action, text)
+                universe = change.universe
+                text_of = asked[universe] if universe in asked else asked.setdefault(universe, reasons_of(universe))
+                if text_of is not None:
+                    change = Change(universe, change.symbol, change.action, text_of(change.symbol, change.action))
                     replaced = True
             changes.append(change)
         return dataclasses.replace(self, changes=tuple(changes)) if replaced else self

@@ -194,7 +194,7 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
                              known=ahead.sent.upserts if ahead is not None else {}).with_changes(
             [*owned.changes(), *(group_plan.changes if group_plan else ())], {e.universe: e.family for e in owned.built})
         if published is not None:
-            the_plan = the_plan.with_reasons(lambda u, s, a: _rule_reason(published, u, s, a))
+            the_plan = the_plan.with_reasons(lambda universe: _rule_reasons(published, universe))
         if not request.dry_run:
             the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
                                          inputs.history.open_members)
@@ -299,14 +299,15 @@ def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap, stoc
     return published, notes
 
 
-def _rule_reason(published: rule_publish.Published, universe: str, symbol: str, action: str) -> str | None:
-    """The change-log reason of a rule universe's change (None: not a rule universe, keep diff's)."""
+def _rule_reasons(published: rule_publish.Published, universe: str) -> Callable[[str, str], str] | None:
+    """The change-log reason of each change (symbol, action) of `universe` if it is a rule universe (None: not
+    one, keep diff's)."""
     key = rule_publish.key_of(universe)
     if key is None:
         return None
     if key not in published.results:
-        return "universe no longer produced: its definition is disabled or gone"
-    return published.reason(key, symbol, action).text
+        return lambda symbol, action: "universe no longer produced: its definition is disabled or gone"
+    return published.reason_text_of(key)
 
 
 def _event_reasons(the_plan: diff.Plan, published: rule_publish.Published | None) -> dict[str, list[dict]]:
