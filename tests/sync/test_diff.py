@@ -1,6 +1,6 @@
 """The plan of a sync (pure): what is upserted, deleted, logged and opened/closed in history."""
 
-from tickstockpl.sync.diff import history_changes, membership_changes, plan
+from tickstockpl.sync.diff import history_changes, membership_changes, plan, with_history
 from tickstockpl.universes.model import IPOS, MARKET_CAP, Entry
 
 
@@ -125,3 +125,22 @@ def test_drift_names_every_universe_whose_open_history_does_not_number_its_store
         "stock_universe:market_cap:mega_cap"}
     assert drift(found, {}) == {"stock_universe:market_cap:mega_cap", "themes:AI:list"}  # stored, no history
     assert drift((), {"themes:Gone:list": 3}) == {"themes:Gone:list"}  # history, no stored row
+
+
+def test_history_without_some_universes_is_the_whole_history_of_the_others():
+    """A part's universes, sent ahead with their history, are left out of the full plan's (`without`): the
+    rest is exactly the whole history minus theirs, drifted universes included."""
+    rows = [stored("mega_cap", stock_obj("A", "B")), stored("large_cap", stock_obj("C")), stored("gone", stock_obj("D"))]
+    built = [entry("mega_cap", stock_obj("A", "E")), entry("large_cap", stock_obj("C", "F")), entry("new", stock_obj("G"))]
+    p = plan(rows, built, active_symbols=ACTIVE)
+    counts = {"stock_universe:market_cap:mega_cap": 2, "stock_universe:market_cap:large_cap": 5,  # drifted
+              "stock_universe:market_cap:gone": 1}
+    open_rows = {"stock_universe:market_cap:large_cap": frozenset("CXYZW")}
+    whole = with_history(p, built, rows, counts, open_rows)
+    assert whole.membership_open and whole.membership_close
+    for left_out in ({"stock_universe:market_cap:mega_cap"}, {"stock_universe:market_cap:large_cap"},
+                     {"stock_universe:market_cap:gone", "stock_universe:market_cap:new"}):
+        part = with_history(p, built, rows, counts, open_rows, without=frozenset(left_out))
+        assert part.membership_open == tuple(x for x in whole.membership_open if x[0] not in left_out)
+        assert part.membership_close == tuple(x for x in whole.membership_close if x[0] not in left_out)
+        assert part.universes == whole.universes and part.deletes == whole.deletes  # the plan itself unchanged

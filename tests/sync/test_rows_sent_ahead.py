@@ -8,8 +8,8 @@ built and holds only legacy universes, the rule part after them and only rule un
 history; a sync written that way leaves exactly what the same sync written at the end leaves (rows, ledger,
 change log, history, events), with a row taken over, a row PL deletes and a row of someone else's in the
 legacy part's families, with a history that disagrees with the rows (healed), and for a sync of an earlier
-date again (rows reopened); a refusal after the rows were sent writes none of them; a part whose history is
-not the plan's is refused.
+date again (rows reopened); a refusal after the rows were sent writes none of them; a part whose diff is not
+the plan's, or a plan that makes a sent universe's history again, is refused.
 """
 
 from __future__ import annotations
@@ -178,14 +178,18 @@ def test_a_sync_of_an_earlier_date_again_reopens_its_rows_alike_when_sent_ahead(
 
 
 def test_a_part_whose_history_is_not_the_plans_is_refused():
-    from tickstockpl.sync.diff import Plan
+    from tickstockpl.sync.diff import Plan, UniverseDiff
 
-    plan = Plan((), (), (), (), membership_open=(("u", "A"), ("u", "B")))
-    sent = store.NOTHING_SENT._replace(history=frozenset({"u"}), opened=(("u", "A"),))
-    with pytest.raises(RuntimeError, match="not a part of the sync's plan"):
-        store._rest(plan, [], sent)
-    rest, _ = store._rest(plan, [], sent._replace(opened=(("u", "B"), ("u", "A"))))
-    assert rest.membership_open == ()
+    part = UniverseDiff("u", "themes", "updated", ("A", "B"), ())
+    sent = store.NOTHING_SENT._replace(history=frozenset({"u"}), opened=(("u", "A"), ("u", "B")), diffs={"u": part})
+    for plan in (Plan((), (), (), (UniverseDiff("u", "themes", "updated", ("A",), ()),)),  # another diff of u
+                 Plan((), (), (), ()),  # u unchanged in the plan
+                 Plan((), (), (), (part,), membership_open=(("u", "A"),)),  # u's history made again
+                 Plan((), (), (), (part,), membership_close=(("u", "C"),))):
+        with pytest.raises(RuntimeError, match="not a part of the sync's plan"):
+            store._rest(plan, [], sent)
+    rest, _ = store._rest(Plan((), (), (), (part,), membership_open=(("v", "C"),)), [], sent)
+    assert rest.membership_open == (("v", "C"),)
 
 
 def test_a_refusal_after_the_rows_were_sent_writes_none_of_them(two_markets, monkeypatch):

@@ -298,12 +298,19 @@ def membership_changes(
 
 
 def with_history(the_plan: Plan, built: Iterable[Entry], stored: Iterable[Entry],
-                 open_counts: Mapping[str, int], open_members: Mapping[str, frozenset[str]]) -> Plan:
+                 open_counts: Mapping[str, int], open_members: Mapping[str, frozenset[str]],
+                 without: frozenset[str] = frozenset()) -> Plan:
     """The plan with its membership history: `history_changes`, and `membership_changes` for the
     drifted universes against their open rows (`open_members`, read with the sync's inputs for every
-    universe whose counts disagree: sync/inputs.py). Pure."""
-    built = list(built)
-    opened, closed, drifted = history_changes(the_plan, built, stored, open_counts)
+    universe whose counts disagree: sync/inputs.py). `without`: universes whose history is not made here
+    (a part's, sent ahead with it: sync/store.py `_rest` checks that it was this plan's). Pure."""
+    built = [e for e in built if e.universe not in without] if without else list(built)
+    view = the_plan
+    if without:
+        stored = [e for e in stored if e.universe not in without]
+        view = dataclasses.replace(the_plan, universes=tuple(u for u in the_plan.universes if u.universe not in without),
+                                   deletes=tuple(e for e in the_plan.deletes if e.universe not in without))
+    opened, closed, drifted = history_changes(view, built, stored, open_counts)
     if drifted:
         healed = membership_changes(drifted, open_members)
         opened, closed = sorted(opened + healed[0]), sorted(closed + healed[1])

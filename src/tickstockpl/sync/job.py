@@ -197,7 +197,8 @@ def _run_sync(conn, request: SyncRequest, job_id: str | None, progress: Progress
             the_plan = the_plan.with_reasons(lambda universe: _rule_reasons(published, universe))
         if not request.dry_run:
             the_plan = diff.with_history(the_plan, owned.built, stored, inputs.history.open_counts,
-                                         inputs.history.open_members)
+                                         inputs.history.open_members,
+                                         without=ahead.sent.history if ahead is not None else frozenset())
 
         result = SyncResult(
             job_id=job_id, mode=request.mode, as_of=as_of.isoformat(), dry_run=request.dry_run,

@@ -208,6 +208,7 @@ class Sent(NamedTuple):
     history: frozenset[str] = frozenset()  # universes whose membership history was sent (all of it)
     opened: tuple[tuple[str, str], ...] = ()  # their history rows opened, closed: (universe, symbol)
     closed: tuple[tuple[str, str], ...] = ()
+    diffs: Mapping[str, Any] = MappingProxyType({})  # universe -> its diff.UniverseDiff in the part (changed ones)
 
     @property
     def settings(self) -> bool:
@@ -241,7 +242,8 @@ def send_ahead(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.dat
                 before.deleting + ((deleting,) if deleting is not None else ()),
                 before.upserting + ((upserting,) if upserting is not None else ()),
                 before.history | history_of, before.opened + plan.membership_open,
-                before.closed + plan.membership_close)
+                before.closed + plan.membership_close, MappingProxyType({**before.diffs, **{
+                    u.universe: u for u in plan.universes}}))
 
 
 def apply(conn, plan: Plan, *, environment: str, job_id: str, as_of: dt.date, events: list[Event],
@@ -331,30 +333,22 @@ def _count_upserted(cur, result: WriteResult) -> None:
 
 def _rest(plan: Plan, keep: list[tuple[str, str, str, str]], sent: Sent) -> tuple[Plan, list]:
     """The plan and ledger-only rows without what `send_ahead` sent. Every sent row must be one of the
-    plan's, with the same Written (digest and members; the sent text itself is let go), and the history sent
-    the plan's history of those universes exactly: else what went ahead was not a part of this plan (a bug:
-    refused)."""
+    plan's, with the same Written (digest and members; the sent text itself is let go), every universe whose
+    history was sent must have the same diff in the plan as in its part (its history is made of that diff and
+    the sync's inputs alone: diff.with_history), and the plan must hold no history of those universes (made
+    without them): else what went ahead was not a part of this plan (a bug: refused)."""
     deletes = {e.universe for e in plan.deletes}
     kept = {universe_id(*k[:3]) for k in keep}
-    opened_sent, opened = _by_universe(plan.membership_open, sent.history)
-    closed_sent, closed = _by_universe(plan.membership_close, sent.history)
     same = all(plan.written.get(u) == w for u, w in sent.upserts.items())
-    same_history = sorted(sent.opened) == opened_sent and sorted(sent.closed) == closed_sent
-    if not (same and same_history and sent.deletes <= deletes and sent.kept <= kept):
+    sent_history = sent.history
+    same_diffs = {u.universe: u for u in plan.universes if u.universe in sent_history} == sent.diffs
+    none_twice = not any(p[0] in sent_history for p in plan.membership_open) and \
+        not any(p[0] in sent_history for p in plan.membership_close)
+    if not (same and same_diffs and none_twice and sent.deletes <= deletes and sent.kept <= kept):
         raise RuntimeError("the rows sent ahead are not a part of the sync's plan")
     rest = dataclasses.replace(plan, upserts=tuple(e for e in plan.upserts if e.universe not in sent.upserts),
-                               deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes),
-                               membership_open=tuple(opened), membership_close=tuple(closed))
+                               deletes=tuple(e for e in plan.deletes if e.universe not in sent.deletes))
     return rest, [k for k in keep if universe_id(*k[:3]) not in sent.kept]
-
-
-def _by_universe(pairs, universes: frozenset[str]) -> tuple[list, list]:
-    """`pairs` (universe, symbol) split into those of `universes` and the others, each in their order."""
-    inside: list = []
-    outside: list = []
-    for pair in pairs:
-        (inside if pair[0] in universes else outside).append(pair)
-    return inside, outside
 
 
 @dataclass
