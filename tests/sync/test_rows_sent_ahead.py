@@ -91,9 +91,12 @@ def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets,
     opened: list[set[str]] = []  # the universes of each part's history
     send_ahead, publish = store.send_ahead, rule_publish.publish
 
+    pairs: list[tuple[tuple[str, str], ...]] = []  # each part's history rows opened, in the order sent
+
     def spy_send(conn, plan, **kw):
         timeline.append(("sent", {e.universe for e in plan.upserts} | {e.universe for e in plan.deletes}))
         opened.append({u for u, _ in plan.membership_open} | {u for u, _ in plan.membership_close})
+        pairs.append(plan.membership_open)
         return send_ahead(conn, plan, **kw)
 
     def spy_publish(*args, **kw):
@@ -110,8 +113,18 @@ def test_the_legacy_rows_go_out_before_the_rule_universes_are_built(two_markets,
         assert "stock_universe:curated:my_picks" not in legacy | rules
     assert "stock_universe:market_cap:old_band" in timeline[0][1]  # the legacy part deletes too
     assert opened[0] and opened[1]  # the first sync's parts carry its history (everything is opened)
-    for part, history in zip(timeline[::3] + timeline[2::3], opened[::2] + opened[1::2]):
-        assert history <= part[1]  # of its own universes
+    # Into the empty history of the first sync, the rows go in the history's key order: the legacy part's
+    # universes sorting after the rule universes (sector leaders, themes) go with the rule universes' part.
+    rules_first = "stock_universe:rules:"
+    assert opened[0] <= {u for u in timeline[0][1] if u < rules_first}
+    assert opened[1] <= timeline[2][1] | {u for u in timeline[0][1] if u > rules_first}
+    assert any(u.startswith(rules_first) for u in opened[1])
+    assert any(u > rules_first and not u.startswith(rules_first) for u in opened[1])
+    sent_order = [p for part in pairs[:2] for p in part]
+    assert sent_order == sorted(sent_order)
+    # The daily sync (a history with rows): each part's history is of its own universes.
+    for part, history in ((timeline[3], opened[2]), (timeline[5], opened[3])):
+        assert history <= part[1]
     assert "stock_universe:market_leaders:top_10_stocks" in first.adopted
     assert daily.churn and any(u.startswith(RULES) for u in (x["universe"] for x in daily.universes))
 

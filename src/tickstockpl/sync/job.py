@@ -38,8 +38,9 @@ import gc
 import logging
 import time
 from contextlib import ExitStack, contextmanager
+import dataclasses
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from tickstockpl.db.check import KEY3, check_for_sync
 from tickstockpl.errors import ConfigError
@@ -251,6 +252,16 @@ class _Ahead:
 
     sent: store.Sent  # what went, with the Written of each upsert (the full plan reuses them)
     pipeline: ExitStack  # closing it ends the pipeline: the results of what was sent are then read
+    held: "_Held | None" = None  # the first part's history sent with the second's
+
+
+class _Held(NamedTuple):
+    """The history of some of a part's universes, held back to go with the next part."""
+
+    universes: frozenset[str]  # every universe whose history this is (changed or not)
+    diffs: tuple[diff.UniverseDiff, ...]  # the diffs of those that changed
+    opened: tuple[tuple[str, str], ...]
+    closed: tuple[tuple[str, str], ...]
 
 
 def _sends_ahead(request: SyncRequest, inputs: sync_inputs.Inputs, schema) -> bool:
@@ -268,22 +279,59 @@ def _sends_ahead(request: SyncRequest, inputs: sync_inputs.Inputs, schema) -> bo
 def _send_ahead(conn, request: SyncRequest, inputs: sync_inputs.Inputs, entries, families: frozenset[str], active,
                 job_id: str | None, transaction: ExitStack, before: _Ahead | None = None) -> _Ahead:
     """Plan the universes `entries` of `families` alone and send their rows now (the first call opens the
-    sync's transaction, on `transaction`, and the pipeline)."""
+    sync's transaction, on `transaction`, and the pipeline).
+
+    Into an empty history (no open row: a first sync) the history goes in the order of its primary key
+    (environment, universe, symbol): the first part sends that of its universes sorting before the rule
+    universes' ids, and holds the others' (the sector leaders, themes and the like: `_Ahead.held`) for the
+    second part, which sends them after the rule universes'. The server then appends to the table's two
+    btrees instead of splitting pages in their middle: in process, the wait for the server at the end of a
+    first sync into the legacy rows went 126-134 -> 94 ms (12,000 symbols, medians of 7; the rule universes'
+    19,164 rows had gone in before 120 rows of those universes). A history with rows is written in its
+    middle anyway: there each part sends its own, and a daily sync the statements it sent before."""
     owned = ownership.split(inputs.found, entries, families)
     part = diff.with_history(diff.plan(owned.touchable, owned.built, active_symbols=active), owned.built,
                              owned.touchable, inputs.history.open_counts, inputs.history.open_members)
+    history_of = frozenset(e.universe for e in owned.built) | {e.universe for e in owned.touchable}
+    held = None
     if before is None:
         transaction.enter_context(conn.transaction())
         pipeline = ExitStack()
         transaction.enter_context(pipeline)  # ended before the transaction, whatever happens
         pipeline.enter_context(conn.pipeline())
+        if not inputs.history.open_counts:  # an empty history: see above
+            later = frozenset(u for u in history_of if u >= _RULES_FIRST)
+            part, held = _without_history_of(part, later), _history_of(part, later)
+            history_of -= later
     else:
         pipeline = before.pipeline
-    history_of = frozenset(e.universe for e in owned.built) | {e.universe for e in owned.touchable}
+        if before.held is not None:
+            held_back = before.held
+            part = dataclasses.replace(part, universes=part.universes + held_back.diffs,
+                                       membership_open=tuple(sorted(part.membership_open + held_back.opened)),
+                                       membership_close=tuple(sorted(part.membership_close + held_back.closed)))
+            history_of |= held_back.universes
     sent = store.send_ahead(conn, part, environment=request.environment, job_id=job_id, as_of=inputs.snapshot.as_of,
                             history_of=history_of, ownership=owned, existing=frozenset(r.universe for r in inputs.found),
                             before=before.sent if before is not None else store.NOTHING_SENT)
-    return _Ahead(sent, pipeline)
+    return _Ahead(sent, pipeline, held)
+
+
+_RULES_FIRST = rule_publish.universe_of("")  # every rule universe's id sorts at or after this prefix
+
+
+def _history_of(part: diff.Plan, universes: frozenset[str]) -> _Held:
+    """The history of `universes` in a part."""
+    return _Held(universes, tuple(u for u in part.universes if u.universe in universes),
+                 tuple(p for p in part.membership_open if p[0] in universes),
+                 tuple(p for p in part.membership_close if p[0] in universes))
+
+
+def _without_history_of(part: diff.Plan, universes: frozenset[str]) -> diff.Plan:
+    """A part whose history of `universes` is left out (their rows and diffs of rows stay)."""
+    return dataclasses.replace(part, universes=tuple(u for u in part.universes if u.universe not in universes),
+                               membership_open=tuple(p for p in part.membership_open if p[0] not in universes),
+                               membership_close=tuple(p for p in part.membership_close if p[0] not in universes))
 
 
 def _publish_rules(rules: sync_inputs.RuleInputs | None, definitions, snap, stock_rows=None
