@@ -9,7 +9,7 @@ import re
 
 from tests.servers import free_port
 from tickstockpl.api.app import create_app
-from tickstockpl.api.warmup import READS
+from tickstockpl.api.warmup import READS, paths
 from tickstockpl.settings import Settings
 
 KEY = "warm-up-test-key-0123"
@@ -36,13 +36,15 @@ def test_every_read_only_route_is_warmed():
     assert templates - warmed == set()
     assert "/api/universes/{type}/{name}/{key}" in routes
     assert "/api/universes/stock_universe/market_cap/mega_cap" in READS
+    assert "/api/universes/{type}/{name}/{key}/explain" in routes  # and one rule universe's explain is warmed:
+    assert [p for p in paths() if "/explain?" in p] == ["/api/universes/stock_universe/rules/crsp_large/explain?symbol=A"]
 
 
 async def test_start_up_sends_each_read_once_and_opens_nothing_else(db_url):
     app, seen = _recording(Settings(database_url=db_url, api_keys=(KEY,), scheduler_enabled=False))
     async with app.router.lifespan_context(app):
         warmed = list(seen)
-    assert [path for path, _status in warmed] == list(READS)
+    assert [path for path, _status in warmed] == list(paths())
     assert all(status < 500 for _path, status in warmed), warmed  # 404s for the unknown ids; no failure
     assert app.openapi_schema is not None  # built during the start-up, not by the first /openapi.json
 

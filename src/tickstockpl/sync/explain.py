@@ -3,9 +3,9 @@
     explain(conn, environment, key, symbol) -> dict
         GET /api/universes/stock_universe/rules/{key}/explain?symbol=, `tickstockpl universes explain`
 
-It reads what a dry-run sync reads (sync/inputs.read with the rule universes: the snapshot, the config
-rows, pl_symbol_liquidity, the members just before the session with their entry dates) and writes
-nothing; it runs the engine for that one definition on the newest session, from the members the
+It reads what a dry-run sync reads for it (sync/inputs.read with the rule universes: the snapshot, the
+config rows alone, pl_symbol_liquidity, the members of that universe just before the session with their
+entry dates) and writes nothing; it runs the engine for that one definition on the newest session, from the members the
 session started from, so it gives the decision the day's sync made (or would make, before it ran),
 with every rule's numbers. The calendar reaches half a year past the session, so that a day that is no
 reconstitution day names the next one.
@@ -29,7 +29,7 @@ def explain(conn, environment: str, key: str, symbol: str) -> dict[str, Any]:
     definition; NotReady: the rule universes cannot be built now (the statistics do not stand at the
     newest session: the reason says why and what to do)."""
     loaded = sync_inputs.read(conn, as_of=None, environment=environment, mode="full", may_skip=False,
-                              groups=False, history=False, rules=True)
+                              groups=False, history=False, rules=True, universes=False, rule=key)
     definitions = rule_definition.apply_overrides(rule_definition.default_definitions(), loaded.config)
     found = definitions.get(key)
     universe = rule_publish.universe_of(key)
@@ -42,14 +42,13 @@ def explain(conn, environment: str, key: str, symbol: str) -> dict[str, Any]:
         raise NotReady(rules.skipped)
     calendar = SessionCalendar([*rules.calendar.days, *_ahead(conn, rules.session)])
     previous = {k: v for k, v in rules.previous.items() if k == key}
-    published = rule_publish.publish({key: found}, rules.rows, loaded.snapshot.securities, previous,
-                                     rules.session, calendar)
-    result = published.results[key]
+    result, constituted = rule_publish.run_one(found, rules.rows, loaded.snapshot.securities, previous,
+                                               rules.session, calendar)
     why = result.explain(symbol)
     reason = result.reason(symbol)
     return {
         "universe": universe, "symbol": symbol, "session": rules.session.isoformat(),
-        "reconstitution_day": result.reconstitution, "constituted": key in published.constituted,
+        "reconstitution_day": result.reconstitution, "constituted": constituted,
         "member": why.member, "was_member": symbol in result.previous,
         "member_since": result.members[symbol].isoformat() if symbol in result.members else None,
         "rank": result.ranks.get(symbol), "percentile": _pct(result.percentiles.get(symbol)),

@@ -29,10 +29,11 @@ from psycopg.rows import class_row
 from tickstockpl import clock
 from tickstockpl.errors import ConfigError
 
-# Rows shaped like store.READ_SQL's (type NULL, the universe as name, the count as open_rows).
+# Rows shaped like store.READ_SQL's (type NULL, the universe as name, the count as open_rows); none when
+# `universes` is false (that read wants the config rows alone).
 OPEN_COUNTS_SQL = (
     "SELECT NULL, m.universe, NULL, NULL, NULL, NULL, NULL, NULL, count(*) FROM pl_universe_membership m"
-    " WHERE m.environment = %(env)s AND m.valid_to IS NULL GROUP BY m.universe")
+    " WHERE m.environment = %(env)s AND m.valid_to IS NULL AND %(universes)s GROUP BY m.universe")
 
 OPEN_MEMBERS_SQL = (
     "SELECT universe, symbol FROM pl_universe_membership"

@@ -94,10 +94,12 @@ def drift(found: tuple[FoundRow, ...], open_counts: Mapping[str, int]) -> set[st
 
 
 def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bool,
-         history: bool = True, rules: bool = False) -> Inputs:
+         history: bool = True, rules: bool = False, universes: bool = True, rule: str | None = None) -> Inputs:
     """The read described in the module docstring. `groups`: PL publishes relational groups here;
     `history`: the plan needs the history (not for a dry run: it writes none, and it may not move
-    pl_symbol_liquidity either); `rules`: build the rule universes (a full sync)."""
+    pl_symbol_liquidity either); `rules`: build the rule universes (a full sync). For the explain of one
+    rule universe (sync/explain.py): `universes` false reads no stored universe row (the config rows
+    alone), `rule` the previous members of that definition alone."""
     loaded = fingerprint.load(conn, as_of=as_of, environment=environment, mode=mode, may_skip=may_skip)
     caught_up = None
     if rules and history and loaded.snapshot is not None and _behind(loaded):
@@ -112,7 +114,7 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
                       previous_outputs=loaded.outputs_digest)
     if rules:
         rule_stats.start_numpy_import()  # while the next statements wait on PostgreSQL
-    stored = store.read_stored(conn, environment)
+    stored = store.read_stored(conn, environment, universes=universes)
     # the rule definitions: rules/defaults.toml with the rule_universes rows applied (ConfigError names a bad row)
     definitions = rule_definition.apply_overrides(default_definitions(), stored.config) if rules else None
     open_members: Mapping[str, frozenset[str]] = _EMPTY
@@ -125,7 +127,8 @@ def read(conn, *, as_of, environment: str, mode: str, may_skip: bool, groups: bo
         history=History(stored.open_counts, open_members),
         groups=relational.read(conn, environment) if groups else None,
         definitions=MappingProxyType(definitions) if definitions is not None else None,
-        rules=read_rules(conn, loaded, definitions, environment, caught_up=caught_up, may_write=history)
+        rules=read_rules(conn, loaded, definitions, environment, caught_up=caught_up, may_write=history,
+                         previous_of=None if rule is None else [rule])
         if rules else None)
 
 
@@ -157,7 +160,8 @@ def _catch_up(conn, loaded: fingerprint.Loaded) -> str | None:
 
 
 def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleDefinition], environment: str, *,
-               caught_up: str | None = None, may_write: bool = True) -> RuleInputs:
+               caught_up: str | None = None, may_write: bool = True, previous_of: list[str] | None = None
+               ) -> RuleInputs:
     """The rule universes' inputs (step 5 of the module docstring) for the snapshot's latest session S.
 
     pl_symbol_liquidity is kept by PL's importer, in the transaction of the bars. When it does not
@@ -201,9 +205,11 @@ def read_rules(conn, loaded: fingerprint.Loaded, definitions: Mapping[str, RuleD
             table = liquidity.refresh_stats(conn, windows)
     else:
         table = liquidity.load_matrix(conn).stats(windows)
-    # every definition, disabled ones too (a universe switched off is reconciled against its members)
-    by_universe = sync_history.members_before(conn, environment, [rule_publish.universe_of(k) for k in definitions],
-                                              snap.as_of)
+    # every definition, disabled ones too (a universe switched off is reconciled against its members), or
+    # those of `previous_of`
+    by_universe = sync_history.members_before(
+        conn, environment, [rule_publish.universe_of(k) for k in (definitions if previous_of is None else previous_of)],
+        snap.as_of)
     previous = {rule_publish.key_of(u): MappingProxyType(m) for u, m in by_universe.items()}
     oldest = min((d for m in previous.values() for d in m.values()), default=session)
     from tickstockpl.market.calendar import StoredCalendar

@@ -98,14 +98,16 @@ class Stored:
     open_counts: Mapping[str, int]
 
 
-def read_stored(conn, environment: str) -> Stored:
-    """One statement (READ_SQL)."""
+def read_stored(conn, environment: str, *, universes: bool = True) -> Stored:
+    """One statement (READ_SQL). `universes` false: the config rows alone (no universe row, no history
+    count: what the rule universes' explain needs)."""
     found: list[FoundRow] = []
     config: list[ConfigRow] = []
     counts: dict[str, int] = {}
     with conn.cursor(row_factory=class_row(_StoredRead)) as cur:
         set_json_loads(encoding.loads, cur)
-        cur.execute(READ_SQL, {"env": environment, "types": [*OWNED_TYPES, CONFIG_TYPE]})
+        cur.execute(READ_SQL, {"env": environment, "types": [*OWNED_TYPES, CONFIG_TYPE] if universes else [CONFIG_TYPE],
+                               "universes": universes})
         for row in cur:
             if row.type is None:
                 counts[row.name] = row.open_rows

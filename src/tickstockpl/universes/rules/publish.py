@@ -117,16 +117,7 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     StockObj row) the legacy build made already (universes.build.BuildResult.stock_rows); a row is reused
     only for the very security it was made of."""
     enabled = [definitions[key] for key in sorted(definitions) if definitions[key].enabled]
-    unique: dict[str, Any] = {}
-    for security in securities:
-        unique.setdefault(security.symbol, security)
-    windows = sorted({w for d in enabled for w in d.windows()})
-    if not enabled:
-        stats = {}
-    elif hasattr(rows, "median_dollar_volume"):  # a market.liquidity.StatsTable
-        stats = from_table(unique.values(), rows, session)
-    else:
-        stats = from_market(unique.values(), rows, windows, session)
+    unique, stats = _stats(enabled, rows, securities, session)
     entries: list[model.Entry] = []
     results: dict[str, engine.RunResult] = {}
     constituted: set[str] = set()
@@ -147,6 +138,28 @@ def publish(definitions: Mapping[str, RuleDefinition], rows: Iterable, securitie
     index = {key: {(r.symbol, r.action): r for r in result.changes} for key, result in results.items()}
     return Published(session, tuple(entries), MappingProxyType(results), frozenset(constituted),
                      MappingProxyType(screens), MappingProxyType(index))
+
+
+def run_one(definition: RuleDefinition, rows: Iterable, securities: Iterable, previous: Mapping[str, Mapping[str, dt.date]],
+            session: dt.date, calendar: SessionCalendar) -> tuple[engine.RunResult, bool]:
+    """The engine's run of one enabled definition as `publish` runs it, without building its universe's value
+    (sync/explain.py), and whether it was constituted (no previous member). Pure."""
+    _, stats = _stats([definition], rows, securities, session)
+    return run_session({definition.key: definition}, previous, stats, session, calendar)[definition.key], \
+        not previous.get(definition.key)
+
+
+def _stats(enabled: list[RuleDefinition], rows, securities: Iterable, session: dt.date) -> tuple[dict[str, Any], Any]:
+    """(symbol -> its first security, the SymbolStats the engine runs `enabled` on): from the kept statistics
+    (a market.liquidity.StatsTable) or from the windows themselves."""
+    unique: dict[str, Any] = {}
+    for security in securities:
+        unique.setdefault(security.symbol, security)
+    if not enabled:
+        return unique, {}
+    if hasattr(rows, "median_dollar_volume"):
+        return unique, from_table(unique.values(), rows, session)
+    return unique, from_market(unique.values(), rows, sorted({w for d in enabled for w in d.windows()}), session)
 
 
 def run_session(definitions: Mapping[str, RuleDefinition], previous: Mapping[str, Mapping[str, dt.date]], stats,
