@@ -41,9 +41,8 @@ def explain(conn, environment: str, key: str, symbol: str) -> dict[str, Any]:
     if rules.skipped is not None:
         raise NotReady(rules.skipped)
     calendar = SessionCalendar([*rules.calendar.days, *_ahead(conn, rules.session)])
-    previous = {k: v for k, v in rules.previous.items() if k == key}
-    result, constituted = rule_publish.run_one(found, rules.rows, loaded.snapshot.securities, previous,
-                                               rules.session, calendar)
+    result, constituted = rule_publish.run_one(found, rules.rows, loaded.snapshot.securities, rules.previous,
+                                               rules.session, calendar)  # rules.previous: that universe's alone
     why = result.explain(symbol)
     reason = result.reason(symbol)
     return {

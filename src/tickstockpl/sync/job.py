@@ -33,12 +33,12 @@ Progress is reported through the `Progress` hook between steps (a no-op by defau
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import logging
 import time
 from contextlib import ExitStack, contextmanager
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
